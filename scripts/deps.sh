@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Checks that the build and test dependencies are present and installs the
+# missing ones from Debian's archive when run as root. Otherwise prints the
+# exact apt-get line to run and fails.
+#
+# Usage: scripts/deps.sh [build|check|bench]
+#   build  compiler, cmake, pkg-config, libevent 2.1, jansson, cmocka, curl
+#   check  the same (tests need nothing more)
+#   bench  adds wrk, the HTTP load generator used by bench/
+set -euo pipefail
+
+what=${1:-build}
+
+# package  check-command
+need=(
+  "build-essential:command -v cc"
+  "cmake:command -v cmake"
+  "pkg-config:command -v pkg-config"
+  "libevent-dev:pkg-config --atleast-version=2.1 libevent"
+  "libjansson-dev:pkg-config --exists jansson"
+  "libcmocka-dev:pkg-config --exists cmocka"
+  "curl:command -v curl"
+)
+if [ "$what" = bench ]; then
+  need+=("wrk:command -v wrk")
+fi
+
+missing=()
+for entry in "${need[@]}"; do
+  pkg=${entry%%:*}
+  test_cmd=${entry#*:}
+  if ! eval "$test_cmd" >/dev/null 2>&1; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+line="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing packages: ${missing[*]}" >&2
+  echo "deps: run as root:  $line" >&2
+  exit 1
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+$line >/dev/null

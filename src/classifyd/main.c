@@ -1,0 +1,276 @@
+/* classifyd: the classification server, faithful to the original cost model.
+ *
+ * POST /classify {"sequences": [...]} (at most 5) answers {"results": [...]}
+ * cost * L^2 seconds after the request arrived, L being the longest
+ * sequence's length in code points. It serves one request at a time: any
+ * request that arrives while one is being processed gets 429 at once. The
+ * wait is a timer on the event loop, so the 429 is immediate mid-batch.
+ *
+ * State: at most one request is "current" (busy). It owns its evhttp request
+ * until its timer fires and the answer is sent. */
+#include "classifier.h"
+#include "cli.h"
+#include "httpd.h"
+#include "log.h"
+#include "mono.h"
+#include "wire.h"
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLASSIFYD_MAX_SEQUENCES 5
+
+typedef struct classifyd_config {
+    const char *listen;
+    double cost;
+    size_t max_body;
+    int io_timeout;
+    bool quiet;
+} classifyd_config;
+
+typedef struct classifyd {
+    classifyd_config cfg;
+    struct event_base *base;
+    struct evhttp *http;
+    struct event *timer; /* fires when the current request's time is up */
+    struct event *sigint, *sigterm;
+    bool stopping;
+    /* The current request, valid while busy. */
+    bool busy;
+    struct evhttp_request *req;
+    enum wire_label labels[CLASSIFYD_MAX_SEQUENCES];
+    size_t n, longest;
+    double started;
+} classifyd;
+
+static void log_request(const classifyd *d, struct evhttp_request *req, const char *path,
+                        int status, size_t n, size_t longest, double started)
+{
+    if (d->cfg.quiet)
+        return;
+    const char *m = evhttp_request_get_command(req) == EVHTTP_REQ_POST  ? "POST"
+                    : evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET"
+                                                                        : "OTHER";
+    log_info("%s %s %d sequences=%zu L=%zu time=%.3fs", m, path, status, n, longest,
+             mono_now() - started);
+}
+
+/* Ends the loop once nothing is left to answer: called after a signal and
+ * after each answer while stopping. The grace period lets the last answer's
+ * bytes leave the socket. */
+static void maybe_exit(classifyd *d)
+{
+    if (d->stopping && !d->busy) {
+        struct timeval grace = {0, 50000};
+        event_base_loopexit(d->base, &grace);
+    }
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    classifyd *d = arg;
+    httpd_send_json(d->req, 200, wire_results_json(d->labels, d->n));
+    log_request(d, d->req, "/classify", 200, d->n, d->longest, d->started);
+    d->req = NULL;
+    d->busy = false;
+    maybe_exit(d);
+}
+
+static void handle_classify(classifyd *d, struct evhttp_request *req, double started)
+{
+    const char *body;
+    size_t len;
+    if (!httpd_require_method(req, EVHTTP_REQ_POST))
+        goto logged;
+    if (!httpd_body(req, d->cfg.max_body, &body, &len))
+        goto logged;
+
+    wire_limits lim = {.max_items = CLASSIFYD_MAX_SEQUENCES, .allow_empty = true};
+    wire_request w;
+    char err[256];
+    int status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
+    if (status) {
+        httpd_send_error(req, status, "%s", err);
+        log_request(d, req, "/classify", status, 0, 0, started);
+        return;
+    }
+    if (w.n == 0) {
+        httpd_send_json(req, 200, wire_results_json(NULL, 0));
+        log_request(d, req, "/classify", 200, 0, 0, started);
+        wire_request_free(&w);
+        return;
+    }
+    if (d->busy) {
+        httpd_send_error(req, 429, "server is busy processing another request");
+        log_request(d, req, "/classify", 429, w.n, 0, started);
+        wire_request_free(&w);
+        return;
+    }
+
+    d->busy = true;
+    d->req = req;
+    d->n = w.n;
+    d->longest = 0;
+    d->started = started;
+    for (size_t i = 0; i < w.n; i++) {
+        d->labels[i] = classify_text(w.items[i].s, w.items[i].bytes);
+        if (w.items[i].len > d->longest)
+            d->longest = w.items[i].len;
+    }
+    wire_request_free(&w);
+
+    /* The answer is due cost * L^2 after arrival; time already spent
+     * parsing counts towards it. */
+    double due = d->cfg.cost * (double)d->longest * (double)d->longest;
+    double left = due - (mono_now() - started);
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)left, (suseconds_t)((left - floor(left)) * 1e6)};
+    evtimer_add(d->timer, &tv);
+    return;
+logged:
+    log_request(d, req, "/classify", evhttp_request_get_response_code(req), 0, 0, started);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    classifyd *d = arg;
+    double started = mono_now();
+    char path[256];
+    httpd_path(req, path, sizeof path);
+
+    if (strcmp(path, "/classify") == 0) {
+        handle_classify(d, req, started);
+        return;
+    }
+    int status;
+    if (strcmp(path, "/healthz") == 0) {
+        if (httpd_require_method(req, EVHTTP_REQ_GET))
+            httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
+    } else {
+        httpd_send_error(req, 404, "no such path: %s", path);
+    }
+    status = evhttp_request_get_response_code(req);
+    log_request(d, req, path, status, 0, 0, started);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    classifyd *d = arg;
+    if (!d->stopping && !d->cfg.quiet)
+        log_info("signal %d: finishing the current request, then exiting", (int)sig);
+    d->stopping = true;
+    maybe_exit(d);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: classifyd [OPTIONS]\n"
+                 "A text classification server (\"code\" / \"not code\") with the original\n"
+                 "challenge's cost model: one request at a time, cost * L^2 seconds each.\n"
+                 "\n"
+                 "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8001; port 0\n"
+                 "                       picks a free one, printed as 'listening on HOST:PORT')\n"
+                 "  --cost SECONDS       seconds per squared code point of the longest\n"
+                 "                       sequence (default 0.002; 0 answers at once)\n"
+                 "  --max-body BYTES     largest request body accepted (default 1048576)\n"
+                 "  --io-timeout SECONDS client read/write timeout (default 10)\n"
+                 "  --quiet              no per-request log lines\n"
+                 "  --help               this text\n"
+                 "  --version            the version\n"
+                 "\n"
+                 "API: POST /classify {\"sequences\": [up to 5 strings]} -> {\"results\": [...]};\n"
+                 "     GET /healthz -> 200. A request during another gets 429 at once.\n");
+}
+
+static int parse_args(int argc, char **argv, classifyd_config *cfg)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},   {"cost", required_argument, NULL, 'c'},
+        {"max-body", required_argument, NULL, 'b'}, {"io-timeout", required_argument, NULL, 't'},
+        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case 'l':
+            cfg->listen = optarg;
+            break;
+        case 'c':
+            ok = cli_double("classifyd", "cost", optarg, 0, 10, &cfg->cost);
+            break;
+        case 'b':
+            ok = cli_size("classifyd", "max-body", optarg, 16, (size_t)1 << 30, &cfg->max_body);
+            break;
+        case 't':
+            ok = cli_int("classifyd", "io-timeout", optarg, 1, 3600, &cfg->io_timeout);
+            break;
+        case 'q':
+            cfg->quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("classifyd %s\n", BP_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
+        if (!ok)
+            return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "classifyd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    classifyd d = {
+        .cfg = {.listen = "127.0.0.1:8001", .cost = 0.002, .max_body = 1 << 20, .io_timeout = 10}};
+    int rc = parse_args(argc, argv, &d.cfg);
+    if (rc)
+        return rc;
+    log_init("classifyd", LOG_INFO);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.base = event_base_new();
+    if (!d.base) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    httpd_limits lim = {
+        .max_body = d.cfg.max_body, .max_headers = 16384, .io_timeout_s = d.cfg.io_timeout};
+    char err[256];
+    d.http = httpd_listen(d.base, d.cfg.listen, &lim, on_request, &d, err, sizeof err);
+    if (!d.http) {
+        log_error("%s", err);
+        event_base_free(d.base);
+        return 1;
+    }
+    d.timer = evtimer_new(d.base, on_done, &d);
+    d.sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
+    d.sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
+    evsignal_add(d.sigint, NULL);
+    evsignal_add(d.sigterm, NULL);
+
+    event_base_dispatch(d.base);
+
+    evhttp_free(d.http);
+    event_free(d.timer);
+    event_free(d.sigint);
+    event_free(d.sigterm);
+    event_base_free(d.base);
+    return 0;
+}

@@ -1,0 +1,39 @@
+/* htab: an intrusive hash table keyed by byte strings, used by the proxy's
+ * result cache and its table of queued/in-flight sequences.
+ *
+ * Nodes are embedded in the caller's structs; the table never allocates or
+ * frees them, only its slot array. The key bytes must stay valid and
+ * unchanged while the node is in the table. Hashes are seeded per table at
+ * random, so clients can't aim many keys at one slot. */
+#ifndef BP_HTAB_H
+#define BP_HTAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct htab_node {
+    struct htab_node *next;
+    uint64_t hash;
+    const char *key;
+    size_t klen;
+} htab_node;
+
+typedef struct htab {
+    htab_node **slots;
+    size_t nslots; /* a power of two */
+    size_t count;
+    uint64_t seed;
+} htab;
+
+bool htab_init(htab *t, size_t initial_slots);
+/* Frees the slot array only; the nodes are the caller's. */
+void htab_fini(htab *t);
+uint64_t htab_hash(const htab *t, const char *key, size_t klen);
+htab_node *htab_find(const htab *t, const char *key, size_t klen, uint64_t hash);
+/* Adds a node whose key, klen and hash are set; the key must not be present.
+ * Grows the table when it gets full (a failed grow only costs speed). */
+void htab_insert(htab *t, htab_node *n);
+void htab_remove(htab *t, htab_node *n);
+
+#endif

@@ -1,0 +1,64 @@
+/* wire: the JSON bodies of the HTTP API, parsed strictly and built in one place.
+ *
+ *   classify request   {"sequences": ["...", ...]}
+ *   proxy request      {"sequence": "..."}  or  {"sequences": [...]}
+ *   answers            {"results": ["code" | "not code", ...]}  /  {"result": "..."}
+ *   errors             {"detail": "human readable message"}   (FastAPI's shape)
+ *
+ * Every parser here takes untrusted network input: it never trusts a length,
+ * a type or an encoding it has not checked, and reports what is wrong in
+ * words a client can act on. */
+#ifndef BP_WIRE_H
+#define BP_WIRE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum wire_label { WIRE_NOT_CODE = 0, WIRE_CODE = 1 };
+
+/* "code" or "not code". */
+const char *wire_label_name(enum wire_label label);
+
+typedef struct wire_text {
+    const char *s; /* UTF-8, may contain NUL; owned by the wire_request */
+    size_t bytes;  /* byte length of s */
+    size_t len;    /* code points (Python's len()) */
+} wire_text;
+
+typedef struct wire_limits {
+    size_t max_items;  /* more sequences than this: 400 */
+    size_t max_length; /* a sequence longer than this (code points): 413; 0 = no limit */
+    bool allow_single; /* accept {"sequence": "..."} (the proxy's form) */
+    bool allow_empty;  /* accept {"sequences": []} */
+} wire_limits;
+
+typedef struct wire_request {
+    json_t *root;     /* owns the strings that items point into */
+    wire_text *items; /* n entries, in request order */
+    size_t n;
+    bool single; /* came as {"sequence": ...}: answer with {"result": ...} */
+} wire_request;
+
+/* Parses and validates a request body. Returns 0 and fills *out (release it
+ * with wire_request_free), or returns an HTTP status (400 or 413) and writes a
+ * detail message into err, leaving *out empty. */
+int wire_parse_request(const char *body, size_t n, const wire_limits *lim, wire_request *out,
+                       char *err, size_t errlen);
+void wire_request_free(wire_request *req);
+
+/* Builders. Each returns a malloc'd NUL-terminated JSON text the caller
+ * frees, or NULL when out of memory. */
+char *wire_results_json(const enum wire_label *labels, size_t n);
+char *wire_result_json(enum wire_label label);
+char *wire_error_json(const char *detail);
+char *wire_sequences_json(const wire_text *const *texts, size_t n);
+
+/* Parses a classification server's answer to a request of `expected`
+ * sequences: exactly {"results": [...]} with `expected` entries, each "code"
+ * or "not code". Returns true and fills out[0..expected); returns false with a
+ * message in err for anything else (garbage must never reach a client). */
+bool wire_parse_results(const char *body, size_t n, size_t expected, enum wire_label *out,
+                        char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,40 @@
+/* backend: the HTTP client side: one kept-alive connection to the
+ * classification server for batches, and a second one for health probes.
+ *
+ * It is a transport only: it sends what it is given and reports what came
+ * back. Deciding whether to retry is the dispatcher's job. At most one batch
+ * request is outstanding at a time (the dispatcher guarantees it). */
+#ifndef BP_BACKEND_H
+#define BP_BACKEND_H
+
+#include "addr.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct backend backend;
+
+/* The outcome of one request. status is the HTTP status, or 0 when no
+ * answer came (then error names why: refused, reset, timeout, ...). */
+typedef void (*backend_cb)(void *arg, int status, const char *body, size_t len, const char *error);
+
+/* probe_every: seconds between health probes while no other contact was
+ * made (0 disables probing). */
+backend *backend_new(struct event_base *base, const addr_url *url, size_t max_answer,
+                     double probe_every);
+void backend_free(backend *b);
+
+/* POSTs body (JSON) to the backend's URL with a timeout in seconds. cb is
+ * called exactly once, from the event loop (never from inside this call). */
+void backend_post(backend *b, const char *body, size_t len, double timeout, backend_cb cb,
+                  void *arg);
+
+/* Monotonic time of the last answer of any kind from the backend (a 429 or
+ * 500 still shows it is reachable), or -1 if none yet. */
+double backend_last_contact(const backend *b);
+
+/* "HOST:PORT/PATH", for logs. */
+const char *backend_name(const backend *b);
+
+#endif

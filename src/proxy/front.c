@@ -1,0 +1,387 @@
+/* front: batchproxy's HTTP server side (see front.h for the invariants). */
+#include "front.h"
+
+#include "disp.h"
+#include "httpd.h"
+#include "mono.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FRONT_MAX_TIMEOUT_MS 3600000L
+
+typedef struct preq {
+    proxy *px;
+    struct evhttp_request *req; /* NULL once the client is gone */
+    struct evhttp_connection *evcon;
+    int client;
+    bool single;
+    size_t n, pending;
+    double arrived, deadline;
+    struct event *timer; /* the deadline */
+    enum wire_label *labels;
+    waiter *w;                /* n waiters; w[i].job is set while item i is unresolved */
+    struct preq *prev, *next; /* on px->live */
+} preq;
+
+void front_release(proxy *px, waiter *w)
+{
+    job *orphan = jobs_detach(w);
+    if (orphan) {
+        sched_cancel(px->sched, orphan->item);
+        jobs_destroy(&px->jobs, orphan);
+    }
+}
+
+/* The only way a request leaves: one answer (or none if the client is
+ * gone), every waiter released, everything freed. Takes ownership of json. */
+static void finish(preq *r, int status, char *json, int retry_after)
+{
+    proxy *px = r->px;
+    for (size_t i = 0; i < r->n; i++)
+        front_release(px, &r->w[i]);
+    if (r->req) {
+        evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+        if (retry_after > 0) {
+            char v[16];
+            snprintf(v, sizeof v, "%d", retry_after);
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", v);
+        }
+        httpd_send_json(r->req, status, json);
+    } else {
+        free(json);
+        status = 499;
+    }
+    metrics_request(px->metrics, r->client, status, mono_now() - r->arrived);
+
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        px->live = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    px->nlive--;
+    event_free(r->timer);
+    free(r->labels);
+    free(r->w);
+    free(r);
+    if (px->draining && px->nlive == 0)
+        proxy_drained(px);
+}
+
+static void finish_error(preq *r, int status, int retry_after, const char *detail)
+{
+    finish(r, status, wire_error_json(detail), retry_after);
+}
+
+static void finish_ok(preq *r)
+{
+    finish(r, 200, r->single ? wire_result_json(r->labels[0]) : wire_results_json(r->labels, r->n),
+           0);
+}
+
+void front_item_done(proxy *px, waiter *w, enum wire_label label)
+{
+    preq *r = w->req;
+    r->labels[w->idx] = label;
+    if (--r->pending == 0)
+        finish_ok(r);
+}
+
+void front_item_failed(proxy *px, waiter *w, int status, const char *detail)
+{
+    finish_error(w->req, status, 0, detail);
+}
+
+double front_waiter_deadline(const waiter *w)
+{
+    return w->req->deadline;
+}
+
+void front_abort_all(proxy *px, int status, const char *detail)
+{
+    while (px->live)
+        finish_error(px->live, status, 0, detail);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    preq *r = arg;
+    char detail[128];
+    snprintf(detail, sizeof detail, "deadline of %.0f ms passed before the backend answered",
+             (r->deadline - r->arrived) * 1000);
+    finish_error(r, 504, 0, detail);
+}
+
+/* The client hung up before its answer. If evhttp has already detached the
+ * request from the connection, the request is ours to free; otherwise evhttp
+ * frees it right after this callback and we must not touch it again. */
+static void on_client_close(struct evhttp_connection *evcon, void *arg)
+{
+    preq *r = arg;
+    struct evhttp_request *req = r->req;
+    r->req = NULL;
+    if (evhttp_request_get_connection(req) == NULL)
+        evhttp_request_free(req);
+    finish(r, 499, NULL, 0);
+}
+
+/* --- header validation --- */
+
+static bool valid_client_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return false;
+    return true;
+}
+
+static bool parse_timeout_ms(const char *s, long *ms)
+{
+    char *end;
+    if (!isdigit((unsigned char)s[0]))
+        return false;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0' || v < 1 || v > FRONT_MAX_TIMEOUT_MS)
+        return false;
+    *ms = v;
+    return true;
+}
+
+/* --- the classify endpoint --- */
+
+/* Resolves item i from the cache or an existing job, or queues a new job.
+ * Returns false only when a new job can't be queued (queue full, memory). */
+static bool place_item(preq *r, size_t i, const wire_text *t, double now)
+{
+    proxy *px = r->px;
+    enum wire_label label;
+    if (cache_get(&px->cache, t->s, t->bytes, now, &label)) {
+        metrics_cache_hit(px->metrics);
+        r->labels[i] = label;
+        r->pending--;
+        return true;
+    }
+    r->w[i] = (waiter){.req = r, .idx = i};
+    job *jb = jobs_find(&px->jobs, t->s, t->bytes);
+    if (jb) {
+        metrics_coalesced(px->metrics);
+        if (jb->state == JOB_QUEUED)
+            sched_extend_deadline(px->sched, jb->item, r->deadline);
+        jobs_attach(jb, &r->w[i]);
+        return true;
+    }
+    jb = jobs_create(&px->jobs, t->s, t->bytes, t->len, r->client, now);
+    if (!jb)
+        return false;
+    jb->item = sched_enqueue(px->sched, jb, t->len, r->client, now, r->deadline);
+    if (!jb->item) {
+        jobs_destroy(&px->jobs, jb);
+        return false;
+    }
+    jobs_attach(jb, &r->w[i]);
+    return true;
+}
+
+/* Sequences of the request that would need a new queue slot (an upper
+ * bound: duplicates inside the request are counted each time). */
+static size_t slots_needed(proxy *px, const wire_request *w, double now)
+{
+    size_t need = 0;
+    enum wire_label unused;
+    for (size_t i = 0; i < w->n; i++) {
+        const wire_text *t = &w->items[i];
+        if (!jobs_find(&px->jobs, t->s, t->bytes) &&
+            !(px->cache.capacity && cache_get(&px->cache, t->s, t->bytes, now, &unused)))
+            need++;
+    }
+    return need;
+}
+
+/* How long until a full queue has room again: the batches queued times
+ * the mean backend time per batch seen so far (1..60 s). */
+static int retry_after_seconds(proxy *px)
+{
+    size_t batches =
+        (sched_queued(px->sched) + px->cfg.sched.max_batch - 1) / px->cfg.sched.max_batch;
+    double est = (double)batches * metrics_mean_batch_seconds(px->metrics);
+    int s = (int)ceil(est);
+    return s < 1 ? 1 : s > 60 ? 60 : s;
+}
+
+static void handle_classify(proxy *px, struct evhttp_request *req)
+{
+    double now = mono_now();
+    const char *body;
+    size_t len;
+    int client = 0;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+
+    if (!httpd_require_method(req, EVHTTP_REQ_POST) ||
+        !httpd_body(req, px->cfg.max_body, &body, &len))
+        goto refused;
+    const char *cid = evhttp_find_header(h, "X-Client-Id");
+    if (cid && !valid_client_id(cid)) {
+        httpd_send_error(req, 400, "X-Client-Id must be 1-64 characters of [A-Za-z0-9._-]");
+        goto refused;
+    }
+    client = metrics_client_id(px->metrics, cid);
+    long timeout_ms = (long)(px->cfg.timeout * 1000);
+    const char *tms = evhttp_find_header(h, "X-Timeout-Ms");
+    if (tms && !parse_timeout_ms(tms, &timeout_ms)) {
+        httpd_send_error(req, 400, "X-Timeout-Ms must be a whole number of milliseconds in 1..%ld",
+                         FRONT_MAX_TIMEOUT_MS);
+        goto refused;
+    }
+    if (px->draining) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        httpd_send_error(req, 503, "proxy is shutting down");
+        goto refused;
+    }
+
+    wire_limits lim = {.max_items = px->cfg.max_request_sequences,
+                       .max_length = px->cfg.sched.max_length,
+                       .allow_single = true};
+    wire_request w;
+    char err[256];
+    int status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
+    if (status) {
+        httpd_send_error(req, status, "%s", err);
+        goto refused;
+    }
+    size_t need = slots_needed(px, &w, now);
+    if (sched_queued(px->sched) + need > sched_capacity(px->sched)) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry_after_seconds(px));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+        httpd_send_error(req, 503, "queue is full (%zu sequences waiting, limit %zu)",
+                         sched_queued(px->sched), sched_capacity(px->sched));
+        wire_request_free(&w);
+        goto refused;
+    }
+
+    preq *r = calloc(1, sizeof *r);
+    if (r) {
+        r->labels = calloc(w.n, sizeof *r->labels);
+        r->w = calloc(w.n, sizeof *r->w);
+        r->timer = evtimer_new(px->base, on_deadline, r);
+    }
+    if (!r || !r->labels || !r->w || !r->timer) {
+        if (r) {
+            free(r->labels);
+            free(r->w);
+            if (r->timer)
+                event_free(r->timer);
+            free(r);
+        }
+        wire_request_free(&w);
+        httpd_send_error(req, 500, "out of memory");
+        goto refused;
+    }
+    *r = (preq){.px = px,
+                .req = req,
+                .evcon = evhttp_request_get_connection(req),
+                .client = client,
+                .single = w.single,
+                .n = w.n,
+                .pending = w.n,
+                .arrived = now,
+                .deadline = now + (double)timeout_ms / 1000.0,
+                .timer = r->timer,
+                .labels = r->labels,
+                .w = r->w,
+                .next = px->live};
+    if (px->live)
+        px->live->prev = r;
+    px->live = r;
+    px->nlive++;
+
+    bool placed = true;
+    for (size_t i = 0; i < w.n && placed; i++)
+        placed = place_item(r, i, &w.items[i], now);
+    wire_request_free(&w);
+    if (!placed) {
+        finish_error(r, 503, 1, "queue is full");
+        return;
+    }
+    if (r->pending == 0) {
+        finish_ok(r);
+        return;
+    }
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(r->timer, &tv);
+    evhttp_connection_set_closecb(r->evcon, on_client_close, r);
+    disp_kick(px->disp);
+    return;
+
+refused:
+    metrics_request(px->metrics, client, evhttp_request_get_response_code(req), mono_now() - now);
+}
+
+/* --- the other endpoints --- */
+
+static metrics_gauges gauges(proxy *px)
+{
+    double last = backend_last_contact(px->backend);
+    return (metrics_gauges){.queue_depth = sched_queued(px->sched),
+                            .inflight_requests = px->nlive,
+                            .jobs = jobs_count(&px->jobs),
+                            .cache_entries = cache_size(&px->cache),
+                            .backend_last_contact_age = last < 0 ? -1 : mono_now() - last,
+                            .policy = sched_policy(px->sched)};
+}
+
+/* Ready when the backend answered anything in the last few seconds (the
+ * backend module probes it while idle) and the proxy is not draining. */
+#define FRONT_READY_WINDOW 5.0
+
+static void handle_get(proxy *px, struct evhttp_request *req, const char *path)
+{
+    if (!httpd_require_method(req, EVHTTP_REQ_GET))
+        return;
+    if (strcmp(path, "/healthz") == 0) {
+        httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
+    } else if (strcmp(path, "/readyz") == 0) {
+        double last = backend_last_contact(px->backend);
+        if (px->draining)
+            httpd_send_error(req, 503, "proxy is shutting down");
+        else if (last < 0 || mono_now() - last > FRONT_READY_WINDOW)
+            httpd_send_error(req, 503, "backend %s has not answered in the last %.0f s",
+                             backend_name(px->backend), FRONT_READY_WINDOW);
+        else
+            httpd_send_json(req, 200, strdup("{\"status\":\"ready\"}"));
+    } else if (strcmp(path, "/metrics") == 0) {
+        struct evbuffer *buf = evbuffer_new();
+        metrics_gauges g = gauges(px);
+        metrics_prometheus(px->metrics, &g, buf);
+        httpd_send_text(req, 200, "text/plain; version=0.0.4",
+                        (const char *)evbuffer_pullup(buf, -1), evbuffer_get_length(buf));
+        evbuffer_free(buf);
+    } else { /* /stats */
+        metrics_gauges g = gauges(px);
+        httpd_send_json(req, 200, metrics_stats_json(px->metrics, &g, mono_now()));
+    }
+}
+
+void front_handle(struct evhttp_request *req, void *arg)
+{
+    proxy *px = arg;
+    char path[256];
+    httpd_path(req, path, sizeof path);
+    if (strcmp(path, "/proxy_classify") == 0) {
+        handle_classify(px, req);
+    } else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+               strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0) {
+        handle_get(px, req, path);
+    } else {
+        httpd_send_error(req, 404, "no such path: %s", path);
+    }
+}

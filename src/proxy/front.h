@@ -1,0 +1,42 @@
+/* front: the HTTP server side of batchproxy. It validates each request,
+ * answers bad input at once, turns a good one into items (served from the
+ * cache, joined to an identical queued job, or queued as a new job) and
+ * gives every accepted request exactly one answer.
+ *
+ * Invariants (front.c keeps them):
+ * - a request (preq) is on proxy.live from acceptance until front_finish,
+ *   which is the only way out: it sends the one answer (or notes that the
+ *   client is gone), detaches every waiter and frees the preq;
+ * - `pending` counts the items not yet resolved; the request is answered
+ *   200 when it reaches 0, or earlier with an error (deadline 504, backend
+ *   failure 502, shutdown 503);
+ * - while unanswered, the connection's close callback points at the preq,
+ *   so a client that hangs up releases its items at once. */
+#ifndef BP_FRONT_H
+#define BP_FRONT_H
+
+#include "jobs.h"
+#include "proxy.h"
+#include "wire.h"
+
+#include <event2/http.h>
+
+/* evhttp's callback for every request (arg: the proxy). */
+void front_handle(struct evhttp_request *req, void *arg);
+
+/* A waiter's job got its label (the waiter is already detached). */
+void front_item_done(proxy *px, waiter *w, enum wire_label label);
+
+/* A waiter's job failed for good: its whole request fails with status. */
+void front_item_failed(proxy *px, waiter *w, int status, const char *detail);
+
+/* The deadline of the request a waiter belongs to. */
+double front_waiter_deadline(const waiter *w);
+
+/* Answers every live request with status and detail (shutdown). */
+void front_abort_all(proxy *px, int status, const char *detail);
+
+/* Detaches a waiter; a queued job left with no waiters leaves the queue. */
+void front_release(proxy *px, waiter *w);
+
+#endif

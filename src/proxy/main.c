@@ -1,0 +1,255 @@
+/* batchproxy: the batching proxy in front of a classification server.
+ *
+ * main parses the flags, builds the proxy (proxy.c) and runs its loop until
+ * a signal has drained it (see proxy_shutdown). */
+#include "cli.h"
+#include "disp.h"
+#include "front.h"
+#include "httpd.h"
+#include "mono.h"
+#include "proxy.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    proxy_shutdown(arg, (int)sig);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "Usage: batchproxy [OPTIONS]\n"
+        "A batching, scheduling proxy in front of a classification server.\n"
+        "Clients POST /proxy_classify {\"sequence\": \"...\"} (or {\"sequences\": [...]});\n"
+        "the proxy batches them, sends one batch at a time, and answers each request.\n"
+        "\n"
+        "Serving:\n"
+        "  --listen HOST:PORT          listen address (default 127.0.0.1:8000; port 0\n"
+        "                              picks a free one, printed as 'listening on ...')\n"
+        "  --backend URL               classification server (default\n"
+        "                              http://127.0.0.1:8001; POSTs go to URL's path,\n"
+        "                              /classify if it has none)\n"
+        "  --max-body BYTES            largest request body (default 1048576)\n"
+        "  --io-timeout SECONDS        client read/write timeout (default 10)\n"
+        "Scheduling:\n"
+        "  --policy NAME               priority | fifo | sjf (default priority)\n"
+        "  --max-batch N               sequences per batch (default 5, the backend's limit)\n"
+        "  --max-wait-ms MS            how long a partial batch may be held to fill up\n"
+        "                              (default 0: a batch leaves when the backend is free)\n"
+        "  --priority-threshold N      priority: lengths up to N are high priority (default 12)\n"
+        "  --max-queue N               queued sequences before new requests get 503\n"
+        "                              (default 10000)\n"
+        "  --max-length N              longest sequence in code points; longer get 413\n"
+        "                              (default 1000)\n"
+        "  --max-request-sequences N   sequences in one request (default 1000)\n"
+        "Deadlines and failures:\n"
+        "  --timeout SECONDS           default request deadline (default 30; a request\n"
+        "                              may set its own with X-Timeout-Ms)\n"
+        "  --backend-timeout SECONDS   per attempt (default 30)\n"
+        "  --retries N                 retries of a failed batch (default 3)\n"
+        "  --backoff-base SECONDS      first retry's backoff ceiling (default 0.05)\n"
+        "  --backoff-cap SECONDS       largest backoff ceiling (default 2); each wait is\n"
+        "                              uniform in [0, min(cap, base * 2^(retry-1))]\n"
+        "Cache:\n"
+        "  --cache-size N              results kept (default 10000; 0 disables)\n"
+        "  --cache-ttl SECONDS         how long a result is reused (default 3600; 0: forever)\n"
+        "Operations:\n"
+        "  --drain-timeout SECONDS     on SIGINT/SIGTERM, time given to queued work\n"
+        "                              (default 10)\n"
+        "  --log-level LEVEL           debug | info | warn | error (default info; debug\n"
+        "                              logs one line per batch)\n"
+        "  --help, --version\n"
+        "\n"
+        "Endpoints: POST /proxy_classify, GET /healthz, /readyz, /metrics (Prometheus),\n"
+        "/stats (JSON). Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]), X-Timeout-Ms.\n");
+}
+
+enum {
+    OPT_LISTEN = 256,
+    OPT_BACKEND,
+    OPT_MAX_BODY,
+    OPT_IO_TIMEOUT,
+    OPT_POLICY,
+    OPT_MAX_BATCH,
+    OPT_MAX_WAIT,
+    OPT_PRIO_THRESHOLD,
+    OPT_MAX_QUEUE,
+    OPT_MAX_LENGTH,
+    OPT_MAX_REQ_SEQ,
+    OPT_TIMEOUT,
+    OPT_BACKEND_TIMEOUT,
+    OPT_RETRIES,
+    OPT_BACKOFF_BASE,
+    OPT_BACKOFF_CAP,
+    OPT_CACHE_SIZE,
+    OPT_CACHE_TTL,
+    OPT_DRAIN,
+    OPT_LOG_LEVEL,
+    OPT_HELP,
+    OPT_VERSION
+};
+
+static int parse_args(int argc, char **argv, proxy_config *c)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"backend", required_argument, NULL, OPT_BACKEND},
+        {"max-body", required_argument, NULL, OPT_MAX_BODY},
+        {"io-timeout", required_argument, NULL, OPT_IO_TIMEOUT},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
+        {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
+        {"priority-threshold", required_argument, NULL, OPT_PRIO_THRESHOLD},
+        {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+        {"max-length", required_argument, NULL, OPT_MAX_LENGTH},
+        {"max-request-sequences", required_argument, NULL, OPT_MAX_REQ_SEQ},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
+        {"retries", required_argument, NULL, OPT_RETRIES},
+        {"backoff-base", required_argument, NULL, OPT_BACKOFF_BASE},
+        {"backoff-cap", required_argument, NULL, OPT_BACKOFF_CAP},
+        {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+        {"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
+        {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    const char *p = "batchproxy";
+    double ms;
+    int c_;
+    while ((c_ = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (c_) {
+        case OPT_LISTEN:
+            c->listen = optarg;
+            break;
+        case OPT_BACKEND:
+            c->backend_url = optarg;
+            break;
+        case OPT_MAX_BODY:
+            ok = cli_size(p, "max-body", optarg, 16, (size_t)1 << 30, &c->max_body);
+            break;
+        case OPT_IO_TIMEOUT:
+            ok = cli_int(p, "io-timeout", optarg, 1, 3600, &c->io_timeout);
+            break;
+        case OPT_POLICY:
+            c->sched.policy = optarg;
+            break;
+        case OPT_MAX_BATCH:
+            ok = cli_size(p, "max-batch", optarg, 1, SCHED_MAX_BATCH, &c->sched.max_batch);
+            break;
+        case OPT_MAX_WAIT:
+            ok = cli_double(p, "max-wait-ms", optarg, 0, 60000, &ms);
+            c->sched.max_wait = ms / 1000;
+            break;
+        case OPT_PRIO_THRESHOLD:
+            ok = cli_size(p, "priority-threshold", optarg, 0, 10000000,
+                          &c->sched.priority_threshold);
+            break;
+        case OPT_MAX_QUEUE:
+            ok = cli_size(p, "max-queue", optarg, 1, 10000000, &c->sched.max_queue);
+            break;
+        case OPT_MAX_LENGTH:
+            ok = cli_size(p, "max-length", optarg, 1, 1000000, &c->sched.max_length);
+            break;
+        case OPT_MAX_REQ_SEQ:
+            ok = cli_size(p, "max-request-sequences", optarg, 1, 100000, &c->max_request_sequences);
+            break;
+        case OPT_TIMEOUT:
+            ok = cli_double(p, "timeout", optarg, 0.001, 3600, &c->timeout);
+            break;
+        case OPT_BACKEND_TIMEOUT:
+            ok = cli_double(p, "backend-timeout", optarg, 0.001, 3600, &c->backend_timeout);
+            break;
+        case OPT_RETRIES:
+            ok = cli_int(p, "retries", optarg, 0, 100, &c->retries);
+            break;
+        case OPT_BACKOFF_BASE:
+            ok = cli_double(p, "backoff-base", optarg, 0, 60, &c->backoff_base);
+            break;
+        case OPT_BACKOFF_CAP:
+            ok = cli_double(p, "backoff-cap", optarg, 0, 600, &c->backoff_cap);
+            break;
+        case OPT_CACHE_SIZE:
+            ok = cli_size(p, "cache-size", optarg, 0, 100000000, &c->cache_size);
+            break;
+        case OPT_CACHE_TTL:
+            ok = cli_double(p, "cache-ttl", optarg, 0, 1e9, &c->cache_ttl);
+            break;
+        case OPT_DRAIN:
+            ok = cli_double(p, "drain-timeout", optarg, 0, 3600, &c->drain_timeout);
+            break;
+        case OPT_LOG_LEVEL:
+            ok = log_level_parse(optarg, &c->log_level);
+            if (!ok)
+                fprintf(stderr, "%s: --log-level: '%s' is not debug, info, warn or error\n", p,
+                        optarg);
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            exit(0);
+        case OPT_VERSION:
+            printf("batchproxy %s\n", BP_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
+        if (!ok)
+            return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", p, argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    proxy px = {.cfg = {.listen = "127.0.0.1:8000",
+                        .backend_url = "http://127.0.0.1:8001",
+                        .sched = sched_config_default(),
+                        .timeout = 30,
+                        .backend_timeout = 30,
+                        .retries = 3,
+                        .backoff_base = 0.05,
+                        .backoff_cap = 2,
+                        .max_request_sequences = 1000,
+                        .cache_size = 10000,
+                        .cache_ttl = 3600,
+                        .drain_timeout = 10,
+                        .max_body = 1 << 20,
+                        .io_timeout = 10,
+                        .log_level = LOG_INFO}};
+    int rc = parse_args(argc, argv, &px.cfg);
+    if (rc)
+        return rc;
+    log_init("batchproxy", px.cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct event *sigint = NULL, *sigterm = NULL;
+    rc = 1;
+    if (proxy_init(&px)) {
+        sigint = evsignal_new(px.base, SIGINT, on_signal, &px);
+        sigterm = evsignal_new(px.base, SIGTERM, on_signal, &px);
+        evsignal_add(sigint, NULL);
+        evsignal_add(sigterm, NULL);
+        log_info("policy %s, backend %s, max batch %zu", sched_policy(px.sched),
+                 backend_name(px.backend), px.cfg.sched.max_batch);
+        event_base_dispatch(px.base);
+        event_free(sigint);
+        event_free(sigterm);
+        rc = 0;
+    }
+    proxy_free(&px);
+    return rc;
+}

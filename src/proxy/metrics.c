@@ -1,0 +1,336 @@
+/* metrics: counters, histograms, Prometheus text and /stats (see metrics.h). */
+#include "metrics.h"
+
+#include "htab.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The statuses the proxy answers with; anything else counts as "other".
+ * 499 is nginx's "client closed request": the client hung up first. */
+static const int known_status[] = {200, 400, 401, 404, 405, 413, 429, 499, 500, 502, 503, 504};
+#define NSTATUS (sizeof known_status / sizeof *known_status)
+
+static const char *const attempt_names[ATTEMPT_KINDS] = {
+    "ok", "busy_429", "server_error_5xx", "rejected_4xx", "bad_answer", "no_answer"};
+
+static const double length_bounds[] = {5,  10,  15,  20,  25,  30,  40,  50,
+                                       75, 100, 150, 200, 300, 500, 1000};
+
+typedef struct client_metrics {
+    htab_node node;
+    char name[72];
+    int id;
+    uint64_t by_status[NSTATUS + 1]; /* the last one counts "other" */
+    hist total, queue_wait, backend;
+} client_metrics;
+
+struct metrics {
+    double started;
+    htab names;
+    client_metrics *clients[METRICS_MAX_CLIENTS];
+    int nclients;
+    double size_bounds[HIST_MAX_BUCKETS];
+    hist batch_size, batch_longest, batch_seconds;
+    uint64_t attempts[ATTEMPT_KINDS];
+    uint64_t retries, cache_hits, coalesced;
+    double busy_seconds;
+};
+
+static client_metrics *add_client(metrics *m, const char *name)
+{
+    client_metrics *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    hist_init(&c->total, hist_latency_bounds, hist_latency_nbounds);
+    hist_init(&c->queue_wait, hist_latency_bounds, hist_latency_nbounds);
+    hist_init(&c->backend, hist_latency_bounds, hist_latency_nbounds);
+    c->node.key = c->name;
+    c->node.klen = strlen(c->name);
+    c->node.hash = htab_hash(&m->names, c->name, c->node.klen);
+    htab_insert(&m->names, &c->node);
+    c->id = m->nclients;
+    m->clients[m->nclients++] = c;
+    return c;
+}
+
+metrics *metrics_new(size_t max_batch, double now)
+{
+    metrics *m = calloc(1, sizeof *m);
+    if (!m || !htab_init(&m->names, 64)) {
+        free(m);
+        return NULL;
+    }
+    m->started = now;
+    size_t nb = max_batch < HIST_MAX_BUCKETS ? max_batch : HIST_MAX_BUCKETS;
+    for (size_t i = 0; i < nb; i++)
+        m->size_bounds[i] = (double)(i + 1);
+    hist_init(&m->batch_size, m->size_bounds, nb);
+    hist_init(&m->batch_longest, length_bounds, sizeof length_bounds / sizeof *length_bounds);
+    hist_init(&m->batch_seconds, hist_latency_bounds, hist_latency_nbounds);
+    /* Ids 0 and 1 always exist: the anonymous client and the overflow. */
+    if (!add_client(m, "-") || !add_client(m, "_other")) {
+        metrics_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void metrics_free(metrics *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->nclients; i++)
+        free(m->clients[i]);
+    htab_fini(&m->names);
+    free(m);
+}
+
+int metrics_client_id(metrics *m, const char *name)
+{
+    if (!name || !*name)
+        return 0;
+    size_t len = strlen(name);
+    client_metrics *c =
+        (client_metrics *)htab_find(&m->names, name, len, htab_hash(&m->names, name, len));
+    if (c)
+        return c->id;
+    if (m->nclients >= METRICS_MAX_CLIENTS)
+        return 1;
+    c = add_client(m, name);
+    return c ? c->id : 1;
+}
+
+const char *metrics_client_name(const metrics *m, int id)
+{
+    return id >= 0 && id < m->nclients ? m->clients[id]->name : "-";
+}
+
+static client_metrics *client(metrics *m, int id)
+{
+    return m->clients[id >= 0 && id < m->nclients ? id : 0];
+}
+
+static size_t status_index(int status)
+{
+    for (size_t i = 0; i < NSTATUS; i++)
+        if (known_status[i] == status)
+            return i;
+    return NSTATUS;
+}
+
+void metrics_request(metrics *m, int id, int status, double seconds)
+{
+    client_metrics *c = client(m, id);
+    c->by_status[status_index(status)]++;
+    if (status == 200)
+        hist_add(&c->total, seconds);
+}
+
+void metrics_sequence(metrics *m, int id, double queue_wait, double backend_seconds)
+{
+    client_metrics *c = client(m, id);
+    hist_add(&c->queue_wait, queue_wait);
+    hist_add(&c->backend, backend_seconds);
+}
+
+void metrics_attempt(metrics *m, enum metrics_attempt kind, size_t size, size_t longest,
+                     double seconds)
+{
+    m->attempts[kind]++;
+    m->busy_seconds += seconds;
+    if (kind == ATTEMPT_OK) {
+        hist_add(&m->batch_size, (double)size);
+        hist_add(&m->batch_longest, (double)longest);
+        hist_add(&m->batch_seconds, seconds);
+    }
+}
+
+void metrics_retry(metrics *m)
+{
+    m->retries++;
+}
+
+double metrics_mean_batch_seconds(const metrics *m)
+{
+    return m->batch_seconds.n ? m->batch_seconds.sum / (double)m->batch_seconds.n : 0;
+}
+
+void metrics_cache_hit(metrics *m)
+{
+    m->cache_hits++;
+}
+
+void metrics_coalesced(metrics *m)
+{
+    m->coalesced++;
+}
+
+/* --- Prometheus text format --- */
+
+static void prom_header(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One histogram's series; labels is "" or 'client="x",'. */
+static void prom_hist(struct evbuffer *out, const char *name, const char *labels, const hist *h)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i < h->nbounds; i++) {
+        cum += h->counts[i];
+        evbuffer_add_printf(out, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, h->bounds[i],
+                            (unsigned long long)cum);
+    }
+    cum += h->counts[h->nbounds];
+    evbuffer_add_printf(out, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels,
+                        (unsigned long long)cum);
+    /* Labels without the trailing comma for _sum and _count. */
+    char l[128];
+    size_t ll = strlen(labels);
+    snprintf(l, sizeof l, "%.*s", ll ? (int)ll - 1 : 0, labels);
+    evbuffer_add_printf(out, "%s_sum{%s} %.9g\n%s_count{%s} %llu\n", name, l, h->sum, name, l,
+                        (unsigned long long)h->n);
+}
+
+typedef struct client_hist {
+    const char *name, *help;
+    size_t offset; /* of the hist in client_metrics */
+} client_hist;
+
+static const client_hist client_hists[] = {
+    {"batchproxy_request_duration_seconds", "Time from arrival to a 200 answer, by client.",
+     offsetof(client_metrics, total)},
+    {"batchproxy_queue_wait_seconds",
+     "Time a sequence waited in the queue before its batch was sent, by client.",
+     offsetof(client_metrics, queue_wait)},
+    {"batchproxy_backend_duration_seconds",
+     "Backend time of the batch that served a sequence, by client.",
+     offsetof(client_metrics, backend)},
+};
+
+void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuffer *out)
+{
+    prom_header(out, "batchproxy_requests_total", "counter",
+                "Requests answered, by client and status (499: the client hung up first).");
+    for (int i = 0; i < m->nclients; i++) {
+        const client_metrics *c = m->clients[i];
+        for (size_t s = 0; s <= NSTATUS; s++) {
+            if (!c->by_status[s])
+                continue;
+            char st[16];
+            if (s < NSTATUS)
+                snprintf(st, sizeof st, "%d", known_status[s]);
+            else
+                snprintf(st, sizeof st, "other");
+            evbuffer_add_printf(out,
+                                "batchproxy_requests_total{client=\"%s\",status=\"%s\"} %llu\n",
+                                c->name, st, (unsigned long long)c->by_status[s]);
+        }
+    }
+    for (size_t k = 0; k < sizeof client_hists / sizeof *client_hists; k++) {
+        prom_header(out, client_hists[k].name, "histogram", client_hists[k].help);
+        for (int i = 0; i < m->nclients; i++) {
+            const client_metrics *c = m->clients[i];
+            const hist *h = (const hist *)((const char *)c + client_hists[k].offset);
+            if (h->n == 0 && i > 0)
+                continue;
+            char labels[96];
+            snprintf(labels, sizeof labels, "client=\"%s\",", c->name);
+            prom_hist(out, client_hists[k].name, labels, h);
+        }
+    }
+    prom_header(out, "batchproxy_batch_size", "histogram", "Sequences per batch sent.");
+    prom_hist(out, "batchproxy_batch_size", "", &m->batch_size);
+    prom_header(out, "batchproxy_batch_longest_length", "histogram",
+                "Length (code points) of each batch's longest sequence.");
+    prom_hist(out, "batchproxy_batch_longest_length", "", &m->batch_longest);
+    prom_header(out, "batchproxy_batch_duration_seconds", "histogram",
+                "Backend time of each successful batch.");
+    prom_hist(out, "batchproxy_batch_duration_seconds", "", &m->batch_seconds);
+
+    prom_header(out, "batchproxy_backend_attempts_total", "counter",
+                "Batches sent to the backend, by outcome.");
+    for (int k = 0; k < ATTEMPT_KINDS; k++)
+        evbuffer_add_printf(out, "batchproxy_backend_attempts_total{outcome=\"%s\"} %llu\n",
+                            attempt_names[k], (unsigned long long)m->attempts[k]);
+    prom_header(out, "batchproxy_backend_busy_seconds_total", "counter",
+                "Seconds the backend spent on our batches (all attempts).");
+    evbuffer_add_printf(out, "batchproxy_backend_busy_seconds_total %.6f\n", m->busy_seconds);
+    prom_header(out, "batchproxy_retries_total", "counter", "Batch retries after a failure.");
+    evbuffer_add_printf(out, "batchproxy_retries_total %llu\n", (unsigned long long)m->retries);
+    prom_header(out, "batchproxy_cache_hits_total", "counter",
+                "Sequences answered from the result cache.");
+    evbuffer_add_printf(out, "batchproxy_cache_hits_total %llu\n",
+                        (unsigned long long)m->cache_hits);
+    prom_header(out, "batchproxy_coalesced_total", "counter",
+                "Sequences that joined an identical queued or in-flight one.");
+    evbuffer_add_printf(out, "batchproxy_coalesced_total %llu\n", (unsigned long long)m->coalesced);
+    prom_header(out, "batchproxy_queue_depth", "gauge", "Sequences waiting for the backend.");
+    evbuffer_add_printf(out, "batchproxy_queue_depth %zu\n", g->queue_depth);
+    prom_header(out, "batchproxy_inflight_requests", "gauge", "Requests not yet answered.");
+    evbuffer_add_printf(out, "batchproxy_inflight_requests %zu\n", g->inflight_requests);
+    prom_header(out, "batchproxy_cache_entries", "gauge", "Results held in the cache.");
+    evbuffer_add_printf(out, "batchproxy_cache_entries %zu\n", g->cache_entries);
+}
+
+/* --- /stats --- */
+
+static json_t *hist_json(const hist *h)
+{
+    return json_pack("{s:I,s:f,s:f,s:f,s:f,s:f}", "count", (json_int_t)h->n, "mean",
+                     h->n ? h->sum / (double)h->n : 0.0, "p50", hist_quantile(h, 0.50), "p95",
+                     hist_quantile(h, 0.95), "p99", hist_quantile(h, 0.99), "max", h->max);
+}
+
+char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now)
+{
+    json_t *clients = json_object();
+    for (int i = 0; i < m->nclients; i++) {
+        const client_metrics *c = m->clients[i];
+        json_t *st = json_object();
+        json_int_t total = 0;
+        for (size_t s = 0; s <= NSTATUS; s++) {
+            if (!c->by_status[s])
+                continue;
+            char key[16];
+            if (s < NSTATUS)
+                snprintf(key, sizeof key, "%d", known_status[s]);
+            else
+                snprintf(key, sizeof key, "other");
+            json_object_set_new(st, key, json_integer((json_int_t)c->by_status[s]));
+            total += (json_int_t)c->by_status[s];
+        }
+        if (total == 0) {
+            json_decref(st);
+            continue;
+        }
+        json_object_set_new(clients, c->name,
+                            json_pack("{s:I,s:o,s:o,s:o,s:o}", "requests", total, "by_status", st,
+                                      "latency_seconds", hist_json(&c->total), "queue_wait_seconds",
+                                      hist_json(&c->queue_wait), "backend_seconds",
+                                      hist_json(&c->backend)));
+    }
+    json_t *attempts = json_object();
+    for (int k = 0; k < ATTEMPT_KINDS; k++)
+        json_object_set_new(attempts, attempt_names[k], json_integer((json_int_t)m->attempts[k]));
+    json_t *root =
+        json_pack("{s:f,s:s,s:I,s:I,s:I,s:I,s:f,s:o,s:I,s:I,s:I,s:f,s:o,s:o,s:o}", "uptime_seconds",
+                  now - m->started, "policy", g->policy, "queue_depth", (json_int_t)g->queue_depth,
+                  "inflight_requests", (json_int_t)g->inflight_requests, "jobs",
+                  (json_int_t)g->jobs, "cache_entries", (json_int_t)g->cache_entries,
+                  "backend_last_contact_age_seconds", g->backend_last_contact_age,
+                  "backend_attempts", attempts, "retries", (json_int_t)m->retries, "cache_hits",
+                  (json_int_t)m->cache_hits, "coalesced", (json_int_t)m->coalesced,
+                  "backend_busy_seconds", m->busy_seconds, "batch_size", hist_json(&m->batch_size),
+                  "batch_longest_length", hist_json(&m->batch_longest), "clients", clients);
+    if (!root)
+        return NULL;
+    char *s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return s;
+}

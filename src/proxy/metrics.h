@@ -1,0 +1,63 @@
+/* metrics: the proxy's counters and histograms, served as Prometheus text
+ * (/metrics) and as a JSON snapshot (/stats).
+ *
+ * Clients are interned here: each distinct X-Client-Id gets a small integer
+ * id (0 is the anonymous client "-"), which the scheduler receives. At most
+ * METRICS_MAX_CLIENTS names are tracked; later ones share the id of
+ * "_other", so a client can't grow the proxy's memory without bound. */
+#ifndef BP_METRICS_H
+#define BP_METRICS_H
+
+#include "hist.h"
+
+#include <event2/buffer.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_MAX_CLIENTS 1024
+
+/* Outcomes of one attempt to send a batch to the backend. */
+enum metrics_attempt {
+    ATTEMPT_OK,
+    ATTEMPT_BUSY,         /* 429 */
+    ATTEMPT_SERVER_ERROR, /* 5xx */
+    ATTEMPT_REJECTED,     /* other 4xx */
+    ATTEMPT_BAD_ANSWER,   /* 200 with a body that doesn't parse */
+    ATTEMPT_NO_ANSWER,    /* refused, reset, timeout */
+    ATTEMPT_KINDS
+};
+
+typedef struct metrics metrics;
+
+typedef struct metrics_gauges {
+    size_t queue_depth, inflight_requests, jobs, cache_entries;
+    double backend_last_contact_age; /* seconds, -1 if never */
+    const char *policy;
+} metrics_gauges;
+
+metrics *metrics_new(size_t max_batch, double now);
+void metrics_free(metrics *m);
+
+/* The id for a client name ("" or NULL: anonymous = 0). */
+int metrics_client_id(metrics *m, const char *name);
+const char *metrics_client_name(const metrics *m, int id);
+
+/* One answered request: its status and total latency. */
+void metrics_request(metrics *m, int client, int status, double seconds);
+/* One sequence served by the backend: its queue wait and its batch's time. */
+void metrics_sequence(metrics *m, int client, double queue_wait, double backend_seconds);
+/* One attempt to send a batch, successful or not. */
+void metrics_attempt(metrics *m, enum metrics_attempt kind, size_t size, size_t longest,
+                     double seconds);
+void metrics_retry(metrics *m);
+/* Mean backend time of a successful batch so far (0 before any). */
+double metrics_mean_batch_seconds(const metrics *m);
+void metrics_cache_hit(metrics *m);
+void metrics_coalesced(metrics *m);
+
+void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuffer *out);
+/* A malloc'd JSON text. */
+char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now);
+
+#endif

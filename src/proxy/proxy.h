@@ -1,0 +1,75 @@
+/* proxy: batchproxy's configuration and the state its modules share.
+ *
+ * The path of a request: front (parse, validate, cache, coalesce into jobs)
+ * -> sched (the queue, via disp) -> disp + backend (send a batch, retry) ->
+ * front (each request whose items are all resolved gets its one answer).
+ * Everything runs on one libevent loop; nothing polls. */
+#ifndef BP_PROXY_H
+#define BP_PROXY_H
+
+#include "addr.h"
+#include "backend.h"
+#include "cache.h"
+#include "jobs.h"
+#include "log.h"
+#include "metrics.h"
+#include "sched.h"
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct proxy_config {
+    const char *listen;
+    const char *backend_url;
+    sched_config sched;
+    double timeout;         /* default request deadline, seconds */
+    double backend_timeout; /* per attempt, seconds */
+    int retries;
+    double backoff_base, backoff_cap; /* seconds */
+    size_t max_request_sequences;
+    size_t cache_size;
+    double cache_ttl;
+    double drain_timeout;
+    size_t max_body;
+    int io_timeout;
+    enum log_level log_level;
+} proxy_config;
+
+struct preq;
+struct disp;
+
+typedef struct proxy {
+    proxy_config cfg;
+    addr_url backend_addr;
+    struct event_base *base;
+    struct evhttp *http;
+    sched *sched;
+    jobs jobs;
+    cache cache;
+    backend *backend;
+    metrics *metrics;
+    struct disp *disp;
+    struct preq *live; /* every request accepted and not yet answered */
+    size_t nlive;
+    bool draining;
+    struct event *drain_timer;
+} proxy;
+
+/* Builds every module from px->cfg and starts listening; on failure logs
+ * why and returns false (proxy_free releases whatever was built). */
+bool proxy_init(proxy *px);
+
+/* Answers whatever is still live with 503 and frees every module. */
+void proxy_free(proxy *px);
+
+/* Starts the shutdown sequence (a signal arrived): stop accepting work
+ * (503), let queued work finish for up to cfg.drain_timeout seconds, answer
+ * what is left with 503, then end the loop. A second call ends it at once. */
+void proxy_shutdown(proxy *px, int sig);
+
+/* Called by front when the last live request is answered during a drain. */
+void proxy_drained(proxy *px);
+
+#endif

@@ -1,0 +1,231 @@
+/* sched: the pure scheduler core: the queue, its invariants (sched_impl.h),
+ * and the policy-independent part of the decision (see sched.h). */
+#include "sched_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const sched_policy_ops *const policies[] = {&sched_priority_ops, &sched_fifo_ops,
+                                                   &sched_sjf_ops};
+static const char *policy_names[] = {"priority", "fifo", "sjf", NULL};
+
+const char *const *sched_policy_names(void)
+{
+    return policy_names;
+}
+
+sched_config sched_config_default(void)
+{
+    return (sched_config){.policy = policy_names[0],
+                          .max_batch = 5,
+                          .max_wait = 0,
+                          .max_queue = 10000,
+                          .max_length = 1000,
+                          .priority_threshold = 12};
+}
+
+sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
+{
+    const sched_policy_ops *ops = NULL;
+    for (size_t i = 0; i < sizeof policies / sizeof *policies; i++)
+        if (strcmp(cfg->policy, policies[i]->name) == 0)
+            ops = policies[i];
+    if (!ops) {
+        snprintf(err, errlen, "unknown policy '%s'", cfg->policy);
+        return NULL;
+    }
+    if (cfg->max_batch < 1 || cfg->max_batch > SCHED_MAX_BATCH) {
+        snprintf(err, errlen, "max batch must be 1..%d", SCHED_MAX_BATCH);
+        return NULL;
+    }
+    if (cfg->max_length < 1 || cfg->max_length > 10000000) {
+        snprintf(err, errlen, "max length must be 1..10000000");
+        return NULL;
+    }
+    sched *s = calloc(1, sizeof *s);
+    if (!s)
+        goto oom;
+    s->cfg = *cfg;
+    s->ops = ops;
+    slink_init(&s->arrivals);
+    size_t nb = cfg->max_length + 1;
+    s->buckets = malloc(nb * sizeof *s->buckets);
+    s->nonempty = calloc((nb + 63) / 64, sizeof *s->nonempty);
+    if (!s->buckets || !s->nonempty)
+        goto oom;
+    for (size_t i = 0; i < nb; i++)
+        slink_init(&s->buckets[i]);
+    if (ops->init(s) != 0)
+        goto oom;
+    return s;
+oom:
+    if (s) {
+        free(s->buckets);
+        free(s->nonempty);
+        free(s);
+    }
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+}
+
+/* Takes an item off every list (policy first, see the invariants) and frees it. */
+static void unlink_item(sched *s, sched_item *it)
+{
+    s->ops->remove(s, it);
+    slink_remove(&it->arrival);
+    slink_remove(&it->blink);
+    if (slink_empty(&s->buckets[it->bucket]))
+        s->nonempty[it->bucket / 64] &= ~((uint64_t)1 << (it->bucket % 64));
+    s->queued--;
+    free(it);
+}
+
+void sched_free(sched *s)
+{
+    if (!s)
+        return;
+    while (!slink_empty(&s->arrivals))
+        unlink_item(s, SLINK_ITEM(s->arrivals.next, arrival));
+    s->ops->fini(s);
+    free(s->buckets);
+    free(s->nonempty);
+    free(s);
+}
+
+const char *sched_policy(const sched *s)
+{
+    return s->ops->name;
+}
+
+sched_item *sched_enqueue(sched *s, void *owner, size_t len, int client, double now,
+                          double deadline)
+{
+    if (s->queued >= s->cfg.max_queue)
+        return NULL;
+    sched_item *it = calloc(1, sizeof *it);
+    if (!it)
+        return NULL;
+    it->e = (sched_entry){
+        .owner = owner, .len = len, .client = client, .enqueued = now, .deadline = deadline};
+    it->bucket = len < s->cfg.max_length ? len : s->cfg.max_length;
+    slink_init(&it->plink);
+    slink_push_back(&s->arrivals, &it->arrival);
+    slink_push_back(&s->buckets[it->bucket], &it->blink);
+    s->nonempty[it->bucket / 64] |= (uint64_t)1 << (it->bucket % 64);
+    s->queued++;
+    s->ops->add(s, it);
+    return it;
+}
+
+void sched_cancel(sched *s, sched_item *it)
+{
+    unlink_item(s, it);
+}
+
+void sched_extend_deadline(sched *s, sched_item *it, double deadline)
+{
+    if (deadline > it->e.deadline)
+        it->e.deadline = deadline;
+}
+
+size_t sched_next_bucket(const sched *s, size_t from)
+{
+    size_t nb = s->cfg.max_length + 1;
+    for (size_t w = from / 64; w * 64 < nb; w++) {
+        uint64_t bits = s->nonempty[w];
+        if (w == from / 64)
+            bits &= ~(uint64_t)0 << (from % 64);
+        if (bits)
+            return w * 64 + (size_t)__builtin_ctzll(bits);
+    }
+    return SIZE_MAX;
+}
+
+void sched_fill_from(const sched *s, slink *head, size_t link_off, double now, sched_pick *out)
+{
+    for (slink *l = head->next; l != head && out->n < s->cfg.max_batch; l = l->next) {
+        sched_item *it = (sched_item *)((char *)l - link_off);
+        if (sched_item_live(it, now))
+            out->it[out->n++] = it;
+    }
+}
+
+/* The oldest enqueue time among the live items, or -1 if there are none. */
+static double oldest_live(const sched *s, double now)
+{
+    for (slink *l = s->arrivals.next; l != &s->arrivals; l = l->next) {
+        sched_item *it = SLINK_ITEM(l, arrival);
+        if (sched_item_live(it, now))
+            return it->e.enqueued;
+    }
+    return -1;
+}
+
+enum sched_verdict sched_next(sched *s, double now, sched_batch *out, double *wake)
+{
+    out->n = 0;
+    out->longest = 0;
+    if (s->queued == 0)
+        return SCHED_IDLE;
+    sched_pick pick = {0};
+    s->ops->pick(s, now, &pick);
+    if (pick.n == 0)
+        return SCHED_IDLE;
+
+    /* A partial batch may be held for up to max_wait after the oldest
+     * waiting item arrived, in the hope that more arrive to fill it. The
+     * wait is bounded by that item's age, so nothing is held longer. */
+    if (pick.n < s->cfg.max_batch && s->cfg.max_wait > 0) {
+        double until = oldest_live(s, now) + s->cfg.max_wait;
+        if (until > now) {
+            *wake = until;
+            return SCHED_WAIT;
+        }
+    }
+
+    for (size_t i = 0; i < pick.n; i++) {
+        sched_item *it = pick.it[i];
+        out->e[i] = it->e;
+        if (it->e.len > out->longest)
+            out->longest = it->e.len;
+        unlink_item(s, it);
+    }
+    out->n = pick.n;
+    return SCHED_SEND;
+}
+
+void sched_done(sched *s, const sched_batch *b, double now, double seconds, bool ok)
+{
+    /* The policies in this file don't learn from outcomes yet; the hook is
+     * here so the callers' cycle doesn't change when one does. */
+    (void)s;
+    (void)b;
+    (void)now;
+    (void)seconds;
+    (void)ok;
+}
+
+void sched_expire(sched *s, double now, void (*expired)(void *owner, void *arg), void *arg)
+{
+    slink *l = s->arrivals.next;
+    while (l != &s->arrivals) {
+        sched_item *it = SLINK_ITEM(l, arrival);
+        l = l->next;
+        if (!sched_item_live(it, now)) {
+            void *owner = it->e.owner;
+            unlink_item(s, it);
+            expired(owner, arg);
+        }
+    }
+}
+
+size_t sched_queued(const sched *s)
+{
+    return s->queued;
+}
+
+size_t sched_capacity(const sched *s)
+{
+    return s->cfg.max_queue;
+}

@@ -1,0 +1,104 @@
+/* sched: the pure scheduler core. It owns the queue of sequences waiting for
+ * the backend and decides which batch goes next.
+ *
+ * It reads no clock and no socket: every call that depends on time takes
+ * `now` (seconds, any fixed origin) as an argument. That is what lets the
+ * same code run inside batchproxy's event loop and inside schedsim's
+ * virtual time.
+ *
+ * The caller's cycle:
+ *   it = sched_enqueue(s, owner, len, client, now, deadline)  one per distinct sequence
+ *   sched_next(s, now, &batch, &wake)   whenever the backend is free:
+ *       SCHED_SEND  send `batch` (its items have left the queue)
+ *       SCHED_WAIT  the policy holds a partial batch on purpose; ask again at `wake`
+ *                   (or earlier, when something is enqueued)
+ *       SCHED_IDLE  nothing to send
+ *   sched_done(s, &batch, now, seconds, ok)   when the backend answered
+ *   sched_cancel(s, it)                       a queued sequence is no longer wanted
+ *
+ * Ownership: the scheduler allocates and frees its items. A handle returned
+ * by sched_enqueue is valid until the item leaves the queue, through
+ * sched_cancel, sched_expire or a SCHED_SEND batch; after that the caller
+ * must not use it. The `owner` pointers are the caller's and are never
+ * dereferenced here. */
+#ifndef BP_SCHED_H
+#define BP_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SCHED_MAX_BATCH 64
+
+typedef struct sched sched;
+typedef struct sched_item sched_item;
+
+typedef struct sched_config {
+    const char *policy;        /* a name from sched_policy_names() */
+    size_t max_batch;          /* sequences per batch, 1..SCHED_MAX_BATCH */
+    double max_wait;           /* seconds a partial batch may be held to fill up (0: never) */
+    size_t max_queue;          /* queued sequences; sched_enqueue fails beyond it */
+    size_t max_length;         /* longest length expected; longer ones share the last bucket */
+    size_t priority_threshold; /* `priority`: lengths up to this are the high class */
+} sched_config;
+
+/* What a batch carries for each member: the caller's data, as enqueued. */
+typedef struct sched_entry {
+    void *owner;
+    size_t len;
+    int client;
+    double enqueued;
+    double deadline;
+} sched_entry;
+
+typedef struct sched_batch {
+    size_t n;
+    size_t longest; /* max len over the members: what the batch costs */
+    sched_entry e[SCHED_MAX_BATCH];
+} sched_batch;
+
+enum sched_verdict { SCHED_IDLE, SCHED_WAIT, SCHED_SEND };
+
+/* The config's defaults: priority policy, batches of 5, no wait, 10000
+ * queued, lengths up to 1000, priority threshold 12. */
+sched_config sched_config_default(void);
+
+/* NULL-terminated list of the policy names, the default first. */
+const char *const *sched_policy_names(void);
+
+/* A new empty scheduler, or NULL with a message in err (unknown policy,
+ * bad sizes, out of memory). */
+sched *sched_new(const sched_config *cfg, char *err, size_t errlen);
+
+/* Frees the scheduler and every item still queued (not their owners). */
+void sched_free(sched *s);
+
+const char *sched_policy(const sched *s);
+
+/* Queues one sequence of `len` code points for `client` (0 = anonymous),
+ * wanted until `deadline`. Returns its handle, or NULL when the queue holds
+ * max_queue items already (or out of memory). */
+sched_item *sched_enqueue(sched *s, void *owner, size_t len, int client, double now,
+                          double deadline);
+
+/* Removes a queued item; the handle is invalid afterwards. */
+void sched_cancel(sched *s, sched_item *it);
+
+/* Moves a queued item's deadline later, never earlier (a request with a
+ * later deadline now shares it). */
+void sched_extend_deadline(sched *s, sched_item *it, double deadline);
+
+/* Decides what the free backend should do at `now` (see the cycle above).
+ * Items whose deadline is at or before `now` are never put in a batch. */
+enum sched_verdict sched_next(sched *s, double now, sched_batch *out, double *wake);
+
+/* Reports a sent batch's outcome and its measured service time. */
+void sched_done(sched *s, const sched_batch *b, double now, double seconds, bool ok);
+
+/* Removes every item whose deadline is at or before `now`, calling
+ * expired(owner, arg) for each (the handle is already invalid then). */
+void sched_expire(sched *s, double now, void (*expired)(void *owner, void *arg), void *arg);
+
+size_t sched_queued(const sched *s);
+size_t sched_capacity(const sched *s);
+
+#endif

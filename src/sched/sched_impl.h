@@ -1,0 +1,99 @@
+/* sched_impl: what the scheduler core shares with its policies. Private to
+ * src/sched; nothing outside this folder includes it.
+ *
+ * Invariants kept by sched.c:
+ * - every queued item is on exactly two core lists: `arrivals` (oldest
+ *   first) and the bucket of its clamped length (oldest first); `queued`
+ *   counts them and bit b of `nonempty` is set iff bucket b is non-empty;
+ * - a policy's add() sees each item once after it is on the core lists, and
+ *   its remove() sees it once before it leaves them, whatever the reason
+ *   (sent, cancelled, expired); the policy may use `plink` and `pclass` freely;
+ * - pick() only proposes: it fills `out` with live items (deadline > now) and
+ *   never unlinks anything; the core removes the chosen ones if it sends. */
+#ifndef BP_SCHED_IMPL_H
+#define BP_SCHED_IMPL_H
+
+#include "sched.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct slink {
+    struct slink *prev, *next;
+} slink;
+
+#define SLINK_ITEM(ptr, field) ((sched_item *)((char *)(ptr)-offsetof(sched_item, field)))
+
+static inline void slink_init(slink *head)
+{
+    head->prev = head->next = head;
+}
+static inline int slink_empty(const slink *head)
+{
+    return head->next == head;
+}
+static inline void slink_push_back(slink *head, slink *l)
+{
+    l->prev = head->prev;
+    l->next = head;
+    head->prev->next = l;
+    head->prev = l;
+}
+static inline void slink_remove(slink *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = l->next = l;
+}
+
+struct sched_item {
+    sched_entry e;
+    size_t bucket; /* min(len, max_length) */
+    slink arrival; /* on sched.arrivals */
+    slink blink;   /* on sched.buckets[bucket] */
+    slink plink;   /* the policy's own */
+    int pclass;    /* the policy's own */
+};
+
+/* A candidate batch: pointers to queued items, in batch order. */
+typedef struct sched_pick {
+    size_t n;
+    sched_item *it[SCHED_MAX_BATCH];
+} sched_pick;
+
+typedef struct sched_policy_ops {
+    const char *name;
+    int (*init)(sched *s);  /* 0 on success; sets s->pstate */
+    void (*fini)(sched *s); /* frees s->pstate */
+    void (*add)(sched *s, sched_item *it);
+    void (*remove)(sched *s, sched_item *it);
+    /* Fills out with up to cfg.max_batch live items; may leave it empty. */
+    void (*pick)(sched *s, double now, sched_pick *out);
+} sched_policy_ops;
+
+struct sched {
+    sched_config cfg;
+    const sched_policy_ops *ops;
+    void *pstate;
+    size_t queued;
+    slink arrivals;
+    slink *buckets; /* cfg.max_length + 1 FIFO lists, index = clamped length */
+    uint64_t *nonempty;
+};
+
+/* True if the item may still be sent at `now`. */
+static inline int sched_item_live(const sched_item *it, double now)
+{
+    return it->e.deadline > now;
+}
+
+/* The smallest non-empty bucket index >= from, or SIZE_MAX. */
+size_t sched_next_bucket(const sched *s, size_t from);
+
+/* Appends live items from the FIFO list `head` (linked through the field at
+ * byte offset `link_off` of sched_item) until `out` is full. */
+void sched_fill_from(const sched *s, slink *head, size_t link_off, double now, sched_pick *out);
+
+extern const sched_policy_ops sched_fifo_ops, sched_priority_ops, sched_sjf_ops;
+
+#endif

@@ -1,0 +1,311 @@
+/* tproc: process-level test support (see tproc.h). */
+#include "tproc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef BP_BUILD_DIR
+#error "BP_BUILD_DIR must name the directory holding the programs"
+#endif
+
+double tnow(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Reads the port from the log's "listening on HOST:PORT" line, or 0. */
+static int read_port(const char *log_path)
+{
+    FILE *f = fopen(log_path, "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int port = 0;
+    while (!port && fgets(line, sizeof line, f)) {
+        char *at = strstr(line, "listening on ");
+        char *colon = at ? strrchr(at, ':') : NULL;
+        if (colon)
+            port = atoi(colon + 1);
+    }
+    fclose(f);
+    return port;
+}
+
+bool tproc_start(tproc *p, const char *prog, const char *const *args)
+{
+    static int serial;
+    memset(p, 0, sizeof *p);
+    snprintf(p->log_path, sizeof p->log_path, "%s/tests/logs/%s-%d-%d.log", BP_BUILD_DIR, prog,
+             (int)getpid(), serial++);
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/tests/logs", BP_BUILD_DIR);
+    mkdir(dir, 0755);
+
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", BP_BUILD_DIR, prog);
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = path;
+    for (; args && *args && n < 60; args++)
+        argv[n++] = *args;
+    argv[n++] = "--listen";
+    argv[n++] = "127.0.0.1:0";
+    argv[n] = NULL;
+
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    p->pid = pid;
+
+    /* Wait for readiness: the line appears once the socket is bound. */
+    double deadline = tnow() + 15;
+    while (tnow() < deadline) {
+        p->port = read_port(p->log_path);
+        if (p->port > 0)
+            return true;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            p->pid = 0;
+            printf("%s exited before listening:\n", prog);
+            tproc_dump_log(p);
+            return false;
+        }
+        pause_ms(5);
+    }
+    printf("%s did not listen within 15 s:\n", prog);
+    tproc_dump_log(p);
+    tproc_stop(p, 0);
+    return false;
+}
+
+int tproc_stop(tproc *p, double grace)
+{
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, SIGTERM);
+    double deadline = tnow() + grace;
+    int st = 0;
+    for (;;) {
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid)
+            break;
+        if (tnow() >= deadline) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &st, 0);
+            p->pid = 0;
+            return -1;
+        }
+        pause_ms(5);
+    }
+    p->pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool tproc_log_contains(const tproc *p, const char *needle)
+{
+    FILE *f = fopen(p->log_path, "r");
+    if (!f)
+        return false;
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+void tproc_dump_log(const tproc *p)
+{
+    FILE *f = fopen(p->log_path, "r");
+    if (!f)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof line, f))
+        printf("  | %s", line);
+    fclose(f);
+}
+
+int thttp_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+bool thttp_send(int fd, const char *method, const char *path, const char *extra_headers,
+                const char *body, size_t len)
+{
+    size_t cap = 1024 + (extra_headers ? strlen(extra_headers) : 0) + len;
+    char *buf = malloc(cap);
+    if (!buf)
+        return false;
+    int n =
+        snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%sContent-Length: %zu\r\n\r\n",
+                 method, path, body ? "Content-Type: application/json\r\n" : "",
+                 extra_headers ? extra_headers : "", len);
+    if (body)
+        memcpy(buf + n, body, len);
+    size_t total = (size_t)n + len, off = 0;
+    while (off < total) {
+        ssize_t w = send(fd, buf + off, total - off, MSG_NOSIGNAL);
+        if (w <= 0) {
+            free(buf);
+            return false;
+        }
+        off += (size_t)w;
+    }
+    free(buf);
+    return true;
+}
+
+/* Reads into buf until `want` bytes are there or the deadline passes. */
+static bool read_until(int fd, char **buf, size_t *have, size_t *cap, size_t want, double deadline,
+                       const char *marker)
+{
+    for (;;) {
+        if (marker && *have && memmem(*buf, *have, marker, strlen(marker)))
+            return true;
+        if (!marker && *have >= want)
+            return true;
+        double left = deadline - tnow();
+        if (left <= 0)
+            return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+            continue;
+        if (*have + 4096 > *cap) {
+            *cap = (*have + 4096) * 2;
+            char *nb = realloc(*buf, *cap + 1);
+            if (!nb)
+                return false;
+            *buf = nb;
+        }
+        ssize_t r = recv(fd, *buf + *have, *cap - *have, 0);
+        if (r <= 0)
+            return false;
+        *have += (size_t)r;
+    }
+}
+
+bool thttp_recv(int fd, thttp_resp *r, double timeout)
+{
+    memset(r, 0, sizeof *r);
+    double start = tnow(), deadline = start + timeout;
+    size_t have = 0, cap = 8192;
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        return false;
+    if (!read_until(fd, &buf, &have, &cap, 0, deadline, "\r\n\r\n"))
+        goto fail;
+    char *end = memmem(buf, have, "\r\n\r\n", 4);
+    size_t head_len = (size_t)(end - buf) + 4;
+    size_t copy = head_len < sizeof r->headers ? head_len : sizeof r->headers - 1;
+    memcpy(r->headers, buf, copy);
+    r->headers[copy] = '\0';
+    if (sscanf(r->headers, "HTTP/1.%*d %d", &r->status) != 1)
+        goto fail;
+    char cl[32];
+    size_t body_len = thttp_header(r, "Content-Length", cl, sizeof cl) ? strtoul(cl, NULL, 10) : 0;
+    if (!read_until(fd, &buf, &have, &cap, head_len + body_len, deadline, NULL))
+        goto fail;
+    r->body = malloc(body_len + 1);
+    if (!r->body)
+        goto fail;
+    memcpy(r->body, buf + head_len, body_len);
+    r->body[body_len] = '\0';
+    r->body_len = body_len;
+    r->elapsed = tnow() - start;
+    free(buf);
+    return true;
+fail:
+    free(buf);
+    return false;
+}
+
+bool thttp_request(int port, const char *method, const char *path, const char *extra_headers,
+                   const char *body, thttp_resp *r, double timeout)
+{
+    memset(r, 0, sizeof *r);
+    int fd = thttp_connect(port);
+    if (fd < 0)
+        return false;
+    double start = tnow();
+    bool ok = thttp_send(fd, method, path, extra_headers, body, body ? strlen(body) : 0) &&
+              thttp_recv(fd, r, timeout);
+    if (ok)
+        r->elapsed = tnow() - start;
+    close(fd);
+    return ok;
+}
+
+const char *thttp_header(const thttp_resp *r, const char *name, char *buf, size_t len)
+{
+    size_t nl = strlen(name);
+    for (const char *line = strstr(r->headers, "\r\n"); line; line = strstr(line, "\r\n")) {
+        line += 2;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = strcspn(v, "\r\n");
+            if (vl >= len)
+                vl = len - 1;
+            memcpy(buf, v, vl);
+            buf[vl] = '\0';
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+void thttp_resp_free(thttp_resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}

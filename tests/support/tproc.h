@@ -1,0 +1,72 @@
+/* tproc: process-level test support: start one of our servers on a free
+ * port, wait until it is listening, talk HTTP/1.1 to it over plain blocking
+ * sockets, and always stop it again.
+ *
+ * Servers are started with "--listen 127.0.0.1:0"; the real port is read
+ * from the "listening on HOST:PORT" line they print on stderr (which goes
+ * to a log file the test can inspect). Children die with the test process
+ * (PR_SET_PDEATHSIG), so a crashed test leaves nothing running. */
+#ifndef BP_TPROC_H
+#define BP_TPROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct tproc {
+    pid_t pid;
+    int port;
+    char log_path[256];
+} tproc;
+
+/* Starts BUILD_DIR/prog with args (NULL-terminated) plus "--listen
+ * 127.0.0.1:0", and waits up to 15 s for it to listen. Returns false (and
+ * prints its log) if it exits or never listens. */
+bool tproc_start(tproc *p, const char *prog, const char *const *args);
+
+/* Sends SIGTERM, waits up to `grace` seconds, then SIGKILL. Returns the exit
+ * status as from waitpid's WEXITSTATUS, or -1 if it had to be killed or died
+ * of a signal. Safe to call on a tproc that was never started or already
+ * stopped. */
+int tproc_stop(tproc *p, double grace);
+
+/* True if the process's log contains `needle`. */
+bool tproc_log_contains(const tproc *p, const char *needle);
+
+/* Prints the process's log to stdout (for diagnosing a failed test). */
+void tproc_dump_log(const tproc *p);
+
+/* One HTTP response, as read by thttp_recv. */
+typedef struct thttp_resp {
+    int status;
+    char headers[8192]; /* raw header block, NUL-terminated */
+    char *body;         /* malloc'd, NUL-terminated */
+    size_t body_len;
+    double elapsed; /* seconds from send to complete response */
+} thttp_resp;
+
+/* A blocking TCP connection to 127.0.0.1:port, or -1. */
+int thttp_connect(int port);
+
+/* Writes one request (adds Host, Content-Length and, if body, JSON
+ * Content-Type; extra_headers are "Name: value\r\n" lines or NULL). */
+bool thttp_send(int fd, const char *method, const char *path, const char *extra_headers,
+                const char *body, size_t len);
+
+/* Reads one response with a Content-Length body, waiting at most timeout
+ * seconds. Returns false on timeout, closed connection or malformed answer. */
+bool thttp_recv(int fd, thttp_resp *r, double timeout);
+
+/* connect + send + recv + close. */
+bool thttp_request(int port, const char *method, const char *path, const char *extra_headers,
+                   const char *body, thttp_resp *r, double timeout);
+
+/* The value of a response header (case-insensitive name) copied into buf, or NULL. */
+const char *thttp_header(const thttp_resp *r, const char *name, char *buf, size_t len);
+
+void thttp_resp_free(thttp_resp *r);
+
+/* Seconds on the monotonic clock. */
+double tnow(void);
+
+#endif
