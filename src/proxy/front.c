@@ -6,12 +6,15 @@
 #include "mono.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define FRONT_MAX_TIMEOUT_MS 3600000L
 
@@ -23,7 +26,8 @@ typedef struct preq {
     bool single;
     size_t n, pending;
     double arrived, deadline;
-    struct event *timer; /* the deadline */
+    struct event *timer;  /* the deadline */
+    struct event *hangup; /* readable client socket: maybe the client left */
     enum wire_label *labels;
     waiter *w;                /* n waiters; w[i].job is set while item i is unresolved */
     struct preq *prev, *next; /* on px->live */
@@ -67,6 +71,7 @@ static void finish(preq *r, int status, char *json, int retry_after)
         r->next->prev = r->prev;
     px->nlive--;
     event_free(r->timer);
+    event_free(r->hangup);
     free(r->labels);
     free(r->w);
     free(r);
@@ -129,6 +134,26 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
     if (evhttp_request_get_connection(req) == NULL)
         evhttp_request_free(req);
     finish(r, 499, NULL, 0);
+}
+
+/* evhttp (2.1) stops reading a connection while its request is being
+ * served, so it doesn't notice a client that hangs up. We watch the socket
+ * ourselves: readable with nothing to read (EOF) or an error means the
+ * client is gone; its request leaves at once and the connection is freed
+ * (which frees the request too). Readable with data (a pipelined request)
+ * tells us nothing, and the watch ends. */
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    preq *r = arg;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        return;
+    struct evhttp_connection *evcon = r->evcon;
+    evhttp_connection_set_closecb(evcon, NULL, NULL);
+    r->req = NULL;
+    finish(r, 499, NULL, 0);
+    evhttp_connection_free(evcon);
 }
 
 /* --- header validation --- */
@@ -273,32 +298,33 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
         r->labels = calloc(w.n, sizeof *r->labels);
         r->w = calloc(w.n, sizeof *r->w);
         r->timer = evtimer_new(px->base, on_deadline, r);
+        evutil_socket_t fd = bufferevent_getfd(
+            evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)));
+        r->hangup = event_new(px->base, fd, EV_READ, on_client_readable, r);
     }
-    if (!r || !r->labels || !r->w || !r->timer) {
+    if (!r || !r->labels || !r->w || !r->timer || !r->hangup) {
         if (r) {
             free(r->labels);
             free(r->w);
             if (r->timer)
                 event_free(r->timer);
+            if (r->hangup)
+                event_free(r->hangup);
             free(r);
         }
         wire_request_free(&w);
         httpd_send_error(req, 500, "out of memory");
         goto refused;
     }
-    *r = (preq){.px = px,
-                .req = req,
-                .evcon = evhttp_request_get_connection(req),
-                .client = client,
-                .single = w.single,
-                .n = w.n,
-                .pending = w.n,
-                .arrived = now,
-                .deadline = now + (double)timeout_ms / 1000.0,
-                .timer = r->timer,
-                .labels = r->labels,
-                .w = r->w,
-                .next = px->live};
+    r->px = px;
+    r->req = req;
+    r->evcon = evhttp_request_get_connection(req);
+    r->client = client;
+    r->single = w.single;
+    r->n = r->pending = w.n;
+    r->arrived = now;
+    r->deadline = now + (double)timeout_ms / 1000.0;
+    r->next = px->live;
     if (px->live)
         px->live->prev = r;
     px->live = r;
@@ -318,6 +344,7 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
     }
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(r->timer, &tv);
+    event_add(r->hangup, NULL);
     evhttp_connection_set_closecb(r->evcon, on_client_close, r);
     disp_kick(px->disp);
     return;

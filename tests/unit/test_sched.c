@@ -1,0 +1,268 @@
+/* Unit tests of the scheduler core and its policies, with a fake clock. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sched.h"
+
+#include <string.h>
+
+#define FAR 1e9 /* a deadline that never comes */
+
+static sched *make(const char *policy, size_t max_batch, double max_wait, size_t max_queue)
+{
+    sched_config cfg = sched_config_default();
+    cfg.policy = policy;
+    cfg.max_batch = max_batch;
+    cfg.max_wait = max_wait;
+    cfg.max_queue = max_queue;
+    char err[128];
+    sched *s = sched_new(&cfg, err, sizeof err);
+    assert_non_null(s);
+    return s;
+}
+
+/* Owners are small integers cast to pointers, so batches can be compared
+ * to expected id lists. */
+static sched_item *put(sched *s, intptr_t id, size_t len, int client, double now)
+{
+    sched_item *it = sched_enqueue(s, (void *)id, len, client, now, FAR);
+    assert_non_null(it);
+    return it;
+}
+
+static void expect_batch(sched *s, double now, const intptr_t *ids, size_t n)
+{
+    sched_batch b;
+    double wake = -1;
+    assert_int_equal(sched_next(s, now, &b, &wake), SCHED_SEND);
+    assert_int_equal(b.n, n);
+    size_t longest = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal((intptr_t)b.e[i].owner, ids[i]);
+        if (b.e[i].len > longest)
+            longest = b.e[i].len;
+    }
+    assert_int_equal(b.longest, longest);
+}
+
+static void expect_idle(sched *s, double now)
+{
+    sched_batch b;
+    double wake;
+    assert_int_equal(sched_next(s, now, &b, &wake), SCHED_IDLE);
+    assert_int_equal(b.n, 0);
+}
+
+static void test_unknown_policy_and_bad_sizes(void **state)
+{
+    char err[128];
+    sched_config cfg = sched_config_default();
+    cfg.policy = "nope";
+    assert_null(sched_new(&cfg, err, sizeof err));
+    assert_non_null(strstr(err, "nope"));
+    cfg = sched_config_default();
+    cfg.max_batch = 0;
+    assert_null(sched_new(&cfg, err, sizeof err));
+    cfg.max_batch = SCHED_MAX_BATCH + 1;
+    assert_null(sched_new(&cfg, err, sizeof err));
+}
+
+static void test_every_policy_listed_can_be_built(void **state)
+{
+    const char *const *names = sched_policy_names();
+    int n = 0;
+    for (; names[n]; n++) {
+        sched *s = make(names[n], 5, 0, 100);
+        assert_string_equal(sched_policy(s), names[n]);
+        expect_idle(s, 0);
+        sched_free(s);
+    }
+    assert_true(n >= 3);
+    assert_string_equal(names[0], sched_config_default().policy);
+}
+
+static void test_fifo_arrival_order_in_batches_of_max(void **state)
+{
+    sched *s = make("fifo", 5, 0, 100);
+    for (intptr_t i = 1; i <= 7; i++)
+        put(s, i, (size_t)(30 - i), 0, 0.1 * (double)i);
+    expect_batch(s, 1, (intptr_t[]){1, 2, 3, 4, 5}, 5);
+    assert_int_equal(sched_queued(s), 2);
+    expect_batch(s, 1, (intptr_t[]){6, 7}, 2);
+    expect_idle(s, 1);
+    assert_int_equal(sched_queued(s), 0);
+    sched_free(s);
+}
+
+static void test_sjf_shortest_first_oldest_within_a_length(void **state)
+{
+    sched *s = make("sjf", 3, 0, 100);
+    put(s, 1, 25, 0, 0);
+    put(s, 2, 5, 0, 0);
+    put(s, 3, 12, 0, 0);
+    put(s, 4, 5, 0, 0);
+    put(s, 5, 7, 0, 0);
+    put(s, 6, 2000, 0, 0); /* beyond max_length: shares the last bucket */
+    expect_batch(s, 1, (intptr_t[]){2, 4, 5}, 3);
+    expect_batch(s, 1, (intptr_t[]){3, 1, 6}, 3);
+    sched_free(s);
+}
+
+static void test_priority_high_first_then_fill_from_low(void **state)
+{
+    sched *s = make("priority", 5, 0, 100);
+    /* threshold 12: anonymous items are classed by their own length */
+    put(s, 1, 20, 0, 0); /* low */
+    put(s, 2, 8, 0, 0);  /* high */
+    put(s, 3, 25, 0, 0); /* low */
+    put(s, 4, 12, 0, 0); /* high */
+    put(s, 5, 13, 0, 0); /* low */
+    put(s, 6, 5, 0, 0);  /* high */
+    put(s, 7, 22, 0, 0); /* low */
+    expect_batch(s, 1, (intptr_t[]){2, 4, 6, 1, 3}, 5);
+    expect_batch(s, 1, (intptr_t[]){5, 7}, 2);
+    sched_free(s);
+}
+
+static void test_priority_classes_named_clients_by_profile(void **state)
+{
+    sched *s = make("priority", 2, 0, 100);
+    /* Client 7 sends short strings; one long one doesn't demote it. */
+    for (intptr_t i = 1; i <= 4; i++)
+        put(s, i, 6, 7, 0);
+    sched_batch b;
+    double wake;
+    assert_int_equal(sched_next(s, 0, &b, &wake), SCHED_SEND);
+    assert_int_equal(sched_next(s, 0, &b, &wake), SCHED_SEND);
+    put(s, 10, 40, 9, 1); /* client 9: long, low */
+    put(s, 11, 20, 7, 1); /* client 7's mean stays under 12: high */
+    expect_batch(s, 2, (intptr_t[]){11, 10}, 2);
+    sched_free(s);
+}
+
+static void test_cancel_removes_from_every_queue(void **state)
+{
+    const char *const *names = sched_policy_names();
+    for (int p = 0; names[p]; p++) {
+        sched *s = make(names[p], 5, 0, 100);
+        sched_item *a = put(s, 1, 5, 0, 0);
+        put(s, 2, 15, 0, 0);
+        sched_item *c = put(s, 3, 20, 3, 0);
+        sched_cancel(s, a);
+        sched_cancel(s, c);
+        assert_int_equal(sched_queued(s), 1);
+        expect_batch(s, 1, (intptr_t[]){2}, 1);
+        expect_idle(s, 1);
+        sched_free(s);
+    }
+}
+
+static void test_queue_limit(void **state)
+{
+    sched *s = make("fifo", 5, 0, 3);
+    assert_int_equal(sched_capacity(s), 3);
+    put(s, 1, 5, 0, 0);
+    put(s, 2, 5, 0, 0);
+    sched_item *c = put(s, 3, 5, 0, 0);
+    assert_null(sched_enqueue(s, (void *)4, 5, 0, 0, FAR));
+    sched_cancel(s, c);
+    assert_non_null(sched_enqueue(s, (void *)4, 5, 0, 0, FAR));
+    sched_free(s); /* frees the items still queued (ASan checks) */
+}
+
+static void expired_cb(void *owner, void *arg)
+{
+    intptr_t *seen = arg;
+    *seen += (intptr_t)owner;
+}
+
+static void test_deadlines_expired_items_never_sent(void **state)
+{
+    const char *const *names = sched_policy_names();
+    for (int p = 0; names[p]; p++) {
+        sched *s = make(names[p], 5, 0, 100);
+        sched_enqueue(s, (void *)1, 5, 0, 0, 1.0);
+        sched_enqueue(s, (void *)2, 30, 0, 0, 5.0);
+        sched_enqueue(s, (void *)4, 6, 0, 0, 1.5);
+        sched_batch b;
+        double wake;
+        /* At t=2 items 1 and 4 are past their deadline: only 2 goes. */
+        assert_int_equal(sched_next(s, 2.0, &b, &wake), SCHED_SEND);
+        assert_int_equal(b.n, 1);
+        assert_int_equal((intptr_t)b.e[0].owner, 2);
+        /* The expired ones are still queued until swept or cancelled. */
+        assert_int_equal(sched_queued(s), 2);
+        expect_idle(s, 2.0);
+        intptr_t seen = 0;
+        sched_expire(s, 2.0, expired_cb, &seen);
+        assert_int_equal(seen, 1 + 4);
+        assert_int_equal(sched_queued(s), 0);
+        sched_free(s);
+    }
+}
+
+static void test_extend_deadline_only_later(void **state)
+{
+    sched *s = make("fifo", 5, 0, 100);
+    sched_item *it = sched_enqueue(s, (void *)1, 5, 0, 0, 1.0);
+    sched_extend_deadline(s, it, 0.5); /* earlier: ignored */
+    sched_extend_deadline(s, it, 3.0);
+    expect_batch(s, 2.0, (intptr_t[]){1}, 1);
+    sched_free(s);
+}
+
+static void test_max_wait_holds_partial_batch_until_oldest_waited(void **state)
+{
+    sched *s = make("fifo", 5, 0.010, 100);
+    sched_batch b;
+    double wake = -1;
+    put(s, 1, 5, 0, 1.000);
+    assert_int_equal(sched_next(s, 1.000, &b, &wake), SCHED_WAIT);
+    assert_true(wake > 1.009 && wake < 1.011);
+    put(s, 2, 5, 0, 1.004);
+    assert_int_equal(sched_next(s, 1.005, &b, &wake), SCHED_WAIT);
+    assert_true(wake > 1.009 && wake < 1.011); /* bounded by the oldest, not reset */
+    expect_batch(s, 1.010, (intptr_t[]){1, 2}, 2);
+    /* A full batch never waits. */
+    for (intptr_t i = 10; i < 15; i++)
+        put(s, i, 5, 0, 2.0);
+    expect_batch(s, 2.0, (intptr_t[]){10, 11, 12, 13, 14}, 5);
+    sched_free(s);
+}
+
+static void test_batch_entries_carry_what_was_enqueued(void **state)
+{
+    sched *s = make("fifo", 5, 0, 100);
+    sched_enqueue(s, (void *)9, 17, 4, 0.25, 7.5);
+    sched_batch b;
+    double wake;
+    assert_int_equal(sched_next(s, 1, &b, &wake), SCHED_SEND);
+    assert_int_equal(b.e[0].len, 17);
+    assert_int_equal(b.e[0].client, 4);
+    assert_true(b.e[0].enqueued == 0.25);
+    assert_true(b.e[0].deadline == 7.5);
+    sched_done(s, &b, 1.5, 0.5, true);
+    sched_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unknown_policy_and_bad_sizes),
+        cmocka_unit_test(test_every_policy_listed_can_be_built),
+        cmocka_unit_test(test_fifo_arrival_order_in_batches_of_max),
+        cmocka_unit_test(test_sjf_shortest_first_oldest_within_a_length),
+        cmocka_unit_test(test_priority_high_first_then_fill_from_low),
+        cmocka_unit_test(test_priority_classes_named_clients_by_profile),
+        cmocka_unit_test(test_cancel_removes_from_every_queue),
+        cmocka_unit_test(test_queue_limit),
+        cmocka_unit_test(test_deadlines_expired_items_never_sent),
+        cmocka_unit_test(test_extend_deadline_only_later),
+        cmocka_unit_test(test_max_wait_holds_partial_batch_until_oldest_waited),
+        cmocka_unit_test(test_batch_entries_carry_what_was_enqueued),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
