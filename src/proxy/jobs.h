@@ -17,7 +17,7 @@
 #define BP_JOBS_H
 
 #include "htab.h"
-#include "sched.h"
+#include "scheduler.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -189,11 +189,12 @@ static void prom_hist(struct evbuffer *out, const char *name, const char *labels
     cum += h->counts[h->nbounds];
     evbuffer_add_printf(out, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels,
                         (unsigned long long)cum);
-    /* Labels without the trailing comma for _sum and _count. */
-    char l[128];
+    /* _sum and _count take the labels without le (and without the comma). */
     size_t ll = strlen(labels);
-    snprintf(l, sizeof l, "%.*s", ll ? (int)ll - 1 : 0, labels);
-    evbuffer_add_printf(out, "%s_sum{%s} %.9g\n%s_count{%s} %llu\n", name, l, h->sum, name, l,
+    char l[128];
+    snprintf(l, sizeof l, "{%.*s}", ll ? (int)ll - 1 : 0, labels);
+    const char *lp = ll ? l : "";
+    evbuffer_add_printf(out, "%s_sum%s %.9g\n%s_count%s %llu\n", name, lp, h->sum, name, lp,
                         (unsigned long long)h->n);
 }
 

@@ -13,7 +13,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
-#include "sched.h"
+#include "scheduler.h"
 
 #include <event2/event.h>
 #include <event2/http.h>

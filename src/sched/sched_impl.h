@@ -13,7 +13,7 @@
 #ifndef BP_SCHED_IMPL_H
 #define BP_SCHED_IMPL_H
 
-#include "sched.h"
+#include "scheduler.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -71,8 +71,13 @@ bool tproc_start(tproc *p, const char *prog, const char *const *args)
     argv[n++] = path;
     for (; args && *args && n < 60; args++)
         argv[n++] = *args;
-    argv[n++] = "--listen";
-    argv[n++] = "127.0.0.1:0";
+    bool has_listen = false;
+    for (int i = 1; i < n; i++)
+        has_listen |= strcmp(argv[i], "--listen") == 0;
+    if (!has_listen) {
+        argv[n++] = "--listen";
+        argv[n++] = "127.0.0.1:0";
+    }
     argv[n] = NULL;
 
     pid_t parent = getpid();
@@ -115,12 +120,24 @@ bool tproc_start(tproc *p, const char *prog, const char *const *args)
     return false;
 }
 
+bool tproc_signal(const tproc *p, int sig)
+{
+    return p->pid > 0 && kill(p->pid, sig) == 0;
+}
+
 int tproc_stop(tproc *p, double grace)
 {
     if (p->pid <= 0)
         return -1;
     kill(p->pid, SIGTERM);
-    double deadline = tnow() + grace;
+    return tproc_wait(p, grace);
+}
+
+int tproc_wait(tproc *p, double timeout)
+{
+    if (p->pid <= 0)
+        return -1;
+    double deadline = tnow() + timeout;
     int st = 0;
     for (;;) {
         pid_t r = waitpid(p->pid, &st, WNOHANG);
@@ -136,6 +153,20 @@ int tproc_stop(tproc *p, double grace)
     }
     p->pid = 0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool tproc_stop_clean(tproc *p, double grace)
+{
+    if (p->pid <= 0)
+        return true;
+    int status = tproc_stop(p, grace);
+    bool clean = status == 0 && !tproc_log_contains(p, "Sanitizer") &&
+                 !tproc_log_contains(p, "runtime error");
+    if (!clean) {
+        printf("%s: exit status %d, log:\n", p->log_path, status);
+        tproc_dump_log(p);
+    }
+    return clean;
 }
 
 bool tproc_log_contains(const tproc *p, const char *needle)

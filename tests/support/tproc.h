@@ -20,8 +20,8 @@ typedef struct tproc {
 } tproc;
 
 /* Starts BUILD_DIR/prog with args (NULL-terminated) plus "--listen
- * 127.0.0.1:0", and waits up to 15 s for it to listen. Returns false (and
- * prints its log) if it exits or never listens. */
+ * 127.0.0.1:0" unless args has its own --listen, and waits up to 15 s for it to listen. Returns
+ * false (and prints its log) if it exits or never listens. */
 bool tproc_start(tproc *p, const char *prog, const char *const *args);
 
 /* Sends SIGTERM, waits up to `grace` seconds, then SIGKILL. Returns the exit
@@ -29,6 +29,20 @@ bool tproc_start(tproc *p, const char *prog, const char *const *args);
  * of a signal. Safe to call on a tproc that was never started or already
  * stopped. */
 int tproc_stop(tproc *p, double grace);
+
+/* Sends `sig` to the process (if it is running). Returns false if there is
+ * none or kill fails. */
+bool tproc_signal(const tproc *p, int sig);
+
+/* Waits up to `timeout` seconds for the process to exit on its own, without
+ * signalling it first; SIGKILLs it after that. Returns what tproc_stop
+ * returns. */
+int tproc_wait(tproc *p, double timeout);
+
+/* tproc_stop, then checks that the process exited 0 and that its log has
+ * no sanitizer report; prints the log and returns false otherwise. A tproc
+ * that was never started or is already stopped passes. */
+bool tproc_stop_clean(tproc *p, double grace);
 
 /* True if the process's log contains `needle`. */
 bool tproc_log_contains(const tproc *p, const char *needle);

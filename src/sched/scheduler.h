@@ -21,8 +21,8 @@
  * sched_cancel, sched_expire or a SCHED_SEND batch; after that the caller
  * must not use it. The `owner` pointers are the caller's and are never
  * dereferenced here. */
-#ifndef BP_SCHED_H
-#define BP_SCHED_H
+#ifndef BP_SCHEDULER_H
+#define BP_SCHEDULER_H
 
 #include <stdbool.h>
 #include <stddef.h>
