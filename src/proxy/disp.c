@@ -47,22 +47,25 @@ static double job_deadline(const job *jb);
 
 static void send_attempt(disp *d);
 
-/* The outstanding batch is over: let the next one go. */
+static void on_kick(evutil_socket_t fd, short what, void *arg);
+
+/* The outstanding batch is over: the next one may leave at once. */
 static void batch_over(disp *d, bool ok)
 {
     double now = mono_now();
     sched_done(d->px->sched, &d->sb, now, now - d->attempt_started, ok);
     d->busy = false;
     d->n = 0;
-    disp_kick(d);
+    on_kick(-1, 0, d);
 }
 
-static void resolve_all(disp *d, const enum wire_label *labels, double seconds)
+/* Hands each job's label to its waiters, caches it, and destroys the jobs. */
+static void resolve(proxy *px, job *const *jobs_done, size_t n, const enum wire_label *labels,
+                    double seconds)
 {
-    proxy *px = d->px;
     double now = mono_now();
-    for (size_t i = 0; i < d->n; i++) {
-        job *jb = d->batch[i];
+    for (size_t i = 0; i < n; i++) {
+        job *jb = jobs_done[i];
         cache_put(&px->cache, jb->text, jb->bytes, labels[i], now);
         metrics_sequence(px->metrics, jb->client, jb->sent - jb->enqueued, seconds);
         waiter *w;
@@ -101,8 +104,13 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
         metrics_attempt(px->metrics, ATTEMPT_OK, d->n, d->sb.longest, seconds);
         log_debug("batch size=%zu longest=%zu attempt=%d status=200 time=%.4fs", d->n,
                   d->sb.longest, d->attempt, seconds);
-        resolve_all(d, labels, seconds);
+        /* The backend is free now: let the next batch leave before the
+         * answers are written, so it never waits on our client I/O. */
+        job *finished[SCHED_MAX_BATCH];
+        size_t n = d->n;
+        memcpy(finished, d->batch, n * sizeof *finished);
         batch_over(d, true);
+        resolve(px, finished, n, labels, seconds);
         return;
     }
     if (status == 200) {

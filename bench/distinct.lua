@@ -1,0 +1,34 @@
+-- wrk script: POSTs a distinct JSON body per request, so the proxy's cache
+-- and coalescing never help. BODY_KIND=proxy sends {"sequence": ...} (for
+-- /proxy_classify), BODY_KIND=direct sends {"sequences": [...]} (for
+-- classifyd's /classify). Each wrk thread numbers its own requests.
+local counter = 0
+local next_id = 0
+local kind = os.getenv("BODY_KIND") or "proxy"
+
+-- Runs in the main state: gives each thread a global `tid`.
+function setup(thread)
+  thread:set("tid", next_id)
+  next_id = next_id + 1
+end
+
+function request()
+  counter = counter + 1
+  local text = string.format("seq %d-%d", tid, counter)
+  local body
+  if kind == "direct" then
+    body = '{"sequences":["' .. text .. '"]}'
+  else
+    body = '{"sequence":"' .. text .. '"}'
+  end
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+
+-- Prints the figures the bench script reads, in microseconds.
+function done(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d duration_s=%.3f rps=%.1f p50_us=%d p99_us=%d errors=%d\n",
+    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.status + summary.errors.timeout))
+end
