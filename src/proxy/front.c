@@ -358,7 +358,11 @@ refused:
 static metrics_gauges gauges(proxy *px)
 {
     double last = backend_last_contact(px->backend);
-    return (metrics_gauges){.queue_depth = sched_queued(px->sched),
+    const cost_model *cm = sched_costs(px->sched);
+    return (metrics_gauges){.cost_a = cm->a,
+                            .cost_b = cm->b,
+                            .cost_observations = cm->seen,
+                            .queue_depth = sched_queued(px->sched),
                             .inflight_requests = px->nlive,
                             .jobs = jobs_count(&px->jobs),
                             .cache_entries = cache_size(&px->cache),

@@ -275,6 +275,12 @@ void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuff
     evbuffer_add_printf(out, "batchproxy_queue_depth %zu\n", g->queue_depth);
     prom_header(out, "batchproxy_inflight_requests", "gauge", "Requests not yet answered.");
     evbuffer_add_printf(out, "batchproxy_inflight_requests %zu\n", g->inflight_requests);
+    prom_header(out, "batchproxy_cost_intercept_seconds", "gauge",
+                "Learned backend cost curve a + b * L^2: a.");
+    evbuffer_add_printf(out, "batchproxy_cost_intercept_seconds %.9g\n", g->cost_a);
+    prom_header(out, "batchproxy_cost_slope_seconds", "gauge",
+                "Learned backend cost curve a + b * L^2: b.");
+    evbuffer_add_printf(out, "batchproxy_cost_slope_seconds %.9g\n", g->cost_b);
     prom_header(out, "batchproxy_cache_entries", "gauge", "Results held in the cache.");
     evbuffer_add_printf(out, "batchproxy_cache_entries %zu\n", g->cache_entries);
 }

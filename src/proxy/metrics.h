@@ -33,6 +33,8 @@ typedef struct metrics metrics;
 typedef struct metrics_gauges {
     size_t queue_depth, inflight_requests, jobs, cache_entries;
     double backend_last_contact_age; /* seconds, -1 if never */
+    double cost_a, cost_b;           /* the learned cost curve a + b × L² */
+    unsigned long long cost_observations;
     const char *policy;
 } metrics_gauges;
 

@@ -22,7 +22,9 @@ sched_config sched_config_default(void)
                           .max_wait = 0,
                           .max_queue = 10000,
                           .max_length = 1000,
-                          .priority_threshold = 12};
+                          .priority_threshold = 12,
+                          .prior_a = 0.001,
+                          .prior_b = 0.002};
 }
 
 sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
@@ -48,6 +50,7 @@ sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
         goto oom;
     s->cfg = *cfg;
     s->ops = ops;
+    cost_init(&s->cost, cfg->prior_a, cfg->prior_b);
     slink_init(&s->arrivals);
     size_t nb = cfg->max_length + 1;
     s->buckets = malloc(nb * sizeof *s->buckets);
@@ -197,13 +200,13 @@ enum sched_verdict sched_next(sched *s, double now, sched_batch *out, double *wa
 
 void sched_done(sched *s, const sched_batch *b, double now, double seconds, bool ok)
 {
-    /* The policies in this file don't learn from outcomes yet; the hook is
-     * here so the callers' cycle doesn't change when one does. */
-    (void)s;
-    (void)b;
-    (void)now;
-    (void)seconds;
-    (void)ok;
+    if (ok)
+        cost_observe(&s->cost, b->longest, seconds);
+}
+
+const cost_model *sched_costs(const sched *s)
+{
+    return &s->cost;
 }
 
 void sched_expire(sched *s, double now, void (*expired)(void *owner, void *arg), void *arg)

@@ -78,6 +78,7 @@ struct sched {
     size_t queued;
     slink arrivals;
     slink *buckets; /* cfg.max_length + 1 FIFO lists, index = clamped length */
+    cost_model cost;
     uint64_t *nonempty;
 };
 

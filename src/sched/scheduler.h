@@ -24,6 +24,8 @@
 #ifndef BP_SCHEDULER_H
 #define BP_SCHEDULER_H
 
+#include "costmodel.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,6 +41,7 @@ typedef struct sched_config {
     size_t max_queue;          /* queued sequences; sched_enqueue fails beyond it */
     size_t max_length;         /* longest length expected; longer ones share the last bucket */
     size_t priority_threshold; /* `priority`: lengths up to this are the high class */
+    double prior_a, prior_b;   /* the cost curve assumed before batches are measured */
 } sched_config;
 
 /* What a batch carries for each member: the caller's data, as enqueued. */
@@ -59,7 +62,8 @@ typedef struct sched_batch {
 enum sched_verdict { SCHED_IDLE, SCHED_WAIT, SCHED_SEND };
 
 /* The config's defaults: priority policy, batches of 5, no wait, 10000
- * queued, lengths up to 1000, priority threshold 12. */
+ * queued, lengths up to 1000, priority threshold 12, cost prior
+ * 0.002 × L² + 1 ms (the original server's). */
 sched_config sched_config_default(void);
 
 /* NULL-terminated list of the policy names, the default first. */
@@ -91,8 +95,12 @@ void sched_extend_deadline(sched *s, sched_item *it, double deadline);
  * Items whose deadline is at or before `now` are never put in a batch. */
 enum sched_verdict sched_next(sched *s, double now, sched_batch *out, double *wake);
 
-/* Reports a sent batch's outcome and its measured service time. */
+/* Reports a sent batch's outcome and its measured service time; successful
+ * batches teach the cost curve. */
 void sched_done(sched *s, const sched_batch *b, double now, double seconds, bool ok);
+
+/* The learned cost curve (see costmodel.h). */
+const cost_model *sched_costs(const sched *s);
 
 /* Removes every item whose deadline is at or before `now`, calling
  * expired(owner, arg) for each (the handle is already invalid then). */

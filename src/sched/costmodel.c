@@ -1,0 +1,99 @@
+/* cost: the backend's cost curve a + b × L², learned online (see costmodel.h). */
+#include "costmodel.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cost_init(cost_model *m, double prior_a, double prior_b)
+{
+    memset(m, 0, sizeof *m);
+    m->prior_a = m->a = prior_a;
+    m->prior_b = m->b = prior_b;
+}
+
+static int cmp_double(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Least squares over the points with keep[i]; returns 0, or -1 when the
+ * x values have no spread (then *a is fitted with b fixed at b_fixed). */
+static int fit(const double *x, const double *y, const unsigned char *keep, size_t n,
+               double b_fixed, double *a, double *b)
+{
+    double sx = 0, sy = 0, k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (keep[i]) {
+            sx += x[i];
+            sy += y[i];
+            k++;
+        }
+    if (k == 0)
+        return -1;
+    double mx = sx / k, my = sy / k, sxx = 0, sxy = 0;
+    for (size_t i = 0; i < n; i++)
+        if (keep[i]) {
+            sxx += (x[i] - mx) * (x[i] - mx);
+            sxy += (x[i] - mx) * (y[i] - my);
+        }
+    /* Lengths differing by less than one code point carry no slope. */
+    if (sxx / k < 1.0) {
+        *b = b_fixed;
+        *a = my - b_fixed * mx;
+        return -1;
+    }
+    *b = sxy / sxx;
+    *a = my - *b * mx;
+    return 0;
+}
+
+static void refit(cost_model *m)
+{
+    size_t n = m->n;
+    unsigned char keep[COST_WINDOW];
+    memset(keep, 1, n);
+    double a, b;
+    fit(m->x, m->y, keep, n, m->b, &a, &b);
+
+    double res[COST_WINDOW], absdev[COST_WINDOW];
+    for (size_t i = 0; i < n; i++)
+        res[i] = absdev[i] = fabs(m->y[i] - (a + b * m->x[i]));
+    double mad = median(absdev, n);
+    /* 1.4826 × MAD estimates the standard deviation of normal noise; the
+     * floor keeps a perfectly regular backend from rejecting everything. */
+    double limit = 3 * 1.4826 * mad + 1e-4;
+    for (size_t i = 0; i < n; i++)
+        keep[i] = res[i] <= limit;
+    fit(m->x, m->y, keep, n, m->b, &a, &b);
+
+    /* A negative intercept or slope is noise around zero, not physics. */
+    m->a = a < 0 ? 0 : a;
+    m->b = b < 0 ? 0 : b;
+}
+
+void cost_observe(cost_model *m, size_t longest, double seconds)
+{
+    if (!(seconds >= 0) || !isfinite(seconds))
+        return;
+    m->x[m->next] = (double)longest * (double)longest;
+    m->y[m->next] = seconds;
+    m->next = (m->next + 1) % COST_WINDOW;
+    if (m->n < COST_WINDOW)
+        m->n++;
+    m->seen++;
+    if (m->n >= COST_MIN_FIT)
+        refit(m);
+}
+
+double cost_predict(const cost_model *m, size_t longest)
+{
+    return m->a + m->b * (double)longest * (double)longest;
+}
