@@ -46,7 +46,7 @@ typedef struct classifyd {
     struct evhttp_request *req;
     enum wire_label labels[CLASSIFYD_MAX_SEQUENCES];
     size_t n, longest;
-    double started;
+    double started, due; /* mono_now() times: arrival, and when the answer is due */
 } classifyd;
 
 static void log_request(const classifyd *d, struct evhttp_request *req, const char *path,
@@ -72,9 +72,30 @@ static void maybe_exit(classifyd *d)
     }
 }
 
+static void on_done(evutil_socket_t fd, short what, void *arg);
+
+/* Arms the timer for d->due. libevent measures timeouts from its cached
+ * loop time (taken before this request was parsed) and, by default, on the
+ * coarse clock, so a timer can fire a few milliseconds early: on_done
+ * re-arms it until mono_now() reaches the due time. */
+static void arm_timer(classifyd *d)
+{
+    double left = d->due - mono_now();
+    if (left <= 0) {
+        on_done(-1, 0, d); /* nothing to wait for: answer in this loop turn */
+        return;
+    }
+    struct timeval tv = {(time_t)left, (suseconds_t)((left - floor(left)) * 1e6)};
+    evtimer_add(d->timer, &tv);
+}
+
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
     classifyd *d = arg;
+    if (mono_now() < d->due) {
+        arm_timer(d);
+        return;
+    }
     httpd_send_json(d->req, 200, wire_results_json(d->labels, d->n));
     log_request(d, d->req, "/classify", 200, d->n, d->longest, d->started);
     d->req = NULL;
@@ -112,6 +133,14 @@ static void handle_classify(classifyd *d, struct evhttp_request *req, double sta
         wire_request_free(&w);
         return;
     }
+    /* After a signal the loop ends once the last batch is answered: a new
+     * batch started in that grace period would be cut off unanswered. */
+    if (d->stopping) {
+        httpd_send_error(req, 503, "server is shutting down");
+        log_request(d, req, "/classify", 503, w.n, 0, started);
+        wire_request_free(&w);
+        return;
+    }
 
     d->busy = true;
     d->req = req;
@@ -127,12 +156,8 @@ static void handle_classify(classifyd *d, struct evhttp_request *req, double sta
 
     /* The answer is due cost * L^2 after arrival; time already spent
      * parsing counts towards it. */
-    double due = d->cfg.cost * (double)d->longest * (double)d->longest;
-    double left = due - (mono_now() - started);
-    if (left < 0)
-        left = 0;
-    struct timeval tv = {(time_t)left, (suseconds_t)((left - floor(left)) * 1e6)};
-    evtimer_add(d->timer, &tv);
+    d->due = started + d->cfg.cost * (double)d->longest * (double)d->longest;
+    arm_timer(d);
     return;
 logged:
     log_request(d, req, "/classify", evhttp_request_get_response_code(req), 0, 0, started);
@@ -245,7 +270,13 @@ int main(int argc, char **argv)
     log_init("classifyd", LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
 
-    d.base = event_base_new();
+    /* Precise timers: the answer times are the whole point of this server. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg) {
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+        d.base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
+    }
     if (!d.base) {
         log_error("cannot create the event loop");
         return 1;

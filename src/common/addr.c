@@ -8,7 +8,8 @@
 
 static bool parse_port(const char *s, uint16_t *port)
 {
-    if (*s == '\0')
+    /* Digits only: strtol alone would also take " 80" and "+80". */
+    if (*s < '0' || *s > '9')
         return false;
     char *end;
     errno = 0;
@@ -26,7 +27,8 @@ static bool copy_host(const char *s, size_t n, addr_hostport *out)
         s++;
         n -= 2;
     }
-    if (n == 0 || n >= sizeof out->host)
+    /* Brackets only ever enclose the whole host ("[::1", "a]" are typos). */
+    if (n == 0 || n >= sizeof out->host || memchr(s, '[', n) || memchr(s, ']', n))
         return false;
     memcpy(out->host, s, n);
     out->host[n] = '\0';

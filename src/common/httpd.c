@@ -2,6 +2,7 @@
 #include "httpd.h"
 
 #include "addr.h"
+#include "utf8.h"
 #include "wire.h"
 
 #include <event2/buffer.h>
@@ -148,6 +149,24 @@ void httpd_send_json(struct evhttp_request *req, int status, char *json)
     free(json);
 }
 
+/* Replaces every byte that doesn't belong to a valid UTF-8 sequence with
+ * '?'. A detail may quote client input (a raw request path) or be cut short
+ * mid-character by truncation, and JSON strings must be valid UTF-8. */
+static void scrub_utf8(char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        /* The shortest valid prefix is the one code point starting here. */
+        size_t w = 1;
+        while (w <= 4 && i + w <= n && !utf8_length(s + i, w, NULL))
+            w++;
+        if (w <= 4 && i + w <= n)
+            i += w;
+        else
+            s[i++] = '?';
+    }
+}
+
 void httpd_send_error(struct evhttp_request *req, int status, const char *fmt, ...)
 {
     char detail[512];
@@ -155,6 +174,7 @@ void httpd_send_error(struct evhttp_request *req, int status, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    scrub_utf8(detail);
     httpd_send_json(req, status, wire_error_json(detail));
 }
 

@@ -35,7 +35,8 @@ static json_t *load_object(const char *body, size_t n, int *status, char *err, s
         return NULL;
     }
     json_error_t jerr;
-    json_t *root = json_loadb(body, n, JSON_ALLOW_NUL, &jerr);
+    /* JSON_DECODE_ANY: a scalar body is valid JSON, just not an object. */
+    json_t *root = json_loadb(body, n, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (!root) {
         *status = fail(400, err, errlen, "request body is not valid JSON: %s (at byte %d)",
                        jerr.text, jerr.position);
@@ -59,6 +60,9 @@ static int fill_item(json_t *v, const char *what, size_t index, const wire_limit
     /* jansson has already rejected invalid UTF-8 and lone surrogates, so
      * this count cannot fail; it is the code-point length. */
     utf8_length(item->s, item->bytes, &item->len);
+    if (lim->max_length && item->len > lim->max_length && strcmp(what, "sequence") == 0)
+        return fail(413, err, errlen, "sequence is %zu characters long; the limit is %zu",
+                    item->len, lim->max_length);
     if (lim->max_length && item->len > lim->max_length)
         return fail(413, err, errlen, "%s[%zu] is %zu characters long; the limit is %zu", what,
                     index, item->len, lim->max_length);
