@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The demo: classifyd + batchproxy on free local ports, the original
+# challenge's clients (loadgen --profile seed) against the default policy
+# and against fifo, and both reports side by side.
+#
+# Usage: scripts/demo.sh [BUILD_DIR]   (default: build)
+# Logs, reports and traces go to BUILD_DIR/demo/. Every server it starts is
+# stopped on exit, also on Ctrl-C.
+set -euo pipefail
+
+build=${1:-build}
+rounds=${DEMO_ROUNDS:-3}
+seed=${DEMO_SEED:-1}
+out=$build/demo
+for p in classifyd batchproxy loadgen; do
+  if [ ! -x "$build/$p" ]; then
+    echo "demo: $build/$p is missing; build first (make all)" >&2
+    exit 1
+  fi
+done
+mkdir -p "$out"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  pids=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_port LOG PID: prints the port from the "listening on HOST:PORT" line
+# of LOG, waiting up to 10 s (in 0.05 s steps) and failing if PID exits.
+wait_port() {
+  local log=$1 pid=$2 line
+  for _ in $(seq 200); do
+    line=$(grep -m1 -o 'listening on [^ ]*' "$log" 2>/dev/null || true)
+    if [ -n "$line" ]; then
+      echo "${line##*:}"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "demo: $log: the server exited before listening:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
+  echo "demo: $log: no 'listening on' line within 10 s" >&2
+  return 1
+}
+
+# stop PID: SIGTERM (the proxy drains first) and wait for it.
+stop() {
+  local pid=$1 keep=()
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do
+    [ "$p" = "$pid" ] || keep+=("$p")
+  done
+  pids=("${keep[@]+"${keep[@]}"}")
+}
+
+"$build/classifyd" --listen 127.0.0.1:0 --cost 0.002 --quiet 2>"$out/classifyd.log" &
+cpid=$!
+pids+=("$cpid")
+cport=$(wait_port "$out/classifyd.log" "$cpid")
+echo "demo: classifyd on 127.0.0.1:$cport (cost 0.002 s * L^2)"
+
+# run NAME [PROXY FLAGS...]: a fresh batchproxy (empty cache), the seed
+# profile for $rounds rounds, the report saved as $out/NAME.json.
+run() {
+  local name=$1
+  shift
+  "$build/batchproxy" --listen 127.0.0.1:0 --backend "http://127.0.0.1:$cport" "$@" \
+    2>"$out/batchproxy-$name.log" &
+  local ppid=$!
+  pids+=("$ppid")
+  local pport
+  pport=$(wait_port "$out/batchproxy-$name.log" "$ppid")
+  echo "demo: batchproxy ${*:-(default policy)} on 127.0.0.1:$pport;" \
+    "loadgen --profile seed --rounds $rounds --seed $seed"
+  "$build/loadgen" --url "http://127.0.0.1:$pport/proxy_classify" --profile seed \
+    --rounds "$rounds" --seed "$seed" --trace "$out/$name.csv" --json >"$out/$name.json"
+  "$build/loadgen" --compare "$name=$out/$name.json" | grep -E '^overall (ok|errors|p50|req)|^Jain' |
+    sed 's/^/  /'
+  for pid in "$cpid" "$ppid"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "demo: a server exited during the run; see $out/*.log" >&2
+      exit 1
+    fi
+  done
+  stop "$ppid"
+}
+
+run default
+run fifo --policy fifo
+
+echo
+echo "demo: seed profile, $rounds rounds, same seed ($seed) for both runs:"
+"$build/loadgen" --compare "default=$out/default.json" "fifo=$out/fifo.json"
+echo
+echo "demo: reports, traces and logs are in $out/"

@@ -1,0 +1,413 @@
+/* loadgen: simulated clients sending open-loop traffic to batchproxy, with a report.
+ *
+ * main parses the flags, plans the trace (workload.c), sends it (driver.c)
+ * and prints the report (report.c); --compare only prints saved reports. */
+#include "addr.h"
+#include "cli.h"
+#include "driver.h"
+#include "log.h"
+#include "report.h"
+#include "workload.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct loadgen_config {
+    const char *url;
+    const char *profile;
+    const char **specs; /* --client, in order */
+    size_t nspecs;
+    const char *clients_file;
+    const char *replay;
+    const char *trace;
+    bool client_ids;
+    size_t rounds;
+    uint64_t seed;
+    double timeout;
+    double cost;
+    bool json;
+    bool dry_run;
+    bool no_progress;
+    bool compare;
+} loadgen_config;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: loadgen [OPTIONS]\n"
+            "       loadgen --compare NAME=REPORT.json [NAME=REPORT.json ...]\n"
+            "Simulated clients sending open-loop traffic to batchproxy: every request\n"
+            "leaves at its planned time whether or not earlier ones were answered. Prints\n"
+            "per-client and overall latency, errors, throughput and fairness.\n"
+            "\n"
+            "Target and bounds:\n"
+            "  --url URL              endpoint (default http://127.0.0.1:8000/proxy_classify);\n"
+            "                         loadgen talks to nothing else\n"
+            "  --timeout SECONDS      a request unanswered this long counts as 'timeout'\n"
+            "                         (default 30); the run ends at most this long after the\n"
+            "                         last planned request\n"
+            "Workload (default: --profile seed):\n"
+            "  --profile NAME         built-in clients: seed = the original challenge's A\n"
+            "                         (3 bursts of 5, len 5-12) and B (12 steady, len 10-25)\n"
+            "  --client SPEC          add a client (repeatable; see SPEC below)\n"
+            "  --clients-file FILE    add clients, one SPEC per line, '#' comments\n"
+            "  --client-ids           every client sends X-Client-Id (the seed profile and\n"
+            "                         --replay send none unless this is given)\n"
+            "  --rounds N             repeat the plan N times, each round starting when the\n"
+            "                         previous round's last request leaves (default 1)\n"
+            "  --seed N               PRNG seed; the same seed plans the same trace (default 1)\n"
+            "  --replay FILE          send a trace CSV instead (columns client, send_s,\n"
+            "                         length required; text optional, else generated from\n"
+            "                         the seed and row)\n"
+            "Output:\n"
+            "  --trace FILE           write one CSV row per request: client,send_s,length,\n"
+            "                         status,latency_s,text\n"
+            "  --dry-run              plan only: write the trace (to --trace or stdout), send\n"
+            "                         nothing\n"
+            "  --json                 print the report as one JSON object\n"
+            "  --cost SECONDS         c in the backend's cost c*L^2, for slowdowns\n"
+            "                         (default 0.002)\n"
+            "  --no-progress          no progress line (there is none off a terminal anyway)\n"
+            "  --compare              print the saved --json reports given as NAME=FILE\n"
+            "                         arguments side by side\n"
+            "  --help, --version\n"
+            "\n"
+            "SPEC: comma-separated KEY=VALUE, e.g.\n"
+            "  name=A,arrival=burst:5:0.05-0.1:0.5-1.0,len=5-12,count=15,distinct=yes,id=yes\n"
+            "  name=N             1-64 of [A-Za-z0-9._-], also the X-Client-Id (required)\n"
+            "  arrival=burst:K:IN:BETWEEN  bursts of K, IN s apart, BETWEEN s between bursts\n"
+            "  arrival=steady:GAP          one request every GAP s\n"
+            "  arrival=poisson:RATE        Poisson arrivals, RATE requests/s\n"
+            "                     (GAP, IN, BETWEEN: seconds, X or a uniform range X-Y)\n"
+            "  len=A-B | uniform:A-B | N | fixed:N | list:A/B/C   code points\n"
+            "  count=N | duration=S        stop after N requests / before S seconds (one or\n"
+            "                              both; both: whichever comes first)\n"
+            "  start=S            first request at S seconds (default 0)\n"
+            "  distinct=yes|no    all texts distinct in the run (default yes), or drawn from\n"
+            "                     a pool of %d texts per length\n"
+            "  id=yes|no          send X-Client-Id (default yes)\n"
+            "\n"
+            "Report: latency over successful requests, nearest-rank percentiles;\n"
+            "slowdown = latency / max(c*L^2, %g s); Jain's fairness J = (sum x)^2 / (n * sum\n"
+            "x^2) over the clients' mean slowdowns; errors by HTTP status, 'conn' (connection\n"
+            "failed) and 'timeout'. Exit status: 0 after a run, 1 if it could not run, 2 for\n"
+            "bad flags or specs. See docs/loadgen.md.\n",
+            WL_POOL, REPORT_COST_FLOOR);
+}
+
+enum {
+    OPT_URL = 256,
+    OPT_TIMEOUT,
+    OPT_PROFILE,
+    OPT_CLIENT,
+    OPT_CLIENTS_FILE,
+    OPT_CLIENT_IDS,
+    OPT_ROUNDS,
+    OPT_SEED,
+    OPT_REPLAY,
+    OPT_TRACE,
+    OPT_DRY_RUN,
+    OPT_JSON,
+    OPT_COST,
+    OPT_NO_PROGRESS,
+    OPT_COMPARE,
+    OPT_HELP,
+    OPT_VERSION
+};
+
+static int parse_args(int argc, char **argv, loadgen_config *c)
+{
+    static const struct option opts[] = {
+        {"url", required_argument, NULL, OPT_URL},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"profile", required_argument, NULL, OPT_PROFILE},
+        {"client", required_argument, NULL, OPT_CLIENT},
+        {"clients-file", required_argument, NULL, OPT_CLIENTS_FILE},
+        {"client-ids", no_argument, NULL, OPT_CLIENT_IDS},
+        {"rounds", required_argument, NULL, OPT_ROUNDS},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"replay", required_argument, NULL, OPT_REPLAY},
+        {"trace", required_argument, NULL, OPT_TRACE},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"cost", required_argument, NULL, OPT_COST},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"compare", no_argument, NULL, OPT_COMPARE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    const char *p = "loadgen";
+    size_t seed;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (o) {
+        case OPT_URL:
+            c->url = optarg;
+            break;
+        case OPT_TIMEOUT:
+            ok = cli_double(p, "timeout", optarg, 0.001, 3600, &c->timeout);
+            break;
+        case OPT_PROFILE:
+            c->profile = optarg;
+            break;
+        case OPT_CLIENT:
+            c->specs[c->nspecs++] = optarg; /* sized for argc */
+            break;
+        case OPT_CLIENTS_FILE:
+            c->clients_file = optarg;
+            break;
+        case OPT_CLIENT_IDS:
+            c->client_ids = true;
+            break;
+        case OPT_ROUNDS:
+            ok = cli_size(p, "rounds", optarg, 1, 100000, &c->rounds);
+            break;
+        case OPT_SEED:
+            ok = cli_size(p, "seed", optarg, 0, SIZE_MAX, &seed);
+            c->seed = seed;
+            break;
+        case OPT_REPLAY:
+            c->replay = optarg;
+            break;
+        case OPT_TRACE:
+            c->trace = optarg;
+            break;
+        case OPT_DRY_RUN:
+            c->dry_run = true;
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case OPT_COST:
+            ok = cli_double(p, "cost", optarg, 0, 10, &c->cost);
+            break;
+        case OPT_NO_PROGRESS:
+            c->no_progress = true;
+            break;
+        case OPT_COMPARE:
+            c->compare = true;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            exit(0);
+        case OPT_VERSION:
+            printf("loadgen %s\n", BP_VERSION);
+            exit(0);
+        default:
+            fprintf(stderr, "%s: try --help\n", p);
+            return 2;
+        }
+        if (!ok)
+            return 2;
+    }
+    if (!c->compare && optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", p, argv[optind]);
+        return 2;
+    }
+    if (c->compare && optind == argc) {
+        fprintf(stderr, "%s: --compare needs NAME=REPORT.json arguments\n", p);
+        return 2;
+    }
+    if (c->replay && (c->profile || c->nspecs || c->clients_file)) {
+        fprintf(stderr,
+                "%s: --replay can't be combined with --profile, --client or "
+                "--clients-file\n",
+                p);
+        return 2;
+    }
+    return 0;
+}
+
+static int compare(char **args, int n)
+{
+    report *runs = calloc((size_t)n, sizeof *runs);
+    const char **labels = calloc((size_t)n, sizeof *labels);
+    int rc = 0, loaded = 0;
+    if (!runs || !labels) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        char *eq = strchr(args[i], '=');
+        const char *path = args[i];
+        labels[i] = args[i];
+        if (eq) {
+            *eq = '\0';
+            path = eq + 1;
+        }
+        char err[512];
+        if (!report_load(path, &runs[i], err, sizeof err)) {
+            fprintf(stderr, "loadgen: --compare: %s\n", err);
+            rc = 1;
+            goto out;
+        }
+        loaded++;
+    }
+    report_compare(stdout, runs, labels, (size_t)n);
+out:
+    for (int i = 0; i < loaded; i++)
+        report_free(&runs[i]);
+    free(runs);
+    free(labels);
+    return rc;
+}
+
+/* Builds the clients and plans (or reads) the trace. Returns an exit status. */
+static int plan(const loadgen_config *c, wl_client **clients, size_t *n, wl_trace *t)
+{
+    char err[512];
+    if (c->replay) {
+        if (!wl_trace_read(c->replay, c->client_ids, t, clients, n, err, sizeof err) ||
+            !wl_assign_texts(t, NULL, c->seed, err, sizeof err)) {
+            fprintf(stderr, "loadgen: --replay: %s\n", err);
+            return 2;
+        }
+        return 0;
+    }
+    const char *profile = c->profile;
+    if (!profile && !c->nspecs && !c->clients_file)
+        profile = "seed";
+    if (profile && !wl_profile(profile, clients, n, err, sizeof err)) {
+        fprintf(stderr, "loadgen: --profile: %s\n", err);
+        return 2;
+    }
+    for (size_t i = 0; i < c->nspecs; i++)
+        if (!wl_add_client(c->specs[i], clients, n, err, sizeof err)) {
+            fprintf(stderr, "loadgen: --client: %s\n", err);
+            return 2;
+        }
+    if (c->clients_file && !wl_load_clients(c->clients_file, clients, n, err, sizeof err)) {
+        fprintf(stderr, "loadgen: --clients-file: %s\n", err);
+        return 2;
+    }
+    if (!wl_check_clients(*clients, *n, err, sizeof err)) {
+        fprintf(stderr, "loadgen: %s\n", err);
+        return 2;
+    }
+    if (c->client_ids)
+        for (size_t i = 0; i < *n; i++)
+            (*clients)[i].send_id = true;
+    if (!wl_generate(*clients, *n, c->rounds, c->seed, t, err, sizeof err)) {
+        fprintf(stderr, "loadgen: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+static bool write_trace(const char *path, const wl_trace *t, const wl_client *clients)
+{
+    FILE *f = path ? fopen(path, "w") : stdout;
+    if (!f) {
+        log_error("--trace %s: cannot create it", path);
+        return false;
+    }
+    bool ok = wl_trace_write(f, t, clients, true);
+    if (path && fclose(f) != 0)
+        ok = false;
+    if (!ok)
+        log_error("--trace %s: write failed", path ? path : "(stdout)");
+    return ok;
+}
+
+static bool print_report(const loadgen_config *c, const wl_trace *t, const wl_client *clients,
+                         size_t n)
+{
+    report_record *recs = malloc((t->n ? t->n : 1) * sizeof *recs);
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    report r;
+    bool ok = recs && names;
+    if (ok) {
+        for (size_t i = 0; i < t->n; i++) {
+            const wl_request *q = &t->reqs[i];
+            recs[i] = (report_record){q->client, q->sent, q->len, q->status, q->latency};
+        }
+        for (size_t i = 0; i < n; i++)
+            names[i] = clients[i].name;
+        ok = report_compute(recs, t->n, names, n, c->cost, &r);
+    }
+    free(recs);
+    free(names);
+    if (!ok) {
+        log_error("out of memory");
+        return false;
+    }
+    if (c->json) {
+        json_t *j = report_to_json(&r);
+        if (j) {
+            json_object_set_new(j, "tool", json_string("loadgen " BP_VERSION));
+            json_object_set_new(j, "url", json_string(c->url));
+            json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
+            json_object_set_new(j, "rounds", json_integer((json_int_t)c->rounds));
+            json_object_set_new(j, "timeout_s", json_real(c->timeout));
+            json_object_set_new(j, "sent", json_integer((json_int_t)t->n));
+        }
+        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+        json_decref(j);
+        if (s)
+            printf("%s\n", s);
+        ok = s != NULL;
+        free(s);
+    } else {
+        printf("loadgen: %zu requests from %zu clients to %s (seed %llu, %zu round%s)\n", t->n, n,
+               c->url, (unsigned long long)c->seed, c->rounds, c->rounds == 1 ? "" : "s");
+        report_print(stdout, &r);
+    }
+    report_free(&r);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    loadgen_config cfg = {.url = "http://127.0.0.1:8000/proxy_classify",
+                          .rounds = 1,
+                          .seed = 1,
+                          .timeout = 30,
+                          .cost = 0.002};
+    cfg.specs = calloc((size_t)argc + 1, sizeof *cfg.specs);
+    if (!cfg.specs)
+        return 1;
+    log_init("loadgen", LOG_INFO);
+    int rc = parse_args(argc, argv, &cfg);
+    if (rc || cfg.compare) {
+        if (!rc)
+            rc = compare(argv + optind, argc - optind);
+        free(cfg.specs);
+        return rc;
+    }
+
+    drv_config dc = {.timeout = cfg.timeout};
+    char err[256];
+    if (!addr_parse_url(cfg.url, &dc.url, err, sizeof err)) {
+        fprintf(stderr, "loadgen: --url: %s\n", err);
+        free(cfg.specs);
+        return 2;
+    }
+    dc.progress = !cfg.no_progress && !cfg.dry_run && isatty(STDERR_FILENO);
+
+    wl_client *clients = NULL;
+    size_t nclients = 0;
+    wl_trace trace = {0};
+    rc = plan(&cfg, &clients, &nclients, &trace);
+    if (rc == 0 && cfg.dry_run) {
+        rc = write_trace(cfg.trace, &trace, clients) ? 0 : 1;
+    } else if (rc == 0) {
+        signal(SIGPIPE, SIG_IGN);
+        if (!drv_run(&dc, &trace, clients))
+            rc = 1;
+        else if (cfg.trace && !write_trace(cfg.trace, &trace, clients))
+            rc = 1;
+        if (rc == 0 && !print_report(&cfg, &trace, clients, nclients))
+            rc = 1;
+    }
+    wl_trace_free(&trace);
+    free(clients);
+    free(cfg.specs);
+    return rc;
+}
