@@ -214,13 +214,6 @@ static int parse_args(int argc, char **argv, loadgen_config *c)
         fprintf(stderr, "%s: --compare needs NAME=REPORT.json arguments\n", p);
         return 2;
     }
-    if (c->replay && (c->profile || c->nspecs || c->clients_file)) {
-        fprintf(stderr,
-                "%s: --replay can't be combined with --profile, --client or "
-                "--clients-file\n",
-                p);
-        return 2;
-    }
     return 0;
 }
 
@@ -257,48 +250,6 @@ out:
     free(runs);
     free(labels);
     return rc;
-}
-
-/* Builds the clients and plans (or reads) the trace. Returns an exit status. */
-static int plan(const loadgen_config *c, wl_client **clients, size_t *n, wl_trace *t)
-{
-    char err[512];
-    if (c->replay) {
-        if (!wl_trace_read(c->replay, c->client_ids, t, clients, n, err, sizeof err) ||
-            !wl_assign_texts(t, NULL, c->seed, err, sizeof err)) {
-            fprintf(stderr, "loadgen: --replay: %s\n", err);
-            return 2;
-        }
-        return 0;
-    }
-    const char *profile = c->profile;
-    if (!profile && !c->nspecs && !c->clients_file)
-        profile = "seed";
-    if (profile && !wl_profile(profile, clients, n, err, sizeof err)) {
-        fprintf(stderr, "loadgen: --profile: %s\n", err);
-        return 2;
-    }
-    for (size_t i = 0; i < c->nspecs; i++)
-        if (!wl_add_client(c->specs[i], clients, n, err, sizeof err)) {
-            fprintf(stderr, "loadgen: --client: %s\n", err);
-            return 2;
-        }
-    if (c->clients_file && !wl_load_clients(c->clients_file, clients, n, err, sizeof err)) {
-        fprintf(stderr, "loadgen: --clients-file: %s\n", err);
-        return 2;
-    }
-    if (!wl_check_clients(*clients, *n, err, sizeof err)) {
-        fprintf(stderr, "loadgen: %s\n", err);
-        return 2;
-    }
-    if (c->client_ids)
-        for (size_t i = 0; i < *n; i++)
-            (*clients)[i].send_id = true;
-    if (!wl_generate(*clients, *n, c->rounds, c->seed, t, err, sizeof err)) {
-        fprintf(stderr, "loadgen: %s\n", err);
-        return 2;
-    }
-    return 0;
 }
 
 static bool write_trace(const char *path, const wl_trace *t, const wl_client *clients)
@@ -394,7 +345,18 @@ int main(int argc, char **argv)
     wl_client *clients = NULL;
     size_t nclients = 0;
     wl_trace trace = {0};
-    rc = plan(&cfg, &clients, &nclients, &trace);
+    wl_source src = {.profile = cfg.profile,
+                     .specs = cfg.specs,
+                     .nspecs = cfg.nspecs,
+                     .clients_file = cfg.clients_file,
+                     .replay = cfg.replay,
+                     .client_ids = cfg.client_ids,
+                     .rounds = cfg.rounds,
+                     .seed = cfg.seed};
+    if (!wl_plan(&src, &clients, &nclients, &trace, err, sizeof err)) {
+        fprintf(stderr, "loadgen: %s\n", err);
+        rc = 2;
+    }
     if (rc == 0 && cfg.dry_run) {
         rc = write_trace(cfg.trace, &trace, clients) ? 0 : 1;
     } else if (rc == 0) {

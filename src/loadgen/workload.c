@@ -932,3 +932,45 @@ out:
     fclose(f);
     return ok;
 }
+
+bool wl_plan(const wl_source *src, wl_client **clients, size_t *n, wl_trace *t, char *err,
+             size_t errlen)
+{
+    char why[400];
+    if (src->replay) {
+        if (src->profile || src->nspecs || src->clients_file) {
+            snprintf(err, errlen,
+                     "--replay can't be combined with --profile, --client or "
+                     "--clients-file");
+            return false;
+        }
+        if (!wl_trace_read(src->replay, src->client_ids, t, clients, n, why, sizeof why) ||
+            !wl_assign_texts(t, NULL, src->seed, why, sizeof why)) {
+            snprintf(err, errlen, "--replay: %s", why);
+            return false;
+        }
+        return true;
+    }
+    const char *profile = src->profile;
+    if (!profile && !src->nspecs && !src->clients_file)
+        profile = "seed";
+    if (profile && !wl_profile(profile, clients, n, why, sizeof why)) {
+        snprintf(err, errlen, "--profile: %s", why);
+        return false;
+    }
+    for (size_t i = 0; i < src->nspecs; i++)
+        if (!wl_add_client(src->specs[i], clients, n, why, sizeof why)) {
+            snprintf(err, errlen, "--client: %s", why);
+            return false;
+        }
+    if (src->clients_file && !wl_load_clients(src->clients_file, clients, n, why, sizeof why)) {
+        snprintf(err, errlen, "--clients-file: %s", why);
+        return false;
+    }
+    if (!wl_check_clients(*clients, *n, err, errlen))
+        return false;
+    if (src->client_ids)
+        for (size_t i = 0; i < *n; i++)
+            (*clients)[i].send_id = true;
+    return wl_generate(*clients, *n, src->rounds, src->seed, t, err, errlen);
+}

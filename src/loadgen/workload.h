@@ -167,6 +167,26 @@ bool wl_trace_write(FILE *f, const wl_trace *t, const wl_client *clients, bool w
 bool wl_trace_read(const char *path, bool ids, wl_trace *out, wl_client **clients, size_t *n,
                    char *err, size_t errlen);
 
+/* Where a run's traffic comes from: the workload flags that loadgen and
+ * schedsim share (--profile, --client, --clients-file, --client-ids,
+ * --replay, --rounds, --seed). */
+typedef struct wl_source {
+    const char *profile; /* NULL: "seed" unless specs or a file are given */
+    const char **specs;  /* --client SPECs, in order */
+    size_t nspecs;
+    const char *clients_file;
+    const char *replay; /* a trace CSV instead of a plan */
+    bool client_ids;    /* every client sends X-Client-Id */
+    size_t rounds;
+    uint64_t seed;
+} wl_source;
+
+/* Builds the clients (a malloc'd array) and the trace of a source, so that
+ * the same flags and seed give the same requests in every program. Returns
+ * false with a message naming the flag at fault. */
+bool wl_plan(const wl_source *src, wl_client **clients, size_t *n, wl_trace *t, char *err,
+             size_t errlen);
+
 /* "conn", "timeout", "" (none) or the number, into buf. */
 const char *wl_status_name(int status, char *buf, size_t len);
 

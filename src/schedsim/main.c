@@ -1,0 +1,347 @@
+/* schedsim: compares scheduling policies by running the real scheduler in
+ * virtual time on loadgen's workloads, with a lower bound for reference.
+ *
+ * main parses the flags, plans the traces (workload.c, the same plans
+ * loadgen sends for the same flags and seed), runs each policy over them
+ * (sim.c) and prints loadgen's report for each, side by side. */
+#include "cli.h"
+#include "report.h"
+#include "scheduler.h"
+#include "sim.h"
+#include "workload.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHEDSIM_MAX_POLICIES 16
+
+typedef struct schedsim_config {
+    wl_source src;
+    size_t seeds;
+    const char *policies[SCHEDSIM_MAX_POLICIES];
+    size_t npolicies;
+    sim_config sim;
+    bool json;
+} schedsim_config;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: schedsim [OPTIONS]\n"
+                 "Runs batchproxy's scheduler in virtual time against a model of the backend\n"
+                 "(one batch at a time, at most --max-batch sequences, a + c*L^2 seconds per\n"
+                 "batch) on loadgen's workloads, and prints loadgen's report for each policy\n"
+                 "side by side, with a lower bound on the mean latency.\n"
+                 "\n"
+                 "Workload (the same flags, SPECs and seeds as loadgen; default --profile seed):\n"
+                 "  --profile NAME         built-in clients (seed)\n"
+                 "  --client SPEC          add a client (repeatable; see loadgen --help)\n"
+                 "  --clients-file FILE    add clients, one SPEC per line\n"
+                 "  --client-ids           every client sends X-Client-Id\n"
+                 "  --replay FILE          a trace CSV instead\n"
+                 "  --rounds N             repeat the plan N times (default 1)\n"
+                 "  --seed N               the first seed (default 1)\n"
+                 "  --seeds N              run seeds seed..seed+N-1 one after another and pool\n"
+                 "                         their requests in one report per policy (default 1)\n"
+                 "Policies and backend:\n"
+                 "  --policy LIST          comma-separated policies, or 'all' (default all)\n"
+                 "  --cost C               c in a + c*L^2, seconds (default 0.002)\n"
+                 "  --overhead A           a in a + c*L^2, seconds (default 0.0005)\n"
+                 "  --max-batch N          sequences per batch (default 5)\n"
+                 "  --max-wait-ms MS       the bound on a policy's deliberate wait (default 0)\n"
+                 "  --max-queue N          queued sequences before refusals (default 10000)\n"
+                 "  --priority-threshold N the priority policy's length threshold (default 12)\n"
+                 "  --timeout SECONDS      each request's deadline (default 30)\n"
+                 "  --no-cache             don't model batchproxy's result cache\n"
+                 "Output:\n"
+                 "  --json                 one JSON object: per policy the report, and the bound\n"
+                 "  --help, --version\n");
+}
+
+enum {
+    OPT_PROFILE = 256,
+    OPT_CLIENT,
+    OPT_CLIENTS_FILE,
+    OPT_CLIENT_IDS,
+    OPT_REPLAY,
+    OPT_ROUNDS,
+    OPT_SEED,
+    OPT_SEEDS,
+    OPT_POLICY,
+    OPT_COST,
+    OPT_OVERHEAD,
+    OPT_MAX_BATCH,
+    OPT_MAX_WAIT,
+    OPT_MAX_QUEUE,
+    OPT_PRIO_THRESHOLD,
+    OPT_TIMEOUT,
+    OPT_NO_CACHE,
+    OPT_JSON,
+    OPT_HELP,
+    OPT_VERSION
+};
+
+static bool parse_policies(schedsim_config *c, char *list)
+{
+    c->npolicies = 0;
+    if (strcmp(list, "all") == 0) {
+        for (const char *const *p = sched_policy_names(); *p; p++)
+            c->policies[c->npolicies++] = *p;
+        return true;
+    }
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        bool known = false;
+        for (const char *const *p = sched_policy_names(); *p; p++)
+            known |= strcmp(*p, tok) == 0;
+        if (!known || c->npolicies == SCHEDSIM_MAX_POLICIES) {
+            fprintf(stderr, "schedsim: --policy: unknown policy '%s'\n", tok);
+            return false;
+        }
+        c->policies[c->npolicies++] = tok;
+    }
+    return c->npolicies > 0;
+}
+
+static int parse_args(int argc, char **argv, schedsim_config *c)
+{
+    static const struct option opts[] = {
+        {"profile", required_argument, NULL, OPT_PROFILE},
+        {"client", required_argument, NULL, OPT_CLIENT},
+        {"clients-file", required_argument, NULL, OPT_CLIENTS_FILE},
+        {"client-ids", no_argument, NULL, OPT_CLIENT_IDS},
+        {"replay", required_argument, NULL, OPT_REPLAY},
+        {"rounds", required_argument, NULL, OPT_ROUNDS},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"seeds", required_argument, NULL, OPT_SEEDS},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"cost", required_argument, NULL, OPT_COST},
+        {"overhead", required_argument, NULL, OPT_OVERHEAD},
+        {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
+        {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
+        {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+        {"priority-threshold", required_argument, NULL, OPT_PRIO_THRESHOLD},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    const char *p = "schedsim";
+    size_t v;
+    double ms;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (o) {
+        case OPT_PROFILE:
+            c->src.profile = optarg;
+            break;
+        case OPT_CLIENT:
+            c->src.specs[c->src.nspecs++] = optarg;
+            break;
+        case OPT_CLIENTS_FILE:
+            c->src.clients_file = optarg;
+            break;
+        case OPT_CLIENT_IDS:
+            c->src.client_ids = true;
+            break;
+        case OPT_REPLAY:
+            c->src.replay = optarg;
+            break;
+        case OPT_ROUNDS:
+            ok = cli_size(p, "rounds", optarg, 1, 100000, &c->src.rounds);
+            break;
+        case OPT_SEED:
+            ok = cli_size(p, "seed", optarg, 0, SIZE_MAX, &v);
+            c->src.seed = v;
+            break;
+        case OPT_SEEDS:
+            ok = cli_size(p, "seeds", optarg, 1, 100000, &c->seeds);
+            break;
+        case OPT_POLICY:
+            ok = parse_policies(c, optarg);
+            break;
+        case OPT_COST:
+            ok = cli_double(p, "cost", optarg, 0, 10, &c->sim.c);
+            break;
+        case OPT_OVERHEAD:
+            ok = cli_double(p, "overhead", optarg, 0, 10, &c->sim.a);
+            break;
+        case OPT_MAX_BATCH:
+            ok = cli_size(p, "max-batch", optarg, 1, SCHED_MAX_BATCH, &c->sim.sched.max_batch);
+            break;
+        case OPT_MAX_WAIT:
+            ok = cli_double(p, "max-wait-ms", optarg, 0, 60000, &ms);
+            c->sim.sched.max_wait = ms / 1000;
+            break;
+        case OPT_MAX_QUEUE:
+            ok = cli_size(p, "max-queue", optarg, 1, 10000000, &c->sim.sched.max_queue);
+            break;
+        case OPT_PRIO_THRESHOLD:
+            ok = cli_size(p, "priority-threshold", optarg, 0, 10000000,
+                          &c->sim.sched.priority_threshold);
+            break;
+        case OPT_TIMEOUT:
+            ok = cli_double(p, "timeout", optarg, 0.001, 1e6, &c->sim.timeout);
+            break;
+        case OPT_NO_CACHE:
+            c->sim.cache = false;
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            exit(0);
+        case OPT_VERSION:
+            printf("schedsim %s\n", BP_VERSION);
+            exit(0);
+        default:
+            fprintf(stderr, "%s: try --help\n", p);
+            return 2;
+        }
+        if (!ok)
+            return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", p, argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+/* The runs of one policy over all seeds, pooled: each seed's requests are
+ * shifted to start after the previous seed's last answer. */
+typedef struct pooled {
+    report_record *recs;
+    size_t n;
+    double offset;
+} pooled;
+
+static bool pool_add(pooled *p, const wl_trace *t)
+{
+    report_record *r = realloc(p->recs, (p->n + t->n + 1) * sizeof *r);
+    if (!r)
+        return false;
+    p->recs = r;
+    double end = p->offset;
+    for (size_t i = 0; i < t->n; i++) {
+        const wl_request *q = &t->reqs[i];
+        p->recs[p->n++] =
+            (report_record){q->client, p->offset + q->sent, q->len, q->status, q->latency};
+        if (p->offset + q->sent + q->latency > end)
+            end = p->offset + q->sent + q->latency;
+    }
+    p->offset = end;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    schedsim_config cfg = {.src = {.rounds = 1, .seed = 1}, .seeds = 1};
+    cfg.sim = (sim_config){
+        .sched = sched_config_default(), .a = 0.0005, .c = 0.002, .timeout = 30, .cache = true};
+    cfg.src.specs = calloc((size_t)argc + 1, sizeof *cfg.src.specs);
+    if (!cfg.src.specs)
+        return 1;
+    char all[] = "all";
+    parse_policies(&cfg, all);
+    int rc = parse_args(argc, argv, &cfg);
+    if (rc) {
+        free(cfg.src.specs);
+        return rc;
+    }
+    /* The policies learn the model's curve as batchproxy would; start them
+     * from the true one so short runs aren't judged on the prior. */
+    cfg.sim.sched.prior_a = cfg.sim.a;
+    cfg.sim.sched.prior_b = cfg.sim.c;
+
+    pooled runs[SCHEDSIM_MAX_POLICIES] = {0};
+    wl_client *clients = NULL;
+    size_t nclients = 0;
+    double bound_sum = 0;
+    size_t bound_n = 0;
+    char err[512];
+    rc = 1;
+    for (size_t s = 0; s < cfg.seeds; s++) {
+        wl_source src = cfg.src;
+        src.seed = cfg.src.seed + s;
+        wl_trace t = {0};
+        free(clients);
+        clients = NULL;
+        nclients = 0;
+        if (!wl_plan(&src, &clients, &nclients, &t, err, sizeof err)) {
+            fprintf(stderr, "schedsim: %s\n", err);
+            rc = 2;
+            goto out;
+        }
+        bound_sum +=
+            sim_lower_bound(&t, cfg.sim.a, cfg.sim.c, cfg.sim.sched.max_batch) * (double)t.n;
+        bound_n += t.n;
+        for (size_t p = 0; p < cfg.npolicies; p++) {
+            sim_config sc = cfg.sim;
+            sc.sched.policy = cfg.policies[p];
+            if (!sim_run(&sc, &t, clients, err, sizeof err) || !pool_add(&runs[p], &t)) {
+                fprintf(stderr, "schedsim: %s: %s\n", cfg.policies[p], err);
+                wl_trace_free(&t);
+                goto out;
+            }
+        }
+        wl_trace_free(&t);
+    }
+
+    const char **names = malloc((nclients ? nclients : 1) * sizeof *names);
+    if (!names) {
+        fprintf(stderr, "schedsim: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < nclients; i++)
+        names[i] = clients[i].name;
+    report reps[SCHEDSIM_MAX_POLICIES];
+    size_t made = 0;
+    for (; made < cfg.npolicies; made++)
+        if (!report_compute(runs[made].recs, runs[made].n, names, nclients, cfg.sim.c, &reps[made]))
+            break;
+    double bound = bound_n ? bound_sum / (double)bound_n : 0;
+    if (made == cfg.npolicies) {
+        if (cfg.json) {
+            json_t *root = json_object(), *pol = json_object();
+            for (size_t p = 0; p < made; p++)
+                json_object_set_new(pol, cfg.policies[p], report_to_json(&reps[p]));
+            json_object_set_new(root, "tool", json_string("schedsim " BP_VERSION));
+            json_object_set_new(root, "seeds", json_integer((json_int_t)cfg.seeds));
+            json_object_set_new(root, "policies", pol);
+            json_object_set_new(root, "lower_bound_mean_s", json_real(bound));
+            char *txt = json_dumps(root, JSON_INDENT(2));
+            if (txt)
+                printf("%s\n", txt);
+            free(txt);
+            json_decref(root);
+        } else {
+            printf("schedsim: %zu seed%s from %llu, %zu requests in all, backend %.4g + %.4g "
+                   "* L^2 s, batches of %zu\n\n",
+                   cfg.seeds, cfg.seeds == 1 ? "" : "s", (unsigned long long)cfg.src.seed, bound_n,
+                   cfg.sim.a, cfg.sim.c, cfg.sim.sched.max_batch);
+            report_compare(stdout, reps, cfg.policies, made);
+            printf("\nlower bound on the mean latency: %.4f s (see sim.c)\n", bound);
+            for (size_t p = 0; p < made; p++)
+                printf("  %-10s mean %.4f s = %.2f x the bound\n", cfg.policies[p],
+                       reps[p].overall.mean, bound > 0 ? reps[p].overall.mean / bound : NAN);
+        }
+        rc = 0;
+    } else {
+        fprintf(stderr, "schedsim: out of memory\n");
+    }
+    for (size_t p = 0; p < made; p++)
+        report_free(&reps[p]);
+    free(names);
+out:
+    for (size_t p = 0; p < cfg.npolicies; p++)
+        free(runs[p].recs);
+    free(clients);
+    free(cfg.src.specs);
+    return rc;
+}

@@ -1,0 +1,288 @@
+/* sim: the scheduler in virtual time against a backend model (see sim.h). */
+#include "sim.h"
+
+#include "htab.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One distinct text: queued, in flight or done (cached). The requests
+ * waiting for it are chained through next_waiter. */
+typedef struct sim_text {
+    htab_node node;
+    enum { TEXT_QUEUED, TEXT_INFLIGHT, TEXT_DONE } state;
+    sched_item *item;
+    long first_waiter; /* request index, -1 for none */
+} sim_text;
+
+typedef struct sim_state {
+    const sim_config *cfg;
+    wl_trace *trace;
+    sched *s;
+    htab texts;
+    sim_text *pool; /* one per request at most */
+    size_t npool;
+    long *next_waiter; /* per request */
+    size_t *waiting;   /* per text: live waiters, indexed like pool */
+} sim_state;
+
+static double batch_cost(const sim_config *cfg, size_t longest)
+{
+    return cfg->a + cfg->c * (double)longest * (double)longest;
+}
+
+static void answer(sim_state *st, long i, int status, double now)
+{
+    wl_request *r = &st->trace->reqs[i];
+    r->status = status;
+    r->latency = now - r->sent;
+}
+
+/* Answers every request waiting on text x with status at now. */
+static void answer_waiters(sim_state *st, sim_text *x, int status, double now)
+{
+    for (long i = x->first_waiter; i >= 0; i = st->next_waiter[i])
+        if (st->trace->reqs[i].status == WL_STATUS_NONE)
+            answer(st, i, status, now);
+    x->first_waiter = -1;
+}
+
+/* The scheduler dropped an expired text: its waiters get 504 at their own
+ * deadlines (the model's deadline timer). */
+static void on_expired(void *owner, void *arg)
+{
+    sim_state *st = arg;
+    sim_text *x = owner;
+    for (long i = x->first_waiter; i >= 0; i = st->next_waiter[i]) {
+        wl_request *r = &st->trace->reqs[i];
+        if (r->status == WL_STATUS_NONE) {
+            r->status = 504;
+            r->latency = st->cfg->timeout;
+        }
+    }
+    x->first_waiter = -1;
+    x->state = TEXT_DONE; /* never cached: mark as absent */
+    htab_remove(&st->texts, &x->node);
+}
+
+/* A request arrives at its planned time. */
+static bool arrive(sim_state *st, long i, const wl_client *clients)
+{
+    wl_request *r = &st->trace->reqs[i];
+    double now = r->t;
+    r->sent = now;
+    r->status = WL_STATUS_NONE;
+    size_t bytes = strlen(r->text);
+    uint64_t h = htab_hash(&st->texts, r->text, bytes);
+    sim_text *x = (sim_text *)htab_find(&st->texts, r->text, bytes, h);
+    if (x && x->state == TEXT_DONE && st->cfg->cache) {
+        answer(st, i, 200, now);
+        return true;
+    }
+    if (x && x->state != TEXT_DONE) {
+        st->next_waiter[i] = x->first_waiter; /* join it */
+        x->first_waiter = i;
+        if (x->state == TEXT_QUEUED)
+            sched_extend_deadline(st->s, x->item, now + st->cfg->timeout);
+        return true;
+    }
+    if (x) /* done but no cache: forget it and queue anew */
+        htab_remove(&st->texts, &x->node);
+    x = &st->pool[st->npool++];
+    memset(x, 0, sizeof *x);
+    x->node.key = r->text;
+    x->node.klen = bytes;
+    x->node.hash = h;
+    x->first_waiter = i;
+    st->next_waiter[i] = -1;
+    int client = clients && clients[r->client].send_id ? (int)r->client + 1 : 0;
+    x->item = sched_enqueue(st->s, x, r->len, client, now, now + st->cfg->timeout);
+    if (!x->item) { /* queue full: refused at once, like batchproxy's 503 */
+        answer(st, i, 503, now);
+        st->npool--;
+        return true;
+    }
+    x->state = TEXT_QUEUED;
+    htab_insert(&st->texts, &x->node);
+    return true;
+}
+
+bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, char *err,
+             size_t errlen)
+{
+    sim_state st = {.cfg = cfg, .trace = trace};
+    bool ok = false;
+    st.s = sched_new(&cfg->sched, err, errlen);
+    st.pool = malloc((trace->n ? trace->n : 1) * sizeof *st.pool);
+    st.next_waiter = malloc((trace->n ? trace->n : 1) * sizeof *st.next_waiter);
+    if (!st.s || !st.pool || !st.next_waiter || !htab_init(&st.texts, trace->n)) {
+        if (st.s)
+            snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < trace->n; i++)
+        trace->reqs[i].status = WL_STATUS_NONE;
+
+    size_t next = 0;        /* next arrival */
+    double now = 0;         /* virtual time */
+    double busy_until = -1; /* the batch in flight completes then; -1: idle */
+    double wake = INFINITY; /* the policy's chosen wait */
+    sched_batch inflight = {0};
+    for (;;) {
+        /* The next event: an arrival, the batch's completion, or a wake-up. */
+        double t_arr = next < trace->n ? trace->reqs[next].t : INFINITY;
+        double t_done = busy_until >= 0 ? busy_until : INFINITY;
+        double t = fmin(t_arr, fmin(t_done, wake));
+        if (t == INFINITY)
+            break;
+        now = t > now ? t : now;
+        if (t_done <= now) {
+            double took = batch_cost(cfg, inflight.longest);
+            for (size_t k = 0; k < inflight.n; k++) {
+                sim_text *x = inflight.e[k].owner;
+                answer_waiters(&st, x, 200, now);
+                x->state = TEXT_DONE;
+                if (!cfg->cache)
+                    htab_remove(&st.texts, &x->node);
+            }
+            sched_done(st.s, &inflight, now, took, true);
+            busy_until = -1;
+        }
+        while (next < trace->n && trace->reqs[next].t <= now)
+            if (!arrive(&st, (long)next++, clients)) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+        sched_expire(st.s, now, on_expired, &st);
+        wake = INFINITY;
+        if (busy_until < 0) {
+            double w = INFINITY;
+            switch (sched_next(st.s, now, &inflight, &w)) {
+            case SCHED_SEND:
+                for (size_t k = 0; k < inflight.n; k++)
+                    ((sim_text *)inflight.e[k].owner)->state = TEXT_INFLIGHT;
+                busy_until = now + batch_cost(cfg, inflight.longest);
+                break;
+            case SCHED_WAIT:
+                wake = w > now ? w : now + 1e-9;
+                break;
+            case SCHED_IDLE:
+                break;
+            }
+        }
+        /* Deadlines of queued items pass even when nothing else happens. */
+        if (busy_until < 0 && wake == INFINITY && next >= trace->n && sched_queued(st.s) > 0)
+            wake = now + cfg->timeout;
+    }
+    /* Whatever is left unanswered (it can't be: every path answers) is a timeout. */
+    for (size_t i = 0; i < trace->n; i++)
+        if (trace->reqs[i].status == WL_STATUS_NONE)
+            answer(&st, (long)i, WL_STATUS_TIMEOUT, now);
+    ok = true;
+out:
+    sched_free(st.s);
+    htab_fini(&st.texts);
+    free(st.pool);
+    free(st.next_waiter);
+    return ok;
+}
+
+/* --- the lower bound --- */
+
+/* Min-heap of remaining work, for the SRPT relaxation below. */
+typedef struct heap {
+    double *v;
+    size_t n;
+} heap;
+
+static void heap_push(heap *h, double x)
+{
+    size_t i = h->n++;
+    h->v[i] = x;
+    while (i > 0 && h->v[(i - 1) / 2] > h->v[i]) {
+        double t = h->v[i];
+        h->v[i] = h->v[(i - 1) / 2];
+        h->v[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static double heap_pop(heap *h)
+{
+    double top = h->v[0];
+    h->v[0] = h->v[--h->n];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && h->v[l] < h->v[m])
+            m = l;
+        if (r < h->n && h->v[r] < h->v[m])
+            m = r;
+        if (m == i)
+            break;
+        double t = h->v[i];
+        h->v[i] = h->v[m];
+        h->v[m] = t;
+        i = m;
+    }
+    return top;
+}
+
+/* Two bounds hold for every schedule, so their maximum does too:
+ *
+ * 1. Own cost: a request can't be answered sooner than its own batch takes,
+ *    a + c × L², L its own length.
+ *
+ * 2. Capacity: a batch that serves a request of length L costs at least
+ *    a + c × L² and serves at most max_batch requests, so charge each
+ *    request w = (a + c × L²) / max_batch of backend time. Any real
+ *    schedule gives every request at least its w of time on a single
+ *    machine after it arrives, so relaxing to a single machine that may
+ *    split work arbitrarily (preemption) and serve it alone can only lower
+ *    the sum of completion times; for that relaxation, shortest remaining
+ *    work first (SRPT) is optimal (Schrage 1968). Its mean latency is
+ *    therefore a lower bound. It ignores that batching ties requests
+ *    together, which is why real policies sit above it.
+ *
+ * Both count distinct texts as if each needed the backend (no cache), so on
+ * traces with repeats the bound is not a bound; use distinct texts. */
+double sim_lower_bound(const wl_trace *trace, double a, double c, size_t max_batch)
+{
+    size_t n = trace->n;
+    if (n == 0)
+        return 0;
+    double own = 0;
+    for (size_t i = 0; i < n; i++)
+        own += a + c * (double)trace->reqs[i].len * (double)trace->reqs[i].len;
+    own /= (double)n;
+
+    /* SRPT on works w_i with release times t_i. The heap holds remaining
+     * works; completion time minus release is accumulated via the identity
+     * sum(C_i - r_i) = integral over time of the number of jobs present. */
+    heap h = {malloc(n * sizeof(double)), 0};
+    if (!h.v)
+        return own;
+    double now = trace->reqs[0].t, area = 0;
+    size_t i = 0;
+    while (i < n || h.n) {
+        if (h.n == 0) {
+            now = trace->reqs[i].t;
+        }
+        while (i < n && trace->reqs[i].t <= now) {
+            double len = (double)trace->reqs[i].len;
+            heap_push(&h, (a + c * len * len) / (double)max_batch);
+            i++;
+        }
+        double next_arr = i < n ? trace->reqs[i].t : INFINITY;
+        double w = heap_pop(&h);
+        double dt = fmin(w, next_arr - now);
+        area += dt * (double)(h.n + 1);
+        now += dt;
+        if (w - dt > 1e-15)
+            heap_push(&h, w - dt);
+    }
+    free(h.v);
+    double srpt = area / (double)n;
+    return srpt > own ? srpt : own;
+}

@@ -1,0 +1,36 @@
+/* sim: runs the real scheduler (src/sched) in virtual time against a model
+ * of the backend, and computes a lower bound on the mean latency.
+ *
+ * The model mirrors batchproxy and classifyd: one batch at a time, at most
+ * max_batch sequences, a batch costs a + c × L² seconds (L its longest
+ * member); a request with a cached result is answered at once and one whose
+ * text is queued or in flight joins it (coalescing); a request not served
+ * by its deadline fails with 504. Time is a double that only this module
+ * advances; nothing reads a clock. */
+#ifndef BP_SIM_H
+#define BP_SIM_H
+
+#include "scheduler.h"
+#include "workload.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct sim_config {
+    sched_config sched;
+    double a, c;    /* the backend's cost: a + c × L² per batch */
+    double timeout; /* each request's deadline, seconds after it is sent */
+    bool cache;     /* answer repeated texts from a cache (as batchproxy does) */
+} sim_config;
+
+/* Sends every request of the trace at its planned time t through a fresh
+ * scheduler, filling status, sent and latency. Returns false with a
+ * message in err when the scheduler can't be built or memory runs out. */
+bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, char *err,
+             size_t errlen);
+
+/* A lower bound on the mean latency that any scheduler could achieve on the
+ * trace with this backend (see sim.c for the argument). */
+double sim_lower_bound(const wl_trace *trace, double a, double c, size_t max_batch);
+
+#endif
