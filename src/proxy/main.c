@@ -39,7 +39,7 @@ static void usage(FILE *out)
         "  --max-body BYTES            largest request body (default 1048576)\n"
         "  --io-timeout SECONDS        client read/write timeout (default 10)\n"
         "Scheduling:\n"
-        "  --policy NAME               priority | fifo | sjf (default priority)\n"
+        "  --policy NAME               cost | priority | fifo | sjf (default cost)\n"
         "  --max-batch N               sequences per batch (default 5, the backend's limit)\n"
         "  --max-wait-ms MS            how long a partial batch may be held to fill up\n"
         "                              (default 0: a batch leaves when the backend is free)\n"

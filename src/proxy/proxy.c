@@ -82,7 +82,7 @@ bool proxy_init(proxy *px)
         strcpy(px->backend_addr.path, "/classify");
     px->sched = sched_new(&px->cfg.sched, err, sizeof err);
     if (!px->sched) {
-        log_error("--policy: %s (one of: priority, fifo, sjf)", err);
+        log_error("--policy: %s (one of: cost, priority, fifo, sjf)", err);
         return false;
     }
     double now = mono_now();

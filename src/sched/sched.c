@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sched_policy_ops *const policies[] = {&sched_priority_ops, &sched_fifo_ops,
-                                                   &sched_sjf_ops};
-static const char *policy_names[] = {"priority", "fifo", "sjf", NULL};
+/* The default policy comes first. */
+static const sched_policy_ops *const policies[] = {&sched_cost_ops, &sched_priority_ops,
+                                                   &sched_fifo_ops, &sched_sjf_ops};
+static const char *policy_names[] = {"cost", "priority", "fifo", "sjf", NULL};
 
 const char *const *sched_policy_names(void)
 {

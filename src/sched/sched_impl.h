@@ -95,6 +95,6 @@ size_t sched_next_bucket(const sched *s, size_t from);
  * byte offset `link_off` of sched_item) until `out` is full. */
 void sched_fill_from(const sched *s, slink *head, size_t link_off, double now, sched_pick *out);
 
-extern const sched_policy_ops sched_fifo_ops, sched_priority_ops, sched_sjf_ops;
+extern const sched_policy_ops sched_fifo_ops, sched_priority_ops, sched_sjf_ops, sched_cost_ops;
 
 #endif

@@ -61,7 +61,7 @@ typedef struct sched_batch {
 
 enum sched_verdict { SCHED_IDLE, SCHED_WAIT, SCHED_SEND };
 
-/* The config's defaults: priority policy, batches of 5, no wait, 10000
+/* The config's defaults: the cost policy, batches of 5, no wait, 10000
  * queued, lengths up to 1000, priority threshold 12, cost prior
  * 0.002 × L² + 1 ms (the original server's). */
 sched_config sched_config_default(void);

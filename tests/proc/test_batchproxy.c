@@ -552,7 +552,7 @@ static void test_metrics_are_prometheus_text_and_stats_json(void **state)
     assert_true(thttp_request(f->proxy.port, "GET", "/stats", NULL, NULL, &r, 5));
     json_t *j = json_loads(r.body, 0, NULL);
     assert_non_null(j);
-    assert_string_equal(json_string_value(json_object_get(j, "policy")), "priority");
+    assert_string_equal(json_string_value(json_object_get(j, "policy")), "cost");
     json_t *a = json_object_get(json_object_get(j, "clients"), "A");
     assert_int_equal(json_integer_value(json_object_get(a, "requests")), 1);
     assert_non_null(json_object_get(json_object_get(a, "latency_seconds"), "p99"));

@@ -1,0 +1,205 @@
+/* cost: the cost-aware policy, batchproxy's default. It exploits the cost
+ * model (a batch costs a + b × L² for its longest member L, the others ride
+ * free) and plans a little ahead instead of taking the next batch greedily.
+ *
+ * The decision, each time the backend is free:
+ *
+ * 1. Weights. Every live item i gets w_i = 1 + (wait_i / τ)^3, where τ is the
+ *    predicted cost of a batch whose longest member has AGING_REF_LEN code
+ *    points (1 s with the original server's cost). A fresh item weighs 1; an
+ *    item that has waited a few τ weighs far more, so the tail is pulled in
+ *    without disturbing the order of the many items that waited little.
+ *
+ * 2. Candidates. Sort the items by length. For each item j, the candidate
+ *    batch is j with the max_batch - 1 longest items no longer than j: they
+ *    ride free, and similar lengths travel together.
+ *
+ * 3. Score. Sending candidate B first costs C(B) × (W + Φ): every weighted
+ *    item waits C(B), W being their total weight and Φ = PHANTOM_WEIGHT the
+ *    weight of the items that will arrive meanwhile and queue behind. The
+ *    rest is then costed as if it were served shortest first in contiguous
+ *    groups of at most max_batch, the grouping chosen by dynamic programming
+ *    to minimise the same weighted sum (a group's cost is paid by every
+ *    item after it, plus Φ). The candidate with the lowest total goes.
+ *    Without Φ this is Smith's rule (weight over cost) with a look-ahead
+ *    that sees which items would be left stranded in expensive batches; Φ
+ *    makes wasted backend time count, which matters near capacity.
+ *
+ * 4. No starvation. An item that has waited STARVE_TAUS × τ goes next
+ *    whatever the scores say, with the longest items that fit under it.
+ *    Bound: an item is sent at most STARVE_TAUS × τ after it was queued,
+ *    plus the batch in flight, plus one batch for each older item that is
+ *    starving too (each such batch takes the oldest).
+ *
+ * The planning looks at no more than MAX_PLAN items: the oldest half and
+ * the shortest half of the queue, which is where every decision is made
+ * (old items carry weight, short ones are cheap); the cost is O(MAX_PLAN² ×
+ * max_batch) per batch. The constants were chosen with schedsim on the
+ * workloads in bench/workloads and the seed profile (see the README). */
+#include "sched_impl.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define AGING_REF_LEN 22
+#define AGING_POWER 3
+#define PHANTOM_WEIGHT 0.75
+#define STARVE_TAUS 8.0
+#define MAX_PLAN 32
+
+typedef struct cost_state {
+    unsigned stamp; /* marks the items picked for this round's plan */
+    size_t n;
+    sched_item *v[MAX_PLAN]; /* the plan's items, by length, then age */
+    double w[MAX_PLAN];      /* their weights */
+    /* DP scratch: kept[] indexes v; suffix[k] = Φ + weight of kept[k..];
+     * best[k] = cost of serving kept[k..]. */
+    size_t kept[MAX_PLAN];
+    double suffix[MAX_PLAN + 1], best[MAX_PLAN + 1];
+} cost_state;
+
+static int cost_policy_init(sched *s)
+{
+    s->pstate = calloc(1, sizeof(cost_state));
+    return s->pstate ? 0 : -1;
+}
+
+static void cost_policy_fini(sched *s)
+{
+    free(s->pstate);
+}
+
+static void cost_policy_add(sched *s, sched_item *it)
+{
+    it->pclass = 0;
+}
+
+static void cost_policy_remove(sched *s, sched_item *it) {}
+
+static double tau(const sched *s)
+{
+    return cost_predict(&s->cost, AGING_REF_LEN);
+}
+
+static double batch_cost(const sched *s, const sched_item *longest)
+{
+    return cost_predict(&s->cost, longest->e.len);
+}
+
+static int by_length_then_age(const void *pa, const void *pb)
+{
+    const sched_item *a = *(sched_item *const *)pa, *b = *(sched_item *const *)pb;
+    if (a->e.len != b->e.len)
+        return a->e.len < b->e.len ? -1 : 1;
+    return (a->e.enqueued > b->e.enqueued) - (a->e.enqueued < b->e.enqueued);
+}
+
+static void take(cost_state *st, sched_item *it)
+{
+    if (st->n < MAX_PLAN && it->pclass != (int)st->stamp) {
+        it->pclass = (int)st->stamp;
+        st->v[st->n++] = it;
+    }
+}
+
+/* Fills st->v with up to MAX_PLAN live items: the oldest half, then the
+ * shortest (oldest first within a length) until full. */
+static void gather(sched *s, cost_state *st, double now)
+{
+    st->n = 0;
+    st->stamp = st->stamp == INT32_MAX ? 1 : st->stamp + 1;
+    for (slink *l = s->arrivals.next; l != &s->arrivals && st->n < MAX_PLAN / 2; l = l->next) {
+        sched_item *it = SLINK_ITEM(l, arrival);
+        if (sched_item_live(it, now))
+            take(st, it);
+    }
+    for (size_t b = sched_next_bucket(s, 0); b != SIZE_MAX && st->n < MAX_PLAN;
+         b = sched_next_bucket(s, b + 1))
+        for (slink *l = s->buckets[b].next; l != &s->buckets[b] && st->n < MAX_PLAN; l = l->next) {
+            sched_item *it = SLINK_ITEM(l, blink);
+            if (sched_item_live(it, now))
+                take(st, it);
+        }
+    qsort(st->v, st->n, sizeof *st->v, by_length_then_age);
+}
+
+/* The cost of serving every planned item outside v[lo..hi], shortest first
+ * in contiguous groups of at most max_batch, the grouping chosen to
+ * minimise the sum of each group's cost times the weight (Φ included) of
+ * the items it delays. */
+static double rest_cost(const sched *s, cost_state *st, size_t lo, size_t hi)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < st->n; i++)
+        if (i < lo || i > hi)
+            st->kept[m++] = i;
+    st->suffix[m] = PHANTOM_WEIGHT;
+    st->best[m] = 0;
+    for (size_t k = m; k-- > 0;) {
+        st->suffix[k] = st->suffix[k + 1] + st->w[st->kept[k]];
+        double best = INFINITY;
+        for (size_t e = k; e < m && e < k + s->cfg.max_batch; e++) {
+            double c = batch_cost(s, st->v[st->kept[e]]) * st->suffix[k] + st->best[e + 1];
+            if (c < best)
+                best = c;
+        }
+        st->best[k] = best;
+    }
+    return st->best[0];
+}
+
+/* The oldest live item's batch: it, then the longest others that fit. */
+static void starving_batch(sched *s, sched_item *oldest, double now, sched_pick *out)
+{
+    out->it[out->n++] = oldest;
+    for (size_t b = oldest->bucket + 1; b-- > 0 && out->n < s->cfg.max_batch;)
+        for (slink *l = s->buckets[b].next; l != &s->buckets[b] && out->n < s->cfg.max_batch;
+             l = l->next) {
+            sched_item *it = SLINK_ITEM(l, blink);
+            if (it != oldest && sched_item_live(it, now))
+                out->it[out->n++] = it;
+        }
+}
+
+static void cost_policy_pick(sched *s, double now, sched_pick *out)
+{
+    cost_state *st = s->pstate;
+    double t = tau(s);
+    for (slink *l = s->arrivals.next; l != &s->arrivals; l = l->next) {
+        sched_item *it = SLINK_ITEM(l, arrival);
+        if (!sched_item_live(it, now))
+            continue;
+        if (now - it->e.enqueued >= STARVE_TAUS * t) {
+            starving_batch(s, it, now, out);
+            return;
+        }
+        break; /* only the oldest live item can be the first to starve */
+    }
+
+    gather(s, st, now);
+    if (st->n == 0)
+        return;
+    double total = PHANTOM_WEIGHT;
+    for (size_t i = 0; i < st->n; i++) {
+        double age = (now - st->v[i]->e.enqueued) / t;
+        st->w[i] = 1 + pow(age, AGING_POWER);
+        total += st->w[i];
+    }
+    double best = INFINITY;
+    size_t best_lo = 0, best_hi = 0;
+    for (size_t hi = 0; hi < st->n; hi++) {
+        size_t lo = hi + 1 >= s->cfg.max_batch ? hi + 1 - s->cfg.max_batch : 0;
+        double score = batch_cost(s, st->v[hi]) * total + rest_cost(s, st, lo, hi);
+        if (score < best) {
+            best = score;
+            best_lo = lo;
+            best_hi = hi;
+        }
+    }
+    for (size_t i = best_lo; i <= best_hi; i++)
+        out->it[out->n++] = st->v[i];
+}
+
+const sched_policy_ops sched_cost_ops = {"cost",          cost_policy_init,   cost_policy_fini,
+                                         cost_policy_add, cost_policy_remove, cost_policy_pick};
