@@ -418,6 +418,12 @@ static void test_short_deadline_gets_504_and_leaves_the_queue(void **state)
     const char *slow = "{\"sequence\":\"another slow one, thirty chars\"}";
     assert_true(thttp_send(fd, "POST", "/proxy_classify", NULL, slow, strlen(slow)));
     assert_true(await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
+    /* Once the slow one has left the queue (it is the backend's), the next
+     * request waits in the queue behind it. */
+    double end = tnow() + 5;
+    while (metric(f->proxy.port, "batchproxy_queue_depth") > 0 && tnow() < end)
+        pause_s(0.01);
+    assert_true(metric(f->proxy.port, "batchproxy_queue_depth") == 0);
     post(f->proxy.port, "{\"sequence\":\"queued\"}", "X-Timeout-Ms: 100\r\n", &r, 10);
     assert_int_equal(r.status, 504);
     thttp_resp_free(&r);
