@@ -1,0 +1,201 @@
+/* Unit tests of the simulator: the backend model, coalescing, the cache,
+ * deadlines, the lower bound, determinism and speed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static sim_config config(const char *policy)
+{
+    sim_config c = {
+        .sched = sched_config_default(), .a = 0.001, .c = 0.002, .timeout = 30, .cache = true};
+    c.sched.policy = policy;
+    return c;
+}
+
+/* A hand-made trace of n requests (texts owned by the trace). */
+static void make_trace(wl_trace *t, size_t n, const double *at, const char *const *texts)
+{
+    t->n = n;
+    t->reqs = calloc(n, sizeof *t->reqs);
+    for (size_t i = 0; i < n; i++) {
+        t->reqs[i].t = at[i];
+        t->reqs[i].text = strdup(texts[i]);
+        t->reqs[i].len = strlen(texts[i]);
+    }
+}
+
+static void assert_close(double got, double want)
+{
+    if (fabs(got - want) > 1e-9)
+        fail_msg("got %.9f, want %.9f", got, want);
+}
+
+static void test_one_request_costs_a_plus_c_l2(void **state)
+{
+    wl_trace t;
+    make_trace(&t, 1, (double[]){0.5}, (const char *[]){"0123456789"});
+    sim_config c = config("cost");
+    char err[128];
+    assert_true(sim_run(&c, &t, NULL, err, sizeof err));
+    assert_int_equal(t.reqs[0].status, 200);
+    assert_close(t.reqs[0].latency, 0.001 + 0.002 * 100);
+    wl_trace_free(&t);
+}
+
+static void test_batch_costs_its_longest_and_waits_for_the_backend(void **state)
+{
+    /* Two arrive together: one batch of cost 20^2; a third arrives while it
+     * runs and goes next. */
+    wl_trace t;
+    make_trace(&t, 3, (double[]){0, 0, 0.1},
+               (const char *[]){"aaaaaaaaaaaaaaaaaaaa", "bbbbb", "ccccc"});
+    sim_config c = config("fifo");
+    char err[128];
+    assert_true(sim_run(&c, &t, NULL, err, sizeof err));
+    double first = 0.001 + 0.002 * 400;
+    assert_close(t.reqs[0].latency, first);
+    assert_close(t.reqs[1].latency, first);
+    assert_close(t.reqs[2].latency, first - 0.1 + 0.001 + 0.002 * 25);
+    wl_trace_free(&t);
+}
+
+static void test_coalescing_cache_and_no_cache(void **state)
+{
+    const char *texts[] = {"same text", "same text", "same text"};
+    double at[] = {0, 0.001, 5};
+    char err[128];
+    for (int cache = 0; cache <= 1; cache++) {
+        wl_trace t;
+        make_trace(&t, 3, at, texts);
+        sim_config c = config("cost");
+        c.cache = cache;
+        assert_true(sim_run(&c, &t, NULL, err, sizeof err));
+        double one = 0.001 + 0.002 * 81;
+        assert_close(t.reqs[0].latency, one);
+        assert_close(t.reqs[1].latency, one - 0.001); /* joined the one in flight */
+        assert_close(t.reqs[2].latency, cache ? 0 : one);
+        wl_trace_free(&t);
+    }
+}
+
+static void test_deadlines_give_504(void **state)
+{
+    /* A long batch blocks the backend for 0.8 s; the second request's
+     * deadline is shorter than that. */
+    wl_trace t;
+    make_trace(&t, 2, (double[]){0, 0.01}, (const char *[]){"aaaaaaaaaaaaaaaaaaaa", "b"});
+    sim_config c = config("fifo");
+    c.timeout = 0.5;
+    char err[128];
+    assert_true(sim_run(&c, &t, NULL, err, sizeof err));
+    assert_int_equal(t.reqs[0].status, 200);
+    assert_int_equal(t.reqs[1].status, 504);
+    assert_close(t.reqs[1].latency, 0.5);
+    wl_trace_free(&t);
+}
+
+static void plan_seed(uint64_t seed, size_t rounds, wl_client **cl, size_t *n, wl_trace *t)
+{
+    wl_source src = {.rounds = rounds, .seed = seed};
+    char err[256];
+    *cl = NULL;
+    *n = 0;
+    assert_true(wl_plan(&src, cl, n, t, err, sizeof err));
+}
+
+static double mean_latency(const wl_trace *t)
+{
+    double sum = 0;
+    for (size_t i = 0; i < t->n; i++)
+        sum += t->reqs[i].latency;
+    return sum / (double)t->n;
+}
+
+static void test_lower_bound_is_below_every_policy(void **state)
+{
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        wl_client *cl;
+        size_t n;
+        wl_trace t;
+        plan_seed(seed, 1, &cl, &n, &t);
+        double bound = sim_lower_bound(&t, 0.001, 0.002, 5);
+        double own = 0;
+        for (size_t i = 0; i < t.n; i++)
+            own += 0.001 + 0.002 * (double)(t.reqs[i].len * t.reqs[i].len);
+        assert_true(bound >= own / (double)t.n - 1e-12);
+        for (const char *const *p = sched_policy_names(); *p; p++) {
+            sim_config c = config(*p);
+            char err[128];
+            assert_true(sim_run(&c, &t, cl, err, sizeof err));
+            assert_true(mean_latency(&t) >= bound - 1e-9);
+        }
+        wl_trace_free(&t);
+        free(cl);
+    }
+}
+
+static void test_same_seed_same_outcome(void **state)
+{
+    wl_client *cl;
+    size_t n;
+    wl_trace a, b;
+    plan_seed(7, 3, &cl, &n, &a);
+    free(cl);
+    plan_seed(7, 3, &cl, &n, &b);
+    sim_config c = config("cost");
+    char err[128];
+    assert_true(sim_run(&c, &a, cl, err, sizeof err));
+    assert_true(sim_run(&c, &b, cl, err, sizeof err));
+    assert_int_equal(a.n, b.n);
+    for (size_t i = 0; i < a.n; i++)
+        assert_true(a.reqs[i].latency == b.reqs[i].latency);
+    wl_trace_free(&a);
+    wl_trace_free(&b);
+    free(cl);
+}
+
+static void test_thousands_of_simulated_seconds_run_fast(void **state)
+{
+    wl_client *cl;
+    size_t n;
+    wl_trace t;
+    plan_seed(1, 1000, &cl, &n, &t);
+    assert_true(wl_trace_end(&t) > 3000); /* about 4 s of traffic a round */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sim_config c = config("cost");
+    char err[128];
+    assert_true(sim_run(&c, &t, cl, err, sizeof err));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    /* An order of magnitude only (sanitizers slow it down several times):
+     * well under a second in a normal build. */
+    assert_true(wall < 10);
+    for (size_t i = 0; i < t.n; i++)
+        assert_int_equal(t.reqs[i].status, 200);
+    wl_trace_free(&t);
+    free(cl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_request_costs_a_plus_c_l2),
+        cmocka_unit_test(test_batch_costs_its_longest_and_waits_for_the_backend),
+        cmocka_unit_test(test_coalescing_cache_and_no_cache),
+        cmocka_unit_test(test_deadlines_give_504),
+        cmocka_unit_test(test_lower_bound_is_below_every_policy),
+        cmocka_unit_test(test_same_seed_same_outcome),
+        cmocka_unit_test(test_thousands_of_simulated_seconds_run_fast),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
