@@ -1,70 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks of the proxy's own overhead, run side by side in one go:
-#  1. added latency: one client, one request at a time, straight to classifyd
-#     vs through batchproxy (both with --cost 0), several alternating rounds;
-#     medians of the per-round medians;
-#  2. throughput: the highest request rate batchproxy sustains in front of a
-#     zero-cost classifyd, distinct strings (no cache hits), wrk with 64
-#     connections.
-# Usage: bench/run.sh [BUILD_DIR]   (make bench)
+# make bench: the proxy's overhead (added latency, throughput), then the
+# comparison of scheduling policies in the simulator and live.
+# Usage: bench/run.sh [BUILD_DIR]
 set -euo pipefail
-build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
-out=$build/bench
-mkdir -p "$out"
-rounds=${BENCH_ROUNDS:-5}
-seconds=${BENCH_SECONDS:-3}
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
-
-# start NAME LOG ARGS...: starts a server on a free port; sets $port.
-start() {
-  local log=$2; shift 2
-  "$@" --listen 127.0.0.1:0 2>"$log" &
-  pids+=($!)
-  for _ in $(seq 1 500); do
-    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$log" | head -n1)
-    [ -n "$port" ] && return 0
-    sleep 0.01
-  done
-  echo "bench: $1 did not start; see $log" >&2
-  exit 1
-}
-
-start classifyd "$out/classifyd.log" "$build/classifyd" --cost 0 --quiet
-backend=$port
-start batchproxy "$out/batchproxy.log" "$build/batchproxy" --backend "http://127.0.0.1:$backend" \
-  --cache-size 0 --log-level warn
-proxy=$port
-
-wrk_run() { # URL KIND CONNS THREADS SECONDS -> RESULT line
-  BODY_KIND=$2 wrk -t"$4" -c"$3" -d"$5"s -s "$here/distinct.lua" "$1" | grep '^RESULT'
-}
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-
-echo "== added latency (one request at a time, --cost 0, $rounds rounds of ${seconds}s each, alternating)"
-: >"$out/latency.txt"
-for r in $(seq 1 "$rounds"); do
-  d=$(wrk_run "http://127.0.0.1:$backend/classify" direct 1 1 "$seconds" | field p50_us)
-  p=$(wrk_run "http://127.0.0.1:$proxy/proxy_classify" proxy 1 1 "$seconds" | field p50_us)
-  echo "$d $p" >>"$out/latency.txt"
-  printf '  round %d: direct p50 %6d us   via proxy p50 %6d us   added %6d us\n' "$r" "$d" "$p" $((p - d))
-done
-direct_med=$(cut -d' ' -f1 "$out/latency.txt" | median)
-proxy_med=$(cut -d' ' -f2 "$out/latency.txt" | median)
-added=$(awk -v a="$proxy_med" -v b="$direct_med" 'BEGIN {print a - b}')
-echo "  median p50: direct ${direct_med} us, via proxy ${proxy_med} us, added ${added} us (target <= 200)"
-
-echo "== throughput (distinct strings, zero-cost backend, wrk -t2 -c64, $rounds rounds of ${seconds}s)"
-: >"$out/throughput.txt"
-for r in $(seq 1 "$rounds"); do
-  line=$(wrk_run "http://127.0.0.1:$proxy/proxy_classify" proxy 64 2 "$seconds")
-  rps=$(echo "$line" | field rps)
-  errors=$(echo "$line" | field errors)
-  echo "$rps" >>"$out/throughput.txt"
-  printf '  round %d: %8.0f requests/s (%s errors)\n' "$r" "$rps" "$errors"
-done
-echo "  median: $(median <"$out/throughput.txt" | xargs printf '%.0f') requests/s (target >= 20000)"
+"$here/overhead.sh" "${1:-build}"
+echo
+"$here/policies.sh" "${1:-build}"

@@ -338,19 +338,30 @@ bool report_from_json(const json_t *j, report *out, char *err, size_t errlen)
     return true;
 }
 
-bool report_load(const char *path, report *out, char *err, size_t errlen)
+bool report_load(const char *spec, report *out, char *err, size_t errlen)
 {
+    /* "FILE#POLICY" picks one policy's report from schedsim --json. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s", spec);
+    char *policy = strrchr(path, '#');
+    if (policy)
+        *policy++ = '\0';
     json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    if (!j) {
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
         snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
         return false;
     }
+    json_t *j = policy ? json_object_get(json_object_get(root, "policies"), policy) : root;
     char why[256];
-    bool ok = report_from_json(j, out, why, sizeof why);
+    bool ok = j != NULL;
+    if (!ok)
+        snprintf(why, sizeof why, "no report for policy '%s'", policy);
+    else
+        ok = report_from_json(j, out, why, sizeof why);
     if (!ok)
         snprintf(err, errlen, "%s: %s", path, why);
-    json_decref(j);
+    json_decref(root);
     return ok;
 }
 

@@ -95,7 +95,8 @@ json_t *report_to_json(const report *r);
  * Returns false with a message in err. */
 bool report_from_json(const json_t *j, report *out, char *err, size_t errlen);
 
-/* Reads a JSON file holding such an object. */
+/* Reads a JSON file holding such an object; "FILE#POLICY" reads one
+ * policy's report from schedsim --json output. */
 bool report_load(const char *path, report *out, char *err, size_t errlen);
 
 /* Several reports side by side: one column per run (labelled), one row per

@@ -1,0 +1,48 @@
+# Shell helpers shared by the demo and the benchmarks (source it).
+#
+# bp_start LOG CMD...  starts CMD with "--listen 127.0.0.1:0" and stderr to
+#                      LOG, waits (up to 10 s) for its "listening on" line,
+#                      and sets BP_PORT and BP_PID. Every started PID is kept
+#                      in BP_PIDS for bp_stop_all.
+# bp_stop PID          SIGTERM, then waits for it to exit.
+# bp_stop_all          stops everything bp_start started (use in a trap).
+
+BP_PIDS=()
+
+bp_start() {
+  local log=$1
+  shift
+  "$@" --listen 127.0.0.1:0 2>"$log" &
+  BP_PID=$!
+  BP_PIDS+=("$BP_PID")
+  BP_PORT=
+  for _ in $(seq 1 1000); do
+    BP_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$log" | head -n1)
+    [ -n "$BP_PORT" ] && return 0
+    if ! kill -0 "$BP_PID" 2>/dev/null; then
+      echo "$(basename "$1") exited before listening; see $log" >&2
+      return 1
+    fi
+    sleep 0.01
+  done
+  echo "$(basename "$1") did not listen within 10 s; see $log" >&2
+  return 1
+}
+
+bp_stop() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+bp_stop_all() {
+  local p
+  for p in "${BP_PIDS[@]}"; do
+    bp_stop "$p"
+  done
+  BP_PIDS=()
+}
+
+# bp_median: the median of the numbers on stdin, one per line.
+bp_median() {
+  sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
