@@ -1,20 +1,27 @@
 /* cost: the cost-aware policy, batchproxy's default. It exploits the cost
  * model (a batch costs a + b × L² for its longest member L, the others ride
- * free) and plans a little ahead instead of taking the next batch greedily.
+ * free), plans a little ahead instead of taking the next batch greedily,
+ * and keeps clients' shares of the backend fair.
  *
  * The decision, each time the backend is free:
  *
- * 1. Weights. Every live item i gets w_i = 1 + (wait_i / τ)^3, where τ is the
+ * 1. Fair share (share.h). If the backlogged clients' weighted services have
+ *    spread by SLACK_TAUS × τ or more, the client furthest behind is the
+ *    anchor: the batch's longest member is one of its items, it carries as
+ *    many of its items as it can, and other clients' items only ride in the
+ *    slots left. Within the slack, any batch is fair game.
+ *
+ * 2. Weights. Every live item i gets w_i = 1 + (wait_i / τ)^3, where τ is the
  *    predicted cost of a batch whose longest member has AGING_REF_LEN code
  *    points (1 s with the original server's cost). A fresh item weighs 1; an
  *    item that has waited a few τ weighs far more, so the tail is pulled in
  *    without disturbing the order of the many items that waited little.
  *
- * 2. Candidates. Sort the items by length. For each item j, the candidate
+ * 3. Candidates. Sort the items by length. For each item j, the candidate
  *    batch is j with the max_batch - 1 longest items no longer than j: they
  *    ride free, and similar lengths travel together.
  *
- * 3. Score. Sending candidate B first costs C(B) × (W + Φ): every weighted
+ * 4. Score. Sending candidate B first costs C(B) × (W + Φ): every weighted
  *    item waits C(B), W being their total weight and Φ = PHANTOM_WEIGHT the
  *    weight of the items that will arrive meanwhile and queue behind. The
  *    rest is then costed as if it were served shortest first in contiguous
@@ -25,28 +32,33 @@
  *    that sees which items would be left stranded in expensive batches; Φ
  *    makes wasted backend time count, which matters near capacity.
  *
- * 4. No starvation. An item that has waited STARVE_TAUS × τ goes next
- *    whatever the scores say, with the longest items that fit under it.
- *    Bound: an item is sent at most STARVE_TAUS × τ after it was queued,
- *    plus the batch in flight, plus one batch for each older item that is
- *    starving too (each such batch takes the oldest).
+ * 5. No starvation. An item that has waited STARVE_TAUS × τ goes next
+ *    whatever the scores say, with the longest items that fit under it (the
+ *    oldest of the anchor's items, when there is an anchor). Bound, for the
+ *    items of a client that gets its turn: STARVE_TAUS × τ after it was
+ *    queued, plus the batch in flight, plus one batch for each older item of
+ *    the same client that is starving too.
  *
- * The planning looks at no more than MAX_PLAN items: the oldest half and
- * the shortest half of the queue, which is where every decision is made
- * (old items carry weight, short ones are cheap); the cost is O(MAX_PLAN² ×
- * max_batch) per batch. The constants were chosen with schedsim on the
- * workloads in bench/workloads and the seed profile (see the README). */
+ * The planning looks at no more than MAX_PLAN items: the oldest of each
+ * backlogged client, the anchor's oldest, the oldest overall and the
+ * shortest, which is where every decision is made (old items carry weight,
+ * short ones are cheap); the cost is O(MAX_PLAN² × max_batch) per batch. The
+ * constants were chosen with schedsim on the workloads in bench/workloads
+ * and the seed profile (see the README). */
 #include "sched_impl.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define AGING_REF_LEN 22
 #define AGING_POWER 3
 #define PHANTOM_WEIGHT 0.75
 #define STARVE_TAUS 8.0
 #define MAX_PLAN 32
+#define SLACK_TAUS 2.0
 
 typedef struct cost_state {
     unsigned stamp; /* marks the items picked for this round's plan */
@@ -62,6 +74,7 @@ typedef struct cost_state {
 static int cost_policy_init(sched *s)
 {
     s->pstate = calloc(1, sizeof(cost_state));
+    s->share.slack = SLACK_TAUS * cost_predict(&s->cost, AGING_REF_LEN);
     return s->pstate ? 0 : -1;
 }
 
@@ -103,13 +116,41 @@ static void take(cost_state *st, sched_item *it)
     }
 }
 
-/* Fills st->v with up to MAX_PLAN live items: the oldest half, then the
- * shortest (oldest first within a length) until full. */
-static void gather(sched *s, cost_state *st, double now)
+/* Fills st->v with up to MAX_PLAN live items: the oldest of each tenant
+ * (so every backlogged client is seen), the anchor tenant's oldest (up to
+ * a quarter), the oldest overall (up to half), then the shortest (oldest
+ * first within a length) until full. */
+static void gather(sched *s, cost_state *st, double now, long anchor)
 {
     st->n = 0;
     st->stamp = st->stamp == INT32_MAX ? 1 : st->stamp + 1;
+    size_t backlogged = 0;
+    for (size_t t = 0; t < s->share.n; t++)
+        backlogged += s->share.t[t].queued > 0;
+    if (backlogged > 1) {
+        /* One pass over the arrivals takes each tenant's first live item;
+         * the per-tenant stamp is the tenant's queued count trick-free:
+         * remember the tenants already seen in a small bitmap. */
+        uint64_t seen[MAX_PLAN] = {0};
+        size_t taken = 0;
+        for (slink *l = s->arrivals.next;
+             l != &s->arrivals && taken < backlogged && st->n < MAX_PLAN / 4; l = l->next) {
+            sched_item *it = SLINK_ITEM(l, arrival);
+            size_t word = (size_t)it->tenant / 64 % MAX_PLAN;
+            uint64_t bit = (uint64_t)1 << ((size_t)it->tenant % 64);
+            if (!sched_item_live(it, now) || (seen[word] & bit))
+                continue;
+            seen[word] |= bit;
+            take(st, it);
+            taken++;
+        }
+    }
     for (slink *l = s->arrivals.next; l != &s->arrivals && st->n < MAX_PLAN / 2; l = l->next) {
+        sched_item *it = SLINK_ITEM(l, arrival);
+        if (it->tenant == anchor && sched_item_live(it, now))
+            take(st, it);
+    }
+    for (slink *l = s->arrivals.next; l != &s->arrivals && st->n < MAX_PLAN * 3 / 4; l = l->next) {
         sched_item *it = SLINK_ITEM(l, arrival);
         if (sched_item_live(it, now))
             take(st, it);
@@ -124,15 +165,15 @@ static void gather(sched *s, cost_state *st, double now)
     qsort(st->v, st->n, sizeof *st->v, by_length_then_age);
 }
 
-/* The cost of serving every planned item outside v[lo..hi], shortest first
- * in contiguous groups of at most max_batch, the grouping chosen to
- * minimise the sum of each group's cost times the weight (Φ included) of
- * the items it delays. */
-static double rest_cost(const sched *s, cost_state *st, size_t lo, size_t hi)
+/* The cost of serving every planned item not in the candidate (`taken`),
+ * shortest first in contiguous groups of at most max_batch, the grouping
+ * chosen to minimise the sum of each group's cost times the weight (Φ
+ * included) of the items it delays. */
+static double rest_cost(const sched *s, cost_state *st, const bool *taken)
 {
     size_t m = 0;
     for (size_t i = 0; i < st->n; i++)
-        if (i < lo || i > hi)
+        if (!taken[i])
             st->kept[m++] = i;
     st->suffix[m] = PHANTOM_WEIGHT;
     st->best[m] = 0;
@@ -149,56 +190,110 @@ static double rest_cost(const sched *s, cost_state *st, size_t lo, size_t hi)
     return st->best[0];
 }
 
-/* The oldest live item's batch: it, then the longest others that fit. */
-static void starving_batch(sched *s, sched_item *oldest, double now, sched_pick *out)
+/* The candidate batch whose longest member is v[hi]: with no anchor, hi and
+ * the longest items below it (they ride free); with an anchor tenant, its
+ * items no longer than v[hi] first, then the others as riders. Fills idx
+ * and returns the size. */
+static size_t candidate(const sched *s, const cost_state *st, size_t hi, long anchor, size_t *idx)
+{
+    size_t n = 0, cap = s->cfg.max_batch;
+    idx[n++] = hi;
+    if (anchor >= 0)
+        for (size_t i = hi; i-- > 0 && n < cap;)
+            if (st->v[i]->tenant == anchor)
+                idx[n++] = i;
+    for (size_t i = hi; i-- > 0 && n < cap;)
+        if (anchor < 0 || st->v[i]->tenant != anchor)
+            idx[n++] = i;
+    return n;
+}
+
+/* The starving item's batch: it, then the longest others that fit under
+ * it, its own tenant's first when fair share constrains the batch. */
+static void starving_batch(sched *s, sched_item *oldest, long anchor, double now, sched_pick *out)
 {
     out->it[out->n++] = oldest;
-    for (size_t b = oldest->bucket + 1; b-- > 0 && out->n < s->cfg.max_batch;)
-        for (slink *l = s->buckets[b].next; l != &s->buckets[b] && out->n < s->cfg.max_batch;
-             l = l->next) {
-            sched_item *it = SLINK_ITEM(l, blink);
-            if (it != oldest && sched_item_live(it, now))
-                out->it[out->n++] = it;
-        }
+    for (int pass = anchor >= 0 ? 0 : 1; pass < 2; pass++)
+        for (size_t b = oldest->bucket + 1; b-- > 0 && out->n < s->cfg.max_batch;)
+            for (slink *l = s->buckets[b].next; l != &s->buckets[b] && out->n < s->cfg.max_batch;
+                 l = l->next) {
+                sched_item *it = SLINK_ITEM(l, blink);
+                bool own = it->tenant == anchor;
+                if (it != oldest && sched_item_live(it, now) &&
+                    (pass == 0 ? own : !own || anchor < 0))
+                    out->it[out->n++] = it;
+            }
 }
 
 static void cost_policy_pick(sched *s, double now, sched_pick *out)
 {
     cost_state *st = s->pstate;
     double t = tau(s);
+    /* Fair share: the batch must serve the tenant that is furthest behind
+     * its weighted share, if the shares have spread beyond the slack. */
+    s->share.slack = SLACK_TAUS * t;
+    long anchor = share_anchor(&s->share);
+
+    /* Starvation: the oldest live item (of the anchor tenant, when there
+     * is one) goes next once it has waited STARVE_TAUS × τ. */
     for (slink *l = s->arrivals.next; l != &s->arrivals; l = l->next) {
         sched_item *it = SLINK_ITEM(l, arrival);
-        if (!sched_item_live(it, now))
+        if (!sched_item_live(it, now) || (anchor >= 0 && it->tenant != anchor))
             continue;
         if (now - it->e.enqueued >= STARVE_TAUS * t) {
-            starving_batch(s, it, now, out);
+            starving_batch(s, it, anchor, now, out);
             return;
         }
-        break; /* only the oldest live item can be the first to starve */
+        break; /* only the oldest can be the first to starve */
     }
 
-    gather(s, st, now);
-    if (st->n == 0)
-        return;
+    gather(s, st, now, anchor);
+    bool anchored = false;
+    for (size_t i = 0; i < st->n; i++)
+        anchored |= st->v[i]->tenant == anchor;
+    if (!anchored)
+        anchor = -1; /* its items have all expired: no constraint */
     double total = PHANTOM_WEIGHT;
     for (size_t i = 0; i < st->n; i++) {
         double age = (now - st->v[i]->e.enqueued) / t;
         st->w[i] = 1 + pow(age, AGING_POWER);
         total += st->w[i];
     }
+    /* An anchored batch carries as many of the anchor's items as it can
+     * (riders only fill what they leave), or fairness would leak to riders:
+     * its longest is at least the anchor's max_batch-th shortest item. */
+    size_t anchor_items = 0, skip = 0;
+    if (anchor >= 0) {
+        for (size_t i = 0; i < st->n; i++)
+            anchor_items += st->v[i]->tenant == anchor;
+        skip = (anchor_items < s->cfg.max_batch ? anchor_items : s->cfg.max_batch) - 1;
+    }
     double best = INFINITY;
-    size_t best_lo = 0, best_hi = 0;
+    size_t best_idx[SCHED_MAX_BATCH], best_n = 0;
     for (size_t hi = 0; hi < st->n; hi++) {
-        size_t lo = hi + 1 >= s->cfg.max_batch ? hi + 1 - s->cfg.max_batch : 0;
-        double score = batch_cost(s, st->v[hi]) * total + rest_cost(s, st, lo, hi);
+        if (anchor >= 0 && st->v[hi]->tenant != anchor)
+            continue;
+        if (anchor >= 0 && skip > 0) {
+            skip--;
+            continue;
+        }
+        size_t idx[SCHED_MAX_BATCH];
+        size_t n = candidate(s, st, hi, anchor, idx);
+        bool taken[MAX_PLAN] = {false};
+        for (size_t k = 0; k < n; k++)
+            taken[idx[k]] = true;
+        double score = batch_cost(s, st->v[hi]) * total + rest_cost(s, st, taken);
         if (score < best) {
             best = score;
-            best_lo = lo;
-            best_hi = hi;
+            best_n = n;
+            memcpy(best_idx, idx, n * sizeof *idx);
         }
     }
-    for (size_t i = best_lo; i <= best_hi; i++)
-        out->it[out->n++] = st->v[i];
+    /* In plan order (by length, then age), so batches read shortest first. */
+    for (size_t i = 0; i < st->n; i++)
+        for (size_t k = 0; k < best_n; k++)
+            if (best_idx[k] == i)
+                out->it[out->n++] = st->v[i];
 }
 
 const sched_policy_ops sched_cost_ops = {"cost",          cost_policy_init,   cost_policy_fini,

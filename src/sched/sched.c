@@ -52,6 +52,7 @@ sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
     s->cfg = *cfg;
     s->ops = ops;
     cost_init(&s->cost, cfg->prior_a, cfg->prior_b);
+    share_init(&s->share, cfg->priority_threshold);
     slink_init(&s->arrivals);
     size_t nb = cfg->max_length + 1;
     s->buckets = malloc(nb * sizeof *s->buckets);
@@ -65,6 +66,7 @@ sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
     return s;
 oom:
     if (s) {
+        share_fini(&s->share);
         free(s->buckets);
         free(s->nonempty);
         free(s);
@@ -77,6 +79,7 @@ oom:
 static void unlink_item(sched *s, sched_item *it)
 {
     s->ops->remove(s, it);
+    share_dequeued(&s->share, it->tenant);
     slink_remove(&it->arrival);
     slink_remove(&it->blink);
     if (slink_empty(&s->buckets[it->bucket]))
@@ -92,6 +95,7 @@ void sched_free(sched *s)
     while (!slink_empty(&s->arrivals))
         unlink_item(s, SLINK_ITEM(s->arrivals.next, arrival));
     s->ops->fini(s);
+    share_fini(&s->share);
     free(s->buckets);
     free(s->nonempty);
     free(s);
@@ -107,9 +111,12 @@ sched_item *sched_enqueue(sched *s, void *owner, size_t len, int client, double 
 {
     if (s->queued >= s->cfg.max_queue)
         return NULL;
-    sched_item *it = calloc(1, sizeof *it);
+    long tenant = share_tenant_of(&s->share, client, len);
+    sched_item *it = tenant >= 0 ? calloc(1, sizeof *it) : NULL;
     if (!it)
         return NULL;
+    it->tenant = tenant;
+    share_enqueued(&s->share, tenant);
     it->e = (sched_entry){
         .owner = owner, .len = len, .client = client, .enqueued = now, .deadline = deadline};
     it->bucket = len < s->cfg.max_length ? len : s->cfg.max_length;
@@ -201,8 +208,37 @@ enum sched_verdict sched_next(sched *s, double now, sched_batch *out, double *wa
 
 void sched_done(sched *s, const sched_batch *b, double now, double seconds, bool ok)
 {
-    if (ok)
-        cost_observe(&s->cost, b->longest, seconds);
+    if (!ok)
+        return;
+    cost_observe(&s->cost, b->longest, seconds);
+    long tenant[SCHED_MAX_BATCH];
+    size_t len[SCHED_MAX_BATCH];
+    for (size_t i = 0; i < b->n; i++) {
+        tenant[i] = share_tenant_of(&s->share, b->e[i].client, b->e[i].len);
+        len[i] = b->e[i].len;
+        if (tenant[i] < 0)
+            return; /* out of memory: skip the accounting, not the batch */
+    }
+    share_charge(&s->share, tenant, len, b->n, seconds, &s->cost);
+}
+
+bool sched_set_weight(sched *s, int client, double weight)
+{
+    return share_set_weight(&s->share, client, weight);
+}
+
+void sched_client_usage(const sched *s, int client, double *seconds, size_t *queued)
+{
+    *seconds = 0;
+    *queued = 0;
+    for (long i = 0; i < (long)s->share.n; i++) {
+        bool mine =
+            client > 0 ? i == (long)client + 1 : (i == SHARE_ANON_SHORT || i == SHARE_ANON_LONG);
+        if (mine) {
+            *seconds += s->share.t[i].charged;
+            *queued += s->share.t[i].queued;
+        }
+    }
 }
 
 const cost_model *sched_costs(const sched *s)

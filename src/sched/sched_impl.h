@@ -2,6 +2,8 @@
  * src/sched; nothing outside this folder includes it.
  *
  * Invariants kept by sched.c:
+ * - every queued item is counted in its tenant's `queued` (share.h) from
+ *   enqueue to unlink;
  * - every queued item is on exactly two core lists: `arrivals` (oldest
  *   first) and the bucket of its clamped length (oldest first); `queued`
  *   counts them and bit b of `nonempty` is set iff bucket b is non-empty;
@@ -14,6 +16,7 @@
 #define BP_SCHED_IMPL_H
 
 #include "scheduler.h"
+#include "share.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +56,7 @@ struct sched_item {
     slink blink;   /* on sched.buckets[bucket] */
     slink plink;   /* the policy's own */
     int pclass;    /* the policy's own */
+    long tenant;   /* its fair-share tenant (share.h) */
 };
 
 /* A candidate batch: pointers to queued items, in batch order. */
@@ -79,6 +83,7 @@ struct sched {
     slink arrivals;
     slink *buckets; /* cfg.max_length + 1 FIFO lists, index = clamped length */
     cost_model cost;
+    share_table share;
     uint64_t *nonempty;
 };
 

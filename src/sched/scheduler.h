@@ -99,6 +99,16 @@ enum sched_verdict sched_next(sched *s, double now, sched_batch *out, double *wa
  * batches teach the cost curve. */
 void sched_done(sched *s, const sched_batch *b, double now, double seconds, bool ok);
 
+/* Sets a client's weight for its fair share of the backend (default 1;
+ * client 0 sets both anonymous classes). Only the cost policy uses
+ * weights; the others are baselines that ignore them. Returns false for a
+ * weight <= 0 or when out of memory. */
+bool sched_set_weight(sched *s, int client, double weight);
+
+/* Backend seconds attributed to a client so far (see share.h) and the
+ * sequences it has queued; client 0 sums both anonymous classes. */
+void sched_client_usage(const sched *s, int client, double *seconds, size_t *queued);
+
 /* The learned cost curve (see costmodel.h). */
 const cost_model *sched_costs(const sched *s);
 

@@ -1,0 +1,213 @@
+/* cfile: the clients file, a small INI format (see clientsfile.h). */
+#include "clientsfile.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CFILE_MAX_CLIENTS 100000
+
+bool cfile_valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > CFILE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return false;
+    return true;
+}
+
+static bool valid_key(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 16 || n > CFILE_KEY_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= ' ' || s[i] > '~')
+            return false;
+    return true;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static bool number(const char *v, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end != '\0' || isnan(d) || d < min || d > max)
+        return false;
+    *out = d;
+    return true;
+}
+
+/* Applies `key = value` to c; returns NULL or what is wrong. */
+static const char *set_field(cfile_client *c, const char *key, const char *v)
+{
+    double d;
+    if (strcmp(key, "weight") == 0) {
+        if (!number(v, 1e-6, 1e6, &d))
+            return "weight must be a number in (0, 1000000]";
+        c->weight = d;
+    } else if (strcmp(key, "rate") == 0) {
+        if (!number(v, 0, 1e9, &d))
+            return "rate must be requests per second, 0 (unlimited) or more";
+        c->rate = d;
+    } else if (strcmp(key, "burst") == 0) {
+        if (!number(v, 1, 1e9, &d))
+            return "burst must be 1 or more";
+        c->burst = d;
+    } else if (strcmp(key, "max_queued") == 0) {
+        if (!number(v, 1, 1e9, &d) || d != floor(d))
+            return "max_queued must be a whole number, 1 or more";
+        c->max_queued = (size_t)d;
+    } else if (strcmp(key, "timeout_ms") == 0) {
+        if (!number(v, 1, 3600000, &d))
+            return "timeout_ms must be in 1..3600000";
+        c->timeout = d / 1000;
+    } else if (strcmp(key, "key") == 0) {
+        if (!valid_key(v))
+            return "key must be 16-128 printable ASCII characters without spaces";
+        snprintf(c->key, sizeof c->key, "%s", v);
+    } else {
+        return "unknown setting (weight, rate, burst, max_queued, timeout_ms, key)";
+    }
+    return NULL;
+}
+
+bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char *err,
+                size_t errlen)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    cfile f = {0};
+    size_t cap = 0;
+    char line[1024];
+    int lineno = 0;
+    const char *why = NULL;
+    while (!why && fgets(line, sizeof line, fp)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(fp)) {
+            why = "line too long";
+            break;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (!close || trim(close + 1)[0] != '\0') {
+                why = "a section is [NAME] alone on its line";
+                break;
+            }
+            *close = '\0';
+            char *name = trim(s + 1);
+            if (!cfile_valid_name(name)) {
+                why = "a client name is 1-64 of [A-Za-z0-9._-]";
+                break;
+            }
+            if (cfile_find(&f, name)) {
+                why = "this client is already listed";
+                break;
+            }
+            if (f.n == cap) {
+                cap = cap ? cap * 2 : 16;
+                cfile_client *nc =
+                    cap <= CFILE_MAX_CLIENTS ? realloc(f.clients, cap * sizeof *nc) : NULL;
+                if (!nc) {
+                    why = "too many clients";
+                    break;
+                }
+                f.clients = nc;
+            }
+            cfile_client *c = &f.clients[f.n++];
+            *c = *defaults;
+            c->key[0] = '\0';
+            snprintf(c->name, sizeof c->name, "%s", name);
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            why = "expected KEY = VALUE or [NAME]";
+            break;
+        }
+        if (f.n == 0) {
+            why = "a setting before any [NAME] section";
+            break;
+        }
+        *eq = '\0';
+        why = set_field(&f.clients[f.n - 1], trim(s), trim(eq + 1));
+    }
+    fclose(fp);
+    /* Keys must be unique: a key names exactly one client. */
+    for (size_t i = 0; !why && i < f.n; i++) {
+        if (!f.clients[i].key[0])
+            continue;
+        f.keys = true;
+        for (size_t j = i + 1; j < f.n; j++)
+            if (strcmp(f.clients[i].key, f.clients[j].key) == 0) {
+                snprintf(err, errlen, "%s: clients %s and %s have the same key", path,
+                         f.clients[i].name, f.clients[j].name);
+                free(f.clients);
+                return false;
+            }
+    }
+    if (why) {
+        snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+        free(f.clients);
+        return false;
+    }
+    *out = f;
+    return true;
+}
+
+void cfile_free(cfile *f)
+{
+    free(f->clients);
+    f->clients = NULL;
+    f->n = 0;
+    f->keys = false;
+}
+
+const cfile_client *cfile_find(const cfile *f, const char *name)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->clients[i].name, name) == 0)
+            return &f->clients[i];
+    return NULL;
+}
+
+const cfile_client *cfile_by_key(const cfile *f, const char *key)
+{
+    /* Compared in full whatever the mismatch, so timing says nothing about
+     * how much of a guessed key was right. */
+    size_t kl = strlen(key);
+    const cfile_client *found = NULL;
+    for (size_t i = 0; i < f->n; i++) {
+        const char *k = f->clients[i].key;
+        size_t n = strlen(k);
+        if (!n)
+            continue;
+        unsigned diff = (unsigned)(n ^ kl);
+        for (size_t j = 0; j < n; j++)
+            diff |= (unsigned)(k[j] ^ (j < kl ? key[j] : 0));
+        if (diff == 0)
+            found = &f->clients[i];
+    }
+    return found;
+}

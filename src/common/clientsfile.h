@@ -1,0 +1,55 @@
+/* cfile: the clients file: per-client weight, rate limit, queue limit,
+ * deadline and API key, in a small INI format.
+ *
+ *   # comments start with '#' or ';', on their own line
+ *   [alice]                 a client, named as in X-Client-Id
+ *   weight = 3              its share of the backend relative to others (> 0)
+ *   rate = 50               requests per second, 0 = unlimited
+ *   burst = 100             requests allowed at once above the rate
+ *   max_queued = 500        sequences it may have queued at once
+ *   timeout_ms = 10000      its default deadline
+ *   key = 8f1c...           an API key (Authorization: Bearer KEY)
+ *
+ * Every key is optional; what a section doesn't set comes from the
+ * defaults given to cfile_load (batchproxy's flags). Names are 1-64 of
+ * [A-Za-z0-9._-]; keys are 16-128 printable ASCII characters without
+ * spaces and must be unique. If any client has a key, the proxy runs with
+ * authentication. */
+#ifndef BP_CLIENTSFILE_H
+#define BP_CLIENTSFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CFILE_NAME_MAX 64
+#define CFILE_KEY_MAX 128
+
+typedef struct cfile_client {
+    char name[CFILE_NAME_MAX + 1];
+    double weight;
+    double rate, burst;
+    size_t max_queued;
+    double timeout;              /* seconds */
+    char key[CFILE_KEY_MAX + 1]; /* "" for none */
+} cfile_client;
+
+typedef struct cfile {
+    cfile_client *clients;
+    size_t n;
+    bool keys; /* some client has a key */
+} cfile;
+
+/* Reads path; sections start from *defaults. Returns false with a message
+ * naming the line in err (and *out untouched) on any error. */
+bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char *err,
+                size_t errlen);
+void cfile_free(cfile *f);
+
+/* The client of that name or key, or NULL. */
+const cfile_client *cfile_find(const cfile *f, const char *name);
+const cfile_client *cfile_by_key(const cfile *f, const char *key);
+
+/* True for 1-64 of [A-Za-z0-9._-]: a client name as X-Client-Id carries it. */
+bool cfile_valid_name(const char *s);
+
+#endif
