@@ -79,7 +79,7 @@ oom:
 static void unlink_item(sched *s, sched_item *it)
 {
     s->ops->remove(s, it);
-    share_dequeued(&s->share, it->tenant);
+    share_dequeued(&s->share, it->tenant, it->work);
     slink_remove(&it->arrival);
     slink_remove(&it->blink);
     if (slink_empty(&s->buckets[it->bucket]))
@@ -116,7 +116,8 @@ sched_item *sched_enqueue(sched *s, void *owner, size_t len, int client, double 
     if (!it)
         return NULL;
     it->tenant = tenant;
-    share_enqueued(&s->share, tenant);
+    it->work = cost_predict(&s->cost, len) / (double)s->cfg.max_batch;
+    share_enqueued(&s->share, tenant, it->work);
     it->e = (sched_entry){
         .owner = owner, .len = len, .client = client, .enqueued = now, .deadline = deadline};
     it->bucket = len < s->cfg.max_length ? len : s->cfg.max_length;
@@ -220,6 +221,19 @@ void sched_done(sched *s, const sched_batch *b, double now, double seconds, bool
             return; /* out of memory: skip the accounting, not the batch */
     }
     share_charge(&s->share, tenant, len, b->n, seconds, &s->cost);
+}
+
+double sched_drain_time(sched *s, int client, size_t len)
+{
+    long t = share_tenant_of(&s->share, client, len);
+    if (t < 0)
+        return 0;
+    return s->share.t[t].work / share_fraction(&s->share, t);
+}
+
+double sched_estimate(sched *s, int client, size_t len)
+{
+    return cost_predict(&s->cost, len) + sched_drain_time(s, client, len);
 }
 
 bool sched_set_weight(sched *s, int client, double weight)

@@ -57,6 +57,7 @@ struct sched_item {
     slink plink;   /* the policy's own */
     int pclass;    /* the policy's own */
     long tenant;   /* its fair-share tenant (share.h) */
+    double work;   /* its predicted share of backend time when queued */
 };
 
 /* A candidate batch: pointers to queued items, in batch order. */

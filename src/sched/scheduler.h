@@ -109,6 +109,17 @@ bool sched_set_weight(sched *s, int client, double weight);
  * sequences it has queued; client 0 sums both anonymous classes. */
 void sched_client_usage(const sched *s, int client, double *seconds, size_t *queued);
 
+/* Seconds the client's queued work needs at its fair share of the backend:
+ * each queued sequence counts its predicted batch cost / max_batch (the
+ * best case, a full batch), divided by the client's fraction of the
+ * backend among the clients backlogged now. An optimistic estimate: the
+ * wait is at least about this long. `len` picks the anonymous class. */
+double sched_drain_time(sched *s, int client, size_t len);
+
+/* The earliest a new sequence of `len` from `client` can expect its
+ * answer, in seconds from now: its own batch's cost plus the drain time. */
+double sched_estimate(sched *s, int client, size_t len);
+
 /* The learned cost curve (see costmodel.h). */
 const cost_model *sched_costs(const sched *s);
 

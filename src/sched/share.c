@@ -73,9 +73,10 @@ static long least_backlogged(const share_table *tab, long except, double *least,
     return best;
 }
 
-void share_enqueued(share_table *tab, long tenant)
+void share_enqueued(share_table *tab, long tenant, double work)
 {
     share_tenant *t = &tab->t[tenant];
+    t->work += work;
     if (t->queued++ == 0) {
         /* Back from idle: at most `slack` behind the least backlogged service. */
         double least;
@@ -84,9 +85,20 @@ void share_enqueued(share_table *tab, long tenant)
     }
 }
 
-void share_dequeued(share_table *tab, long tenant)
+void share_dequeued(share_table *tab, long tenant, double work)
 {
-    tab->t[tenant].queued--;
+    share_tenant *t = &tab->t[tenant];
+    t->queued--;
+    t->work = t->queued ? t->work - work : 0; /* no rounding residue when empty */
+}
+
+double share_fraction(const share_table *tab, long tenant)
+{
+    double total = tab->t[tenant].weight;
+    for (size_t i = 0; i < tab->n; i++)
+        if (tab->t[i].queued > 0 && (long)i != tenant)
+            total += tab->t[i].weight;
+    return tab->t[tenant].weight / total;
 }
 
 void share_charge(share_table *tab, const long *tenant, const size_t *len, size_t n, double seconds,

@@ -37,6 +37,7 @@ typedef struct share_tenant {
     double service; /* normalised: charged seconds / weight */
     double charged; /* seconds of backend time attributed */
     size_t queued;  /* sequences queued */
+    double work;    /* their predicted backend seconds, each cost / max_batch */
 } share_tenant;
 
 typedef struct share_table {
@@ -55,8 +56,14 @@ long share_tenant_of(share_table *tab, int client, size_t len);
 /* Sets a client's weight (> 0). Returns false when out of memory. */
 bool share_set_weight(share_table *tab, int client, double weight);
 
-void share_enqueued(share_table *tab, long tenant);
-void share_dequeued(share_table *tab, long tenant);
+/* A sequence of predicted backend work `work` joins or leaves the queue. */
+void share_enqueued(share_table *tab, long tenant, double work);
+void share_dequeued(share_table *tab, long tenant, double work);
+
+/* The fraction of the backend the tenant is entitled to if it were
+ * backlogged now: its weight over the weights of the backlogged tenants
+ * (itself included). */
+double share_fraction(const share_table *tab, long tenant);
 
 /* Charges `seconds` of backend time for a batch whose members are
  * (tenant[i], len[i]), split as described above using the cost curve. */

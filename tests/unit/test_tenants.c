@@ -165,8 +165,8 @@ static void test_anonymous_classes_and_anchor_with_slack(void **state)
     assert_int_equal(share_tenant_of(&tab, 0, 12), SHARE_ANON_SHORT);
     assert_int_equal(share_tenant_of(&tab, 0, 13), SHARE_ANON_LONG);
     long a = share_tenant_of(&tab, 5, 3), b = share_tenant_of(&tab, 6, 3);
-    share_enqueued(&tab, a);
-    share_enqueued(&tab, b);
+    share_enqueued(&tab, a, 0);
+    share_enqueued(&tab, b, 0);
     assert_int_equal(share_anchor(&tab), -1); /* even: any batch is fair */
     tab.t[a].service = 0.5;
     assert_int_equal(share_anchor(&tab), -1); /* within the slack */
@@ -174,11 +174,11 @@ static void test_anonymous_classes_and_anchor_with_slack(void **state)
     assert_int_equal(share_anchor(&tab), b); /* b is behind by more */
     /* A tenant back from idle banks at most `slack` of credit. */
     long c = share_tenant_of(&tab, 7, 3);
-    share_enqueued(&tab, c);
+    share_enqueued(&tab, c, 0);
     assert_close(tab.t[c].service, 0, 1e-12); /* fresh, at 0: not lowered */
-    share_dequeued(&tab, c);
+    share_dequeued(&tab, c, 0);
     tab.t[c].service = -100;
-    share_enqueued(&tab, c);
+    share_enqueued(&tab, c, 0);
     assert_close(tab.t[c].service, -1.0, 1e-12);
     share_fini(&tab);
 }
@@ -219,6 +219,22 @@ static void test_weighted_shares_through_the_scheduler(void **state)
     sched_free(s);
 }
 
+static void test_drain_time_and_estimate(void **state)
+{
+    sched_config cfg = sched_config_default(); /* prior 0.001 + 0.002 L^2 */
+    char err[128];
+    sched *s = sched_new(&cfg, err, sizeof err);
+    for (intptr_t i = 0; i < 10; i++)
+        sched_enqueue(s, (void *)(i + 1), 10, 1, 0, 1e9);
+    double one = (0.001 + 0.2) / 5; /* a len-10 sequence's part of a full batch */
+    assert_close(sched_drain_time(s, 1, 10), 10 * one, 1e-12); /* alone: all of it */
+    sched_set_weight(s, 2, 3);
+    sched_enqueue(s, (void *)99, 10, 2, 0, 1e9);
+    assert_close(sched_drain_time(s, 1, 10), 10 * one / 0.25, 1e-12); /* a quarter */
+    assert_close(sched_estimate(s, 3, 20), 0.001 + 0.8, 1e-12);       /* nothing queued */
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_airport_split_of_a_batch),
         cmocka_unit_test(test_anonymous_classes_and_anchor_with_slack),
         cmocka_unit_test(test_weighted_shares_through_the_scheduler),
+        cmocka_unit_test(test_drain_time_and_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
