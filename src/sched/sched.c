@@ -236,6 +236,31 @@ double sched_estimate(sched *s, int client, size_t len)
     return cost_predict(&s->cost, len) + sched_drain_time(s, client, len);
 }
 
+enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest, size_t client_max,
+                                 double budget, double *retry_after)
+{
+    double seconds;
+    size_t queued;
+    sched_client_usage(s, client, &seconds, &queued);
+    if (queued + n > client_max) {
+        *retry_after = sched_drain_time(s, client, longest);
+        return SCHED_CLIENT_FULL;
+    }
+    if (s->queued + n > s->cfg.max_queue) {
+        double work = 0;
+        for (size_t i = 0; i < s->share.n; i++)
+            work += s->share.t[i].work;
+        *retry_after = work;
+        return SCHED_QUEUE_FULL;
+    }
+    double own_work = (double)n * cost_predict(&s->cost, longest) / (double)s->cfg.max_batch;
+    if (sched_estimate(s, client, longest) + own_work > budget) {
+        *retry_after = sched_drain_time(s, client, longest);
+        return SCHED_TOO_LATE;
+    }
+    return SCHED_ADMIT;
+}
+
 bool sched_set_weight(sched *s, int client, double weight)
 {
     return share_set_weight(&s->share, client, weight);

@@ -120,6 +120,20 @@ double sched_drain_time(sched *s, int client, size_t len);
  * answer, in seconds from now: its own batch's cost plus the drain time. */
 double sched_estimate(sched *s, int client, size_t len);
 
+/* Admission control: whether `n` new sequences from `client`, the longest
+ * of `longest` code points, may be queued now, the client being allowed
+ * `client_max` queued sequences and needing its answer within `budget`
+ * seconds. Checked in this order:
+ *   SCHED_CLIENT_FULL  the client would have more than client_max queued;
+ *   SCHED_QUEUE_FULL   the queue would hold more than max_queue;
+ *   SCHED_TOO_LATE     sched_estimate says the answer can't come in time
+ *                      (optimistic, so only hopeless requests are refused).
+ * On refusal *retry_after is a suggested wait in seconds: the client's
+ * drain time at its share, or the whole queue's for SCHED_QUEUE_FULL. */
+enum sched_admission { SCHED_ADMIT, SCHED_CLIENT_FULL, SCHED_QUEUE_FULL, SCHED_TOO_LATE };
+enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest, size_t client_max,
+                                 double budget, double *retry_after);
+
 /* The learned cost curve (see costmodel.h). */
 const cost_model *sched_costs(const sched *s);
 
