@@ -5,7 +5,7 @@
 #
 # Usage: scripts/deps.sh [build|check|bench]
 #   build  compiler, cmake, pkg-config, libevent 2.1, jansson, cmocka, curl
-#   check  the same (tests need nothing more)
+#   check  adds chromium and nodejs, for the dashboard's browser test
 #   bench  adds wrk, the HTTP load generator used by bench/
 set -euo pipefail
 
@@ -21,8 +21,18 @@ need=(
   "libcmocka-dev:pkg-config --exists cmocka"
   "curl:command -v curl"
 )
+if [ "$what" = check ]; then
+  need+=("chromium:test -x /usr/bin/chromium" "nodejs:command -v node")
+fi
 if [ "$what" = bench ]; then
   need+=("wrk:command -v wrk")
+fi
+if [ "$what" = fuzz ]; then
+  need+=("clang-14:command -v clang"
+    "libclang-rt-14-dev:ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a")
+fi
+if [ "$what" = memcheck ]; then
+  need+=("valgrind:command -v valgrind")
 fi
 
 missing=()

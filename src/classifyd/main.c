@@ -9,6 +9,7 @@
  * State: at most one request is "current" (busy). It owns its evhttp request
  * until its timer fires and the answer is sent. */
 #include "classifier.h"
+#include "fault.h"
 #include "cli.h"
 #include "httpd.h"
 #include "log.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define CLASSIFYD_MAX_SEQUENCES 5
 
@@ -32,6 +34,7 @@ typedef struct classifyd_config {
     size_t max_body;
     int io_timeout;
     bool quiet;
+    fault_config fault;
 } classifyd_config;
 
 typedef struct classifyd {
@@ -46,7 +49,10 @@ typedef struct classifyd {
     struct evhttp_request *req;
     enum wire_label labels[CLASSIFYD_MAX_SEQUENCES];
     size_t n, longest;
-    double started, due; /* mono_now() times: arrival, and when the answer is due */
+    double started, due;   /* mono_now() times: arrival, and when the answer is due */
+    enum fault_kind fault; /* what the current request gets (fault.h) */
+    fault_state faults;
+    fault_hold *hung;
 } classifyd;
 
 static void log_request(const classifyd *d, struct evhttp_request *req, const char *path,
@@ -89,6 +95,32 @@ static void arm_timer(classifyd *d)
     evtimer_add(d->timer, &tv);
 }
 
+/* Answers the current request, or misbehaves as its fault says. The log
+ * line comes first: a dropped request is freed with its connection. */
+static void answer_or_fault(classifyd *d)
+{
+    int status = d->fault == FAULT_FAIL                             ? 500
+                 : d->fault == FAULT_DROP || d->fault == FAULT_HANG ? 0
+                                                                    : 200;
+    log_request(d, d->req, "/classify", status, d->n, d->longest, d->started);
+    switch (d->fault) {
+    case FAULT_FAIL:
+        httpd_send_error(d->req, 500, "injected fault");
+        break;
+    case FAULT_DROP:
+        evhttp_connection_free(evhttp_request_get_connection(d->req));
+        break;
+    case FAULT_HANG:
+        fault_hold_request(&d->hung, d->base, d->req);
+        break;
+    case FAULT_GARBAGE:
+        httpd_send_json(d->req, 200, fault_garbage(&d->faults, d->labels, d->n));
+        break;
+    default:
+        httpd_send_json(d->req, 200, wire_results_json(d->labels, d->n));
+    }
+}
+
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
     classifyd *d = arg;
@@ -96,8 +128,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         arm_timer(d);
         return;
     }
-    httpd_send_json(d->req, 200, wire_results_json(d->labels, d->n));
-    log_request(d, d->req, "/classify", 200, d->n, d->longest, d->started);
+    answer_or_fault(d);
     d->req = NULL;
     d->busy = false;
     maybe_exit(d);
@@ -157,6 +188,11 @@ static void handle_classify(classifyd *d, struct evhttp_request *req, double sta
     /* The answer is due cost * L^2 after arrival; time already spent
      * parsing counts towards it. */
     d->due = started + d->cfg.cost * (double)d->longest * (double)d->longest;
+    d->fault = fault_decide(&d->faults);
+    if (d->fault != FAULT_NONE && !d->cfg.quiet)
+        log_info("fault %s for this request", fault_name(d->fault));
+    if (d->fault == FAULT_SLOW)
+        d->due = started + (d->due - started) * d->cfg.fault.slow_factor;
     arm_timer(d);
     return;
 logged:
@@ -207,6 +243,20 @@ static void usage(FILE *out)
                  "  --max-body BYTES     largest request body accepted (default 1048576)\n"
                  "  --io-timeout SECONDS client read/write timeout (default 10)\n"
                  "  --quiet              no per-request log lines\n"
+                 "\n"
+                 "Fault injection (for chaos tests; each accepted request draws one fate,\n"
+                 "reproducibly from the seed; rates are fractions and add up to at most 1;\n"
+                 "every fault takes effect once the modelled cost has elapsed):\n"
+                 "  --fault-seed N       PRNG seed for the faults (default 1)\n"
+                 "  --fail-rate R        answer 500 {\"detail\": ...}\n"
+                 "  --drop-rate R        close the connection without answering\n"
+                 "  --hang-rate R        never answer (the server is free again after the\n"
+                 "                       modelled cost; the connection closes when the client\n"
+                 "                       hangs up)\n"
+                 "  --slow-rate R        answer correctly but --slow-factor times slower\n"
+                 "  --slow-factor F      (default 10)\n"
+                 "  --garbage-rate R     answer 200 with malformed JSON, the wrong number of\n"
+                 "                       results, an unknown label or the wrong shape\n"
                  "  --help               this text\n"
                  "  --version            the version\n"
                  "\n"
@@ -216,11 +266,23 @@ static void usage(FILE *out)
 
 static int parse_args(int argc, char **argv, classifyd_config *cfg)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'},   {"cost", required_argument, NULL, 'c'},
-        {"max-body", required_argument, NULL, 'b'}, {"io-timeout", required_argument, NULL, 't'},
-        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"cost", required_argument, NULL, 'c'},
+                                         {"max-body", required_argument, NULL, 'b'},
+                                         {"io-timeout", required_argument, NULL, 't'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"fault-seed", required_argument, NULL, 'S'},
+                                         {"fail-rate", required_argument, NULL, 'F'},
+                                         {"drop-rate", required_argument, NULL, 'D'},
+                                         {"hang-rate", required_argument, NULL, 'H'},
+                                         {"slow-rate", required_argument, NULL, 's'},
+                                         {"slow-factor", required_argument, NULL, 'x'},
+                                         {"garbage-rate", required_argument, NULL, 'g'},
+                                         {NULL, 0, NULL, 0}};
+    fault_config *f = &cfg->fault;
+    size_t seed;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         bool ok = true;
@@ -240,6 +302,28 @@ static int parse_args(int argc, char **argv, classifyd_config *cfg)
         case 'q':
             cfg->quiet = true;
             break;
+        case 'S':
+            ok = cli_size("classifyd", "fault-seed", optarg, 0, SIZE_MAX, &seed);
+            f->seed = seed;
+            break;
+        case 'F':
+            ok = cli_double("classifyd", "fail-rate", optarg, 0, 1, &f->fail_rate);
+            break;
+        case 'D':
+            ok = cli_double("classifyd", "drop-rate", optarg, 0, 1, &f->drop_rate);
+            break;
+        case 'H':
+            ok = cli_double("classifyd", "hang-rate", optarg, 0, 1, &f->hang_rate);
+            break;
+        case 's':
+            ok = cli_double("classifyd", "slow-rate", optarg, 0, 1, &f->slow_rate);
+            break;
+        case 'x':
+            ok = cli_double("classifyd", "slow-factor", optarg, 1, 1000, &f->slow_factor);
+            break;
+        case 'g':
+            ok = cli_double("classifyd", "garbage-rate", optarg, 0, 1, &f->garbage_rate);
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -257,16 +341,32 @@ static int parse_args(int argc, char **argv, classifyd_config *cfg)
         fprintf(stderr, "classifyd: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    char why[128];
+    if (!fault_config_valid(f, why, sizeof why)) {
+        fprintf(stderr, "classifyd: %s\n", why);
+        return 2;
+    }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    classifyd d = {
-        .cfg = {.listen = "127.0.0.1:8001", .cost = 0.002, .max_body = 1 << 20, .io_timeout = 10}};
+    classifyd d = {.cfg = {.listen = "127.0.0.1:8001",
+                           .cost = 0.002,
+                           .max_body = 1 << 20,
+                           .io_timeout = 10,
+                           .fault = {.slow_factor = 10, .seed = 1}}};
     int rc = parse_args(argc, argv, &d.cfg);
     if (rc)
         return rc;
+    fault_init(&d.faults, &d.cfg.fault);
+    /* Many idle clients must not run us out of descriptors: use all the
+     * hard limit allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     log_init("classifyd", LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
 
@@ -298,6 +398,7 @@ int main(int argc, char **argv)
 
     event_base_dispatch(d.base);
 
+    fault_hold_free_all(&d.hung);
     evhttp_free(d.http);
     event_free(d.timer);
     event_free(d.sigint);

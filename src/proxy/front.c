@@ -1,11 +1,12 @@
 /* front: batchproxy's HTTP server side (see front.h for the invariants). */
 #include "front.h"
 
+#include "dashboard.h"
 #include "disp.h"
+#include "headers.h"
 #include "httpd.h"
 #include "mono.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -156,31 +157,6 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     evhttp_connection_free(evcon);
 }
 
-/* --- header validation --- */
-
-static bool valid_client_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-            return false;
-    return true;
-}
-
-static bool parse_timeout_ms(const char *s, long *ms)
-{
-    char *end;
-    if (!isdigit((unsigned char)s[0]))
-        return false;
-    long v = strtol(s, &end, 10);
-    if (*end != '\0' || v < 1 || v > FRONT_MAX_TIMEOUT_MS)
-        return false;
-    *ms = v;
-    return true;
-}
-
 /* --- the classify endpoint --- */
 
 /* Resolves item i from the cache or an existing job, or queues a new job.
@@ -254,14 +230,14 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
         !httpd_body(req, px->cfg.max_body, &body, &len))
         goto refused;
     const char *cid = evhttp_find_header(h, "X-Client-Id");
-    if (cid && !valid_client_id(cid)) {
+    if (cid && !hdr_valid_client_id(cid)) {
         httpd_send_error(req, 400, "X-Client-Id must be 1-64 characters of [A-Za-z0-9._-]");
         goto refused;
     }
     client = metrics_client_id(px->metrics, cid);
     long timeout_ms = (long)(px->cfg.timeout * 1000);
     const char *tms = evhttp_find_header(h, "X-Timeout-Ms");
-    if (tms && !parse_timeout_ms(tms, &timeout_ms)) {
+    if (tms && !hdr_parse_timeout_ms(tms, FRONT_MAX_TIMEOUT_MS, &timeout_ms)) {
         httpd_send_error(req, 400, "X-Timeout-Ms must be a whole number of milliseconds in 1..%ld",
                          FRONT_MAX_TIMEOUT_MS);
         goto refused;
@@ -412,6 +388,8 @@ void front_handle(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
                strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0) {
         handle_get(px, req, path);
+    } else if (strcmp(path, "/dashboard") == 0) {
+        dashboard_handle(req);
     } else {
         httpd_send_error(req, 404, "no such path: %s", path);
     }

@@ -1,0 +1,167 @@
+/* fault: classifyd's injected faults (see fault.h). */
+#include "fault.h"
+
+#include <errno.h>
+#include <event2/bufferevent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+bool fault_config_valid(const fault_config *cfg, char *err, size_t errlen)
+{
+    double sum =
+        cfg->fail_rate + cfg->drop_rate + cfg->hang_rate + cfg->slow_rate + cfg->garbage_rate;
+    if (sum > 1 + 1e-9) {
+        snprintf(err, errlen, "the fault rates add up to %.3f; at most 1 is possible", sum);
+        return false;
+    }
+    return true;
+}
+
+bool fault_enabled(const fault_config *cfg)
+{
+    return cfg->fail_rate > 0 || cfg->drop_rate > 0 || cfg->hang_rate > 0 || cfg->slow_rate > 0 ||
+           cfg->garbage_rate > 0;
+}
+
+/* splitmix64: tiny, seedable with any value (0 included), good enough to
+ * spread faults; reproducibility is what matters here. */
+static uint64_t next_u64(fault_state *s)
+{
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double uniform01(fault_state *s)
+{
+    return (double)(next_u64(s) >> 11) / 9007199254740992.0;
+}
+
+void fault_init(fault_state *s, const fault_config *cfg)
+{
+    s->cfg = *cfg;
+    s->rng = cfg->seed;
+}
+
+enum fault_kind fault_decide(fault_state *s)
+{
+    if (!fault_enabled(&s->cfg))
+        return FAULT_NONE;
+    const double rates[] = {s->cfg.fail_rate, s->cfg.drop_rate, s->cfg.hang_rate, s->cfg.slow_rate,
+                            s->cfg.garbage_rate};
+    const enum fault_kind kinds[] = {FAULT_FAIL, FAULT_DROP, FAULT_HANG, FAULT_SLOW, FAULT_GARBAGE};
+    double u = uniform01(s), edge = 0;
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
+        edge += rates[i];
+        if (u < edge)
+            return kinds[i];
+    }
+    return FAULT_NONE;
+}
+
+const char *fault_name(enum fault_kind kind)
+{
+    static const char *const names[] = {"none", "fail", "drop", "hang", "slow", "garbage"};
+    return kind <= FAULT_GARBAGE ? names[kind] : "?";
+}
+
+char *fault_garbage(fault_state *s, const enum wire_label *labels, size_t n)
+{
+    switch (next_u64(s) % 5) {
+    case 0: { /* the right answer, cut off half way */
+        char *full = wire_results_json(labels, n);
+        if (full)
+            full[strlen(full) / 2] = '\0';
+        return full;
+    }
+    case 1:
+        return strdup("<html><body>502 upstream hiccup</body></html>");
+    case 2: { /* one result too many: the count must be checked */
+        enum wire_label more[6] = {0};
+        for (size_t i = 0; i < n && i < 5; i++)
+            more[i] = labels[i];
+        return wire_results_json(more, (n < 5 ? n : 5) + 1);
+    }
+    case 3: { /* a label that is neither "code" nor "not code" */
+        char *full = wire_results_json(labels, n);
+        char *q = full ? strstr(full, "code\"") : NULL;
+        if (q)
+            memcpy(q, "cod3", 4);
+        return full;
+    }
+    default:
+        return strdup("{\"results\":\"code\"}");
+    }
+}
+
+struct fault_hold {
+    struct evhttp_connection *evcon;
+    struct event *watch;
+    fault_hold **list;
+    fault_hold *prev, *next;
+};
+
+static void unlink_hold(fault_hold *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        *h->list = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    event_free(h->watch);
+    free(h);
+}
+
+/* evhttp (2.1) does not read a connection while its request is being
+ * served, so it would never notice the client giving up on a hung request
+ * and the socket would stay open until exit. Readable with nothing to read
+ * (EOF) or an error: the client is gone, free the connection. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    fault_hold *h = arg;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        event_add(h->watch, NULL);
+        return;
+    }
+    /* Data (a pipelined request) tells us nothing: the watch ends and the
+     * connection waits for exit. */
+    if (n > 0)
+        return;
+    struct evhttp_connection *evcon = h->evcon;
+    unlink_hold(h);
+    evhttp_connection_free(evcon);
+}
+
+bool fault_hold_request(fault_hold **list, struct event_base *base, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    fault_hold *h = calloc(1, sizeof *h);
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    if (h)
+        h->watch = event_new(base, fd, EV_READ, on_readable, h);
+    if (!h || !h->watch) {
+        free(h);
+        evhttp_connection_free(evcon);
+        return false;
+    }
+    h->evcon = evcon;
+    h->list = list;
+    h->next = *list;
+    if (*list)
+        (*list)->prev = h;
+    *list = h;
+    event_add(h->watch, NULL);
+    return true;
+}
+
+void fault_hold_free_all(fault_hold **list)
+{
+    while (*list)
+        unlink_hold(*list);
+}

@@ -1,0 +1,74 @@
+/* fault: deliberate, reproducible misbehaviour of classifyd for chaos tests.
+ *
+ * Each request classifyd accepts (one that takes the server's one-at-a-time
+ * slot) draws one decision from a seeded PRNG, so the same --fault-seed and
+ * the same sequence of accepted requests give the same faults. What a fault
+ * does, always once the modelled cost c * L^2 has elapsed:
+ *
+ *   fail     answer 500 {"detail": "injected fault"}
+ *   drop     close the connection without answering
+ *   hang     never answer; the server is free again after the modelled cost
+ *            (like a handler that lost its request), and the connection is
+ *            closed only when the client hangs up or the server exits
+ *   slow     answer correctly, but after slow_factor times the modelled cost
+ *   garbage  answer 200 with a body a strict client must reject: truncated
+ *            JSON, not JSON, the wrong number of results, an unknown label or
+ *            the wrong shape
+ *
+ * The decision is pure (fault_decide); fault_hold_* keeps hung requests. */
+#ifndef BP_FAULT_H
+#define BP_FAULT_H
+
+#include "wire.h"
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum fault_kind { FAULT_NONE, FAULT_FAIL, FAULT_DROP, FAULT_HANG, FAULT_SLOW, FAULT_GARBAGE };
+
+typedef struct fault_config {
+    double fail_rate, drop_rate, hang_rate, slow_rate, garbage_rate; /* each in [0, 1] */
+    double slow_factor; /* slow answers take this many times the modelled cost */
+    uint64_t seed;
+} fault_config;
+
+typedef struct fault_state {
+    fault_config cfg;
+    uint64_t rng;
+} fault_state;
+
+/* Checks that the rates add up to at most 1; writes why not into err. */
+bool fault_config_valid(const fault_config *cfg, char *err, size_t errlen);
+
+/* True if any fault can happen. */
+bool fault_enabled(const fault_config *cfg);
+
+void fault_init(fault_state *s, const fault_config *cfg);
+
+/* The fate of the next accepted request: one uniform draw, the rates taken
+ * in the order fail, drop, hang, slow, garbage. */
+enum fault_kind fault_decide(fault_state *s);
+
+/* "none", "fail", "drop", "hang", "slow", "garbage". */
+const char *fault_name(enum fault_kind kind);
+
+/* A malformed answer to a request of n sequences whose true labels are
+ * labels[0..n): malloc'd NUL-terminated text, or NULL when out of memory.
+ * Which kind of garbage comes from the same PRNG. */
+char *fault_garbage(fault_state *s, const enum wire_label *labels, size_t n);
+
+/* Hung requests: held unanswered until their client hangs up (their
+ * connection is then freed) or fault_hold_free_all at exit. */
+typedef struct fault_hold fault_hold;
+
+/* Holds req; returns false (and drops its connection) when out of memory. */
+bool fault_hold_request(fault_hold **list, struct event_base *base, struct evhttp_request *req);
+
+/* Frees every held connection's watch. Call before evhttp_free, which frees
+ * the connections themselves. */
+void fault_hold_free_all(fault_hold **list);
+
+#endif

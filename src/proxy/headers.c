@@ -1,0 +1,30 @@
+/* headers: batchproxy's request-header validation (see headers.h). */
+#include "headers.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool hdr_valid_client_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return false;
+    return true;
+}
+
+bool hdr_parse_timeout_ms(const char *s, long max, long *ms)
+{
+    char *end;
+    /* strtol alone would take leading spaces and a sign. */
+    if (!isdigit((unsigned char)s[0]))
+        return false;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0' || v < 1 || v > max)
+        return false;
+    *ms = v;
+    return true;
+}

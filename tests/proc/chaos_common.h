@@ -1,0 +1,132 @@
+/* chaos_common: helpers shared by the chaos and security process tests:
+ * starting classifyd + batchproxy with extra flags, running loadgen, and
+ * reading /metrics. Header-only (static functions) because every
+ * tests/proc/test_*.c is its own program. */
+#ifndef BP_CHAOS_COMMON_H
+#define BP_CHAOS_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tproc.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHAOS_LOADGEN BP_BUILD_DIR "/loadgen"
+
+static inline void chaos_sleep(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* Starts prog with args; fails the test if it does not come up. */
+static inline void chaos_start(tproc *p, const char *prog, const char *const *args)
+{
+    if (!tproc_start(p, prog, args))
+        fail_msg("%s did not start", prog);
+}
+
+/* The sum of every series of `name` whose labels contain `label` (or all
+ * when label is NULL) in batchproxy's /metrics. */
+static inline double chaos_metric_sum(int port, const char *name, const char *label)
+{
+    thttp_resp r;
+    assert_true(thttp_request(port, "GET", "/metrics", NULL, NULL, &r, 5));
+    assert_int_equal(r.status, 200);
+    double v = 0;
+    size_t n = strlen(name);
+    for (char *line = r.body; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, name, n) != 0 || (line[n] != '{' && line[n] != ' '))
+            continue;
+        char *end = strchr(line, '\n');
+        char *sp = line;
+        for (char *q = line; q < (end ? end : line + strlen(line)); q++)
+            if (*q == ' ')
+                sp = q;
+        if (label) {
+            char *hit = strstr(line, label);
+            if (!hit || (end && hit > end))
+                continue;
+        }
+        v += strtod(sp + 1, NULL);
+    }
+    thttp_resp_free(&r);
+    return v;
+}
+
+/* Runs loadgen with args (plus --json) and returns its report, or fails.
+ * It may run at most `limit` seconds. */
+static inline json_t *chaos_loadgen(const char *tag, const char *const *args, double limit)
+{
+    char out[300], err[300];
+    mkdir(BP_BUILD_DIR "/tests/logs", 0755);
+    snprintf(out, sizeof out, "%s/tests/logs/chaos-%s-%d.json", BP_BUILD_DIR, tag, (int)getpid());
+    snprintf(err, sizeof err, "%s/tests/logs/chaos-%s-%d.err", BP_BUILD_DIR, tag, (int)getpid());
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = CHAOS_LOADGEN;
+    for (; *args && n < 60; args++)
+        argv[n++] = *args;
+    argv[n++] = "--json";
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(out, "w", stdout) || !freopen(err, "w", stderr))
+            _exit(127);
+        execv(CHAOS_LOADGEN, (char *const *)argv);
+        _exit(127);
+    }
+    double deadline = tnow() + limit;
+    int st = 0;
+    while (waitpid(pid, &st, WNOHANG) == 0) {
+        if (tnow() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fail_msg("loadgen (%s) ran longer than %.0f s", tag, limit);
+        }
+        chaos_sleep(0.02);
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("loadgen (%s) failed; see %s", tag, err);
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    if (!j)
+        fail_msg("loadgen (%s) printed no JSON: %s", tag, je.text);
+    return j;
+}
+
+static inline long chaos_jint(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        fail_msg("no integer '%s' in the loadgen report", key);
+    return (long)json_integer_value(v);
+}
+
+/* Checks an error answer: a 5xx with a JSON {"detail": "..."}. */
+static inline void chaos_assert_5xx_detail(const thttp_resp *r)
+{
+    if (r->status < 500 || r->status > 599)
+        fail_msg("error status %d is not a 5xx: %s", r->status, r->body);
+    json_t *j = json_loads(r->body, 0, NULL);
+    const char *d = j ? json_string_value(json_object_get(j, "detail")) : NULL;
+    if (!d || !*d)
+        fail_msg("error %d without a detail: %s", r->status, r->body);
+    json_decref(j);
+}
+
+#endif
