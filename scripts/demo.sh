@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The demo: classifyd + batchproxy on free local ports, the original
 # challenge's clients (loadgen --profile seed) against the default policy
-# and against fifo, and both reports side by side.
+# and against fifo, both reports side by side, and their latency plots.
 #
 # Usage: scripts/demo.sh [BUILD_DIR]   (default: build)
-# Logs, reports and traces go to BUILD_DIR/demo/. Every server it starts is
+# Logs, reports, traces and plots (SVG) go to BUILD_DIR/demo/; while a proxy
+# runs, its live dashboard is at the URL printed. Every server it starts is
 # stopped on exit, also on Ctrl-C.
 set -euo pipefail
 
@@ -84,8 +85,10 @@ run() {
   pport=$(wait_port "$out/batchproxy-$name.log" "$ppid")
   echo "demo: batchproxy ${*:-(default policy)} on 127.0.0.1:$pport;" \
     "loadgen --profile seed --rounds $rounds --seed $seed"
+  echo "demo: live dashboard while this run lasts: http://127.0.0.1:$pport/dashboard"
   "$build/loadgen" --url "http://127.0.0.1:$pport/proxy_classify" --profile seed \
-    --rounds "$rounds" --seed "$seed" --trace "$out/$name.csv" --json >"$out/$name.json"
+    --rounds "$rounds" --seed "$seed" --trace "$out/$name.csv" --plot "$out/$name.svg" \
+    --json >"$out/$name.json"
   "$build/loadgen" --compare "$name=$out/$name.json" | grep -E '^overall (ok|errors|p50|req)|^Jain' |
     sed 's/^/  /'
   for pid in "$cpid" "$ppid"; do
@@ -103,5 +106,13 @@ run fifo --policy fifo
 echo
 echo "demo: seed profile, $rounds rounds, same seed ($seed) for both runs:"
 "$build/loadgen" --compare "default=$out/default.json" "fifo=$out/fifo.json"
+if [ -x "$build/schedsim" ]; then
+  "$build/schedsim" --profile seed --rounds "$rounds" --seed "$seed" \
+    --plot "$out/schedsim.svg" >"$out/schedsim.txt"
+fi
 echo
+echo "demo: latency plots (CDF per client):"
+for f in "$out/default.svg" "$out/fifo.svg" "$out/schedsim.svg"; do
+  if [ -f "$f" ]; then echo "  $f"; fi
+done
 echo "demo: reports, traces and logs are in $out/"

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "driver.h"
 #include "log.h"
+#include "plot.h"
 #include "report.h"
 #include "workload.h"
 
@@ -25,6 +26,7 @@ typedef struct loadgen_config {
     const char *clients_file;
     const char *replay;
     const char *trace;
+    const char *plot;
     bool client_ids;
     size_t rounds;
     uint64_t seed;
@@ -70,6 +72,8 @@ static void usage(FILE *out)
             "  --dry-run              plan only: write the trace (to --trace or stdout), send\n"
             "                         nothing\n"
             "  --json                 print the report as one JSON object\n"
+            "  --plot FILE.svg        also draw the latency distribution (CDF) of each\n"
+            "                         client's successful requests as an SVG file\n"
             "  --cost SECONDS         c in the backend's cost c*L^2, for slowdowns\n"
             "                         (default 0.002)\n"
             "  --no-progress          no progress line (there is none off a terminal anyway)\n"
@@ -111,6 +115,7 @@ enum {
     OPT_SEED,
     OPT_REPLAY,
     OPT_TRACE,
+    OPT_PLOT,
     OPT_DRY_RUN,
     OPT_JSON,
     OPT_COST,
@@ -133,6 +138,7 @@ static int parse_args(int argc, char **argv, loadgen_config *c)
         {"seed", required_argument, NULL, OPT_SEED},
         {"replay", required_argument, NULL, OPT_REPLAY},
         {"trace", required_argument, NULL, OPT_TRACE},
+        {"plot", required_argument, NULL, OPT_PLOT},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"json", no_argument, NULL, OPT_JSON},
         {"cost", required_argument, NULL, OPT_COST},
@@ -177,6 +183,9 @@ static int parse_args(int argc, char **argv, loadgen_config *c)
             break;
         case OPT_TRACE:
             c->trace = optarg;
+            break;
+        case OPT_PLOT:
+            c->plot = optarg;
             break;
         case OPT_DRY_RUN:
             c->dry_run = true;
@@ -264,6 +273,41 @@ static bool write_trace(const char *path, const wl_trace *t, const wl_client *cl
         ok = false;
     if (!ok)
         log_error("--trace %s: write failed", path ? path : "(stdout)");
+    return ok;
+}
+
+/* One CDF per client over its successful requests (what the report's
+ * latency figures are computed over). */
+static bool write_plot(const loadgen_config *c, const wl_trace *t, const wl_client *clients,
+                       size_t n)
+{
+    plot_series *series = calloc(n ? n : 1, sizeof *series);
+    double *lat = malloc((t->n ? t->n : 1) * sizeof *lat);
+    bool ok = series && lat;
+    if (ok) {
+        /* Each client's latencies lie contiguously in lat. */
+        size_t at = 0;
+        for (size_t k = 0; k < n; k++) {
+            series[k] = (plot_series){.name = clients[k].name, .values = lat + at};
+            for (size_t i = 0; i < t->n; i++)
+                if (t->reqs[i].client == k && t->reqs[i].status == 200) {
+                    lat[at++] = t->reqs[i].latency;
+                    series[k].n++;
+                }
+        }
+        char sub[512], err[600];
+        snprintf(sub, sizeof sub, "%zu requests to %s, seed %llu, %zu round%s; successful requests",
+                 t->n, c->url, (unsigned long long)c->seed, c->rounds, c->rounds == 1 ? "" : "s");
+        plot_panel panel = {.title = "per client", .series = series, .nseries = n};
+        ok = plot_cdf_file(c->plot, "loadgen: latency distribution", sub, &panel, 1, err,
+                           sizeof err);
+        if (!ok)
+            log_error("%s", err);
+    } else {
+        log_error("out of memory");
+    }
+    free(series);
+    free(lat);
     return ok;
 }
 
@@ -364,6 +408,8 @@ int main(int argc, char **argv)
         if (!drv_run(&dc, &trace, clients))
             rc = 1;
         else if (cfg.trace && !write_trace(cfg.trace, &trace, clients))
+            rc = 1;
+        if (rc == 0 && cfg.plot && !write_plot(&cfg, &trace, clients, nclients))
             rc = 1;
         if (rc == 0 && !print_report(&cfg, &trace, clients, nclients))
             rc = 1;

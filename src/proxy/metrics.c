@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include "htab.h"
+#include "mono.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -28,8 +29,18 @@ typedef struct client_metrics {
     hist total, queue_wait, backend;
 } client_metrics;
 
+/* One batch attempt, for the recent-batches ring. */
+typedef struct recent_batch {
+    double t; /* when it ended, seconds since the proxy started */
+    double seconds;
+    uint32_t size, longest;
+    enum metrics_attempt kind;
+} recent_batch;
+
 struct metrics {
     double started;
+    recent_batch recent[METRICS_RECENT_BATCHES];
+    uint64_t nrecent; /* attempts ever recorded; the ring's next slot is nrecent % size */
     htab names;
     client_metrics *clients[METRICS_MAX_CLIENTS];
     int nclients;
@@ -143,6 +154,14 @@ void metrics_attempt(metrics *m, enum metrics_attempt kind, size_t size, size_t 
 {
     m->attempts[kind]++;
     m->busy_seconds += seconds;
+    /* The caller has no timestamp to hand; reading the clock here keeps the
+     * dispatcher's interface unchanged and costs nothing next to a batch. */
+    m->recent[m->nrecent % METRICS_RECENT_BATCHES] = (recent_batch){.t = mono_now() - m->started,
+                                                                    .seconds = seconds,
+                                                                    .size = (uint32_t)size,
+                                                                    .longest = (uint32_t)longest,
+                                                                    .kind = kind};
+    m->nrecent++;
     if (kind == ATTEMPT_OK) {
         hist_add(&m->batch_size, (double)size);
         hist_add(&m->batch_longest, (double)longest);
@@ -294,6 +313,34 @@ static json_t *hist_json(const hist *h)
                      hist_quantile(h, 0.95), "p99", hist_quantile(h, 0.99), "max", h->max);
 }
 
+/* Per-bucket (not cumulative) counts, the +Inf bucket last: with the
+ * bounds listed once in /stats, a reader can difference two snapshots and
+ * estimate percentiles over just the time between them. */
+static json_t *buckets_json(const hist *h)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i <= h->nbounds; i++)
+        json_array_append_new(a, json_integer((json_int_t)h->counts[i]));
+    return a;
+}
+
+/* The latest batch attempts, oldest first; seq numbers every attempt since
+ * start, so a poller can tell which ones it has already seen. */
+static json_t *recent_json(const metrics *m)
+{
+    json_t *a = json_array();
+    uint64_t first = m->nrecent > METRICS_RECENT_BATCHES ? m->nrecent - METRICS_RECENT_BATCHES : 0;
+    for (uint64_t k = first; k < m->nrecent; k++) {
+        const recent_batch *b = &m->recent[k % METRICS_RECENT_BATCHES];
+        json_array_append_new(a,
+                              json_pack("{s:I,s:f,s:I,s:I,s:f,s:b,s:s}", "seq", (json_int_t)k, "t",
+                                        b->t, "size", (json_int_t)b->size, "longest",
+                                        (json_int_t)b->longest, "seconds", b->seconds, "ok",
+                                        b->kind == ATTEMPT_OK, "outcome", attempt_names[b->kind]));
+    }
+    return a;
+}
+
 char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now)
 {
     json_t *clients = json_object();
@@ -317,10 +364,11 @@ char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now)
             continue;
         }
         json_object_set_new(clients, c->name,
-                            json_pack("{s:I,s:o,s:o,s:o,s:o}", "requests", total, "by_status", st,
-                                      "latency_seconds", hist_json(&c->total), "queue_wait_seconds",
-                                      hist_json(&c->queue_wait), "backend_seconds",
-                                      hist_json(&c->backend)));
+                            json_pack("{s:I,s:o,s:o,s:o,s:o,s:o}", "requests", total, "by_status",
+                                      st, "latency_seconds", hist_json(&c->total),
+                                      "queue_wait_seconds", hist_json(&c->queue_wait),
+                                      "backend_seconds", hist_json(&c->backend), "latency_buckets",
+                                      buckets_json(&c->total)));
     }
     json_t *attempts = json_object();
     for (int k = 0; k < ATTEMPT_KINDS; k++)
@@ -337,6 +385,14 @@ char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now)
                   "batch_longest_length", hist_json(&m->batch_longest), "clients", clients);
     if (!root)
         return NULL;
+    json_t *bounds = json_array();
+    for (size_t i = 0; i < hist_latency_nbounds; i++)
+        json_array_append_new(bounds, json_real(hist_latency_bounds[i]));
+    json_object_set_new(root, "latency_bucket_bounds", bounds);
+    json_object_set_new(root, "cost_model",
+                        json_pack("{s:f,s:f,s:I}", "a_seconds", g->cost_a, "b_seconds", g->cost_b,
+                                  "observations", (json_int_t)g->cost_observations));
+    json_object_set_new(root, "recent_batches", recent_json(m));
     char *s = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     return s;

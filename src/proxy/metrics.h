@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 #define METRICS_MAX_CLIENTS 1024
+/* /stats lists this many of the latest batch attempts ("recent_batches"),
+ * so the dashboard can plot observed batch times against the cost curve. */
+#define METRICS_RECENT_BATCHES 200
 
 /* Outcomes of one attempt to send a batch to the backend. */
 enum metrics_attempt {
@@ -49,7 +52,8 @@ const char *metrics_client_name(const metrics *m, int id);
 void metrics_request(metrics *m, int client, int status, double seconds);
 /* One sequence served by the backend: its queue wait and its batch's time. */
 void metrics_sequence(metrics *m, int client, double queue_wait, double backend_seconds);
-/* One attempt to send a batch, successful or not. */
+/* One attempt to send a batch, successful or not; also kept, with the time
+ * it ended, among the recent batches. */
 void metrics_attempt(metrics *m, enum metrics_attempt kind, size_t size, size_t longest,
                      double seconds);
 void metrics_retry(metrics *m);

@@ -5,6 +5,7 @@
  * loadgen sends for the same flags and seed), runs each policy over them
  * (sim.c) and prints loadgen's report for each, side by side. */
 #include "cli.h"
+#include "plot.h"
 #include "report.h"
 #include "scheduler.h"
 #include "sim.h"
@@ -26,6 +27,7 @@ typedef struct schedsim_config {
     size_t npolicies;
     sim_config sim;
     bool json;
+    const char *plot;
 } schedsim_config;
 
 static void usage(FILE *out)
@@ -58,6 +60,9 @@ static void usage(FILE *out)
                  "  --no-cache             don't model batchproxy's result cache\n"
                  "Output:\n"
                  "  --json                 one JSON object: per policy the report, and the bound\n"
+                 "  --plot FILE.svg        also draw the latency distribution (CDF) of each\n"
+                 "                         policy as an SVG file: all clients, then one panel\n"
+                 "                         per client (successful requests)\n"
                  "  --help, --version\n");
 }
 
@@ -80,6 +85,7 @@ enum {
     OPT_TIMEOUT,
     OPT_NO_CACHE,
     OPT_JSON,
+    OPT_PLOT,
     OPT_HELP,
     OPT_VERSION
 };
@@ -126,6 +132,7 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"no-cache", no_argument, NULL, OPT_NO_CACHE},
         {"json", no_argument, NULL, OPT_JSON},
+        {"plot", required_argument, NULL, OPT_PLOT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -193,6 +200,9 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         case OPT_JSON:
             c->json = true;
             break;
+        case OPT_PLOT:
+            c->plot = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -237,6 +247,59 @@ static bool pool_add(pooled *p, const wl_trace *t)
     }
     p->offset = end;
     return true;
+}
+
+/* Panel 0: every client's successful requests, one series per policy;
+ * then (with several clients) a panel per client, the same series. */
+static bool write_plot(const schedsim_config *c, const pooled *runs, const wl_client *clients,
+                       size_t nclients, double bound)
+{
+    size_t npanels = nclients > 1 ? nclients + 1 : 1, np = c->npolicies;
+    plot_panel *panels = calloc(npanels, sizeof *panels);
+    plot_series *series = calloc(npanels * np, sizeof *series);
+    double **lat = calloc(np, sizeof *lat);
+    bool ok = panels && series && lat;
+    for (size_t p = 0; ok && p < np; p++) {
+        /* Per policy: all successes, then each client's, contiguous. */
+        ok = (lat[p] = malloc((2 * runs[p].n + 1) * sizeof **lat)) != NULL;
+        size_t at = 0;
+        for (size_t k = 0; ok && k < npanels; k++) {
+            plot_series *sr = &series[k * np + p];
+            *sr = (plot_series){.name = c->policies[p], .values = lat[p] + at};
+            for (size_t i = 0; i < runs[p].n; i++) {
+                const report_record *r = &runs[p].recs[i];
+                if (r->status == 200 && (k == 0 || r->client == k - 1)) {
+                    lat[p][at++] = r->latency;
+                    sr->n++;
+                }
+            }
+        }
+    }
+    char err[600];
+    if (ok) {
+        char sub[512];
+        for (size_t k = 0; k < npanels; k++)
+            panels[k] = (plot_panel){.title = k == 0 ? "all clients" : clients[k - 1].name,
+                                     .series = &series[k * np],
+                                     .nseries = np};
+        snprintf(sub, sizeof sub,
+                 "schedsim, virtual time: %zu seed%s from %llu, backend %.4g + %.4g * L^2 s, "
+                 "batches of %zu; lower bound on the mean %.1f ms",
+                 c->seeds, c->seeds == 1 ? "" : "s", (unsigned long long)c->src.seed, c->sim.a,
+                 c->sim.c, c->sim.sched.max_batch, bound * 1000);
+        ok = plot_cdf_file(c->plot, "schedsim: latency distribution per policy", sub, panels,
+                           npanels, err, sizeof err);
+        if (!ok)
+            fprintf(stderr, "schedsim: %s\n", err);
+    } else {
+        fprintf(stderr, "schedsim: out of memory\n");
+    }
+    for (size_t p = 0; lat && p < np; p++)
+        free(lat[p]);
+    free(lat);
+    free(series);
+    free(panels);
+    return ok;
 }
 
 int main(int argc, char **argv)
@@ -332,6 +395,8 @@ int main(int argc, char **argv)
                        reps[p].overall.mean, bound > 0 ? reps[p].overall.mean / bound : NAN);
         }
         rc = 0;
+        if (cfg.plot && !write_plot(&cfg, runs, clients, nclients, bound))
+            rc = 1;
     } else {
         fprintf(stderr, "schedsim: out of memory\n");
     }
