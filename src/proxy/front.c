@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,29 +194,77 @@ static bool place_item(preq *r, size_t i, const wire_text *t, double now)
 }
 
 /* Sequences of the request that would need a new queue slot (an upper
- * bound: duplicates inside the request are counted each time). */
-static size_t slots_needed(proxy *px, const wire_request *w, double now)
+ * bound: duplicates inside the request are counted each time), and the
+ * longest of them. */
+static size_t slots_needed(proxy *px, const wire_request *w, double now, size_t *longest)
 {
     size_t need = 0;
     enum wire_label unused;
+    *longest = 0;
     for (size_t i = 0; i < w->n; i++) {
         const wire_text *t = &w->items[i];
         if (!jobs_find(&px->jobs, t->s, t->bytes) &&
-            !(px->cache.capacity && cache_get(&px->cache, t->s, t->bytes, now, &unused)))
+            !(px->cache.capacity && cache_get(&px->cache, t->s, t->bytes, now, &unused))) {
             need++;
+            if (t->len > *longest)
+                *longest = t->len;
+        }
     }
     return need;
 }
 
-/* How long until a full queue has room again: the batches queued times
- * the mean backend time per batch seen so far (1..60 s). */
-static int retry_after_seconds(proxy *px)
+/* Answers a refusal before queueing: status, Retry-After (whole seconds,
+ * at least 1) and a detail; counts it for the client. */
+static void refuse(proxy *px, struct evhttp_request *req, int client, enum metrics_refusal why,
+                   int status, double retry_after, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static void refuse(proxy *px, struct evhttp_request *req, int client, enum metrics_refusal why,
+                   int status, double retry_after, const char *fmt, ...)
 {
-    size_t batches =
-        (sched_queued(px->sched) + px->cfg.sched.max_batch - 1) / px->cfg.sched.max_batch;
-    double est = (double)batches * metrics_mean_batch_seconds(px->metrics);
-    int s = (int)ceil(est);
-    return s < 1 ? 1 : s > 60 ? 60 : s;
+    char detail[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    if (retry_after >= 0) {
+        double ra = ceil(retry_after);
+        char v[24];
+        snprintf(v, sizeof v, "%.0f", ra < 1 ? 1 : ra > 3600 ? 3600 : ra);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+    }
+    metrics_refused(px->metrics, client, why);
+    httpd_send_error(req, status, "%s", detail);
+}
+
+/* Admission control for the sequences that need a new queue slot. Returns
+ * true to go on; false after answering the refusal. */
+static bool admit(proxy *px, struct evhttp_request *req, int client, const client_state *cs,
+                  size_t need, size_t longest, double budget)
+{
+    if (need == 0)
+        return true;
+    double ra = 0;
+    switch (sched_admit(px->sched, client, need, longest, cs->cfg.max_queued, budget, &ra)) {
+    case SCHED_ADMIT:
+        return true;
+    case SCHED_CLIENT_FULL:
+        refuse(px, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
+               "too many sequences queued for this client (limit %zu)", cs->cfg.max_queued);
+        return false;
+    case SCHED_QUEUE_FULL:
+        refuse(px, req, client, REFUSED_QUEUE_FULL, 503, ra,
+               "queue is full (%zu sequences waiting, limit %zu)", sched_queued(px->sched),
+               sched_capacity(px->sched));
+        return false;
+    case SCHED_TOO_LATE:
+        refuse(px, req, client, REFUSED_DEADLINE, 503, ra,
+               "the deadline of %.0f ms can't be met: the work queued ahead needs about %.0f ms "
+               "at this client's share",
+               budget * 1000, ra * 1000);
+        return false;
+    }
+    return false;
 }
 
 static void handle_classify(proxy *px, struct evhttp_request *req)
@@ -229,13 +278,35 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
     if (!httpd_require_method(req, EVHTTP_REQ_POST) ||
         !httpd_body(req, px->cfg.max_body, &body, &len))
         goto refused;
-    const char *cid = evhttp_find_header(h, "X-Client-Id");
-    if (cid && !hdr_valid_client_id(cid)) {
-        httpd_send_error(req, 400, "X-Client-Id must be 1-64 characters of [A-Za-z0-9._-]");
+    /* Who is it, and may it send now? Before the body is parsed, so these
+     * refusals stay cheap whatever the request holds. */
+    int status;
+    const char *why;
+    client = clients_identify(&px->clients, px->metrics, evhttp_find_header(h, "Authorization"),
+                              evhttp_find_header(h, "X-Client-Id"), &status, &why);
+    if (client < 0) {
+        client = 0;
+        if (status == 401) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                              "Bearer");
+            metrics_refused(px->metrics, client, REFUSED_UNAUTHORIZED);
+        }
+        httpd_send_error(req, status, "%s", why);
         goto refused;
     }
-    client = metrics_client_id(px->metrics, cid);
-    long timeout_ms = (long)(px->cfg.timeout * 1000);
+    client_state *cs = clients_get(&px->clients, client, px->metrics, px->sched, now);
+    if (!cs) {
+        httpd_send_error(req, 500, "out of memory");
+        goto refused;
+    }
+    double wait;
+    if (!clients_take(cs, now, &wait)) {
+        refuse(px, req, client, REFUSED_RATE_LIMIT, 429, wait,
+               "rate limit exceeded: %g requests/s with bursts of %g", cs->cfg.rate,
+               cs->cfg.burst);
+        goto refused;
+    }
+    long timeout_ms = (long)(cs->cfg.timeout * 1000);
     const char *tms = evhttp_find_header(h, "X-Timeout-Ms");
     if (tms && !hdr_parse_timeout_ms(tms, FRONT_MAX_TIMEOUT_MS, &timeout_ms)) {
         httpd_send_error(req, 400, "X-Timeout-Ms must be a whole number of milliseconds in 1..%ld",
@@ -253,21 +324,18 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
                        .allow_single = true};
     wire_request w;
     char err[256];
-    int status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
+    status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
     if (status) {
         httpd_send_error(req, status, "%s", err);
         goto refused;
     }
-    size_t need = slots_needed(px, &w, now);
-    if (sched_queued(px->sched) + need > sched_capacity(px->sched)) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", retry_after_seconds(px));
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
-        httpd_send_error(req, 503, "queue is full (%zu sequences waiting, limit %zu)",
-                         sched_queued(px->sched), sched_capacity(px->sched));
+    size_t longest;
+    size_t need = slots_needed(px, &w, now, &longest);
+    if (!admit(px, req, client, cs, need, longest, (double)timeout_ms / 1000.0)) {
         wire_request_free(&w);
         goto refused;
     }
+    metrics_admitted(px->metrics, client);
 
     preq *r = calloc(1, sizeof *r);
     if (r) {
@@ -331,6 +399,15 @@ refused:
 
 /* --- the other endpoints --- */
 
+static void client_usage(void *arg, int client, double *seconds, size_t *queued, double *weight)
+{
+    proxy *px = arg;
+    sched_client_usage(px->sched, client, seconds, queued);
+    const client_state *cs = client >= 0 && client < METRICS_MAX_CLIENTS ? px->clients.state[client]
+                                                                          : NULL;
+    *weight = cs ? cs->cfg.weight : px->clients.defaults.weight;
+}
+
 static metrics_gauges gauges(proxy *px)
 {
     double last = backend_last_contact(px->backend);
@@ -343,7 +420,9 @@ static metrics_gauges gauges(proxy *px)
                             .jobs = jobs_count(&px->jobs),
                             .cache_entries = cache_size(&px->cache),
                             .backend_last_contact_age = last < 0 ? -1 : mono_now() - last,
-                            .policy = sched_policy(px->sched)};
+                            .policy = sched_policy(px->sched),
+                            .usage = client_usage,
+                            .usage_arg = px};
 }
 
 /* Ready when the backend answered anything in the last few seconds (the

@@ -1,19 +1,15 @@
 /* headers: batchproxy's request-header validation (see headers.h). */
 #include "headers.h"
 
+#include "clientsfile.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 bool hdr_valid_client_id(const char *s)
 {
-    size_t n = strlen(s);
-    if (n < 1 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-            return false;
-    return true;
+    return cfile_valid_name(s); /* a client id is a clients-file name */
 }
 
 bool hdr_parse_timeout_ms(const char *s, long max, long *ms)

@@ -18,7 +18,10 @@
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    proxy_shutdown(arg, (int)sig);
+    if (sig == SIGHUP)
+        proxy_reload(arg);
+    else
+        proxy_shutdown(arg, (int)sig);
 }
 
 static void usage(FILE *out)
@@ -57,6 +60,13 @@ static void usage(FILE *out)
         "  --backoff-base SECONDS      first retry's backoff ceiling (default 0.05)\n"
         "  --backoff-cap SECONDS       largest backoff ceiling (default 2); each wait is\n"
         "                              uniform in [0, min(cap, base * 2^(retry-1))]\n"
+        "Clients (see README, 'Clients and fairness'):\n"
+        "  --clients FILE              per-client weight, rate limit, queue limit,\n"
+        "                              deadline and API key (INI); reloaded on SIGHUP\n"
+        "  --rate-limit RPS            default requests/s per client (default 0: none)\n"
+        "  --rate-burst N              default burst above the rate (default 20)\n"
+        "  --client-max-queue N        default sequences one client may have queued\n"
+        "                              (default 1000; more get 429)\n"
         "Cache:\n"
         "  --cache-size N              results kept (default 10000; 0 disables)\n"
         "  --cache-ttl SECONDS         how long a result is reused (default 3600; 0: forever)\n"
@@ -68,7 +78,9 @@ static void usage(FILE *out)
         "  --help, --version\n"
         "\n"
         "Endpoints: POST /proxy_classify, GET /healthz, /readyz, /metrics (Prometheus),\n"
-        "/stats (JSON). Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]), X-Timeout-Ms.\n");
+        "/stats (JSON), /dashboard. Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
+        "X-Timeout-Ms, Authorization: Bearer KEY (when the clients file has keys).\n"
+        "Signals: SIGHUP reloads the clients file; SIGINT/SIGTERM drain and exit.\n");
 }
 
 enum {
@@ -92,6 +104,10 @@ enum {
     OPT_CACHE_TTL,
     OPT_DRAIN,
     OPT_LOG_LEVEL,
+    OPT_CLIENTS,
+    OPT_RATE_LIMIT,
+    OPT_RATE_BURST,
+    OPT_CLIENT_MAX_QUEUE,
     OPT_HELP,
     OPT_VERSION
 };
@@ -119,6 +135,10 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         {"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"clients", required_argument, NULL, OPT_CLIENTS},
+        {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+        {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
+        {"client-max-queue", required_argument, NULL, OPT_CLIENT_MAX_QUEUE},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -193,6 +213,19 @@ static int parse_args(int argc, char **argv, proxy_config *c)
                 fprintf(stderr, "%s: --log-level: '%s' is not debug, info, warn or error\n", p,
                         optarg);
             break;
+        case OPT_CLIENTS:
+            c->clients_file = optarg;
+            break;
+        case OPT_RATE_LIMIT:
+            ok = cli_double(p, "rate-limit", optarg, 0, 1e9, &c->client_defaults.rate);
+            break;
+        case OPT_RATE_BURST:
+            ok = cli_double(p, "rate-burst", optarg, 1, 1e9, &c->client_defaults.burst);
+            break;
+        case OPT_CLIENT_MAX_QUEUE:
+            ok = cli_size(p, "client-max-queue", optarg, 1, 10000000,
+                          &c->client_defaults.max_queued);
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -229,25 +262,30 @@ int main(int argc, char **argv)
                         .drain_timeout = 10,
                         .max_body = 1 << 20,
                         .io_timeout = 10,
+                        .client_defaults = {.weight = 1, .burst = 20, .max_queued = 1000},
                         .log_level = LOG_INFO}};
     int rc = parse_args(argc, argv, &px.cfg);
     if (rc)
         return rc;
+    px.cfg.client_defaults.timeout = px.cfg.timeout; /* the default deadline */
     log_init("batchproxy", px.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
 
-    struct event *sigint = NULL, *sigterm = NULL;
+    struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
     rc = 1;
     if (proxy_init(&px)) {
         sigint = evsignal_new(px.base, SIGINT, on_signal, &px);
         sigterm = evsignal_new(px.base, SIGTERM, on_signal, &px);
         evsignal_add(sigint, NULL);
         evsignal_add(sigterm, NULL);
+        sighup = evsignal_new(px.base, SIGHUP, on_signal, &px);
+        evsignal_add(sighup, NULL);
         log_info("policy %s, backend %s, max batch %zu", sched_policy(px.sched),
                  backend_name(px.backend), px.cfg.sched.max_batch);
         event_base_dispatch(px.base);
         event_free(sigint);
         event_free(sigterm);
+        event_free(sighup);
         rc = 0;
     }
     proxy_free(&px);

@@ -26,6 +26,7 @@ typedef struct client_metrics {
     char name[72];
     int id;
     uint64_t by_status[NSTATUS + 1]; /* the last one counts "other" */
+    uint64_t admitted, refused[REFUSED_KINDS];
     hist total, queue_wait, backend;
 } client_metrics;
 
@@ -174,9 +175,17 @@ void metrics_retry(metrics *m)
     m->retries++;
 }
 
-double metrics_mean_batch_seconds(const metrics *m)
+static const char *const refusal_names[REFUSED_KINDS] = {
+    "unauthorized", "rate_limit", "client_queue_full", "queue_full", "deadline"};
+
+void metrics_admitted(metrics *m, int id)
 {
-    return m->batch_seconds.n ? m->batch_seconds.sum / (double)m->batch_seconds.n : 0;
+    client(m, id)->admitted++;
+}
+
+void metrics_refused(metrics *m, int id, enum metrics_refusal why)
+{
+    client(m, id)->refused[why]++;
 }
 
 void metrics_cache_hit(metrics *m)
@@ -233,6 +242,49 @@ static const client_hist client_hists[] = {
      offsetof(client_metrics, backend)},
 };
 
+/* Admission and fair-share figures per client (clients that sent nothing
+ * are left out). */
+static void prom_clients(const metrics *m, const metrics_gauges *g, struct evbuffer *out)
+{
+    prom_header(out, "batchproxy_client_admitted_total", "counter",
+                "Requests that passed admission control, by client.");
+    for (int i = 0; i < m->nclients; i++)
+        if (m->clients[i]->admitted)
+            evbuffer_add_printf(out, "batchproxy_client_admitted_total{client=\"%s\"} %llu\n",
+                                m->clients[i]->name,
+                                (unsigned long long)m->clients[i]->admitted);
+    prom_header(out, "batchproxy_client_refused_total", "counter",
+                "Requests refused before queueing, by client and reason.");
+    for (int i = 0; i < m->nclients; i++)
+        for (int r = 0; r < REFUSED_KINDS; r++)
+            if (m->clients[i]->refused[r])
+                evbuffer_add_printf(
+                    out, "batchproxy_client_refused_total{client=\"%s\",reason=\"%s\"} %llu\n",
+                    m->clients[i]->name, refusal_names[r],
+                    (unsigned long long)m->clients[i]->refused[r]);
+    if (!g->usage)
+        return;
+    prom_header(out, "batchproxy_client_backend_seconds_total", "counter",
+                "Backend time attributed to each client (its part of each batch).");
+    for (int i = 0; i < m->nclients; i++) {
+        double seconds, weight;
+        size_t queued;
+        g->usage(g->usage_arg, i, &seconds, &queued, &weight);
+        if (seconds > 0)
+            evbuffer_add_printf(out, "batchproxy_client_backend_seconds_total{client=\"%s\"} %.6f\n",
+                                m->clients[i]->name, seconds);
+    }
+    prom_header(out, "batchproxy_client_queued", "gauge", "Sequences queued, by client.");
+    for (int i = 0; i < m->nclients; i++) {
+        double seconds, weight;
+        size_t queued;
+        g->usage(g->usage_arg, i, &seconds, &queued, &weight);
+        if (queued > 0 || m->clients[i]->admitted)
+            evbuffer_add_printf(out, "batchproxy_client_queued{client=\"%s\"} %zu\n",
+                                m->clients[i]->name, queued);
+    }
+}
+
 void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuffer *out)
 {
     prom_header(out, "batchproxy_requests_total", "counter",
@@ -252,6 +304,7 @@ void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuff
                                 c->name, st, (unsigned long long)c->by_status[s]);
         }
     }
+    prom_clients(m, g, out);
     for (size_t k = 0; k < sizeof client_hists / sizeof *client_hists; k++) {
         prom_header(out, client_hists[k].name, "histogram", client_hists[k].help);
         for (int i = 0; i < m->nclients; i++) {
@@ -363,12 +416,24 @@ char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now)
             json_decref(st);
             continue;
         }
-        json_object_set_new(clients, c->name,
-                            json_pack("{s:I,s:o,s:o,s:o,s:o,s:o}", "requests", total, "by_status",
-                                      st, "latency_seconds", hist_json(&c->total),
-                                      "queue_wait_seconds", hist_json(&c->queue_wait),
-                                      "backend_seconds", hist_json(&c->backend), "latency_buckets",
-                                      buckets_json(&c->total)));
+        json_t *cj = json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:I}", "requests", total, "by_status", st,
+                               "latency_seconds", hist_json(&c->total), "queue_wait_seconds",
+                               hist_json(&c->queue_wait), "backend_seconds",
+                               hist_json(&c->backend), "latency_buckets",
+                               buckets_json(&c->total), "admitted", (json_int_t)c->admitted);
+        json_t *refused = json_object();
+        for (int r = 0; r < REFUSED_KINDS; r++)
+            json_object_set_new(refused, refusal_names[r], json_integer((json_int_t)c->refused[r]));
+        json_object_set_new(cj, "refused", refused);
+        if (g->usage) {
+            double seconds, weight;
+            size_t queued;
+            g->usage(g->usage_arg, i, &seconds, &queued, &weight);
+            json_object_set_new(cj, "share_seconds", json_real(seconds));
+            json_object_set_new(cj, "queued", json_integer((json_int_t)queued));
+            json_object_set_new(cj, "weight", json_real(weight));
+        }
+        json_object_set_new(clients, c->name, cj);
     }
     json_t *attempts = json_object();
     for (int k = 0; k < ATTEMPT_KINDS; k++)

@@ -33,12 +33,28 @@ enum metrics_attempt {
 
 typedef struct metrics metrics;
 
+/* Why a request was refused before it was queued. */
+enum metrics_refusal {
+    REFUSED_UNAUTHORIZED, /* 401 */
+    REFUSED_RATE_LIMIT,   /* 429: the client's token bucket is empty */
+    REFUSED_CLIENT_QUEUE, /* 429: the client has its maximum queued */
+    REFUSED_QUEUE_FULL,   /* 503: the proxy's queue is full */
+    REFUSED_DEADLINE,     /* 503: its deadline can't be met */
+    REFUSED_KINDS
+};
+
+/* A client's use of the backend right now, asked of the scheduler. */
+typedef void (*metrics_usage_fn)(void *arg, int client, double *seconds, size_t *queued,
+                                 double *weight);
+
 typedef struct metrics_gauges {
     size_t queue_depth, inflight_requests, jobs, cache_entries;
     double backend_last_contact_age; /* seconds, -1 if never */
     double cost_a, cost_b;           /* the learned cost curve a + b × L² */
     unsigned long long cost_observations;
     const char *policy;
+    metrics_usage_fn usage; /* per client: backend seconds, queued, weight */
+    void *usage_arg;
 } metrics_gauges;
 
 metrics *metrics_new(size_t max_batch, double now);
@@ -57,8 +73,9 @@ void metrics_sequence(metrics *m, int client, double queue_wait, double backend_
 void metrics_attempt(metrics *m, enum metrics_attempt kind, size_t size, size_t longest,
                      double seconds);
 void metrics_retry(metrics *m);
-/* Mean backend time of a successful batch so far (0 before any). */
-double metrics_mean_batch_seconds(const metrics *m);
+/* A request passed admission control / was refused before queueing. */
+void metrics_admitted(metrics *m, int client);
+void metrics_refused(metrics *m, int client, enum metrics_refusal why);
 void metrics_cache_hit(metrics *m);
 void metrics_coalesced(metrics *m);
 

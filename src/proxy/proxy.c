@@ -85,6 +85,14 @@ bool proxy_init(proxy *px)
         log_error("--policy: %s (one of: cost, priority, fifo, sjf)", err);
         return false;
     }
+    if (!clients_init(&px->clients, px->cfg.clients_file, &px->cfg.client_defaults, err,
+                      sizeof err)) {
+        log_error("--clients: %s", err);
+        return false;
+    }
+    if (px->clients.file.n)
+        log_info("clients file %s: %zu clients%s", px->cfg.clients_file, px->clients.file.n,
+                 px->clients.file.keys ? ", API keys required" : "");
     double now = mono_now();
     if (!jobs_init(&px->jobs) || !cache_init(&px->cache, px->cfg.cache_size, px->cfg.cache_ttl) ||
         !(px->base = new_event_base()) ||
@@ -106,6 +114,17 @@ bool proxy_init(proxy *px)
     return true;
 }
 
+void proxy_reload(proxy *px)
+{
+    char err[300];
+    if (!clients_reload(&px->clients, px->sched, mono_now(), err, sizeof err)) {
+        log_error("reload: %s; keeping the settings in force", err);
+        return;
+    }
+    log_info("reload: clients file %s: %zu clients%s", px->cfg.clients_file,
+             px->clients.file.n, px->clients.file.keys ? ", API keys required" : "");
+}
+
 void proxy_free(proxy *px)
 {
     if (px->http)
@@ -119,6 +138,7 @@ void proxy_free(proxy *px)
         jobs_fini(&px->jobs);
     if (px->cache.table.slots)
         cache_fini(&px->cache);
+    clients_fini(&px->clients);
     metrics_free(px->metrics);
     sched_free(px->sched);
     if (px->base)

@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "backend.h"
 #include "cache.h"
+#include "clients.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
@@ -22,6 +23,8 @@
 
 typedef struct proxy_config {
     const char *listen;
+    const char *clients_file; /* NULL: every client gets client_defaults */
+    cfile_client client_defaults;
     const char *backend_url;
     sched_config sched;
     double timeout;         /* default request deadline, seconds */
@@ -48,6 +51,7 @@ typedef struct proxy {
     sched *sched;
     jobs jobs;
     cache cache;
+    clients clients;
     backend *backend;
     metrics *metrics;
     struct disp *disp;
@@ -68,6 +72,10 @@ void proxy_free(proxy *px);
  * (503), let queued work finish for up to cfg.drain_timeout seconds, answer
  * what is left with 503, then end the loop. A second call ends it at once. */
 void proxy_shutdown(proxy *px, int sig);
+
+/* Re-reads the clients file (SIGHUP). Requests in flight are untouched;
+ * on error the old settings stay and the error is logged. */
+void proxy_reload(proxy *px);
 
 /* Called by front when the last live request is answered during a drain. */
 void proxy_drained(proxy *px);

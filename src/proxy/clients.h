@@ -1,0 +1,67 @@
+/* clients: who sent a request, and what that client may do: identity (API
+ * key or X-Client-Id), per-client settings from the clients file (or the
+ * flags' defaults), token-bucket rate limits, weights handed to the
+ * scheduler, and reloading the file on SIGHUP.
+ *
+ * Identity rules:
+ * - when the clients file gives any client a key, every request must carry
+ *   "Authorization: Bearer KEY" naming a listed client (else 401), and
+ *   X-Client-Id is ignored: a header alone proves nothing;
+ * - otherwise a valid X-Client-Id names the client (unlisted names get the
+ *   defaults), and a request with neither is anonymous (client id 0): it
+ *   gets the defaults, one rate bucket shared by all anonymous traffic, and
+ *   the scheduler treats short and long anonymous sequences as two tenants
+ *   of their own (see src/sched/share.h).
+ *
+ * Ownership: client ids are metrics' interned ids (metrics.h); the state of
+ * each id seen is created on first use and lives until clients_fini. A
+ * reload replaces the settings of every known client in place (buckets
+ * keep their tokens), so nothing in flight is touched. */
+#ifndef BP_CLIENTS_H
+#define BP_CLIENTS_H
+
+#include "clientsfile.h"
+#include "metrics.h"
+#include "scheduler.h"
+#include "tbucket.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct client_state {
+    cfile_client cfg; /* its settings now */
+    tb bucket;
+} client_state;
+
+typedef struct clients {
+    const char *path; /* NULL: no clients file */
+    cfile file;
+    cfile_client defaults;
+    client_state *state[METRICS_MAX_CLIENTS]; /* by client id; NULL until seen */
+} clients;
+
+/* Loads the clients file at path (NULL for none). Returns false with a
+ * message in err. */
+bool clients_init(clients *c, const char *path, const cfile_client *defaults, char *err,
+                  size_t errlen);
+void clients_fini(clients *c);
+
+/* Re-reads the file: on success every known client's settings and weight
+ * are replaced; on error nothing changes and err says why. */
+bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen);
+
+/* Finds who sent a request from its Authorization and X-Client-Id headers
+ * (either may be NULL). Returns the client id (>= 0), or -1 with the
+ * status to answer (400 or 401) and a message in why. */
+int clients_identify(clients *c, metrics *m, const char *authorization, const char *client_id,
+                     int *status, const char **why);
+
+/* The state of client id (created with its settings on first use, its
+ * weight given to the scheduler); NULL when out of memory. */
+client_state *clients_get(clients *c, int id, metrics *m, sched *s, double now);
+
+/* Takes one request from the client's rate. Returns true if allowed;
+ * otherwise *retry_after is the wait in seconds. */
+bool clients_take(client_state *st, double now, double *retry_after);
+
+#endif
