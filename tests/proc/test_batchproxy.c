@@ -44,12 +44,6 @@ static int teardown(void **state)
     return clean ? 0 : -1;
 }
 
-static void pause_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
-}
-
 static void start_backend(fixture *f, const char *cost)
 {
     const char *args[] = {"--cost", cost, "--quiet", NULL};
@@ -86,31 +80,6 @@ static void assert_detail(const thttp_resp *r)
     json_decref(j);
 }
 
-/* The value of one exact series ("name" or "name{labels}") in /metrics. */
-static double metric(int port, const char *series)
-{
-    thttp_resp r;
-    assert_true(thttp_request(port, "GET", "/metrics", NULL, NULL, &r, 5));
-    assert_int_equal(r.status, 200);
-    double v = 0;
-    size_t n = strlen(series);
-    for (char *line = r.body; line && *line;
-         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-        if (strncmp(line, series, n) == 0 && line[n] == ' ')
-            v = strtod(line + n + 1, NULL);
-    thttp_resp_free(&r);
-    return v;
-}
-
-/* Waits up to `limit` seconds for a metric to reach at least `want`. */
-static double await_metric(int port, const char *series, double want, double limit)
-{
-    double end = tnow() + limit, v;
-    while ((v = metric(port, series)) < want && tnow() < end)
-        pause_s(0.01);
-    return v;
-}
-
 /* Sends a request straight to classifyd on its own socket (returned). */
 static int occupy_backend(int port, int len)
 {
@@ -142,7 +111,8 @@ static void test_single_and_multi_sequence(void **state)
     thttp_resp_free(&r);
 
     /* 12 distinct sequences need at least 3 batches of 5. */
-    double before = metric(f->proxy.port, "batchproxy_backend_attempts_total{outcome=\"ok\"}");
+    double before =
+        thttp_metric(f->proxy.port, "batchproxy_backend_attempts_total{outcome=\"ok\"}");
     char body[1024] = "{\"sequences\":[";
     for (int i = 0; i < 12; i++)
         snprintf(body + strlen(body), sizeof body - strlen(body), "%s\"item number %02d\"",
@@ -154,7 +124,7 @@ static void test_single_and_multi_sequence(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "results")), 12);
     json_decref(j);
     thttp_resp_free(&r);
-    double after = metric(f->proxy.port, "batchproxy_backend_attempts_total{outcome=\"ok\"}");
+    double after = thttp_metric(f->proxy.port, "batchproxy_backend_attempts_total{outcome=\"ok\"}");
     assert_true(after - before >= 3);
 }
 
@@ -178,14 +148,14 @@ static void test_twenty_concurrent_requests_in_batches_of_five(void **state)
         thttp_resp_free(&r);
         close(fds[i]);
     }
-    double batches = metric(f->proxy.port, "batchproxy_batch_size_count");
-    double sequences = metric(f->proxy.port, "batchproxy_batch_size_sum");
-    double at_most_5 = metric(f->proxy.port, "batchproxy_batch_size_bucket{le=\"5\"}");
+    double batches = thttp_metric(f->proxy.port, "batchproxy_batch_size_count");
+    double sequences = thttp_metric(f->proxy.port, "batchproxy_batch_size_sum");
+    double at_most_5 = thttp_metric(f->proxy.port, "batchproxy_batch_size_bucket{le=\"5\"}");
     assert_true(sequences == 20);
     assert_true(batches >= 4 && batches < 20); /* some batches carried several */
     assert_true(at_most_5 == batches);
-    assert_true(metric(f->proxy.port, "batchproxy_requests_total{client=\"-\",status=\"200\"}") ==
-                20);
+    assert_true(thttp_metric(f->proxy.port,
+                             "batchproxy_requests_total{client=\"-\",status=\"200\"}") == 20);
 }
 
 static void test_retries_when_backend_is_busy(void **state)
@@ -200,9 +170,9 @@ static void test_retries_when_backend_is_busy(void **state)
     post(f->proxy.port, "{\"sequence\":\"while busy\"}", NULL, &r, 30);
     assert_int_equal(r.status, 200);
     thttp_resp_free(&r);
-    assert_true(metric(f->proxy.port, "batchproxy_retries_total") >= 1);
-    assert_true(metric(f->proxy.port, "batchproxy_backend_attempts_total{outcome=\"busy_429\"}") >=
-                1);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_retries_total") >= 1);
+    assert_true(thttp_metric(f->proxy.port,
+                             "batchproxy_backend_attempts_total{outcome=\"busy_429\"}") >= 1);
     assert_true(thttp_recv(busy, &r, 10));
     assert_int_equal(r.status, 200);
     thttp_resp_free(&r);
@@ -324,9 +294,10 @@ static void test_retries_after_5xx(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"result\":\"code\"}");
     thttp_resp_free(&r);
-    assert_true(metric(f->proxy.port, "batchproxy_retries_total") == 2);
-    assert_true(metric(f->proxy.port,
-                       "batchproxy_backend_attempts_total{outcome=\"server_error_5xx\"}") == 2);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_retries_total") == 2);
+    assert_true(thttp_metric(f->proxy.port,
+                             "batchproxy_backend_attempts_total{outcome=\"server_error_5xx\"}") ==
+                2);
     assert_true(tproc_stop_clean(&f->proxy, 5));
     fake_stop(&fk);
 }
@@ -348,8 +319,8 @@ static void test_malformed_backend_answers_never_reach_clients(void **state)
         assert_null(json_object_get(j, "result"));
         json_decref(j);
         thttp_resp_free(&r);
-        assert_true(metric(f->proxy.port,
-                           "batchproxy_backend_attempts_total{outcome=\"bad_answer\"}") == 3);
+        assert_true(thttp_metric(f->proxy.port,
+                                 "batchproxy_backend_attempts_total{outcome=\"bad_answer\"}") == 3);
         assert_true(tproc_stop_clean(&f->proxy, 5));
         fake_stop(&fk);
     }
@@ -367,7 +338,7 @@ static void test_backend_down_then_up(void **state)
     int fd = thttp_connect(f->proxy.port);
     const char *body = "{\"sequence\":\"are you there\"}";
     assert_true(thttp_send(fd, "POST", "/proxy_classify", NULL, body, strlen(body)));
-    assert_true(await_metric(f->proxy.port, "batchproxy_retries_total", 2, 10) >= 2);
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_retries_total", 2, 10) >= 2);
     char listen[32];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     const char *args[] = {"--cost", "0", "--quiet", "--listen", listen, NULL};
@@ -377,8 +348,8 @@ static void test_backend_down_then_up(void **state)
     assert_int_equal(r.status, 200);
     thttp_resp_free(&r);
     close(fd);
-    assert_true(metric(f->proxy.port, "batchproxy_backend_attempts_total{outcome=\"no_answer\"}") >=
-                2);
+    assert_true(thttp_metric(f->proxy.port,
+                             "batchproxy_backend_attempts_total{outcome=\"no_answer\"}") >= 2);
 }
 
 static void test_backend_down_gives_502_with_detail(void **state)
@@ -417,17 +388,17 @@ static void test_short_deadline_gets_504_and_leaves_the_queue(void **state)
     int fd = thttp_connect(f->proxy.port);
     const char *slow = "{\"sequence\":\"another slow one, thirty chars\"}";
     assert_true(thttp_send(fd, "POST", "/proxy_classify", NULL, slow, strlen(slow)));
-    assert_true(await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
     /* Once the slow one has left the queue (it is the backend's), the next
      * request waits in the queue behind it. */
     double end = tnow() + 5;
-    while (metric(f->proxy.port, "batchproxy_queue_depth") > 0 && tnow() < end)
-        pause_s(0.01);
-    assert_true(metric(f->proxy.port, "batchproxy_queue_depth") == 0);
+    while (thttp_metric(f->proxy.port, "batchproxy_queue_depth") > 0 && tnow() < end)
+        tpause(0.01);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_queue_depth") == 0);
     post(f->proxy.port, "{\"sequence\":\"queued\"}", "X-Timeout-Ms: 100\r\n", &r, 10);
     assert_int_equal(r.status, 504);
     thttp_resp_free(&r);
-    assert_true(metric(f->proxy.port, "batchproxy_queue_depth") == 0);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_queue_depth") == 0);
     close(fd);
 }
 
@@ -441,22 +412,23 @@ static void test_client_hang_up_drops_its_work(void **state)
     int first = thttp_connect(f->proxy.port);
     const char *b1 = "{\"sequence\":\"a long string to keep it busy\"}";
     assert_true(thttp_send(first, "POST", "/proxy_classify", NULL, b1, strlen(b1)));
-    assert_true(await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
     int second = thttp_connect(f->proxy.port);
     const char *b2 = "{\"sequences\":[\"going away\",\"me too\"]}";
     assert_true(thttp_send(second, "POST", "/proxy_classify", NULL, b2, strlen(b2)));
-    assert_true(await_metric(f->proxy.port, "batchproxy_queue_depth", 2, 5) == 2);
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_queue_depth", 2, 5) == 2);
     close(second);
-    assert_true(await_metric(f->proxy.port,
-                             "batchproxy_requests_total{client=\"-\",status=\"499\"}", 1, 5) == 1);
-    assert_true(metric(f->proxy.port, "batchproxy_queue_depth") == 0);
+    assert_true(thttp_await_metric(f->proxy.port,
+                                   "batchproxy_requests_total{client=\"-\",status=\"499\"}", 1,
+                                   5) == 1);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_queue_depth") == 0);
     thttp_resp r;
     assert_true(thttp_recv(first, &r, 10));
     assert_int_equal(r.status, 200);
     thttp_resp_free(&r);
     close(first);
     /* Only the first request's batch went to the backend. */
-    assert_true(metric(f->proxy.port, "batchproxy_batch_size_sum") == 1);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_batch_size_sum") == 1);
 }
 
 typedef struct bad_case {
@@ -512,9 +484,10 @@ static void test_bad_input_gets_clear_errors_and_serving_goes_on(void **state)
         assert_string_equal(r.body, "{\"result\":\"code\"}");
         thttp_resp_free(&r);
     }
-    assert_true(metric(f->proxy.port,
-                       "batchproxy_requests_total{client=\"good.client-1\",status=\"200\"}") ==
-                (double)(sizeof cases / sizeof *cases));
+    assert_true(
+        thttp_metric(f->proxy.port,
+                     "batchproxy_requests_total{client=\"good.client-1\",status=\"200\"}") ==
+        (double)(sizeof cases / sizeof *cases));
 }
 
 static void test_metrics_are_prometheus_text_and_stats_json(void **state)
@@ -582,11 +555,11 @@ static void test_full_queue_gets_503_with_retry_after(void **state)
     int busy = thttp_connect(f->proxy.port);
     const char *b = "{\"sequence\":\"occupying the backend\"}";
     assert_true(thttp_send(busy, "POST", "/proxy_classify", NULL, b, strlen(b)));
-    assert_true(await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
     int q = thttp_connect(f->proxy.port);
     const char *two = "{\"sequences\":[\"queued one\",\"queued two\"]}";
     assert_true(thttp_send(q, "POST", "/proxy_classify", NULL, two, strlen(two)));
-    assert_true(await_metric(f->proxy.port, "batchproxy_queue_depth", 2, 5) == 2);
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_queue_depth", 2, 5) == 2);
     thttp_resp r;
     post(f->proxy.port, "{\"sequence\":\"no room\"}", NULL, &r, 5);
     assert_int_equal(r.status, 503);
@@ -615,7 +588,7 @@ static void test_coalescing_and_cache(void **state)
     int busy = thttp_connect(f->proxy.port);
     const char *b = "{\"sequence\":\"keep the backend busy\"}";
     assert_true(thttp_send(busy, "POST", "/proxy_classify", NULL, b, strlen(b)));
-    assert_true(await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
     int fds[3];
     const char *same = "{\"sequence\":\"the same text\"}";
     for (int i = 0; i < 3; i++) {
@@ -630,13 +603,14 @@ static void test_coalescing_and_cache(void **state)
         thttp_resp_free(&r);
         close(fds[i]);
     }
-    assert_true(metric(f->proxy.port, "batchproxy_coalesced_total") == 2);
-    assert_true(metric(f->proxy.port, "batchproxy_batch_size_sum") == 2); /* busy + one shared */
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_coalesced_total") == 2);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_batch_size_sum") ==
+                2); /* busy + one shared */
     post(f->proxy.port, same, NULL, &r, 5);
     assert_int_equal(r.status, 200);
     assert_true(r.elapsed < 0.15); /* served from the cache: 13^2 * 2 ms would be 0.34 s */
     thttp_resp_free(&r);
-    assert_true(metric(f->proxy.port, "batchproxy_cache_hits_total") == 1);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_cache_hits_total") == 1);
     assert_true(thttp_recv(busy, &r, 10));
     thttp_resp_free(&r);
     close(busy);
@@ -654,7 +628,7 @@ static void test_sigterm_drains_queued_work_then_exits_0(void **state)
         fds[i] = thttp_connect(f->proxy.port);
         assert_true(thttp_send(fds[i], "POST", "/proxy_classify", NULL, body, strlen(body)));
     }
-    assert_true(await_metric(f->proxy.port, "batchproxy_inflight_requests", 6, 5) == 6);
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_inflight_requests", 6, 5) == 6);
     kill(f->proxy.pid, SIGTERM);
     for (int i = 0; i < 6; i++) {
         thttp_resp r;
@@ -667,7 +641,7 @@ static void test_sigterm_drains_queued_work_then_exits_0(void **state)
     double end = tnow() + 5;
     pid_t got = 0;
     while (tnow() < end && (got = waitpid(f->proxy.pid, &st, WNOHANG)) == 0)
-        pause_s(0.01);
+        tpause(0.01);
     assert_int_equal(got, f->proxy.pid);
     f->proxy.pid = 0;
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -724,7 +698,7 @@ static void test_original_client_traffic(void **state)
             plan[i].at = -1;
             sent++;
         }
-        pause_s(0.005);
+        tpause(0.005);
     }
     int ok = 0;
     for (int i = 0; i < n; i++) {
@@ -735,8 +709,8 @@ static void test_original_client_traffic(void **state)
         close(plan[i].fd);
     }
     assert_int_equal(ok, 27);
-    double batches = metric(f->proxy.port, "batchproxy_batch_size_count");
-    double singles = metric(f->proxy.port, "batchproxy_batch_size_bucket{le=\"1\"}");
+    double batches = thttp_metric(f->proxy.port, "batchproxy_batch_size_count");
+    double singles = thttp_metric(f->proxy.port, "batchproxy_batch_size_bucket{le=\"1\"}");
     assert_true(batches > singles); /* some batches carried more than one sequence */
 }
 

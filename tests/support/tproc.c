@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -339,4 +340,36 @@ void thttp_resp_free(thttp_resp *r)
 {
     free(r->body);
     r->body = NULL;
+}
+
+double thttp_metric(int port, const char *series)
+{
+    thttp_resp r;
+    if (!thttp_request(port, "GET", "/metrics", NULL, NULL, &r, 5) || r.status != 200) {
+        thttp_resp_free(&r);
+        return NAN;
+    }
+    double v = 0;
+    size_t n = strlen(series);
+    for (const char *line = r.body; line && *line;) {
+        if (strncmp(line, series, n) == 0 && line[n] == ' ')
+            v = strtod(line + n + 1, NULL);
+        const char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    thttp_resp_free(&r);
+    return v;
+}
+
+double thttp_await_metric(int port, const char *series, double want, double limit)
+{
+    double end = tnow() + limit, v;
+    while (!((v = thttp_metric(port, series)) >= want) && tnow() < end)
+        pause_ms(10);
+    return v;
+}
+
+void tpause(double s)
+{
+    pause_ms((int)(s * 1000));
 }

@@ -80,6 +80,17 @@ const char *thttp_header(const thttp_resp *r, const char *name, char *buf, size_
 
 void thttp_resp_free(thttp_resp *r);
 
+/* The value of one exact series ("name" or "name{labels}") in the
+ * server's /metrics, 0 if absent; NAN if /metrics can't be read. */
+double thttp_metric(int port, const char *series);
+
+/* Waits up to `limit` seconds for thttp_metric to reach at least `want`;
+ * returns the last value read. */
+double thttp_await_metric(int port, const char *series, double want, double limit);
+
+/* Sleeps for s seconds (for pacing traffic, never for readiness). */
+void tpause(double s);
+
 /* Seconds on the monotonic clock. */
 double tnow(void);
 

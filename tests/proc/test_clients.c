@@ -1,0 +1,328 @@
+/* Process-level tests of clients, fairness and overload in batchproxy:
+ * API keys (401), rate limits and per-client queue limits (429 with
+ * Retry-After), hopeless deadlines (503), reloading the clients file under
+ * load, and a short flood. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tproc.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    tproc backend, proxy;
+    char clients_path[128];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    mkdir(BP_BUILD_DIR "/tests", 0755);
+    mkdir(BP_BUILD_DIR "/tests/logs", 0755);
+    snprintf(f->clients_path, sizeof f->clients_path, "%s/tests/logs/clients-%d.ini", BP_BUILD_DIR,
+             (int)getpid());
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    bool clean = tproc_stop_clean(&f->proxy, 5);
+    clean &= tproc_stop_clean(&f->backend, 5);
+    unlink(f->clients_path);
+    free(f);
+    return clean ? 0 : -1;
+}
+
+static void write_clients(fixture *f, const char *text)
+{
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", f->clients_path);
+    FILE *fp = fopen(tmp, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    assert_int_equal(rename(tmp, f->clients_path), 0); /* atomic, as an operator would */
+}
+
+/* classifyd with cost, then batchproxy with the clients file (if any) and extra args. */
+static void start(fixture *f, const char *cost, bool with_file, const char *const *extra)
+{
+    const char *bargs[] = {"--cost", cost, "--quiet", NULL};
+    assert_true(tproc_start(&f->backend, "classifyd", bargs));
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", f->backend.port);
+    const char *args[32] = {"--backend", url};
+    int n = 2;
+    if (with_file) {
+        args[n++] = "--clients";
+        args[n++] = f->clients_path;
+    }
+    for (; extra && *extra; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
+    assert_true(tproc_start(&f->proxy, "batchproxy", args));
+}
+
+static int post(int port, const char *headers, const char *body, thttp_resp *r)
+{
+    assert_true(thttp_request(port, "POST", "/proxy_classify", headers, body, r, 20));
+    return r->status;
+}
+
+static void assert_detail_and_retry_after(const thttp_resp *r)
+{
+    json_t *j = json_loads(r->body, 0, NULL);
+    assert_non_null(j);
+    const char *d = json_string_value(json_object_get(j, "detail"));
+    assert_true(d && *d);
+    json_decref(j);
+    char ra[16];
+    assert_non_null(thttp_header(r, "Retry-After", ra, sizeof ra));
+    assert_true(atoi(ra) >= 1);
+}
+
+static void test_api_keys(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[alice]\nkey = alice-key-0123456789\n[bob]\nkey = bob-key-0123456789ab\n");
+    start(f, "0", true, NULL);
+    const char *body = "{\"sequence\":\"x = 1\"}";
+    thttp_resp r;
+    assert_int_equal(post(f->proxy.port, NULL, body, &r), 401);
+    char h[64];
+    assert_non_null(thttp_header(&r, "WWW-Authenticate", h, sizeof h));
+    thttp_resp_free(&r);
+    assert_int_equal(post(f->proxy.port, "Authorization: Bearer nope-nope-nope-nope\r\n", body, &r),
+                     401);
+    thttp_resp_free(&r);
+    /* With keys configured, a header alone proves nothing. */
+    assert_int_equal(post(f->proxy.port, "X-Client-Id: alice\r\n", body, &r), 401);
+    thttp_resp_free(&r);
+    assert_int_equal(post(f->proxy.port,
+                          "Authorization: Bearer alice-key-0123456789\r\nX-Client-Id: bob\r\n",
+                          body, &r),
+                     200);
+    thttp_resp_free(&r);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_client_admitted_total{client=\"alice\"}") ==
+                1);
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_client_admitted_total{client=\"bob\"}") ==
+                0);
+    assert_true(
+        thttp_metric(f->proxy.port,
+                     "batchproxy_client_refused_total{client=\"-\",reason=\"unauthorized\"}") == 3);
+}
+
+static void test_rate_limit_is_429_with_retry_after_and_fast(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[bob]\nrate = 1\nburst = 2\n");
+    start(f, "0", true, NULL);
+    thttp_resp r;
+    for (int i = 0; i < 2; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"sequence\":\"burst %d\"}", i);
+        assert_int_equal(post(f->proxy.port, "X-Client-Id: bob\r\n", body, &r), 200);
+        thttp_resp_free(&r);
+    }
+    assert_int_equal(post(f->proxy.port, "X-Client-Id: bob\r\n", "{\"sequence\":\"one more\"}", &r),
+                     429);
+    assert_detail_and_retry_after(&r);
+    assert_true(r.elapsed < 0.1); /* refused at once (the sanitizer build is slow: loose) */
+    thttp_resp_free(&r);
+    /* Other clients are not limited by bob's bucket; unlisted ones get the
+     * defaults (no limit). */
+    assert_int_equal(post(f->proxy.port, "X-Client-Id: carol\r\n", "{\"sequence\":\"hi\"}", &r),
+                     200);
+    thttp_resp_free(&r);
+    assert_true(
+        thttp_metric(f->proxy.port,
+                     "batchproxy_client_refused_total{client=\"bob\",reason=\"rate_limit\"}") == 1);
+}
+
+static void test_client_queue_limit_is_429(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[carol]\nmax_queued = 2\n");
+    start(f, "0.002", true, NULL);
+    /* A long request keeps the backend busy; carol's queue fills. */
+    int busy = thttp_connect(f->proxy.port);
+    const char *b = "{\"sequence\":\"keeping the backend busy a while\"}";
+    assert_true(thttp_send(busy, "POST", "/proxy_classify", NULL, b, strlen(b)));
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
+    int q = thttp_connect(f->proxy.port);
+    const char *two = "{\"sequences\":[\"carol one\",\"carol two\"]}";
+    assert_true(
+        thttp_send(q, "POST", "/proxy_classify", "X-Client-Id: carol\r\n", two, strlen(two)));
+    assert_true(
+        thttp_await_metric(f->proxy.port, "batchproxy_client_queued{client=\"carol\"}", 2, 5) == 2);
+    thttp_resp r;
+    assert_int_equal(post(f->proxy.port, "X-Client-Id: carol\r\n", "{\"sequence\":\"three\"}", &r),
+                     429);
+    assert_detail_and_retry_after(&r);
+    thttp_resp_free(&r);
+    /* Others still get in. */
+    int other = thttp_connect(f->proxy.port);
+    const char *d = "{\"sequence\":\"dave here\"}";
+    assert_true(
+        thttp_send(other, "POST", "/proxy_classify", "X-Client-Id: dave\r\n", d, strlen(d)));
+    for (int fd = 0, fds[3] = {busy, q, other}; fd < 3; fd++) {
+        assert_true(thttp_recv(fds[fd], &r, 20));
+        assert_int_equal(r.status, 200);
+        thttp_resp_free(&r);
+        close(fds[fd]);
+    }
+}
+
+static void test_hopeless_deadline_is_503_at_once(void **state)
+{
+    fixture *f = *state;
+    start(f, "0.002", false, NULL);
+    thttp_resp r;
+    /* 40 characters cost 3.2 s at the backend: a 1 s deadline is hopeless. */
+    assert_int_equal(post(f->proxy.port, "X-Timeout-Ms: 1000\r\n",
+                          "{\"sequence\":\"0123456789012345678901234567890123456789\"}", &r),
+                     503);
+    assert_detail_and_retry_after(&r);
+    assert_true(r.elapsed < 0.5);
+    thttp_resp_free(&r);
+    /* Work queued ahead counts too: ten 30-character sequences need about
+     * 10 x 1.8 / 5 = 3.6 s; a short request behind them with 1 s can't make it. */
+    int fd = thttp_connect(f->proxy.port);
+    char body[1024] = "{\"sequences\":[";
+    for (int i = 0; i < 10; i++)
+        snprintf(body + strlen(body), sizeof body - strlen(body),
+                 "%s\"%02d abcdefghijklmnopqrstuvwxyz.\"", i ? "," : "", i);
+    strcat(body, "]}");
+    assert_true(
+        thttp_send(fd, "POST", "/proxy_classify", "X-Client-Id: eve\r\n", body, strlen(body)));
+    assert_true(thttp_await_metric(f->proxy.port,
+                                   "batchproxy_client_admitted_total{client=\"eve\"}", 1, 5) == 1);
+    assert_int_equal(post(f->proxy.port, "X-Client-Id: eve\r\nX-Timeout-Ms: 1000\r\n",
+                          "{\"sequence\":\"short\"}", &r),
+                     503);
+    assert_detail_and_retry_after(&r);
+    thttp_resp_free(&r);
+    assert_true(
+        thttp_metric(f->proxy.port,
+                     "batchproxy_client_refused_total{client=\"eve\",reason=\"deadline\"}") == 1);
+    close(fd);
+}
+
+/* Traffic keeps flowing while the file is rewritten and reloaded (twice,
+ * once with an error): every request sent gets an answer. */
+static void test_reload_under_load_drops_nothing(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[frank]\nrate = 0\n");
+    start(f, "0.0002", true, NULL);
+    enum { N = 60 };
+    int fds[N];
+    for (int i = 0; i < N; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"sequence\":\"reload traffic %02d\"}", i);
+        fds[i] = thttp_connect(f->proxy.port);
+        assert_true(fds[i] >= 0);
+        assert_true(thttp_send(fds[i], "POST", "/proxy_classify", "X-Client-Id: frank\r\n", body,
+                               strlen(body)));
+        if (i == 20) {
+            write_clients(f, "[frank]\nrate = 1\nburst = 1\n");
+            kill(f->proxy.pid, SIGHUP);
+        }
+        if (i == 40) {
+            write_clients(f, "[frank]\nrate = lots\n"); /* broken: the old settings stay */
+            kill(f->proxy.pid, SIGHUP);
+        }
+        tpause(0.01);
+    }
+    int ok = 0, limited = 0;
+    for (int i = 0; i < N; i++) {
+        thttp_resp r;
+        assert_true(thttp_recv(fds[i], &r, 20));
+        ok += r.status == 200;
+        limited += r.status == 429;
+        thttp_resp_free(&r);
+        close(fds[i]);
+    }
+    assert_int_equal(ok + limited, N);
+    assert_true(ok >= 21 && limited >= 30); /* the new limit took effect, and stayed */
+    assert_true(tproc_log_contains(&f->proxy, "keeping the settings in force"));
+}
+
+/* A short flood: A sends far more than its rate allows; B keeps a steady
+ * pace. Every B request succeeds, A's excess is refused with 429 at once. */
+static void test_flood_is_refused_and_others_are_served(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[A]\nrate = 5\nburst = 5\nmax_queued = 20\n");
+    start(f, "0.001", true, NULL);
+    enum { NA = 150, NB = 8 };
+    int a[NA], bfd[NB];
+    int sent_b = 0;
+    for (int i = 0; i < NA; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"sequence\":\"flood %03d\"}", i);
+        a[i] = thttp_connect(f->proxy.port);
+        assert_true(
+            thttp_send(a[i], "POST", "/proxy_classify", "X-Client-Id: A\r\n", body, strlen(body)));
+        if (i % 20 == 0 && sent_b < NB) {
+            snprintf(body, sizeof body, "{\"sequence\":\"steady b %d here\"}", sent_b);
+            bfd[sent_b] = thttp_connect(f->proxy.port);
+            assert_true(thttp_send(bfd[sent_b], "POST", "/proxy_classify", "X-Client-Id: B\r\n",
+                                   body, strlen(body)));
+            sent_b++;
+        }
+        tpause(0.002);
+    }
+    int refused = 0, okA = 0;
+    double slowest_refusal = 0;
+    for (int i = 0; i < NA; i++) {
+        thttp_resp r;
+        assert_true(thttp_recv(a[i], &r, 30));
+        if (r.status == 429) {
+            refused++;
+            assert_detail_and_retry_after(&r);
+        } else {
+            assert_int_equal(r.status, 200);
+            okA++;
+        }
+        thttp_resp_free(&r);
+        close(a[i]);
+    }
+    for (int i = 0; i < sent_b; i++) {
+        thttp_resp r;
+        assert_true(thttp_recv(bfd[i], &r, 30));
+        assert_int_equal(r.status, 200);
+        assert_true(r.elapsed < 5); /* an order of magnitude, not a tight bound */
+        thttp_resp_free(&r);
+        close(bfd[i]);
+    }
+    (void)slowest_refusal;
+    assert_true(refused >= NA / 2);
+    assert_true(okA >= 5);
+    assert_int_equal(okA + refused, NA);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_api_keys),
+        T(test_rate_limit_is_429_with_retry_after_and_fast),
+        T(test_client_queue_limit_is_429),
+        T(test_hopeless_deadline_is_503_at_once),
+        T(test_reload_under_load_drops_nothing),
+        T(test_flood_is_refused_and_others_are_served),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
