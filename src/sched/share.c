@@ -73,6 +73,11 @@ static long least_backlogged(const share_table *tab, long except, double *least,
     return best;
 }
 
+static double slack_of(const share_table *tab, long tenant)
+{
+    return tenant <= SHARE_ANON_LONG ? tab->slack * SHARE_ANON_SLACK : tab->slack;
+}
+
 void share_enqueued(share_table *tab, long tenant, double work)
 {
     share_tenant *t = &tab->t[tenant];
@@ -80,8 +85,9 @@ void share_enqueued(share_table *tab, long tenant, double work)
     if (t->queued++ == 0) {
         /* Back from idle: at most `slack` behind the least backlogged service. */
         double least;
-        if (least_backlogged(tab, tenant, &least, NULL) >= 0 && t->service < least - tab->slack)
-            t->service = least - tab->slack;
+        double slack = slack_of(tab, tenant);
+        if (least_backlogged(tab, tenant, &least, NULL) >= 0 && t->service < least - slack)
+            t->service = least - slack;
     }
 }
 
@@ -140,5 +146,5 @@ long share_anchor(const share_table *tab)
 {
     double least, most;
     long a = least_backlogged(tab, -1, &least, &most);
-    return a >= 0 && most - least >= tab->slack ? a : -1;
+    return a >= 0 && most - least >= slack_of(tab, a) ? a : -1;
 }

@@ -32,6 +32,11 @@
 #define SHARE_ANON_SHORT 0
 #define SHARE_ANON_LONG 1
 
+/* The anonymous classes are our own guess at who is who (by length), not
+ * clients that asked for a share, so fairness between them is looser: their
+ * slack is this many times the named clients'. */
+#define SHARE_ANON_SLACK 4.0
+
 typedef struct share_tenant {
     double weight;  /* > 0, default 1 */
     double service; /* normalised: charged seconds / weight */
@@ -44,7 +49,7 @@ typedef struct share_table {
     share_tenant *t;
     size_t n;
     size_t threshold; /* anonymous lengths up to this are "short" */
-    double slack;     /* seconds of normalised service; see above */
+    double slack;     /* seconds of normalised service for named clients; see above */
 } share_table;
 
 void share_init(share_table *tab, size_t threshold);
