@@ -6,10 +6,12 @@
  * The decision, each time the backend is free:
  *
  * 1. Fair share (share.h). If the backlogged clients' weighted services have
- *    spread by SLACK_TAUS × τ or more, the client furthest behind is the
- *    anchor: the batch's longest member is one of its items, it carries as
- *    many of its items as it can, and other clients' items only ride in the
- *    slots left. Within the slack, any batch is fair game.
+ *    spread by SLACK_TAUS × τ or more (four times that between the two
+ *    anonymous classes), the client furthest behind is the anchor: the
+ *    batch carries as many of its items as it can (all, or all but one
+ *    slot), and other clients' items only fill what is left; the longest
+ *    member may be another client's, so the anchor's short items can ride
+ *    free under a long batch. Within the slack, any batch is fair game.
  *
  * 2. Weights. Every live item i gets w_i = 1 + (wait_i / τ)^3, where τ is the
  *    predicted cost of a batch whose longest member has AGING_REF_LEN code
@@ -39,6 +41,20 @@
  *    queued, plus the batch in flight, plus one batch for each older item of
  *    the same client that is starving too.
  *
+ * 6. Several backends. Batch costs (steps 4 and 5's sizes) are predicted
+ *    with the curve of the backend being filled; τ uses the pooled curve,
+ *    so aging and the starvation bound don't depend on which backend asks.
+ *    A candidate is kept off this backend when another backend, busy now,
+ *    is predicted to free up and finish it in under DEFER_RATIO of the time
+ *    it would take here (a long batch on a slow backend while a fast one is
+ *    about to free up); the best remaining candidate goes instead, and if
+ *    none remains this backend waits until that backend's predicted end.
+ *    Bounded: only for candidates whose oldest item, by then, will have
+ *    waited less than DEFER_MAX_TAUS × τ (so the starvation rule above is
+ *    never delayed by it), only until a predicted end still in the future
+ *    (an overdue backend makes no one wait), and never for a starving item.
+ *    With identical backends it never fires (waiting can't be faster).
+ *
  * The planning looks at no more than MAX_PLAN items: the oldest of each
  * backlogged client, the anchor's oldest, the oldest overall and the
  * shortest, which is where every decision is made (old items carry weight,
@@ -58,7 +74,9 @@
 #define PHANTOM_WEIGHT 0.75
 #define STARVE_TAUS 8.0
 #define MAX_PLAN 32
-#define SLACK_TAUS 2.0
+#define SLACK_TAUS 0.5
+#define DEFER_RATIO 0.5
+#define DEFER_MAX_TAUS (STARVE_TAUS / 2)
 
 typedef struct cost_state {
     unsigned stamp; /* marks the items picked for this round's plan */
@@ -95,9 +113,28 @@ static double tau(const sched *s)
     return cost_predict(&s->cost, AGING_REF_LEN);
 }
 
+/* Predicted on the backend being filled. */
 static double batch_cost(const sched *s, const sched_item *longest)
 {
-    return cost_predict(&s->cost, longest->e.len);
+    return cost_predict(&s->bk[s->filling].cost, longest->e.len);
+}
+
+/* When a candidate whose longest member has `len` code points and whose
+ * oldest member was queued at `oldest` belongs on another backend (see
+ * step 6): that backend's predicted end, else 0. */
+static double better_elsewhere(const sched *s, size_t len, double oldest, double now)
+{
+    double here = cost_predict(&s->bk[s->filling].cost, len), until = 0;
+    for (size_t k = 0; k < s->nbk; k++) {
+        const sched_backend *b = &s->bk[k];
+        if (k == s->filling || !b->up || !b->busy || b->free_at <= now)
+            continue;
+        double there = b->free_at - now + cost_predict(&b->cost, len);
+        if (there < DEFER_RATIO * here && b->free_at - oldest < DEFER_MAX_TAUS * tau(s) &&
+            (until == 0 || b->free_at < until))
+            until = b->free_at;
+    }
+    return until;
 }
 
 static int by_length_then_age(const void *pa, const void *pb)
@@ -260,25 +297,39 @@ static void cost_policy_pick(sched *s, double now, sched_pick *out)
         total += st->w[i];
     }
     /* An anchored batch carries as many of the anchor's items as it can
-     * (riders only fill what they leave), or fairness would leak to riders:
-     * its longest is at least the anchor's max_batch-th shortest item. */
-    size_t anchor_items = 0, skip = 0;
-    if (anchor >= 0) {
+     * (all of them, or all but one slot), or fairness would leak to the
+     * riders. Its longest member may be another client's, so the anchor's
+     * short items can ride free under a long batch that serves both. */
+    size_t anchor_items = 0;
+    if (anchor >= 0)
         for (size_t i = 0; i < st->n; i++)
             anchor_items += st->v[i]->tenant == anchor;
-        skip = (anchor_items < s->cfg.max_batch ? anchor_items : s->cfg.max_batch) - 1;
-    }
+    size_t required = anchor_items < s->cfg.max_batch - 1 ? anchor_items : s->cfg.max_batch - 1;
+    if (required == 0 && anchor >= 0)
+        required = 1;
     double best = INFINITY;
     size_t best_idx[SCHED_MAX_BATCH], best_n = 0;
     for (size_t hi = 0; hi < st->n; hi++) {
-        if (anchor >= 0 && st->v[hi]->tenant != anchor)
-            continue;
-        if (anchor >= 0 && skip > 0) {
-            skip--;
-            continue;
-        }
         size_t idx[SCHED_MAX_BATCH];
         size_t n = candidate(s, st, hi, anchor, idx);
+        if (anchor >= 0) {
+            size_t mine = 0;
+            for (size_t k = 0; k < n; k++)
+                mine += st->v[idx[k]]->tenant == anchor;
+            if (mine < required)
+                continue;
+        }
+        if (s->nbk > 1) {
+            double oldest = now;
+            for (size_t k = 0; k < n; k++)
+                oldest = fmin(oldest, st->v[idx[k]]->e.enqueued);
+            double until = better_elsewhere(s, st->v[hi]->e.len, oldest, now);
+            if (until > 0) {
+                if (s->defer_until == 0 || until < s->defer_until)
+                    s->defer_until = until;
+                continue;
+            }
+        }
         bool taken[MAX_PLAN] = {false};
         for (size_t k = 0; k < n; k++)
             taken[idx[k]] = true;
@@ -289,6 +340,8 @@ static void cost_policy_pick(sched *s, double now, sched_pick *out)
             memcpy(best_idx, idx, n * sizeof *idx);
         }
     }
+    if (best_n > 0)
+        s->defer_until = 0; /* something goes: no wait */
     /* In plan order (by length, then age), so batches read shortest first. */
     for (size_t i = 0; i < st->n; i++)
         for (size_t k = 0; k < best_n; k++)
