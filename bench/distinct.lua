@@ -15,13 +15,25 @@ end
 function request()
   counter = counter + 1
   local text = string.format("seq %d-%d", tid, counter)
+  -- FIXED=1: every text 13 code points long, so throughput doesn't depend
+  -- on which lengths a policy happens to pick from a deep queue.
+  if os.getenv("FIXED") then
+    text = string.format("seq %d-%07d", tid % 10, counter % 10000000)
+  end
   local body
   if kind == "direct" then
     body = '{"sequences":["' .. text .. '"]}'
   else
     body = '{"sequence":"' .. text .. '"}'
   end
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+  local headers = {["Content-Type"] = "application/json"}
+  -- CLIENT_IDS=N: spread the requests over N X-Client-Id values (for
+  -- HAProxy's hashing in bench/scaleout.sh).
+  local ids = tonumber(os.getenv("CLIENT_IDS") or "0")
+  if ids > 0 then
+    headers["X-Client-Id"] = string.format("c%d", counter % ids)
+  end
+  return wrk.format("POST", nil, headers, body)
 end
 
 -- Prints the figures the bench script reads, in microseconds.

@@ -7,3 +7,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 "$here/overhead.sh" "${1:-build}"
 echo
 "$here/policies.sh" "${1:-build}"
+echo
+"$here/scaleout.sh" "${1:-build}"

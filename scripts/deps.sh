@@ -6,6 +6,7 @@
 # Usage: scripts/deps.sh [build|check|bench]
 #   build  compiler, cmake, pkg-config, libevent 2.1, jansson, cmocka, curl
 #   check  adds chromium and nodejs, for the dashboard's browser test
+#          and haproxy, for the scale-out test (tests/proc/test_haproxy.c)
 #   bench  adds wrk, the HTTP load generator used by bench/
 set -euo pipefail
 
@@ -22,7 +23,8 @@ need=(
   "curl:command -v curl"
 )
 if [ "$what" = check ]; then
-  need+=("chromium:test -x /usr/bin/chromium" "nodejs:command -v node")
+  need+=("chromium:test -x /usr/bin/chromium" "nodejs:command -v node"
+    "haproxy:test -x /usr/sbin/haproxy")
 fi
 if [ "$what" = bench ]; then
   need+=("wrk:command -v wrk")

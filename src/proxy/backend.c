@@ -28,6 +28,9 @@ struct backend {
     backend_cb cb;
     void *cb_arg;
     char error[128];
+    /* The active check in flight on probe, if any. */
+    backend_check_cb check_cb;
+    void *check_arg;
 };
 
 static const char *request_error_name(enum evhttp_request_error e)
@@ -136,8 +139,38 @@ void backend_post(backend *b, const char *body, size_t len, double timeout, back
 static void on_probe_answer(struct evhttp_request *req, void *arg)
 {
     backend *b = arg;
-    if (req && evhttp_request_get_response_code(req) > 0)
+    int status = req ? evhttp_request_get_response_code(req) : 0;
+    if (status > 0)
         b->last_contact = mono_now();
+    backend_check_cb cb = b->check_cb;
+    b->check_cb = NULL;
+    if (cb)
+        cb(b->check_arg, status == 200);
+}
+
+void backend_check(backend *b, double timeout, backend_check_cb cb, void *arg)
+{
+    if (b->check_cb)
+        return;
+    if (!b->probe)
+        b->probe = make_conn(b);
+    struct evhttp_request *req = b->probe ? evhttp_request_new(on_probe_answer, b) : NULL;
+    if (!req)
+        return;
+    set_timeout(b->probe, timeout);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", b->hosthdr);
+    b->check_cb = cb;
+    b->check_arg = arg;
+    if (evhttp_make_request(b->probe, req, EVHTTP_REQ_GET, "/healthz") != 0) {
+        evhttp_connection_free(b->probe);
+        b->probe = NULL;
+        b->check_cb = NULL;
+    }
+}
+
+const char *backend_hostport(const backend *b)
+{
+    return b->hosthdr;
 }
 
 /* Probes GET /healthz when nothing else has shown the backend alive lately,
@@ -145,7 +178,7 @@ static void on_probe_answer(struct evhttp_request *req, void *arg)
 static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
 {
     backend *b = arg;
-    if (mono_now() - b->last_contact >= b->probe_every) {
+    if (!b->check_cb && mono_now() - b->last_contact >= b->probe_every) {
         if (!b->probe)
             b->probe = make_conn(b);
         struct evhttp_request *req = b->probe ? evhttp_request_new(on_probe_answer, b) : NULL;

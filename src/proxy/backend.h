@@ -3,7 +3,8 @@
  *
  * It is a transport only: it sends what it is given and reports what came
  * back. Deciding whether to retry is the dispatcher's job. At most one batch
- * request is outstanding at a time (the dispatcher guarantees it). */
+ * request is outstanding at a time (the dispatcher guarantees it). One
+ * backend object per server of the pool. */
 #ifndef BP_BACKEND_H
 #define BP_BACKEND_H
 
@@ -36,5 +37,15 @@ double backend_last_contact(const backend *b);
 
 /* "HOST:PORT/PATH", for logs. */
 const char *backend_name(const backend *b);
+
+/* "HOST:PORT", for metrics labels. */
+const char *backend_hostport(const backend *b);
+
+/* An active health check: GET /healthz on the probe connection now; cb
+ * gets ok = true for a 200, from the event loop, unless the backend is
+ * freed first (then never). One check at a time: a call while one is in
+ * flight is ignored. */
+typedef void (*backend_check_cb)(void *arg, bool ok);
+void backend_check(backend *b, double timeout, backend_check_cb cb, void *arg);
 
 #endif

@@ -1,4 +1,4 @@
-/* disp: the dispatcher between the scheduler and the backend (see disp.h). */
+/* disp: the dispatcher between the scheduler and the pool of backends (see disp.h). */
 #include "disp.h"
 
 #include "front.h"
@@ -10,20 +10,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct disp {
-    proxy *px;
-    struct event *kick;  /* deferred "look for work" */
-    struct event *wake;  /* the policy's deliberate wait */
-    struct event *retry; /* backoff before the next attempt */
-    uint64_t rng;        /* xorshift state for jitter */
-    /* The outstanding batch, if busy. */
-    bool busy;
+#define PROBE_EVERY 2.0   /* idle probes that keep /readyz true (backend.c) */
+#define CHECK_TIMEOUT 1.0 /* an active check while ejected */
+#define CHECK_AGAIN 0.5   /* a failed check is tried again this much later */
+#define MAX_BACKEND_ANSWER (1 << 20)
+
+/* One outstanding batch. */
+typedef struct dbatch {
+    disp *d;
     size_t n;
     job *batch[SCHED_MAX_BATCH];
     sched_batch sb; /* as the scheduler chose it, for sched_done */
     int attempt;    /* attempts made so far */
     double attempt_started;
     char last_error[256];
+    proxy_backend *on; /* the backend holding it (sent or backing off); NULL: pending */
+    struct event *retry;
+    struct dbatch *next; /* on the pending list */
+} dbatch;
+
+struct disp_slot {
+    disp *d;
+    proxy_backend *pb;
+    dbatch *cur;         /* its batch, if any */
+    struct event *check; /* the next active check while ejected */
+};
+
+struct disp {
+    proxy *px;
+    struct event *kick; /* deferred "look for work" */
+    struct event *wake; /* the policy's deliberate wait */
+    uint64_t rng;       /* xorshift state for jitter */
+    dbatch *pending, *pending_tail;
+    size_t outstanding; /* batches alive (held by a backend or pending) */
+    bool used0;         /* the scheduler's backend 0 is taken */
 };
 
 static void set_timer(struct event *ev, double seconds)
@@ -42,21 +62,218 @@ static double uniform01(disp *d)
     return (double)(d->rng >> 11) / 9007199254740992.0;
 }
 
-/* The latest deadline among a job's live waiters (0 if it has none). */
 static double job_deadline(const job *jb);
+static void send_attempt(dbatch *bt);
+static void on_retry(evutil_socket_t fd, short what, void *arg);
 
-static void send_attempt(disp *d);
+/* --- the pool --- */
 
-static void on_kick(evutil_socket_t fd, short what, void *arg);
-
-/* The outstanding batch is over: the next one may leave at once. */
-static void batch_over(disp *d, bool ok)
+static bool usable(const proxy_backend *pb)
 {
+    return !pb->leaving && health_usable(&pb->health);
+}
+
+static bool is_free(const proxy_backend *pb)
+{
+    return usable(pb) && !pb->slot->cur;
+}
+
+/* Another usable backend than `except` exists (free or not). */
+static bool others_usable(const proxy *px, const proxy_backend *except)
+{
+    for (size_t i = 0; i < px->npool; i++)
+        if (px->pool[i] != except && usable(px->pool[i]))
+            return true;
+    return false;
+}
+
+/* The fastest free backend other than `except` (by its own cost curve), or NULL. */
+static proxy_backend *fastest_free(const proxy *px, const proxy_backend *except)
+{
+    proxy_backend *best = NULL;
+    double best_cost = INFINITY;
+    for (size_t i = 0; i < px->npool; i++) {
+        proxy_backend *pb = px->pool[i];
+        if (pb == except || !is_free(pb))
+            continue;
+        double c = cost_predict(sched_costs(px->sched, pb->sid), 22);
+        if (c < best_cost) {
+            best = pb;
+            best_cost = c;
+        }
+    }
+    return best;
+}
+
+static void publish_state(disp *d, proxy_backend *pb)
+{
+    const cost_model *cm = sched_costs(d->px->sched, pb->sid);
+    const char *state = pb->leaving ? "leaving" : health_usable(&pb->health) ? "up" : "ejected";
+    metrics_backend_state(d->px->metrics, pb->mid, state, cm->a, cm->b);
+}
+
+static void on_check_answer(void *arg, bool ok);
+
+static void on_check_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct disp_slot *sl = arg;
+    backend_check(sl->pb->conn, CHECK_TIMEOUT, on_check_answer, sl);
+}
+
+/* An active check while ejected: re-admit on the first pass after the
+ * ejection period, else check again shortly. */
+static void on_check_answer(void *arg, bool ok)
+{
+    struct disp_slot *sl = arg;
+    proxy_backend *pb = sl->pb;
     double now = mono_now();
-    sched_done(d->px->sched, &d->sb, now, now - d->attempt_started, ok);
-    d->busy = false;
-    d->n = 0;
-    on_kick(-1, 0, d);
+    if (health_probe(&pb->health, now, ok)) {
+        log_info("backend %s: health check passed, back in the pool", backend_name(pb->conn));
+        sched_backend_set_up(sl->d->px->sched, pb->sid, !pb->leaving);
+        publish_state(sl->d, pb);
+        disp_kick(sl->d);
+        return;
+    }
+    if (health_usable(&pb->health))
+        return;
+    double again = pb->health.until - now;
+    set_timer(sl->check, again > CHECK_AGAIN ? again : CHECK_AGAIN);
+}
+
+bool disp_add_backend(disp *d, const char *url, const addr_url *addr)
+{
+    proxy *px = d->px;
+    if (px->npool >= PROXY_MAX_BACKENDS)
+        return false;
+    proxy_backend *pb = calloc(1, sizeof *pb);
+    struct disp_slot *sl = calloc(1, sizeof *sl);
+    if (!pb || !sl)
+        goto fail;
+    snprintf(pb->url, sizeof pb->url, "%s", url);
+    pb->addr = *addr;
+    pb->slot = sl;
+    sl->d = d;
+    sl->pb = pb;
+    health_init(&pb->health, &px->cfg.health);
+    /* A new scheduler has backend 0; the first backend of the pool takes it. */
+    pb->sid = d->used0 ? sched_add_backend(px->sched) : 0;
+    d->used0 = true;
+    if (pb->sid < 0)
+        goto fail;
+    pb->conn = backend_new(px->base, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
+    sl->check = evtimer_new(px->base, on_check_timer, sl);
+    if (!pb->conn || !sl->check)
+        goto fail;
+    pb->mid = metrics_backend_id(px->metrics, backend_hostport(pb->conn));
+    sched_backend_set_up(px->sched, pb->sid, true);
+    px->pool[px->npool++] = pb;
+    publish_state(d, pb);
+    disp_kick(d);
+    return true;
+fail:
+    if (pb) {
+        if (pb->sid >= 0 && pb->sid < (int)sched_backends(px->sched))
+            sched_backend_set_up(px->sched, pb->sid, false);
+        backend_free(pb->conn);
+    }
+    if (sl && sl->check)
+        event_free(sl->check);
+    free(sl);
+    free(pb);
+    return false;
+}
+
+static void free_backend(proxy_backend *pb)
+{
+    backend_free(pb->conn);
+    if (pb->slot->check)
+        event_free(pb->slot->check);
+    free(pb->slot);
+    free(pb);
+}
+
+void disp_retire_backend(disp *d, size_t i)
+{
+    proxy_backend *pb = d->px->pool[i];
+    pb->leaving = true;
+    sched_backend_set_up(d->px->sched, pb->sid, false);
+    evtimer_del(pb->slot->check);
+    publish_state(d, pb);
+    disp_kick(d); /* frees it now if it is idle */
+}
+
+/* Frees the leaving backends that hold no batch any more. */
+static void reap_leaving(disp *d)
+{
+    proxy *px = d->px;
+    size_t kept = 0;
+    for (size_t i = 0; i < px->npool; i++) {
+        proxy_backend *pb = px->pool[i];
+        if (pb->leaving && !pb->slot->cur) {
+            log_info("backend %s left the pool", backend_name(pb->conn));
+            metrics_backend_state(px->metrics, pb->mid, "removed", 0, 0);
+            free_backend(pb);
+            continue;
+        }
+        px->pool[kept++] = pb;
+    }
+    px->npool = kept;
+}
+
+/* --- batches --- */
+
+static void pending_push(disp *d, dbatch *bt)
+{
+    bt->on = NULL;
+    bt->next = NULL;
+    if (d->pending_tail)
+        d->pending_tail->next = bt;
+    else
+        d->pending = bt;
+    d->pending_tail = bt;
+}
+
+static dbatch *pending_pop(disp *d)
+{
+    dbatch *bt = d->pending;
+    if (bt) {
+        d->pending = bt->next;
+        if (!d->pending)
+            d->pending_tail = NULL;
+        bt->next = NULL;
+    }
+    return bt;
+}
+
+/* The backend gives the batch up (answered, failed, moving elsewhere);
+ * the scheduler learns from a success. */
+static void release(disp *d, dbatch *bt, bool ok)
+{
+    proxy_backend *pb = bt->on;
+    if (!pb)
+        return;
+    double now = mono_now();
+    sched_done(d->px->sched, pb->sid, &bt->sb, now, now - bt->attempt_started, ok);
+    pb->slot->cur = NULL;
+    bt->on = NULL;
+    if (ok)
+        publish_state(d, pb);
+}
+
+static void batch_free(disp *d, dbatch *bt)
+{
+    if (bt->retry)
+        event_free(bt->retry);
+    free(bt);
+    d->outstanding--;
+}
+
+/* The batch is over: its backend may take the next one at once. */
+static void batch_over(disp *d, dbatch *bt, bool ok)
+{
+    release(d, bt, ok);
+    batch_free(d, bt);
+    disp_kick(d);
 }
 
 /* Hands each job's label to its waiters, caches it, and destroys the jobs. */
@@ -77,11 +294,11 @@ static void resolve(proxy *px, job *const *jobs_done, size_t n, const enum wire_
     }
 }
 
-static void fail_all(disp *d, int status, const char *detail)
+static void fail_all(disp *d, dbatch *bt, int status, const char *detail)
 {
     proxy *px = d->px;
-    for (size_t i = 0; i < d->n; i++) {
-        job *jb = d->batch[i];
+    for (size_t i = 0; i < bt->n; i++) {
+        job *jb = bt->batch[i];
         waiter *w;
         while ((w = jb->waiters)) {
             jobs_detach(w);
@@ -89,27 +306,56 @@ static void fail_all(disp *d, int status, const char *detail)
         }
         jobs_destroy(&px->jobs, jb);
     }
+    bt->n = 0;
+}
+
+/* Puts the batch on a backend and sends it. */
+static void assign(dbatch *bt, proxy_backend *pb)
+{
+    bt->on = pb;
+    pb->slot->cur = bt;
+    send_attempt(bt);
+}
+
+/* A failed attempt on pb: count it towards ejection. */
+static void note_failure(disp *d, proxy_backend *pb)
+{
+    proxy *px = d->px;
+    double now = mono_now();
+    if (!health_failure(&pb->health, now, others_usable(px, pb)))
+        return;
+    double period = pb->health.until - now;
+    log_warn("backend %s ejected for %.1f s after %d consecutive failures", backend_name(pb->conn),
+             period, pb->health.failures);
+    sched_backend_set_up(px->sched, pb->sid, false);
+    metrics_backend_ejected(px->metrics, pb->mid);
+    publish_state(d, pb);
+    set_timer(pb->slot->check, period);
 }
 
 static void on_backend(void *arg, int status, const char *body, size_t len, const char *error)
 {
-    disp *d = arg;
+    dbatch *bt = arg;
+    disp *d = bt->d;
     proxy *px = d->px;
-    double seconds = mono_now() - d->attempt_started;
+    proxy_backend *pb = bt->on;
+    double seconds = mono_now() - bt->attempt_started;
     enum wire_label labels[SCHED_MAX_BATCH];
     char why[200];
     enum metrics_attempt kind;
 
-    if (status == 200 && wire_parse_results(body, len, d->n, labels, why, sizeof why)) {
-        metrics_attempt(px->metrics, ATTEMPT_OK, d->n, d->sb.longest, seconds);
-        log_debug("batch size=%zu longest=%zu attempt=%d status=200 time=%.4fs", d->n,
-                  d->sb.longest, d->attempt, seconds);
+    if (status == 200 && wire_parse_results(body, len, bt->n, labels, why, sizeof why)) {
+        metrics_attempt(px->metrics, ATTEMPT_OK, bt->n, bt->sb.longest, seconds);
+        metrics_backend_attempt(px->metrics, pb->mid, true, seconds);
+        health_success(&pb->health);
+        log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
+                  bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
         /* The backend is free now: let the next batch leave before the
          * answers are written, so it never waits on our client I/O. */
         job *finished[SCHED_MAX_BATCH];
-        size_t n = d->n;
-        memcpy(finished, d->batch, n * sizeof *finished);
-        batch_over(d, true);
+        size_t n = bt->n;
+        memcpy(finished, bt->batch, n * sizeof *finished);
+        batch_over(d, bt, true);
         resolve(px, finished, n, labels, seconds);
         return;
     }
@@ -117,43 +363,73 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
         kind = ATTEMPT_BAD_ANSWER;
     } else if (status == 429) {
         kind = ATTEMPT_BUSY;
-        snprintf(why, sizeof why, "backend answered 429 (busy)");
+        snprintf(why, sizeof why, "backend %s answered 429 (busy)", backend_hostport(pb->conn));
     } else if (status >= 500) {
         kind = ATTEMPT_SERVER_ERROR;
-        snprintf(why, sizeof why, "backend answered %d", status);
+        snprintf(why, sizeof why, "backend %s answered %d", backend_hostport(pb->conn), status);
     } else if (status > 0) {
         kind = ATTEMPT_REJECTED;
         snprintf(why, sizeof why, "backend rejected the batch with %d: %.120s", status, body);
     } else {
         kind = ATTEMPT_NO_ANSWER;
-        snprintf(why, sizeof why, "backend %s: %s", backend_name(px->backend), error);
+        snprintf(why, sizeof why, "backend %s: %s", backend_name(pb->conn), error);
     }
-    metrics_attempt(px->metrics, kind, d->n, d->sb.longest, seconds);
-    snprintf(d->last_error, sizeof d->last_error, "%s", why);
-    log_warn("batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", d->n, d->sb.longest,
-             d->attempt, seconds, why);
+    metrics_attempt(px->metrics, kind, bt->n, bt->sb.longest, seconds);
+    metrics_backend_attempt(px->metrics, pb->mid, false, seconds);
+    snprintf(bt->last_error, sizeof bt->last_error, "%s", why);
+    log_warn("batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n, bt->sb.longest,
+             bt->attempt, seconds, why);
 
     /* A 4xx other than 429 means the backend refuses this input: sending it
-     * again would get the same answer. */
-    if (kind == ATTEMPT_REJECTED || d->attempt > px->cfg.retries) {
+     * again would get the same answer (and says nothing about its health). */
+    if (kind == ATTEMPT_REJECTED || bt->attempt > px->cfg.retries) {
+        if (kind != ATTEMPT_REJECTED)
+            note_failure(d, pb);
         char detail[320];
-        snprintf(detail, sizeof detail, "backend failed after %d attempt%s: %s", d->attempt,
-                 d->attempt == 1 ? "" : "s", d->last_error);
-        fail_all(d, 502, detail);
-        batch_over(d, false);
+        snprintf(detail, sizeof detail, "backend failed after %d attempt%s: %s", bt->attempt,
+                 bt->attempt == 1 ? "" : "s", bt->last_error);
+        fail_all(d, bt, 502, detail);
+        batch_over(d, bt, false);
         return;
     }
-    /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
-    double ceiling = px->cfg.backoff_base * pow(2, d->attempt - 1);
+    note_failure(d, pb);
+    metrics_retry(px->metrics);
+    /* Another backend free now: retry there at once. */
+    proxy_backend *other = fastest_free(px, pb);
+    if (other) {
+        release(d, bt, false);
+        assign(bt, other);
+        disp_kick(d);
+        return;
+    }
+    if (!usable(pb)) {
+        /* Ejected or leaving: the next backend to free up takes it. */
+        release(d, bt, false);
+        pending_push(d, bt);
+        disp_kick(d);
+        return;
+    }
+    /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. The
+     * backend stays reserved for this batch meanwhile (a 429 says it is
+     * still busy: new work would meet the same). */
+    double ceiling = px->cfg.backoff_base * pow(2, bt->attempt - 1);
     if (ceiling > px->cfg.backoff_cap)
         ceiling = px->cfg.backoff_cap;
-    metrics_retry(px->metrics);
-    set_timer(d->retry, ceiling * uniform01(d));
+    set_timer(bt->retry, ceiling * uniform01(d));
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    send_attempt(arg);
+    dbatch *bt = arg;
+    disp *d = bt->d;
+    proxy_backend *pb = bt->on;
+    if (!pb || !usable(pb)) {
+        release(d, bt, false);
+        pending_push(d, bt);
+        disp_kick(d);
+        return;
+    }
+    send_attempt(bt);
 }
 
 static double job_deadline(const job *jb)
@@ -167,16 +443,17 @@ static double job_deadline(const job *jb)
     return latest;
 }
 
-/* Sends the outstanding batch again (or for the first time), without the
- * jobs nobody waits for any more or whose every waiter's deadline passed:
- * nothing goes to the backend for a request after its deadline. */
-static void send_attempt(disp *d)
+/* Sends the batch to its backend again (or for the first time), without
+ * the jobs nobody waits for any more or whose every waiter's deadline
+ * passed: nothing goes to a backend for a request after its deadline. */
+static void send_attempt(dbatch *bt)
 {
+    disp *d = bt->d;
     proxy *px = d->px;
     double now = mono_now(), latest = 0;
     size_t kept = 0;
-    for (size_t i = 0; i < d->n; i++) {
-        job *jb = d->batch[i];
+    for (size_t i = 0; i < bt->n; i++) {
+        job *jb = bt->batch[i];
         double dl = job_deadline(jb);
         if (dl <= now) {
             /* Its waiters' deadline timers answer them; the job is ours to drop. */
@@ -188,79 +465,135 @@ static void send_attempt(disp *d)
         }
         if (dl > latest)
             latest = dl;
-        d->batch[kept++] = jb;
+        bt->batch[kept++] = jb;
     }
-    d->n = kept;
-    if (d->n == 0) {
-        batch_over(d, false);
+    bt->n = kept;
+    if (bt->n == 0) {
+        batch_over(d, bt, false);
         return;
     }
 
     const wire_text *texts[SCHED_MAX_BATCH];
     wire_text tx[SCHED_MAX_BATCH];
-    d->sb.longest = 0;
-    for (size_t i = 0; i < d->n; i++) {
+    bt->sb.longest = 0;
+    for (size_t i = 0; i < bt->n; i++) {
         tx[i] = (wire_text){
-            .s = d->batch[i]->text, .bytes = d->batch[i]->bytes, .len = d->batch[i]->len};
+            .s = bt->batch[i]->text, .bytes = bt->batch[i]->bytes, .len = bt->batch[i]->len};
         texts[i] = &tx[i];
-        if (tx[i].len > d->sb.longest)
-            d->sb.longest = tx[i].len;
+        if (tx[i].len > bt->sb.longest)
+            bt->sb.longest = tx[i].len;
     }
-    char *body = wire_sequences_json(texts, d->n);
+    char *body = wire_sequences_json(texts, bt->n);
     if (!body) {
-        fail_all(d, 502, "out of memory building the batch");
-        batch_over(d, false);
+        fail_all(d, bt, 502, "out of memory building the batch");
+        batch_over(d, bt, false);
         return;
     }
     double timeout = latest - now;
     if (timeout > px->cfg.backend_timeout)
         timeout = px->cfg.backend_timeout;
-    d->attempt++;
-    d->attempt_started = now;
-    backend_post(px->backend, body, strlen(body), timeout, on_backend, d);
+    bt->attempt++;
+    bt->attempt_started = now;
+    backend_post(bt->on->conn, body, strlen(body), timeout, on_backend, bt);
     free(body);
+}
+
+/* A new batch from the scheduler's choice for pb. */
+static void start_batch(disp *d, proxy_backend *pb, const sched_batch *sb, double now)
+{
+    proxy *px = d->px;
+    dbatch *bt = calloc(1, sizeof *bt);
+    if (bt)
+        bt->retry = evtimer_new(px->base, on_retry, bt);
+    if (!bt || !bt->retry) {
+        for (size_t i = 0; i < sb->n; i++) {
+            job *jb = sb->e[i].owner;
+            jb->state = JOB_INFLIGHT;
+            jb->item = NULL;
+        }
+        dbatch tmp = {.d = d, .n = sb->n};
+        for (size_t i = 0; i < sb->n; i++)
+            tmp.batch[i] = sb->e[i].owner;
+        fail_all(d, &tmp, 502, "out of memory starting a batch");
+        double t = mono_now();
+        sched_done(px->sched, pb->sid, sb, t, 0, false);
+        free(bt);
+        return;
+    }
+    d->outstanding++;
+    bt->d = d;
+    bt->sb = *sb;
+    bt->n = sb->n;
+    for (size_t i = 0; i < bt->n; i++) {
+        job *jb = sb->e[i].owner;
+        jb->state = JOB_INFLIGHT;
+        jb->item = NULL;
+        jb->sent = now;
+        bt->batch[i] = jb;
+    }
+    assign(bt, pb);
+}
+
+static int by_speed_px_cmp(const proxy *px, const proxy_backend *a, const proxy_backend *b)
+{
+    double ca = cost_predict(sched_costs(px->sched, a->sid), 22);
+    double cb = cost_predict(sched_costs(px->sched, b->sid), 22);
+    return (ca > cb) - (ca < cb);
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
     disp *d = arg;
     proxy *px = d->px;
-    if (d->busy)
-        return;
-    double now = mono_now(), wake = 0;
-    switch (sched_next(px->sched, now, &d->sb, &wake)) {
-    case SCHED_IDLE:
-        evtimer_del(d->wake);
-        return;
-    case SCHED_WAIT:
-        set_timer(d->wake, wake - now);
-        return;
-    case SCHED_SEND:
-        break;
-    }
+    reap_leaving(d);
+    double now = mono_now(), wake_at = INFINITY;
     evtimer_del(d->wake);
-    d->busy = true;
-    d->attempt = 0;
-    d->n = d->sb.n;
-    for (size_t i = 0; i < d->n; i++) {
-        job *jb = d->sb.e[i].owner;
-        jb->state = JOB_INFLIGHT;
-        jb->item = NULL;
-        jb->sent = now;
-        d->batch[i] = jb;
+    /* The free backends, fastest first (by their own curves): the cost
+     * policy may keep long work off a slow one for a faster one. */
+    proxy_backend *fr[PROXY_MAX_BACKENDS];
+    size_t nf = 0;
+    for (size_t i = 0; i < px->npool; i++) {
+        if (!is_free(px->pool[i]))
+            continue;
+        size_t j = nf++;
+        for (; j > 0 && by_speed_px_cmp(px, px->pool[i], fr[j - 1]) < 0; j--)
+            fr[j] = fr[j - 1];
+        fr[j] = px->pool[i];
     }
-    send_attempt(d);
+    for (size_t k = 0; k < nf; k++) {
+        proxy_backend *pb = fr[k];
+        dbatch *bt = pending_pop(d);
+        if (bt) {
+            assign(bt, pb);
+            continue;
+        }
+        if (sched_queued(px->sched) == 0)
+            break;
+        sched_batch sb;
+        double wake = 0;
+        switch (sched_next(px->sched, pb->sid, now, &sb, &wake)) {
+        case SCHED_SEND:
+            start_batch(d, pb, &sb, now);
+            break;
+        case SCHED_WAIT:
+            wake_at = wake < wake_at ? wake : wake_at;
+            break;
+        case SCHED_IDLE:
+            break;
+        }
+    }
+    if (wake_at < INFINITY)
+        set_timer(d->wake, wake_at - now);
 }
 
 void disp_kick(disp *d)
 {
-    if (!d->busy)
-        event_active(d->kick, EV_TIMEOUT, 0);
+    event_active(d->kick, EV_TIMEOUT, 0);
 }
 
 bool disp_idle(const disp *d)
 {
-    return !d->busy;
+    return d->outstanding == 0;
 }
 
 disp *disp_new(proxy *px)
@@ -272,8 +605,7 @@ disp *disp_new(proxy *px)
     d->rng = (uint64_t)(mono_wall() * 1e6) | 1;
     d->kick = event_new(px->base, -1, 0, on_kick, d);
     d->wake = evtimer_new(px->base, on_kick, d);
-    d->retry = evtimer_new(px->base, on_retry, d);
-    if (!d->kick || !d->wake || !d->retry) {
+    if (!d->kick || !d->wake) {
         disp_free(d);
         return NULL;
     }
@@ -284,11 +616,20 @@ void disp_free(disp *d)
 {
     if (!d)
         return;
+    proxy *px = d->px;
+    for (size_t i = 0; i < px->npool; i++) {
+        proxy_backend *pb = px->pool[i];
+        if (pb->slot->cur)
+            batch_free(d, pb->slot->cur);
+        free_backend(pb);
+    }
+    px->npool = 0;
+    dbatch *bt;
+    while ((bt = pending_pop(d)))
+        batch_free(d, bt);
     if (d->kick)
         event_free(d->kick);
     if (d->wake)
         event_free(d->wake);
-    if (d->retry)
-        event_free(d->retry);
     free(d);
 }

@@ -410,8 +410,8 @@ static void client_usage(void *arg, int client, double *seconds, size_t *queued,
 
 static metrics_gauges gauges(proxy *px)
 {
-    double last = backend_last_contact(px->backend);
-    const cost_model *cm = sched_costs(px->sched);
+    double last = proxy_backends_last_contact(px);
+    const cost_model *cm = sched_costs(px->sched, -1); /* pooled over the backends */
     return (metrics_gauges){.cost_a = cm->a,
                             .cost_b = cm->b,
                             .cost_observations = cm->seen,
@@ -436,12 +436,13 @@ static void handle_get(proxy *px, struct evhttp_request *req, const char *path)
     if (strcmp(path, "/healthz") == 0) {
         httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
     } else if (strcmp(path, "/readyz") == 0) {
-        double last = backend_last_contact(px->backend);
+        double last = proxy_backends_last_contact(px);
         if (px->draining)
             httpd_send_error(req, 503, "proxy is shutting down");
         else if (last < 0 || mono_now() - last > FRONT_READY_WINDOW)
-            httpd_send_error(req, 503, "backend %s has not answered in the last %.0f s",
-                             backend_name(px->backend), FRONT_READY_WINDOW);
+            httpd_send_error(req, 503,
+                             "no healthy backend (of %zu) has answered in the last %.0f s",
+                             px->npool, FRONT_READY_WINDOW);
         else
             httpd_send_json(req, 200, strdup("{\"status\":\"ready\"}"));
     } else if (strcmp(path, "/metrics") == 0) {

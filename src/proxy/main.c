@@ -38,7 +38,16 @@ static void usage(FILE *out)
         "                              picks a free one, printed as 'listening on ...')\n"
         "  --backend URL               classification server (default\n"
         "                              http://127.0.0.1:8001; POSTs go to URL's path,\n"
-        "                              /classify if it has none)\n"
+        "                              /classify if it has none); repeat it for a pool\n"
+        "                              of backends, each given one batch at a time\n"
+        "  --backends-file FILE        more backends, one URL a line ('#' comments);\n"
+        "                              reloaded on SIGHUP (removed backends finish their\n"
+        "                              batch in flight, then leave)\n"
+        "  --eject-failures N          consecutive failed attempts that eject a backend\n"
+        "                              of the pool (default 3; 0 never ejects)\n"
+        "  --eject-base SECONDS        first ejection (default 1; doubles each time in a\n"
+        "                              row); GET /healthz must pass before it is back\n"
+        "  --eject-max SECONDS         longest ejection (default 30)\n"
         "  --max-body BYTES            largest request body (default 1048576)\n"
         "  --io-timeout SECONDS        client read/write timeout (default 10)\n"
         "Scheduling:\n"
@@ -86,6 +95,10 @@ static void usage(FILE *out)
 enum {
     OPT_LISTEN = 256,
     OPT_BACKEND,
+    OPT_BACKENDS_FILE,
+    OPT_EJECT_FAILURES,
+    OPT_EJECT_BASE,
+    OPT_EJECT_MAX,
     OPT_MAX_BODY,
     OPT_IO_TIMEOUT,
     OPT_POLICY,
@@ -117,6 +130,10 @@ static int parse_args(int argc, char **argv, proxy_config *c)
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"backend", required_argument, NULL, OPT_BACKEND},
+        {"backends-file", required_argument, NULL, OPT_BACKENDS_FILE},
+        {"eject-failures", required_argument, NULL, OPT_EJECT_FAILURES},
+        {"eject-base", required_argument, NULL, OPT_EJECT_BASE},
+        {"eject-max", required_argument, NULL, OPT_EJECT_MAX},
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"io-timeout", required_argument, NULL, OPT_IO_TIMEOUT},
         {"policy", required_argument, NULL, OPT_POLICY},
@@ -153,6 +170,23 @@ static int parse_args(int argc, char **argv, proxy_config *c)
             break;
         case OPT_BACKEND:
             c->backend_url = optarg;
+            if (c->nbackend_urls == PROXY_MAX_BACKENDS) {
+                fprintf(stderr, "%s: --backend: at most %d\n", p, PROXY_MAX_BACKENDS);
+                return 2;
+            }
+            c->backend_urls[c->nbackend_urls++] = optarg;
+            break;
+        case OPT_BACKENDS_FILE:
+            c->backends_file = optarg;
+            break;
+        case OPT_EJECT_FAILURES:
+            ok = cli_int(p, "eject-failures", optarg, 0, 1000, &c->health.failures);
+            break;
+        case OPT_EJECT_BASE:
+            ok = cli_double(p, "eject-base", optarg, 0.001, 3600, &c->health.base);
+            break;
+        case OPT_EJECT_MAX:
+            ok = cli_double(p, "eject-max", optarg, 0.001, 86400, &c->health.max);
             break;
         case OPT_MAX_BODY:
             ok = cli_size(p, "max-body", optarg, 16, (size_t)1 << 30, &c->max_body);
@@ -250,6 +284,7 @@ int main(int argc, char **argv)
 {
     proxy px = {.cfg = {.listen = "127.0.0.1:8000",
                         .backend_url = "http://127.0.0.1:8001",
+                        .health = {.failures = 3, .base = 1, .max = 30},
                         .sched = sched_config_default(),
                         .timeout = 30,
                         .backend_timeout = 30,
@@ -280,8 +315,11 @@ int main(int argc, char **argv)
         evsignal_add(sigterm, NULL);
         sighup = evsignal_new(px.base, SIGHUP, on_signal, &px);
         evsignal_add(sighup, NULL);
-        log_info("policy %s, backend %s, max batch %zu", sched_policy(px.sched),
-                 backend_name(px.backend), px.cfg.sched.max_batch);
+        log_info("policy %s, backend %s%s, max batch %zu", sched_policy(px.sched),
+                 backend_name(px.pool[0]->conn), px.npool > 1 ? " and others" : "",
+                 px.cfg.sched.max_batch);
+        for (size_t i = 1; i < px.npool; i++)
+            log_info("backend %s", backend_name(px.pool[i]->conn));
         event_base_dispatch(px.base);
         event_free(sigint);
         event_free(sigterm);

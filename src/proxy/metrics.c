@@ -1,6 +1,7 @@
 /* metrics: counters, histograms, Prometheus text and /stats (see metrics.h). */
 #include "metrics.h"
 
+#include "addr.h"
 #include "htab.h"
 #include "mono.h"
 
@@ -50,7 +51,17 @@ struct metrics {
     uint64_t attempts[ATTEMPT_KINDS];
     uint64_t retries, cache_hits, coalesced;
     double busy_seconds;
+    struct backend_metrics *backends[METRICS_MAX_BACKENDS];
+    int nbackends;
 };
+
+/* One backend of the pool (see metrics_backend_id). */
+typedef struct backend_metrics {
+    char name[ADDR_HOST_MAX + 16];
+    char state[16];
+    uint64_t ok, failed, ejections;
+    double busy_seconds, cost_a, cost_b;
+} backend_metrics;
 
 static client_metrics *add_client(metrics *m, const char *name)
 {
@@ -98,6 +109,8 @@ void metrics_free(metrics *m)
         return;
     for (int i = 0; i < m->nclients; i++)
         free(m->clients[i]);
+    for (int i = 0; i < m->nbackends; i++)
+        free(m->backends[i]);
     htab_fini(&m->names);
     free(m);
 }
@@ -196,6 +209,131 @@ void metrics_cache_hit(metrics *m)
 void metrics_coalesced(metrics *m)
 {
     m->coalesced++;
+}
+
+/* --- per backend --- */
+
+int metrics_backend_id(metrics *m, const char *hostport)
+{
+    for (int i = 0; i < m->nbackends; i++)
+        if (strcmp(m->backends[i]->name, hostport) == 0)
+            return i;
+    if (m->nbackends >= METRICS_MAX_BACKENDS)
+        return -1;
+    backend_metrics *b = calloc(1, sizeof *b);
+    if (!b)
+        return -1;
+    snprintf(b->name, sizeof b->name, "%s", hostport);
+    snprintf(b->state, sizeof b->state, "up");
+    m->backends[m->nbackends] = b;
+    return m->nbackends++;
+}
+
+static backend_metrics *backend_at(metrics *m, int id)
+{
+    return id >= 0 && id < m->nbackends ? m->backends[id] : NULL;
+}
+
+void metrics_backend_attempt(metrics *m, int id, bool ok, double seconds)
+{
+    backend_metrics *b = backend_at(m, id);
+    if (!b)
+        return;
+    if (ok)
+        b->ok++;
+    else
+        b->failed++;
+    b->busy_seconds += seconds;
+}
+
+void metrics_backend_ejected(metrics *m, int id)
+{
+    backend_metrics *b = backend_at(m, id);
+    if (b)
+        b->ejections++;
+}
+
+void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_b)
+{
+    backend_metrics *b = backend_at(m, id);
+    if (!b)
+        return;
+    snprintf(b->state, sizeof b->state, "%s", state);
+    if (strcmp(state, "removed") != 0) {
+        b->cost_a = cost_a;
+        b->cost_b = cost_b;
+    }
+}
+
+static void prom_header(struct evbuffer *out, const char *name, const char *type, const char *help);
+
+static void prom_backends(const metrics *m, struct evbuffer *out)
+{
+    prom_header(out, "batchproxy_backend_batches_total", "counter",
+                "Batch attempts per backend of the pool, by outcome (ok or failed).");
+    for (int i = 0; i < m->nbackends; i++) {
+        const backend_metrics *b = m->backends[i];
+        evbuffer_add_printf(out,
+                            "batchproxy_backend_batches_total{backend=\"%s\",outcome=\"ok\"} "
+                            "%llu\nbatchproxy_backend_batches_total{backend=\"%s\",outcome="
+                            "\"failed\"} %llu\n",
+                            b->name, (unsigned long long)b->ok, b->name,
+                            (unsigned long long)b->failed);
+    }
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+        bool count;
+    } per[] = {
+        {"batchproxy_backend_failures_total", "counter", "Failed batch attempts per backend.",
+         offsetof(backend_metrics, failed), true},
+        {"batchproxy_backend_ejections_total", "counter",
+         "Times each backend was ejected after consecutive failures.",
+         offsetof(backend_metrics, ejections), true},
+        {"batchproxy_backend_seconds_total", "counter",
+         "Seconds each backend spent on our batches (all attempts).",
+         offsetof(backend_metrics, busy_seconds), false},
+        {"batchproxy_backend_cost_intercept_seconds", "gauge",
+         "Each backend's learned cost curve a + b * L^2: a.", offsetof(backend_metrics, cost_a),
+         false},
+        {"batchproxy_backend_cost_slope_seconds", "gauge",
+         "Each backend's learned cost curve a + b * L^2: b.", offsetof(backend_metrics, cost_b),
+         false},
+    };
+    for (size_t k = 0; k < sizeof per / sizeof *per; k++) {
+        prom_header(out, per[k].name, per[k].type, per[k].help);
+        for (int i = 0; i < m->nbackends; i++) {
+            const char *p = (const char *)m->backends[i] + per[k].off;
+            if (per[k].count)
+                evbuffer_add_printf(out, "%s{backend=\"%s\"} %llu\n", per[k].name,
+                                    m->backends[i]->name, (unsigned long long)*(const uint64_t *)p);
+            else
+                evbuffer_add_printf(out, "%s{backend=\"%s\"} %.9g\n", per[k].name,
+                                    m->backends[i]->name, *(const double *)p);
+        }
+    }
+    prom_header(out, "batchproxy_backend_up", "gauge",
+                "1 if the backend may be given batches (not ejected, leaving or removed).");
+    for (int i = 0; i < m->nbackends; i++)
+        evbuffer_add_printf(out, "batchproxy_backend_up{backend=\"%s\"} %d\n", m->backends[i]->name,
+                            strcmp(m->backends[i]->state, "up") == 0);
+}
+
+/* "backends" in /stats: an object keyed by "host:port" (the dashboard's
+ * utilisation chart draws one line per key from busy_seconds). */
+static json_t *backends_json(const metrics *m)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < m->nbackends; i++) {
+        const backend_metrics *b = m->backends[i];
+        json_object_set_new(o, b->name,
+                            json_pack("{s:s,s:I,s:I,s:I,s:f,s:{s:f,s:f}}", "state", b->state,
+                                      "batches", (json_int_t)(b->ok + b->failed), "failures",
+                                      (json_int_t)b->failed, "ejections", (json_int_t)b->ejections,
+                                      "busy_seconds", b->busy_seconds, "cost_model", "a_seconds",
+                                      b->cost_a, "b_seconds", b->cost_b));
+    }
+    return o;
 }
 
 /* --- Prometheus text format --- */
@@ -355,6 +493,7 @@ void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuff
     evbuffer_add_printf(out, "batchproxy_cost_slope_seconds %.9g\n", g->cost_b);
     prom_header(out, "batchproxy_cache_entries", "gauge", "Results held in the cache.");
     evbuffer_add_printf(out, "batchproxy_cache_entries %zu\n", g->cache_entries);
+    prom_backends(m, out);
 }
 
 /* --- /stats --- */
@@ -458,6 +597,7 @@ char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now)
                         json_pack("{s:f,s:f,s:I}", "a_seconds", g->cost_a, "b_seconds", g->cost_b,
                                   "observations", (json_int_t)g->cost_observations));
     json_object_set_new(root, "recent_batches", recent_json(m));
+    json_object_set_new(root, "backends", backends_json(m));
     char *s = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     return s;

@@ -79,6 +79,17 @@ void metrics_refused(metrics *m, int client, enum metrics_refusal why);
 void metrics_cache_hit(metrics *m);
 void metrics_coalesced(metrics *m);
 
+/* Per backend of the pool, by "host:port" (a backend removed and added
+ * again keeps its counters). At most METRICS_MAX_BACKENDS names; later
+ * ones get -1, which the functions below ignore. */
+#define METRICS_MAX_BACKENDS 128
+int metrics_backend_id(metrics *m, const char *hostport);
+/* One attempt on the backend: its outcome and duration (busy time). */
+void metrics_backend_attempt(metrics *m, int id, bool ok, double seconds);
+void metrics_backend_ejected(metrics *m, int id);
+/* Its state ("up", "ejected", "leaving", "removed") and learned curve. */
+void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_b);
+
 void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuffer *out);
 /* A malloc'd JSON text. */
 char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now);

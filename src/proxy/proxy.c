@@ -7,11 +7,11 @@
 #include "httpd.h"
 #include "mono.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#define PROBE_EVERY 2.0
-#define MAX_BACKEND_ANSWER (1 << 20)
 
 static void stop_loop(proxy *px)
 {
@@ -55,6 +55,142 @@ void proxy_shutdown(proxy *px, int sig)
     evtimer_add(px->drain_timer, &tv);
 }
 
+/* --- the pool of backends --- */
+
+/* URLs of the pool as configured now, parsed; `text` owns the strings. */
+typedef struct backend_list {
+    size_t n;
+    char *url[PROXY_MAX_BACKENDS];
+    addr_url addr[PROXY_MAX_BACKENDS];
+} backend_list;
+
+static void backend_list_free(backend_list *bl)
+{
+    for (size_t i = 0; i < bl->n; i++)
+        free(bl->url[i]);
+    bl->n = 0;
+}
+
+/* Adds one URL (duplicates are dropped); "/" becomes "/classify". */
+static bool backend_list_add(backend_list *bl, const char *url, const char *from, char *err,
+                             size_t errlen)
+{
+    addr_url a;
+    char why[200];
+    if (!addr_parse_url(url, &a, why, sizeof why)) {
+        snprintf(err, errlen, "%s: '%.200s': %s", from, url, why);
+        return false;
+    }
+    if (strcmp(a.path, "/") == 0)
+        strcpy(a.path, "/classify");
+    for (size_t i = 0; i < bl->n; i++)
+        if (strcmp(bl->url[i], url) == 0)
+            return true;
+    if (bl->n == PROXY_MAX_BACKENDS) {
+        snprintf(err, errlen, "%s: more than %d backends", from, PROXY_MAX_BACKENDS);
+        return false;
+    }
+    if (!(bl->url[bl->n] = strdup(url))) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    bl->addr[bl->n++] = a;
+    return true;
+}
+
+/* The pool's URLs: every --backend, then the backends file's (one URL a
+ * line, '#' starts a comment); the default --backend when neither is given.
+ * False with a message (and an empty list) on a bad file or URL or none. */
+static bool backend_list_read(const proxy *px, backend_list *bl, char *err, size_t errlen)
+{
+    const proxy_config *c = &px->cfg;
+    bl->n = 0;
+    bool ok = true;
+    for (size_t i = 0; i < c->nbackend_urls && ok; i++)
+        ok = backend_list_add(bl, c->backend_urls[i], "--backend", err, errlen);
+    if (ok && !c->backends_file && c->nbackend_urls == 0)
+        ok = backend_list_add(bl, c->backend_url, "--backend", err, errlen);
+    if (ok && c->backends_file) {
+        FILE *f = fopen(c->backends_file, "r");
+        if (!f) {
+            snprintf(err, errlen, "--backends-file %s: %s", c->backends_file, strerror(errno));
+            ok = false;
+        }
+        char line[4096];
+        for (int lineno = 1; ok && f && fgets(line, sizeof line, f); lineno++) {
+            line[strcspn(line, "#\r\n")] = '\0';
+            char *p = line + strspn(line, " \t"), *e = p + strlen(p);
+            while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+                *--e = '\0';
+            if (!*p)
+                continue;
+            char from[300];
+            snprintf(from, sizeof from, "%s:%d", c->backends_file, lineno);
+            ok = backend_list_add(bl, p, from, err, errlen);
+        }
+        if (f)
+            fclose(f);
+    }
+    if (ok && bl->n == 0) {
+        snprintf(err, errlen, "no backend configured (--backend or --backends-file)");
+        ok = false;
+    }
+    if (!ok)
+        backend_list_free(bl);
+    return ok;
+}
+
+/* Adds the list's backends to the pool and frees the list. */
+static bool backend_list_join(proxy *px, backend_list *bl)
+{
+    bool ok = true;
+    for (size_t i = 0; i < bl->n && ok; i++)
+        ok = disp_add_backend(px->disp, bl->url[i], &bl->addr[i]);
+    backend_list_free(bl);
+    return ok;
+}
+
+void proxy_reload_backends(proxy *px)
+{
+    if (!px->cfg.backends_file)
+        return;
+    char err[512];
+    backend_list bl = {0};
+    if (!backend_list_read(px, &bl, err, sizeof err)) {
+        log_error("reload: %s; keeping the backends in use", err);
+        return;
+    }
+    size_t left = 0, joined = 0;
+    bool keep[PROXY_MAX_BACKENDS] = {false};
+    for (size_t i = 0; i < px->npool; i++) {
+        proxy_backend *pb = px->pool[i];
+        if (pb->leaving)
+            continue;
+        bool listed = false;
+        for (size_t k = 0; k < bl.n; k++)
+            if (strcmp(bl.url[k], pb->url) == 0)
+                listed = keep[k] = true;
+        if (!listed) {
+            log_info("reload: backend %s leaves the pool after its batch in flight", pb->url);
+            disp_retire_backend(px->disp, i);
+            left++;
+        }
+    }
+    for (size_t k = 0; k < bl.n; k++) {
+        if (keep[k])
+            continue;
+        if (disp_add_backend(px->disp, bl.url[k], &bl.addr[k])) {
+            log_info("reload: backend %s joins the pool", bl.url[k]);
+            joined++;
+        } else {
+            log_error("reload: can't add backend %s (pool full or out of memory)", bl.url[k]);
+        }
+    }
+    backend_list_free(&bl);
+    log_info("reload: backends file %s: %zu joined, %zu leaving", px->cfg.backends_file, joined,
+             left);
+}
+
 /* Builds every module; on failure logs why and returns false (proxy_free
  * releases whatever was built). */
 /* With epoll, libevent's changelist folds the many enable/disable pairs a
@@ -74,20 +210,21 @@ static struct event_base *new_event_base(void)
 bool proxy_init(proxy *px)
 {
     char err[256];
-    if (!addr_parse_url(px->cfg.backend_url, &px->backend_addr, err, sizeof err)) {
-        log_error("--backend: %s", err);
+    backend_list bl = {0};
+    if (!backend_list_read(px, &bl, err, sizeof err)) {
+        log_error("%s", err);
         return false;
     }
-    if (strcmp(px->backend_addr.path, "/") == 0)
-        strcpy(px->backend_addr.path, "/classify");
     px->sched = sched_new(&px->cfg.sched, err, sizeof err);
     if (!px->sched) {
         log_error("--policy: %s (one of: cost, priority, fifo, sjf)", err);
+        backend_list_free(&bl);
         return false;
     }
     if (!clients_init(&px->clients, px->cfg.clients_file, &px->cfg.client_defaults, err,
                       sizeof err)) {
         log_error("--clients: %s", err);
+        backend_list_free(&bl);
         return false;
     }
     if (px->clients.file.n)
@@ -96,12 +233,11 @@ bool proxy_init(proxy *px)
     double now = mono_now();
     if (!jobs_init(&px->jobs) || !cache_init(&px->cache, px->cfg.cache_size, px->cfg.cache_ttl) ||
         !(px->base = new_event_base()) ||
-        !(px->metrics = metrics_new(px->cfg.sched.max_batch, now)) ||
-        !(px->backend =
-              backend_new(px->base, &px->backend_addr, MAX_BACKEND_ANSWER, PROBE_EVERY)) ||
-        !(px->disp = disp_new(px)) ||
+        !(px->metrics = metrics_new(px->cfg.sched.max_batch, now)) || !(px->disp = disp_new(px)) ||
+        !backend_list_join(px, &bl) ||
         !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px))) {
         log_error("out of memory");
+        backend_list_free(&bl);
         return false;
     }
     httpd_limits lim = {
@@ -114,8 +250,23 @@ bool proxy_init(proxy *px)
     return true;
 }
 
+double proxy_backends_last_contact(const proxy *px)
+{
+    double last = -1;
+    for (size_t i = 0; i < px->npool; i++) {
+        const proxy_backend *pb = px->pool[i];
+        if (pb->leaving || !health_usable(&pb->health))
+            continue;
+        double t = backend_last_contact(pb->conn);
+        if (t > last)
+            last = t;
+    }
+    return last;
+}
+
 void proxy_reload(proxy *px)
 {
+    proxy_reload_backends(px);
     char err[300];
     if (!clients_reload(&px->clients, px->sched, mono_now(), err, sizeof err)) {
         log_error("reload: %s; keeping the settings in force", err);
@@ -131,7 +282,6 @@ void proxy_free(proxy *px)
         evhttp_free(px->http);
     front_abort_all(px, 503, "proxy shut down");
     disp_free(px->disp);
-    backend_free(px->backend);
     if (px->drain_timer)
         event_free(px->drain_timer);
     if (px->jobs.table.slots)

@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "backend.h"
 #include "cache.h"
+#include "health.h"
 #include "clients.h"
 #include "jobs.h"
 #include "log.h"
@@ -21,11 +22,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define PROXY_MAX_BACKENDS 64
+
 typedef struct proxy_config {
     const char *listen;
     const char *clients_file; /* NULL: every client gets client_defaults */
     cfile_client client_defaults;
     const char *backend_url;
+    /* The pool: --backend URLs (backend_url alone when there are none)
+     * and the backends file's, reloaded on SIGHUP. */
+    const char *backend_urls[PROXY_MAX_BACKENDS];
+    size_t nbackend_urls;
+    const char *backends_file;
+    health_config health;
     sched_config sched;
     double timeout;         /* default request deadline, seconds */
     double backend_timeout; /* per attempt, seconds */
@@ -42,17 +51,32 @@ typedef struct proxy_config {
 
 struct preq;
 struct disp;
+struct disp_slot;
+
+/* One backend of the pool. Built and run by disp.c; px->pool lists the
+ * backends in use and those leaving (removed by a reload, finishing their
+ * batch in flight). */
+typedef struct proxy_backend {
+    char url[ADDR_HOST_MAX + ADDR_PATH_MAX + 16]; /* as configured */
+    addr_url addr;
+    backend *conn;
+    int sid;       /* its id in the scheduler */
+    int mid;       /* its id in the metrics */
+    health health; /* ejection state */
+    bool leaving;
+    struct disp_slot *slot; /* the dispatcher's state for it */
+} proxy_backend;
 
 typedef struct proxy {
     proxy_config cfg;
-    addr_url backend_addr;
     struct event_base *base;
     struct evhttp *http;
     sched *sched;
     jobs jobs;
     cache cache;
     clients clients;
-    backend *backend;
+    proxy_backend *pool[PROXY_MAX_BACKENDS];
+    size_t npool;
     metrics *metrics;
     struct disp *disp;
     struct preq *live; /* every request accepted and not yet answered */
@@ -76,6 +100,15 @@ void proxy_shutdown(proxy *px, int sig);
 /* Re-reads the clients file (SIGHUP). Requests in flight are untouched;
  * on error the old settings stay and the error is logged. */
 void proxy_reload(proxy *px);
+
+/* Re-reads the backends file (SIGHUP; called by proxy_reload): backends
+ * no longer listed finish their batch in flight, then leave; new ones join.
+ * On error (unreadable file, bad URL, no backend) the pool stays as it is. */
+void proxy_reload_backends(proxy *px);
+
+/* The latest contact (monotonic seconds) with any backend that may be given
+ * batches (not ejected, not leaving), or -1: what /readyz looks at. */
+double proxy_backends_last_contact(const proxy *px);
 
 /* Called by front when the last live request is answered during a drain. */
 void proxy_drained(proxy *px);

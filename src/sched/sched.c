@@ -61,12 +61,13 @@ sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
         goto oom;
     for (size_t i = 0; i < nb; i++)
         slink_init(&s->buckets[i]);
-    if (ops->init(s) != 0)
+    if (sched_add_backend(s) != 0 || ops->init(s) != 0)
         goto oom;
     return s;
 oom:
     if (s) {
         share_fini(&s->share);
+        free(s->bk);
         free(s->buckets);
         free(s->nonempty);
         free(s);
@@ -96,9 +97,53 @@ void sched_free(sched *s)
         unlink_item(s, SLINK_ITEM(s->arrivals.next, arrival));
     s->ops->fini(s);
     share_fini(&s->share);
+    free(s->bk);
     free(s->buckets);
     free(s->nonempty);
     free(s);
+}
+
+int sched_add_backend(sched *s)
+{
+    if (s->nbk == s->capbk) {
+        size_t cap = s->capbk ? 2 * s->capbk : 4;
+        sched_backend *bk = realloc(s->bk, cap * sizeof *bk);
+        if (!bk)
+            return -1;
+        s->bk = bk;
+        s->capbk = cap;
+    }
+    sched_backend *b = &s->bk[s->nbk];
+    memset(b, 0, sizeof *b);
+    cost_init(&b->cost, s->cfg.prior_a, s->cfg.prior_b);
+    b->up = true;
+    return (int)s->nbk++;
+}
+
+static sched_backend *backend_of(const sched *s, int id)
+{
+    return id >= 0 && (size_t)id < s->nbk ? &s->bk[id] : NULL;
+}
+
+void sched_backend_set_up(sched *s, int backend, bool up)
+{
+    sched_backend *b = backend_of(s, backend);
+    if (b)
+        b->up = up;
+}
+
+size_t sched_backends(const sched *s)
+{
+    return s->nbk;
+}
+
+/* Backends up, at least 1: the drain estimates divide the work among them. */
+static double backends_up(const sched *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nbk; i++)
+        n += s->bk[i].up;
+    return n ? (double)n : 1.0;
 }
 
 const char *sched_policy(const sched *s)
@@ -174,16 +219,24 @@ static double oldest_live(const sched *s, double now)
     return -1;
 }
 
-enum sched_verdict sched_next(sched *s, double now, sched_batch *out, double *wake)
+enum sched_verdict sched_next(sched *s, int backend, double now, sched_batch *out, double *wake)
 {
     out->n = 0;
     out->longest = 0;
-    if (s->queued == 0)
+    sched_backend *bk = backend_of(s, backend);
+    if (s->queued == 0 || !bk)
         return SCHED_IDLE;
     sched_pick pick = {0};
+    s->filling = (size_t)backend;
+    s->defer_until = 0;
     s->ops->pick(s, now, &pick);
-    if (pick.n == 0)
+    if (pick.n == 0) {
+        if (s->defer_until > now) {
+            *wake = s->defer_until;
+            return SCHED_WAIT;
+        }
         return SCHED_IDLE;
+    }
 
     /* A partial batch may be held for up to max_wait after the oldest
      * waiting item arrived, in the hope that more arrive to fill it. The
@@ -204,13 +257,20 @@ enum sched_verdict sched_next(sched *s, double now, sched_batch *out, double *wa
         unlink_item(s, it);
     }
     out->n = pick.n;
+    bk->busy = true;
+    bk->free_at = now + cost_predict(&bk->cost, out->longest);
     return SCHED_SEND;
 }
 
-void sched_done(sched *s, const sched_batch *b, double now, double seconds, bool ok)
+void sched_done(sched *s, int backend, const sched_batch *b, double now, double seconds, bool ok)
 {
+    sched_backend *bk = backend_of(s, backend);
+    if (bk)
+        bk->busy = false;
     if (!ok)
         return;
+    if (bk)
+        cost_observe(&bk->cost, b->longest, seconds);
     cost_observe(&s->cost, b->longest, seconds);
     long tenant[SCHED_MAX_BATCH];
     size_t len[SCHED_MAX_BATCH];
@@ -228,7 +288,7 @@ double sched_drain_time(sched *s, int client, size_t len)
     long t = share_tenant_of(&s->share, client, len);
     if (t < 0)
         return 0;
-    return s->share.t[t].work / share_fraction(&s->share, t);
+    return s->share.t[t].work / share_fraction(&s->share, t) / backends_up(s);
 }
 
 double sched_estimate(sched *s, int client, size_t len)
@@ -250,7 +310,7 @@ enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest,
         double work = 0;
         for (size_t i = 0; i < s->share.n; i++)
             work += s->share.t[i].work;
-        *retry_after = work;
+        *retry_after = work / backends_up(s);
         return SCHED_QUEUE_FULL;
     }
     double own_work = (double)n * cost_predict(&s->cost, longest) / (double)s->cfg.max_batch;
@@ -280,9 +340,10 @@ void sched_client_usage(const sched *s, int client, double *seconds, size_t *que
     }
 }
 
-const cost_model *sched_costs(const sched *s)
+const cost_model *sched_costs(const sched *s, int backend)
 {
-    return &s->cost;
+    const sched_backend *b = backend_of(s, backend);
+    return b ? &b->cost : &s->cost;
 }
 
 void sched_expire(sched *s, double now, void (*expired)(void *owner, void *arg), void *arg)

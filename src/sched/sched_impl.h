@@ -11,13 +11,19 @@
  *   its remove() sees it once before it leaves them, whatever the reason
  *   (sent, cancelled, expired); the policy may use `plink` and `pclass` freely;
  * - pick() only proposes: it fills `out` with live items (deadline > now) and
- *   never unlinks anything; the core removes the chosen ones if it sends. */
+ *   never unlinks anything; the core removes the chosen ones if it sends;
+ * - during pick(), `filling` is the backend being filled (a valid id); a
+ *   pick that leaves `out` empty on purpose, to keep the work for a faster
+ *   backend, sets `defer_until` (> now) to when that backend frees up;
+ * - a backend is `busy` from the SCHED_SEND that filled it to its
+ *   sched_done, and `free_at` is then its batch's predicted end. */
 #ifndef BP_SCHED_IMPL_H
 #define BP_SCHED_IMPL_H
 
 #include "scheduler.h"
 #include "share.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,14 +82,26 @@ typedef struct sched_policy_ops {
     void (*pick)(sched *s, double now, sched_pick *out);
 } sched_policy_ops;
 
+/* One backend: its own learned cost curve and what is in flight on it. */
+typedef struct sched_backend {
+    cost_model cost;
+    bool up;
+    bool busy;
+    double free_at; /* predicted end of its batch in flight, when busy */
+} sched_backend;
+
 struct sched {
     sched_config cfg;
     const sched_policy_ops *ops;
     void *pstate;
     size_t queued;
     slink arrivals;
-    slink *buckets; /* cfg.max_length + 1 FIFO lists, index = clamped length */
-    cost_model cost;
+    slink *buckets;  /* cfg.max_length + 1 FIFO lists, index = clamped length */
+    cost_model cost; /* pooled over every backend */
+    sched_backend *bk;
+    size_t nbk, capbk;
+    size_t filling;     /* the backend sched_next is filling */
+    double defer_until; /* set by a pick that keeps its work for a faster backend */
     share_table share;
     uint64_t *nonempty;
 };

@@ -8,19 +8,28 @@
  *
  * The caller's cycle:
  *   it = sched_enqueue(s, owner, len, client, now, deadline)  one per distinct sequence
- *   sched_next(s, now, &batch, &wake)   whenever the backend is free:
+ *   id = sched_add_backend(s)          one per further backend (a new scheduler has
+ *                                      one, id 0); each learns its own cost curve
+ *   sched_next(s, id, now, &batch, &wake)  whenever backend `id` is free:
  *       SCHED_SEND  send `batch` (its items have left the queue)
  *       SCHED_WAIT  the policy holds a partial batch on purpose; ask again at `wake`
  *                   (or earlier, when something is enqueued)
  *       SCHED_IDLE  nothing to send
- *   sched_done(s, &batch, now, seconds, ok)   when the backend answered
+ *   sched_done(s, id, &batch, now, seconds, ok)   when backend `id` answered
  *   sched_cancel(s, it)                       a queued sequence is no longer wanted
  *
  * Ownership: the scheduler allocates and frees its items. A handle returned
  * by sched_enqueue is valid until the item leaves the queue, through
  * sched_cancel, sched_expire or a SCHED_SEND batch; after that the caller
  * must not use it. The `owner` pointers are the caller's and are never
- * dereferenced here. */
+ * dereferenced here.
+ *
+ * Several backends: each has at most one batch in flight (the caller's
+ * promise) and its own cost curve, learned from its own batches; a pooled
+ * curve learned from every batch serves what is not about one backend (the
+ * aging scale τ, fair-share charging, admission estimates). A backend that
+ * is down (ejected, or removed from the pool) is marked so with
+ * sched_backend_set_up, and the estimates count only the ones up. */
 #ifndef BP_SCHEDULER_H
 #define BP_SCHEDULER_H
 
@@ -91,13 +100,30 @@ void sched_cancel(sched *s, sched_item *it);
  * later deadline now shares it). */
 void sched_extend_deadline(sched *s, sched_item *it, double deadline);
 
-/* Decides what the free backend should do at `now` (see the cycle above).
- * Items whose deadline is at or before `now` are never put in a batch. */
-enum sched_verdict sched_next(sched *s, double now, sched_batch *out, double *wake);
+/* Adds a backend with its own cost curve, starting from the prior; returns
+ * its id (ids count up from 0 and are never reused), or -1 when out of
+ * memory. */
+int sched_add_backend(sched *s);
 
-/* Reports a sent batch's outcome and its measured service time; successful
- * batches teach the cost curve. */
-void sched_done(sched *s, const sched_batch *b, double now, double seconds, bool ok);
+/* Marks a backend up (the default) or down: a down backend is never asked
+ * to wait for, and is not counted in the drain-time estimates. */
+void sched_backend_set_up(sched *s, int backend, bool up);
+
+size_t sched_backends(const sched *s);
+
+/* Decides what the free backend `backend` should do at `now` (see the cycle
+ * above). Items whose deadline is at or before `now` are never put in a
+ * batch. SCHED_WAIT may also mean that the cost policy keeps the best
+ * batches for a faster backend that is predicted to free up at `wake` (a
+ * bounded wait; see policy_cost.c). Callers with several free backends
+ * should ask the fastest first. An unknown id gets SCHED_IDLE. */
+enum sched_verdict sched_next(sched *s, int backend, double now, sched_batch *out, double *wake);
+
+/* Reports a batch's outcome on `backend` and its measured service time;
+ * successful batches teach that backend's cost curve and the pooled one. A
+ * failed batch frees the backend too (the caller may send the same items
+ * again elsewhere, outside the scheduler). */
+void sched_done(sched *s, int backend, const sched_batch *b, double now, double seconds, bool ok);
 
 /* Sets a client's weight for its fair share of the backend (default 1;
  * client 0 sets both anonymous classes). Only the cost policy uses
@@ -134,8 +160,9 @@ enum sched_admission { SCHED_ADMIT, SCHED_CLIENT_FULL, SCHED_QUEUE_FULL, SCHED_T
 enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest, size_t client_max,
                                  double budget, double *retry_after);
 
-/* The learned cost curve (see costmodel.h). */
-const cost_model *sched_costs(const sched *s);
+/* A backend's learned cost curve (see costmodel.h), or the pooled one for
+ * a negative or unknown id. */
+const cost_model *sched_costs(const sched *s, int backend);
 
 /* Removes every item whose deadline is at or before `now`, calling
  * expired(owner, arg) for each (the handle is already invalid then). */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define SCHEDSIM_MAX_POLICIES 16
+#define SCHEDSIM_MAX_BACKENDS 64
 
 typedef struct schedsim_config {
     wl_source src;
@@ -28,6 +29,7 @@ typedef struct schedsim_config {
     sim_config sim;
     bool json;
     const char *plot;
+    double backend_c[SCHEDSIM_MAX_BACKENDS]; /* --backend-costs */
 } schedsim_config;
 
 static void usage(FILE *out)
@@ -52,6 +54,10 @@ static void usage(FILE *out)
                  "  --policy LIST          comma-separated policies, or 'all' (default all)\n"
                  "  --cost C               c in a + c*L^2, seconds (default 0.002)\n"
                  "  --overhead A           a in a + c*L^2, seconds (default 0.0005)\n"
+                 "  --backends N           a pool of N identical backends, each one batch at\n"
+                 "                         a time (default 1)\n"
+                 "  --backend-costs LIST   a pool of backends of different speeds: their c,\n"
+                 "                         comma-separated (sets --backends)\n"
                  "  --max-batch N          sequences per batch (default 5)\n"
                  "  --max-wait-ms MS       the bound on a policy's deliberate wait (default 0)\n"
                  "  --max-queue N          queued sequences before refusals (default 10000)\n"
@@ -78,6 +84,8 @@ enum {
     OPT_POLICY,
     OPT_COST,
     OPT_OVERHEAD,
+    OPT_BACKENDS,
+    OPT_BACKEND_COSTS,
     OPT_MAX_BATCH,
     OPT_MAX_WAIT,
     OPT_MAX_QUEUE,
@@ -111,6 +119,30 @@ static bool parse_policies(schedsim_config *c, char *list)
     return c->npolicies > 0;
 }
 
+/* --backend-costs c1,c2,...: one backend per value. */
+static bool parse_backend_costs(schedsim_config *c, char *list)
+{
+    size_t n = 0;
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (n == SCHEDSIM_MAX_BACKENDS) {
+            fprintf(stderr, "schedsim: --backend-costs: at most %d backends\n",
+                    SCHEDSIM_MAX_BACKENDS);
+            return false;
+        }
+        if (!cli_double("schedsim", "backend-costs", tok, 0, 10, &c->backend_c[n]))
+            return false;
+        n++;
+    }
+    if (n == 0) {
+        fprintf(stderr, "schedsim: --backend-costs: no value\n");
+        return false;
+    }
+    c->sim.backends = n;
+    c->sim.backend_c = c->backend_c;
+    return true;
+}
+
 static int parse_args(int argc, char **argv, schedsim_config *c)
 {
     static const struct option opts[] = {
@@ -125,6 +157,8 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         {"policy", required_argument, NULL, OPT_POLICY},
         {"cost", required_argument, NULL, OPT_COST},
         {"overhead", required_argument, NULL, OPT_OVERHEAD},
+        {"backends", required_argument, NULL, OPT_BACKENDS},
+        {"backend-costs", required_argument, NULL, OPT_BACKEND_COSTS},
         {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
         {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
@@ -176,6 +210,12 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
             break;
         case OPT_OVERHEAD:
             ok = cli_double(p, "overhead", optarg, 0, 10, &c->sim.a);
+            break;
+        case OPT_BACKENDS:
+            ok = cli_size(p, "backends", optarg, 1, SCHEDSIM_MAX_BACKENDS, &c->sim.backends);
+            break;
+        case OPT_BACKEND_COSTS:
+            ok = parse_backend_costs(c, optarg);
             break;
         case OPT_MAX_BATCH:
             ok = cli_size(p, "max-batch", optarg, 1, SCHED_MAX_BATCH, &c->sim.sched.max_batch);
@@ -302,6 +342,26 @@ static bool write_plot(const schedsim_config *c, const pooled *runs, const wl_cl
     return ok;
 }
 
+static size_t pool_size(const sim_config *sc)
+{
+    return sc->backends ? sc->backends : 1;
+}
+
+/* The bound with a pool: a single machine as fast as all of them together
+ * (max_batch × N per unit of the fastest one's time) is a relaxation of N
+ * machines, so sim_lower_bound with the fastest c and N × max_batch is
+ * still a bound. */
+static double pool_fastest_c(const sim_config *sc)
+{
+    double c = sc->c;
+    if (sc->backend_c) {
+        c = sc->backend_c[0];
+        for (size_t k = 1; k < sc->backends; k++)
+            c = sc->backend_c[k] < c ? sc->backend_c[k] : c;
+    }
+    return c;
+}
+
 int main(int argc, char **argv)
 {
     schedsim_config cfg = {.src = {.rounds = 1, .seed = 1}, .seeds = 1};
@@ -341,8 +401,9 @@ int main(int argc, char **argv)
             rc = 2;
             goto out;
         }
-        bound_sum +=
-            sim_lower_bound(&t, cfg.sim.a, cfg.sim.c, cfg.sim.sched.max_batch) * (double)t.n;
+        bound_sum += sim_lower_bound(&t, cfg.sim.a, pool_fastest_c(&cfg.sim),
+                                     cfg.sim.sched.max_batch * pool_size(&cfg.sim)) *
+                     (double)t.n;
         bound_n += t.n;
         for (size_t p = 0; p < cfg.npolicies; p++) {
             sim_config sc = cfg.sim;
@@ -388,6 +449,9 @@ int main(int argc, char **argv)
                    "* L^2 s, batches of %zu\n\n",
                    cfg.seeds, cfg.seeds == 1 ? "" : "s", (unsigned long long)cfg.src.seed, bound_n,
                    cfg.sim.a, cfg.sim.c, cfg.sim.sched.max_batch);
+            if (pool_size(&cfg.sim) > 1)
+                printf("pool of %zu backends%s\n\n", pool_size(&cfg.sim),
+                       cfg.sim.backend_c ? " (c per backend from --backend-costs)" : "");
             report_compare(stdout, reps, cfg.policies, made);
             printf("\nlower bound on the mean latency: %.4f s (see sim.c)\n", bound);
             for (size_t p = 0; p < made; p++)

@@ -28,9 +28,27 @@ typedef struct sim_state {
     size_t *waiting;   /* per text: live waiters, indexed like pool */
 } sim_state;
 
-static double batch_cost(const sim_config *cfg, size_t longest)
+#define SIM_MAX_BACKENDS 64
+
+static double batch_cost(const sim_config *cfg, size_t backend, size_t longest)
 {
-    return cfg->a + cfg->c * (double)longest * (double)longest;
+    double c = cfg->backend_c ? cfg->backend_c[backend] : cfg->c;
+    return cfg->a + c * (double)longest * (double)longest;
+}
+
+/* Backend indexes, fastest first (by c), so a free fast backend is asked
+ * before a free slow one, as batchproxy does. */
+static void fastest_first(const sim_config *cfg, size_t n, size_t *order)
+{
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i;
+             j > 0 && batch_cost(cfg, order[j], 22) < batch_cost(cfg, order[j - 1], 22); j--) {
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
 }
 
 static void answer(sim_state *st, long i, int status, double now)
@@ -113,6 +131,7 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
              size_t errlen)
 {
     sim_state st = {.cfg = cfg, .trace = trace};
+    sched_batch *inflight_of = NULL; /* per backend, its batch in flight */
     bool ok = false;
     st.s = sched_new(&cfg->sched, err, errlen);
     st.pool = malloc((trace->n ? trace->n : 1) * sizeof *st.pool);
@@ -125,30 +144,57 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
     for (size_t i = 0; i < trace->n; i++)
         trace->reqs[i].status = WL_STATUS_NONE;
 
+    size_t nb = cfg->backends ? cfg->backends : 1;
+    if (nb > SIM_MAX_BACKENDS) {
+        snprintf(err, errlen, "at most %d backends", SIM_MAX_BACKENDS);
+        goto out;
+    }
+    int id[SIM_MAX_BACKENDS];
+    size_t order[SIM_MAX_BACKENDS];
+    id[0] = 0; /* a new scheduler has one backend */
+    for (size_t k = 1; k < nb; k++)
+        if ((id[k] = sched_add_backend(st.s)) < 0) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+    fastest_first(cfg, nb, order);
     size_t next = 0;        /* next arrival */
     double now = 0;         /* virtual time */
-    double busy_until = -1; /* the batch in flight completes then; -1: idle */
     double wake = INFINITY; /* the policy's chosen wait */
-    sched_batch inflight = {0};
+    /* Per backend: its batch in flight completes at busy_until (-1: idle). */
+    double busy_until[SIM_MAX_BACKENDS];
+    inflight_of = calloc(nb, sizeof *inflight_of);
+    if (!inflight_of) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t k = 0; k < nb; k++)
+        busy_until[k] = -1;
     for (;;) {
-        /* The next event: an arrival, the batch's completion, or a wake-up. */
+        /* The next event: an arrival, a batch's completion, or a wake-up. */
         double t_arr = next < trace->n ? trace->reqs[next].t : INFINITY;
-        double t_done = busy_until >= 0 ? busy_until : INFINITY;
+        double t_done = INFINITY;
+        for (size_t k = 0; k < nb; k++)
+            if (busy_until[k] >= 0)
+                t_done = fmin(t_done, busy_until[k]);
         double t = fmin(t_arr, fmin(t_done, wake));
         if (t == INFINITY)
             break;
         now = t > now ? t : now;
-        if (t_done <= now) {
-            double took = batch_cost(cfg, inflight.longest);
-            for (size_t k = 0; k < inflight.n; k++) {
-                sim_text *x = inflight.e[k].owner;
+        for (size_t b = 0; b < nb; b++) {
+            if (busy_until[b] < 0 || busy_until[b] > now)
+                continue;
+            sched_batch *inflight = &inflight_of[b];
+            double took = batch_cost(cfg, b, inflight->longest);
+            for (size_t k = 0; k < inflight->n; k++) {
+                sim_text *x = inflight->e[k].owner;
                 answer_waiters(&st, x, 200, now);
                 x->state = TEXT_DONE;
                 if (!cfg->cache)
                     htab_remove(&st.texts, &x->node);
             }
-            sched_done(st.s, &inflight, now, took, true);
-            busy_until = -1;
+            sched_done(st.s, id[b], inflight, now, took, true);
+            busy_until[b] = -1;
         }
         while (next < trace->n && trace->reqs[next].t <= now)
             if (!arrive(&st, (long)next++, clients)) {
@@ -157,23 +203,31 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
             }
         sched_expire(st.s, now, on_expired, &st);
         wake = INFINITY;
-        if (busy_until < 0) {
+        bool any_busy = false;
+        for (size_t o = 0; o < nb; o++) {
+            size_t b = order[o];
+            if (busy_until[b] >= 0)
+                continue;
             double w = INFINITY;
-            switch (sched_next(st.s, now, &inflight, &w)) {
+            sched_batch *inflight = &inflight_of[b];
+            switch (sched_next(st.s, id[b], now, inflight, &w)) {
             case SCHED_SEND:
-                for (size_t k = 0; k < inflight.n; k++)
-                    ((sim_text *)inflight.e[k].owner)->state = TEXT_INFLIGHT;
-                busy_until = now + batch_cost(cfg, inflight.longest);
+                for (size_t k = 0; k < inflight->n; k++)
+                    ((sim_text *)inflight->e[k].owner)->state = TEXT_INFLIGHT;
+                busy_until[b] = now + batch_cost(cfg, b, inflight->longest);
+                any_busy = true;
                 break;
             case SCHED_WAIT:
-                wake = w > now ? w : now + 1e-9;
+                wake = fmin(wake, w > now ? w : now + 1e-9);
                 break;
             case SCHED_IDLE:
                 break;
             }
         }
+        for (size_t b = 0; b < nb; b++)
+            any_busy |= busy_until[b] >= 0;
         /* Deadlines of queued items pass even when nothing else happens. */
-        if (busy_until < 0 && wake == INFINITY && next >= trace->n && sched_queued(st.s) > 0)
+        if (!any_busy && wake == INFINITY && next >= trace->n && sched_queued(st.s) > 0)
             wake = now + cfg->timeout;
     }
     /* Whatever is left unanswered (it can't be: every path answers) is a timeout. */
@@ -182,6 +236,7 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
             answer(&st, (long)i, WL_STATUS_TIMEOUT, now);
     ok = true;
 out:
+    free(inflight_of);
     sched_free(st.s);
     htab_fini(&st.texts);
     free(st.pool);

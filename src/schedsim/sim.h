@@ -1,7 +1,9 @@
 /* sim: runs the real scheduler (src/sched) in virtual time against a model
  * of the backend, and computes a lower bound on the mean latency.
  *
- * The model mirrors batchproxy and classifyd: one batch at a time, at most
+ * The model mirrors batchproxy and classifyd: one batch at a time per
+ * backend (a pool of one or more, each free one asks the scheduler, the
+ * fastest first), at most
  * max_batch sequences, a batch costs a + c × L² seconds (L its longest
  * member); a request with a cached result is answered at once and one whose
  * text is queued or in flight joins it (coalescing); a request not served
@@ -21,6 +23,10 @@ typedef struct sim_config {
     double a, c;    /* the backend's cost: a + c × L² per batch */
     double timeout; /* each request's deadline, seconds after it is sent */
     bool cache;     /* answer repeated texts from a cache (as batchproxy does) */
+    /* The pool: `backends` servers (0 counts as 1), each one batch at a
+     * time; backend k costs a + backend_c[k] × L² (backend_c NULL: all c). */
+    size_t backends;
+    const double *backend_c;
 } sim_config;
 
 /* Sends every request of the trace at its planned time t through a fresh

@@ -37,7 +37,7 @@ static void expect_batch(sched *s, double now, const intptr_t *ids, size_t n)
 {
     sched_batch b;
     double wake = -1;
-    assert_int_equal(sched_next(s, now, &b, &wake), SCHED_SEND);
+    assert_int_equal(sched_next(s, 0, now, &b, &wake), SCHED_SEND);
     assert_int_equal(b.n, n);
     size_t longest = 0;
     for (size_t i = 0; i < n; i++) {
@@ -52,7 +52,7 @@ static void expect_idle(sched *s, double now)
 {
     sched_batch b;
     double wake;
-    assert_int_equal(sched_next(s, now, &b, &wake), SCHED_IDLE);
+    assert_int_equal(sched_next(s, 0, now, &b, &wake), SCHED_IDLE);
     assert_int_equal(b.n, 0);
 }
 
@@ -135,8 +135,8 @@ static void test_priority_classes_named_clients_by_profile(void **state)
         put(s, i, 6, 7, 0);
     sched_batch b;
     double wake;
-    assert_int_equal(sched_next(s, 0, &b, &wake), SCHED_SEND);
-    assert_int_equal(sched_next(s, 0, &b, &wake), SCHED_SEND);
+    assert_int_equal(sched_next(s, 0, 0, &b, &wake), SCHED_SEND);
+    assert_int_equal(sched_next(s, 0, 0, &b, &wake), SCHED_SEND);
     put(s, 10, 40, 9, 1); /* client 9: long, low */
     put(s, 11, 20, 7, 1); /* client 7's mean stays under 12: high */
     expect_batch(s, 2, (intptr_t[]){11, 10}, 2);
@@ -190,7 +190,7 @@ static void test_deadlines_expired_items_never_sent(void **state)
         sched_batch b;
         double wake;
         /* At t=2 items 1 and 4 are past their deadline: only 2 goes. */
-        assert_int_equal(sched_next(s, 2.0, &b, &wake), SCHED_SEND);
+        assert_int_equal(sched_next(s, 0, 2.0, &b, &wake), SCHED_SEND);
         assert_int_equal(b.n, 1);
         assert_int_equal((intptr_t)b.e[0].owner, 2);
         /* The expired ones are still queued until swept or cancelled. */
@@ -220,10 +220,10 @@ static void test_max_wait_holds_partial_batch_until_oldest_waited(void **state)
     sched_batch b;
     double wake = -1;
     put(s, 1, 5, 0, 1.000);
-    assert_int_equal(sched_next(s, 1.000, &b, &wake), SCHED_WAIT);
+    assert_int_equal(sched_next(s, 0, 1.000, &b, &wake), SCHED_WAIT);
     assert_true(wake > 1.009 && wake < 1.011);
     put(s, 2, 5, 0, 1.004);
-    assert_int_equal(sched_next(s, 1.005, &b, &wake), SCHED_WAIT);
+    assert_int_equal(sched_next(s, 0, 1.005, &b, &wake), SCHED_WAIT);
     assert_true(wake > 1.009 && wake < 1.011); /* bounded by the oldest, not reset */
     expect_batch(s, 1.010, (intptr_t[]){1, 2}, 2);
     /* A full batch never waits. */
@@ -239,12 +239,12 @@ static void test_batch_entries_carry_what_was_enqueued(void **state)
     sched_enqueue(s, (void *)9, 17, 4, 0.25, 7.5);
     sched_batch b;
     double wake;
-    assert_int_equal(sched_next(s, 1, &b, &wake), SCHED_SEND);
+    assert_int_equal(sched_next(s, 0, 1, &b, &wake), SCHED_SEND);
     assert_int_equal(b.e[0].len, 17);
     assert_int_equal(b.e[0].client, 4);
     assert_true(b.e[0].enqueued == 0.25);
     assert_true(b.e[0].deadline == 7.5);
-    sched_done(s, &b, 1.5, 0.5, true);
+    sched_done(s, 0, &b, 1.5, 0.5, true);
     sched_free(s);
 }
 
@@ -271,7 +271,7 @@ static double run_until_sent(sched *s, intptr_t watch, feeder feed, double limit
         feed(s, now);
         sched_batch b;
         double wake;
-        enum sched_verdict v = sched_next(s, now, &b, &wake);
+        enum sched_verdict v = sched_next(s, 0, now, &b, &wake);
         if (v != SCHED_SEND) {
             now += 0.001;
             continue;
@@ -279,8 +279,8 @@ static double run_until_sent(sched *s, intptr_t watch, feeder feed, double limit
         for (size_t i = 0; i < b.n; i++)
             if ((intptr_t)b.e[i].owner == watch)
                 return now;
-        double took = cost_predict(sched_costs(s), b.longest);
-        sched_done(s, &b, now + took, took, true);
+        double took = cost_predict(sched_costs(s, 0), b.longest);
+        sched_done(s, 0, &b, now + took, took, true);
         now += took;
     }
     return -1;
@@ -297,7 +297,7 @@ static void test_cost_long_request_never_starves(void **state)
     short_every_10ms_next = 0;
     short_id = 0;
     sched_enqueue(s, (void *)1, 25, 0, 0.0, FAR);
-    const cost_model *cm = sched_costs(s);
+    const cost_model *cm = sched_costs(s, 0);
     double tau = cost_predict(cm, 22);
     double left = run_until_sent(s, 1, endless_short, 60);
     assert_true(left >= 0);
@@ -359,21 +359,21 @@ static void test_cost_uses_the_learned_curve(void **state)
         put(s, i, 25, 0, 0);
     sched_batch b;
     double wake;
-    assert_int_equal(sched_next(s, 0, &b, &wake), SCHED_SEND);
+    assert_int_equal(sched_next(s, 0, 0, &b, &wake), SCHED_SEND);
     assert_int_equal(b.n, 1); /* the prior: 5 costs 0.05 s, 25 costs 1.25 s */
     sched_free(s);
 
     s = make("cost", 5, 0, 100);
     for (int i = 0; i < 40; i++) {
         sched_batch fake = {.n = 1, .longest = (size_t)(5 + i % 30)};
-        sched_done(s, &fake, 0, 0.2, true);
+        sched_done(s, 0, &fake, 0, 0.2, true);
     }
-    assert_true(cost_predict(sched_costs(s), 5) > 0.19);
-    assert_true(cost_predict(sched_costs(s), 25) < 0.21);
+    assert_true(cost_predict(sched_costs(s, 0), 5) > 0.19);
+    assert_true(cost_predict(sched_costs(s, 0), 25) < 0.21);
     put(s, 1, 5, 0, 0);
     for (intptr_t i = 2; i <= 5; i++)
         put(s, i, 25, 0, 0);
-    assert_int_equal(sched_next(s, 0, &b, &wake), SCHED_SEND);
+    assert_int_equal(sched_next(s, 0, 0, &b, &wake), SCHED_SEND);
     assert_int_equal(b.n, 5);
     sched_free(s);
 }

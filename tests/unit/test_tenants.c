@@ -205,9 +205,9 @@ static void test_weighted_shares_through_the_scheduler(void **state)
         }
         sched_batch b;
         double wake;
-        assert_int_equal(sched_next(s, now, &b, &wake), SCHED_SEND);
+        assert_int_equal(sched_next(s, 0, now, &b, &wake), SCHED_SEND);
         double took = 0.001 + 0.002 * (double)(b.longest * b.longest);
-        sched_done(s, &b, now + took, took, true);
+        sched_done(s, 0, &b, now + took, took, true);
         now += took;
     }
     double s1, s2;
