@@ -313,7 +313,9 @@ enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest,
         *retry_after = work / backends_up(s);
         return SCHED_QUEUE_FULL;
     }
-    double own_work = (double)n * cost_predict(&s->cost, longest) / (double)s->cfg.max_batch;
+    /* Its own first batch is in sched_estimate; the rest of its sequences
+     * need their share of batches too. */
+    double own_work = (double)(n - 1) * cost_predict(&s->cost, longest) / (double)s->cfg.max_batch;
     if (sched_estimate(s, client, longest) + own_work > budget) {
         *retry_after = sched_drain_time(s, client, longest);
         return SCHED_TOO_LATE;

@@ -30,6 +30,8 @@ typedef struct schedsim_config {
     bool json;
     const char *plot;
     double backend_c[SCHEDSIM_MAX_BACKENDS]; /* --backend-costs */
+    const char *clients_file;
+    cfile clients;
 } schedsim_config;
 
 static void usage(FILE *out)
@@ -64,6 +66,12 @@ static void usage(FILE *out)
                  "  --priority-threshold N the priority policy's length threshold (default 12)\n"
                  "  --timeout SECONDS      each request's deadline (default 30)\n"
                  "  --no-cache             don't model batchproxy's result cache\n"
+                 "Clients (admission and fair shares, as batchproxy):\n"
+                 "  --clients FILE         batchproxy's clients file: weights, rate limits,\n"
+                 "                         queue limits, deadlines of the named clients\n"
+                 "  --rate-limit RPS       default requests/s per client (default 0: none)\n"
+                 "  --rate-burst N         default burst (default 20)\n"
+                 "  --client-max-queue N   default sequences one client may queue (default 1000)\n"
                  "Output:\n"
                  "  --json                 one JSON object: per policy the report, and the bound\n"
                  "  --plot FILE.svg        also draw the latency distribution (CDF) of each\n"
@@ -92,6 +100,10 @@ enum {
     OPT_PRIO_THRESHOLD,
     OPT_TIMEOUT,
     OPT_NO_CACHE,
+    OPT_CLIENTS,
+    OPT_RATE_LIMIT,
+    OPT_RATE_BURST,
+    OPT_CLIENT_MAX_QUEUE,
     OPT_JSON,
     OPT_PLOT,
     OPT_HELP,
@@ -165,6 +177,10 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         {"priority-threshold", required_argument, NULL, OPT_PRIO_THRESHOLD},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+        {"clients", required_argument, NULL, OPT_CLIENTS},
+        {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+        {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
+        {"client-max-queue", required_argument, NULL, OPT_CLIENT_MAX_QUEUE},
         {"json", no_argument, NULL, OPT_JSON},
         {"plot", required_argument, NULL, OPT_PLOT},
         {"help", no_argument, NULL, OPT_HELP},
@@ -233,6 +249,19 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
             break;
         case OPT_TIMEOUT:
             ok = cli_double(p, "timeout", optarg, 0.001, 1e6, &c->sim.timeout);
+            break;
+        case OPT_CLIENTS:
+            c->clients_file = optarg;
+            break;
+        case OPT_RATE_LIMIT:
+            ok = cli_double(p, "rate-limit", optarg, 0, 1e9, &c->sim.client_defaults.rate);
+            break;
+        case OPT_RATE_BURST:
+            ok = cli_double(p, "rate-burst", optarg, 1, 1e9, &c->sim.client_defaults.burst);
+            break;
+        case OPT_CLIENT_MAX_QUEUE:
+            ok = cli_size(p, "client-max-queue", optarg, 1, 10000000,
+                          &c->sim.client_defaults.max_queued);
             break;
         case OPT_NO_CACHE:
             c->sim.cache = false;
@@ -365,8 +394,12 @@ static double pool_fastest_c(const sim_config *sc)
 int main(int argc, char **argv)
 {
     schedsim_config cfg = {.src = {.rounds = 1, .seed = 1}, .seeds = 1};
-    cfg.sim = (sim_config){
-        .sched = sched_config_default(), .a = 0.0005, .c = 0.002, .timeout = 30, .cache = true};
+    cfg.sim = (sim_config){.sched = sched_config_default(),
+                           .a = 0.0005,
+                           .c = 0.002,
+                           .timeout = 30,
+                           .cache = true,
+                           .client_defaults = {.weight = 1, .burst = 20, .max_queued = 1000}};
     cfg.src.specs = calloc((size_t)argc + 1, sizeof *cfg.src.specs);
     if (!cfg.src.specs)
         return 1;
@@ -376,6 +409,17 @@ int main(int argc, char **argv)
     if (rc) {
         free(cfg.src.specs);
         return rc;
+    }
+    if (cfg.clients_file) {
+        char why[512];
+        cfile_client defaults = cfg.sim.client_defaults;
+        defaults.timeout = cfg.sim.timeout;
+        if (!cfile_load(cfg.clients_file, &defaults, &cfg.clients, why, sizeof why)) {
+            fprintf(stderr, "schedsim: --clients: %s\n", why);
+            free(cfg.src.specs);
+            return 2;
+        }
+        cfg.sim.clients = &cfg.clients;
     }
     /* The policies learn the model's curve as batchproxy would; start them
      * from the true one so short runs aren't judged on the prior. */
@@ -471,6 +515,7 @@ out:
     for (size_t p = 0; p < cfg.npolicies; p++)
         free(runs[p].recs);
     free(clients);
+    cfile_free(&cfg.clients);
     free(cfg.src.specs);
     return rc;
 }

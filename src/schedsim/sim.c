@@ -2,6 +2,7 @@
 #include "sim.h"
 
 #include "htab.h"
+#include "tbucket.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +27,11 @@ typedef struct sim_state {
     size_t npool;
     long *next_waiter; /* per request */
     size_t *waiting;   /* per text: live waiters, indexed like pool */
+    /* Per workload client (trace client index): batchproxy's view of it. */
+    size_t nclients;
+    cfile_client *settings;
+    tb *buckets;
+    int *sched_id; /* the client id the scheduler sees (0: anonymous) */
 } sim_state;
 
 #define SIM_MAX_BACKENDS 64
@@ -58,12 +64,27 @@ static void answer(sim_state *st, long i, int status, double now)
     r->latency = now - r->sent;
 }
 
-/* Answers every request waiting on text x with status at now. */
+/* A request's own deadline, after its client's timeout. */
+static double timeout_of(const sim_state *st, long i)
+{
+    return st->settings[st->trace->reqs[i].client].timeout;
+}
+
+/* Answers every request waiting on text x with status at now; one whose
+ * own deadline passed meanwhile got its 504 then (batchproxy's timer). */
 static void answer_waiters(sim_state *st, sim_text *x, int status, double now)
 {
-    for (long i = x->first_waiter; i >= 0; i = st->next_waiter[i])
-        if (st->trace->reqs[i].status == WL_STATUS_NONE)
+    for (long i = x->first_waiter; i >= 0; i = st->next_waiter[i]) {
+        wl_request *r = &st->trace->reqs[i];
+        if (r->status != WL_STATUS_NONE)
+            continue;
+        if (now - r->sent > timeout_of(st, i)) {
+            r->status = 504;
+            r->latency = timeout_of(st, i);
+        } else {
             answer(st, i, status, now);
+        }
+    }
     x->first_waiter = -1;
 }
 
@@ -77,7 +98,7 @@ static void on_expired(void *owner, void *arg)
         wl_request *r = &st->trace->reqs[i];
         if (r->status == WL_STATUS_NONE) {
             r->status = 504;
-            r->latency = st->cfg->timeout;
+            r->latency = timeout_of(st, i);
         }
     }
     x->first_waiter = -1;
@@ -86,12 +107,18 @@ static void on_expired(void *owner, void *arg)
 }
 
 /* A request arrives at its planned time. */
-static bool arrive(sim_state *st, long i, const wl_client *clients)
+static bool arrive(sim_state *st, long i)
 {
     wl_request *r = &st->trace->reqs[i];
     double now = r->t;
     r->sent = now;
     r->status = WL_STATUS_NONE;
+    const cfile_client *set = &st->settings[r->client];
+    double timeout = set->timeout, wait;
+    if (!tb_take(&st->buckets[r->client], now, &wait)) {
+        answer(st, i, 429, now);
+        return true;
+    }
     size_t bytes = strlen(r->text);
     uint64_t h = htab_hash(&st->texts, r->text, bytes);
     sim_text *x = (sim_text *)htab_find(&st->texts, r->text, bytes, h);
@@ -103,7 +130,20 @@ static bool arrive(sim_state *st, long i, const wl_client *clients)
         st->next_waiter[i] = x->first_waiter; /* join it */
         x->first_waiter = i;
         if (x->state == TEXT_QUEUED)
-            sched_extend_deadline(st->s, x->item, now + st->cfg->timeout);
+            sched_extend_deadline(st->s, x->item, now + timeout);
+        return true;
+    }
+    int client = st->sched_id[r->client];
+    double retry_after;
+    switch (sched_admit(st->s, client, 1, r->len, set->max_queued, timeout, &retry_after)) {
+    case SCHED_ADMIT:
+        break;
+    case SCHED_CLIENT_FULL:
+        answer(st, i, 429, now);
+        return true;
+    case SCHED_QUEUE_FULL:
+    case SCHED_TOO_LATE:
+        answer(st, i, 503, now);
         return true;
     }
     if (x) /* done but no cache: forget it and queue anew */
@@ -115,8 +155,7 @@ static bool arrive(sim_state *st, long i, const wl_client *clients)
     x->node.hash = h;
     x->first_waiter = i;
     st->next_waiter[i] = -1;
-    int client = clients && clients[r->client].send_id ? (int)r->client + 1 : 0;
-    x->item = sched_enqueue(st->s, x, r->len, client, now, now + st->cfg->timeout);
+    x->item = sched_enqueue(st->s, x, r->len, client, now, now + timeout);
     if (!x->item) { /* queue full: refused at once, like batchproxy's 503 */
         answer(st, i, 503, now);
         st->npool--;
@@ -124,6 +163,36 @@ static bool arrive(sim_state *st, long i, const wl_client *clients)
     }
     x->state = TEXT_QUEUED;
     htab_insert(&st->texts, &x->node);
+    return true;
+}
+
+/* Gives each workload client batchproxy's view of it: anonymous (id=no)
+ * or named (the scheduler sees index + 1), its settings from the clients
+ * file or the defaults, its weight, and a full token bucket. */
+static bool setup_clients(sim_state *st, const wl_client *clients, char *err, size_t errlen)
+{
+    size_t n = st->nclients ? st->nclients : 1;
+    st->settings = calloc(n, sizeof *st->settings);
+    st->buckets = calloc(n, sizeof *st->buckets);
+    st->sched_id = calloc(n, sizeof *st->sched_id);
+    if (!st->settings || !st->buckets || !st->sched_id) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    cfile_client defaults = st->cfg->client_defaults;
+    if (!(defaults.weight > 0)) /* not set: unlimited, as without admission */
+        defaults = (cfile_client){.weight = 1, .burst = 1, .max_queued = SIZE_MAX};
+    defaults.timeout = st->cfg->timeout;
+    for (size_t c = 0; c < st->nclients; c++) {
+        bool named = clients && clients[c].send_id;
+        const cfile_client *listed =
+            named && st->cfg->clients ? cfile_find(st->cfg->clients, clients[c].name) : NULL;
+        st->settings[c] = listed ? *listed : defaults;
+        st->sched_id[c] = named ? (int)c + 1 : 0;
+        tb_init(&st->buckets[c], st->settings[c].rate, st->settings[c].burst, 0);
+        if (named)
+            sched_set_weight(st->s, st->sched_id[c], st->settings[c].weight);
+    }
     return true;
 }
 
@@ -141,8 +210,13 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
             snprintf(err, errlen, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < trace->n; i++)
+    for (size_t i = 0; i < trace->n; i++) {
         trace->reqs[i].status = WL_STATUS_NONE;
+        if (trace->reqs[i].client + 1 > st.nclients)
+            st.nclients = trace->reqs[i].client + 1;
+    }
+    if (!setup_clients(&st, clients, err, errlen))
+        goto out;
 
     size_t nb = cfg->backends ? cfg->backends : 1;
     if (nb > SIM_MAX_BACKENDS) {
@@ -197,7 +271,7 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
             busy_until[b] = -1;
         }
         while (next < trace->n && trace->reqs[next].t <= now)
-            if (!arrive(&st, (long)next++, clients)) {
+            if (!arrive(&st, (long)next++)) {
                 snprintf(err, errlen, "out of memory");
                 goto out;
             }
@@ -236,6 +310,9 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
             answer(&st, (long)i, WL_STATUS_TIMEOUT, now);
     ok = true;
 out:
+    free(st.settings);
+    free(st.buckets);
+    free(st.sched_id);
     free(inflight_of);
     sched_free(st.s);
     htab_fini(&st.texts);

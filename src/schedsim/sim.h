@@ -7,11 +7,16 @@
  * max_batch sequences, a batch costs a + c × L² seconds (L its longest
  * member); a request with a cached result is answered at once and one whose
  * text is queued or in flight joins it (coalescing); a request not served
- * by its deadline fails with 504. Time is a double that only this module
- * advances; nothing reads a clock. */
+ * by its deadline fails with 504. Clients are admitted as batchproxy does
+ * (clients.h, sched_admit): a token-bucket rate limit (429), a per-client
+ * queue limit (429), the global queue limit and hopeless deadlines (503),
+ * with weights, limits and deadlines from a clients file or the defaults.
+ * Clients whose SPEC says id=no are anonymous. Time is a double that only
+ * this module advances; nothing reads a clock. */
 #ifndef BP_SIM_H
 #define BP_SIM_H
 
+#include "clientsfile.h"
 #include "scheduler.h"
 #include "workload.h"
 
@@ -27,6 +32,11 @@ typedef struct sim_config {
      * time; backend k costs a + backend_c[k] × L² (backend_c NULL: all c). */
     size_t backends;
     const double *backend_c;
+    /* Per-client settings as batchproxy's --clients FILE (NULL: none) and
+     * its defaults for everyone else (as batchproxy's flags; the deadline
+     * is `timeout`). */
+    const cfile *clients;
+    cfile_client client_defaults;
 } sim_config;
 
 /* Sends every request of the trace at its planned time t through a fresh

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static sim_config config(const char *policy)
 {
@@ -87,19 +88,25 @@ static void test_coalescing_cache_and_no_cache(void **state)
     }
 }
 
-static void test_deadlines_give_504(void **state)
+static void test_deadlines_give_504_or_503(void **state)
 {
-    /* A long batch blocks the backend for 0.8 s; the second request's
-     * deadline is shorter than that. */
+    /* Batches of one, fifo, 0.5 s deadlines. A (15 characters, 0.451 s)
+     * goes at once. B, as long, would wait for A in its class's queue: it
+     * can't make it and is refused at once (503). C (12 characters,
+     * 0.289 s) could make it on its own, so it is admitted, but waits for
+     * A in flight and gets 504 at its deadline. */
     wl_trace t;
-    make_trace(&t, 2, (double[]){0, 0.01}, (const char *[]){"aaaaaaaaaaaaaaaaaaaa", "b"});
+    make_trace(&t, 3, (double[]){0, 0, 0.01},
+               (const char *[]){"aaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbb", "cccccccccccc"});
     sim_config c = config("fifo");
+    c.sched.max_batch = 1;
     c.timeout = 0.5;
     char err[128];
     assert_true(sim_run(&c, &t, NULL, err, sizeof err));
     assert_int_equal(t.reqs[0].status, 200);
-    assert_int_equal(t.reqs[1].status, 504);
-    assert_close(t.reqs[1].latency, 0.5);
+    assert_int_equal(t.reqs[1].status, 503);
+    assert_int_equal(t.reqs[2].status, 504);
+    assert_close(t.reqs[2].latency, 0.5);
     wl_trace_free(&t);
 }
 
@@ -186,16 +193,53 @@ static void test_thousands_of_simulated_seconds_run_fast(void **state)
     free(cl);
 }
 
+static void test_admission_as_batchproxy(void **state)
+{
+    /* Client "x" (named) may send 1 request/s with a burst of 2 and have 2
+     * queued; "y" is anonymous and gets the defaults. */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/bp-simclients-%d.ini", (int)getpid());
+    FILE *fp = fopen(path, "w");
+    fputs("[x]\nrate = 1\nburst = 2\ntimeout_ms = 500\n", fp);
+    fclose(fp);
+    cfile cf;
+    char err[256];
+    cfile_client defaults = {.weight = 1, .burst = 20, .max_queued = 1000, .timeout = 30};
+    assert_true(cfile_load(path, &defaults, &cf, err, sizeof err));
+    unlink(path);
+
+    wl_client clients[2] = {{.name = "x", .send_id = true}, {.name = "y", .send_id = false}};
+    wl_trace t;
+    make_trace(&t, 5, (double[]){0, 0, 0, 0, 0},
+               (const char *[]){"x one", "x two", "x three", "0123456789012345678901234", "y"});
+    t.reqs[3].client = 0; /* x: 25 characters cost 1.25 s: hopeless within 500 ms */
+    t.reqs[4].client = 1;
+    for (size_t i = 0; i < 3; i++)
+        t.reqs[i].client = 0;
+    sim_config c = config("cost");
+    c.clients = &cf;
+    c.client_defaults = defaults;
+    assert_true(sim_run(&c, &t, clients, err, sizeof err));
+    assert_int_equal(t.reqs[0].status, 200);
+    assert_int_equal(t.reqs[1].status, 200);
+    assert_int_equal(t.reqs[2].status, 429); /* the burst is spent */
+    assert_int_equal(t.reqs[3].status, 429); /* still spent */
+    assert_int_equal(t.reqs[4].status, 200); /* y has its own defaults */
+    cfile_free(&cf);
+    wl_trace_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_request_costs_a_plus_c_l2),
         cmocka_unit_test(test_batch_costs_its_longest_and_waits_for_the_backend),
         cmocka_unit_test(test_coalescing_cache_and_no_cache),
-        cmocka_unit_test(test_deadlines_give_504),
+        cmocka_unit_test(test_deadlines_give_504_or_503),
         cmocka_unit_test(test_lower_bound_is_below_every_policy),
         cmocka_unit_test(test_same_seed_same_outcome),
         cmocka_unit_test(test_thousands_of_simulated_seconds_run_fast),
+        cmocka_unit_test(test_admission_as_batchproxy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
