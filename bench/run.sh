@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: the proxy's overhead (added latency, throughput), then the
-# comparison of scheduling policies in the simulator and live.
+# comparison of scheduling policies in the simulator and live, scaling out
+# over several backends, and clients, fairness and overload.
 # Usage: bench/run.sh [BUILD_DIR]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,3 +10,5 @@ echo
 "$here/policies.sh" "${1:-build}"
 echo
 "$here/scaleout.sh" "${1:-build}"
+echo
+"$here/fairness.sh" "${1:-build}"
