@@ -26,11 +26,14 @@ echo "== schedsim: seed profile, 100 seeds (build/schedsim --seeds 100)"
 "$build/schedsim" --seeds 100 --json >"$out/sim-seed.json"
 for f in "$here"/workloads/*.txt; do
   name=$(basename "$f" .txt)
+  # A workload may come with a clients file (weights, limits) of the same name.
+  limits=()
+  [ -f "${f%.txt}.ini" ] && limits=(--clients "${f%.txt}.ini")
   echo
-  echo "== schedsim: $name, 10 seeds (build/schedsim --clients-file $f --seeds 10)"
+  echo "== schedsim: $name, 10 seeds (build/schedsim --clients-file $f ${limits[*]} --seeds 10)"
   sed -n 's/^# /   /p' "$f"
-  "$build/schedsim" --clients-file "$f" --seeds 10 | grep -E '^(overall|Jain|lower|  [a-z])' |
-    tee "$out/sim-$name.txt"
+  "$build/schedsim" --clients-file "$f" "${limits[@]}" --seeds 10 |
+    grep -E '^(overall|Jain|lower|  [a-z])' | tee "$out/sim-$name.txt"
 done
 
 echo
