@@ -89,7 +89,10 @@ void cost_observe(cost_model *m, size_t longest, double seconds)
     if (m->n < COST_WINDOW)
         m->n++;
     m->seen++;
-    if (m->n >= COST_MIN_FIT)
+    /* A refit sorts the window; once the curve has settled, every
+     * COST_REFIT_EVERY-th batch is often enough and keeps the cost off
+     * the hot path when batches are frequent. */
+    if (m->n >= COST_MIN_FIT && (m->n < 4 * COST_MIN_FIT || m->seen % COST_REFIT_EVERY == 0))
         refit(m);
 }
 

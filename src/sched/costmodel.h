@@ -6,7 +6,9 @@
  * absolute deviations: a stalled connection or a noisy neighbour must not
  * bend the curve). Until the window holds enough batches of at least two
  * lengths, the prior is used; with only one length seen, only `a` is fitted
- * and `b` keeps the prior. Pure: no clock, no I/O. */
+ * and `b` keeps the prior. The fit is redone after each of the first
+ * 4 × COST_MIN_FIT observations, then after every COST_REFIT_EVERY-th.
+ * Pure: no clock, no I/O. */
 #ifndef BP_COSTMODEL_H
 #define BP_COSTMODEL_H
 
@@ -14,7 +16,8 @@
 #include <stdint.h>
 
 #define COST_WINDOW 256
-#define COST_MIN_FIT 8 /* observations before the fit replaces the prior */
+#define COST_MIN_FIT 8     /* observations before the fit replaces the prior */
+#define COST_REFIT_EVERY 8 /* past the first few, refit every this many observations */
 
 typedef struct cost_model {
     double prior_a, prior_b;
