@@ -1,19 +1,311 @@
-/* httpd: shared HTTP-server plumbing on evhttp (see httpd.h). */
+/* httpd: shared HTTP-server plumbing on evhttp (see httpd.h).
+ *
+ * The request deadline (slowloris). evhttp 2.1 restarts its read timeout at
+ * every byte and has no whole-request timeout, so each connection gets a
+ * clock of our own: it starts at the first byte of a request and stops when
+ * evhttp hands the complete request to the server; if it runs out first,
+ * the connection is failed exactly as evhttp's own read timeout fails it.
+ *
+ * To see bytes arrive and, above all, to learn reliably when evhttp frees a
+ * connection, every connection's bufferevent is ours (evhttp_set_bevcb): a
+ * filter over a socket bufferevent. The filter's free_context is the one
+ * destructor evhttp can't bypass, whichever path frees the connection (a
+ * reply with "Connection: close", an error, a timeout, the servers' own
+ * evhttp_connection_free, evhttp_free at shutdown with connections open).
+ *
+ * Invariants:
+ * - Each connection owns one hconn: created with its bufferevent, freed only
+ *   by that filter's free_context (filter_free), which libevent runs after
+ *   the bufferevent is released, from the loop or from event_base_free.
+ *   The hconn owns its two events and is in conn_table from creation to
+ *   free, keyed by the filter bufferevent evhttp knows the connection by.
+ * - evhttp releases the bufferevent (callbacks cleared) before the
+ *   finalizer runs; our event callbacks check evhttp_owns() before touching
+ *   it, since a release and our event can land in the same loop turn.
+ * - outstanding counts requests handed to the server and not yet answered
+ *   (evhttp's on_complete callback). The clock runs only while outstanding
+ *   is 0, so a request being served, and a pipelined one behind it, are
+ *   never cut: the next request's clock starts when the answer has gone out
+ *   (or at its first byte, if that comes later).
+ * - Output: libevent 2.1's filter reports data as written once it is in the
+ *   socket bufferevent's buffer, and it doesn't flush when evhttp enables
+ *   writing, so a reply followed by a close could be lost or stall. Our
+ *   output filter therefore writes straight to the socket, all of a reply
+ *   at once from the `writable` event, and evhttp is told it is written only
+ *   when the kernel has it. The socket bufferevent itself only reads.
+ * - servers[] and conn_table are static: evhttp has no destructor hook for
+ *   the server itself, and static storage needs none. */
 #include "httpd.h"
 
 #include "addr.h"
 #include "utf8.h"
 #include "wire.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+
+typedef struct httpd_server {
+    void (*cb)(struct evhttp_request *, void *);
+    void *arg;
+    struct timeval request_timeout;
+} httpd_server;
+
+static httpd_server servers[HTTPD_MAX_SERVERS];
+static size_t nservers;
+
+typedef struct hconn {
+    struct hconn *next;       /* conn_table chain */
+    struct bufferevent *bev;  /* the filter evhttp uses: the key */
+    struct bufferevent *sock; /* the socket bufferevent under it */
+    const httpd_server *srv;
+    struct event *deadline; /* pending while the clock runs */
+    struct event *writable; /* writes the output; NULL until the first reply */
+    evutil_socket_t fd;
+    unsigned outstanding; /* requests handed over, not yet answered */
+    bool clock;           /* deadline is pending */
+    bool flushing;        /* inside on_writable: the output filter may write */
+    bool write_failed;
+} hconn;
+
+#define CONN_BUCKETS 4096 /* a power of two */
+static hconn *conn_table[CONN_BUCKETS];
+
+static size_t conn_bucket(const struct bufferevent *bev)
+{
+    uint64_t h = (uint64_t)(uintptr_t)bev * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 52) & (CONN_BUCKETS - 1);
+}
+
+static hconn *conn_find(const struct bufferevent *bev)
+{
+    hconn *c = conn_table[conn_bucket(bev)];
+    while (c && c->bev != bev)
+        c = c->next;
+    return c;
+}
+
+static void conn_unlink(hconn *c)
+{
+    for (hconn **p = &conn_table[conn_bucket(c->bev)]; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            return;
+        }
+    }
+}
+
+/* False once evhttp has released the bufferevent (bufferevent_free clears
+ * the callbacks; evhttp always sets an event callback while it holds it). */
+static bool evhttp_owns(const hconn *c)
+{
+    bufferevent_event_cb ecb = NULL;
+    bufferevent_getcb(c->bev, NULL, NULL, &ecb, NULL);
+    return ecb != NULL;
+}
+
+static void clock_start(hconn *c)
+{
+    if (!c->clock && evtimer_add(c->deadline, &c->srv->request_timeout) == 0)
+        c->clock = true;
+}
+
+static void clock_stop(hconn *c)
+{
+    if (c->clock) {
+        evtimer_del(c->deadline);
+        c->clock = false;
+    }
+}
+
+/* The request took too long to arrive: fail the connection the way evhttp's
+ * own read timeout does (it closes without an answer and frees it). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    hconn *c = arg;
+    c->clock = false;
+    if (c->outstanding == 0 && evhttp_owns(c))
+        bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+}
+
+/* Socket bytes on their way to evhttp: the first of a request starts its
+ * clock. */
+static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evbuffer *dst,
+                                                ev_ssize_t limit, enum bufferevent_flush_mode mode,
+                                                void *ctx)
+{
+    hconn *c = ctx;
+    size_t n = evbuffer_get_length(src);
+    if (limit >= 0 && (size_t)limit < n)
+        n = (size_t)limit;
+    int moved = evbuffer_remove_buffer(src, dst, n);
+    if (moved < 0)
+        return BEV_ERROR;
+    if (moved > 0 && c->outstanding == 0)
+        clock_start(c);
+    return BEV_OK;
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg);
+
+/* Creates the write event on the first output (the socket is known by
+ * then). Without memory for it, the socket bufferevent writes instead, as
+ * with libevent's plain filter: a reply followed by a close may then be
+ * cut short, which beats not serving. */
+static bool ensure_writable(hconn *c)
+{
+    if (c->writable)
+        return true;
+    if (c->fd < 0) {
+        c->fd = bufferevent_getfd(c->sock);
+        c->writable = event_new(bufferevent_get_base(c->bev), c->fd, EV_WRITE, on_writable, c);
+        if (!c->writable)
+            bufferevent_enable(c->sock, EV_WRITE);
+    }
+    return c->writable != NULL;
+}
+
+/* Writes when the socket is next writable, in the next loop turn, as a
+ * socket bufferevent does: by then the whole reply is there, and writing it
+ * at once (rather than jumping ahead of the loop's other work) keeps
+ * batchproxy's backend round trips as short as they were. */
+static void schedule_write(hconn *c)
+{
+    if (!event_pending(c->writable, EV_WRITE, NULL))
+        event_add(c->writable, NULL);
+}
+
+/* Output, called by the filter as evhttp adds it (outside on_writable: just
+ * schedule one write for the whole reply) or from on_writable (write it to
+ * the socket; what the kernel doesn't take waits for the next turn). */
+static enum bufferevent_filter_result filter_out(struct evbuffer *src, struct evbuffer *dst,
+                                                 ev_ssize_t limit, enum bufferevent_flush_mode mode,
+                                                 void *ctx)
+{
+    hconn *c = ctx;
+    if (!ensure_writable(c)) { /* out of memory: libevent's plain filter */
+        evbuffer_add_buffer(dst, src);
+        return BEV_OK;
+    }
+    if (!c->flushing) {
+        schedule_write(c);
+        return BEV_NEED_MORE;
+    }
+    int n = evbuffer_write(src, c->fd);
+    if (n > 0)
+        return BEV_OK; /* the filter calls us again while output is left */
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        c->write_failed = true;
+        return BEV_ERROR;
+    }
+    schedule_write(c);
+    return BEV_NEED_MORE;
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    hconn *c = arg;
+    if (!evhttp_owns(c))
+        return;
+    c->flushing = true;
+    /* May complete the reply, and evhttp may release the connection inside;
+     * c itself lives until the finalizer, later in the loop. */
+    bufferevent_flush(c->bev, EV_WRITE, BEV_NORMAL);
+    c->flushing = false;
+    if (c->write_failed && evhttp_owns(c)) {
+        c->write_failed = false;
+        bufferevent_trigger_event(c->bev, BEV_EVENT_WRITING | BEV_EVENT_ERROR, 0);
+    }
+}
+
+/* evhttp adds output while writing is still disabled and then enables it,
+ * which doesn't run the filter: make sure a write is scheduled. */
+static void on_output_added(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    hconn *c = arg;
+    if (info->n_added > 0 && ensure_writable(c))
+        schedule_write(c);
+}
+
+static void filter_free(void *ctx)
+{
+    hconn *c = ctx;
+    conn_unlink(c);
+    event_free(c->deadline);
+    if (c->writable)
+        event_free(c->writable);
+    free(c);
+}
+
+/* evhttp's bufferevent for a new connection. NULL (out of memory) makes
+ * evhttp use a plain one: that connection just has no request deadline. */
+static struct bufferevent *new_conn_bev(struct event_base *base, void *arg)
+{
+    hconn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->srv = arg;
+    c->fd = -1;
+    c->deadline = evtimer_new(base, on_deadline, c);
+    c->sock = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (c->sock && c->deadline)
+        c->bev = bufferevent_filter_new(c->sock, filter_in, filter_out, BEV_OPT_CLOSE_ON_FREE,
+                                        filter_free, c);
+    if (!c->bev) {
+        if (c->sock)
+            bufferevent_free(c->sock);
+        if (c->deadline)
+            event_free(c->deadline);
+        free(c);
+        return NULL;
+    }
+    size_t b = conn_bucket(c->bev);
+    c->next = conn_table[b];
+    conn_table[b] = c;
+    if (!evbuffer_add_cb(bufferevent_get_output(c->bev), on_output_added, c)) {
+        bufferevent_free(c->bev); /* frees c and the socket bufferevent */
+        return NULL;
+    }
+    /* The socket never writes itself (on_writable does); sparing it the
+     * write event also spares a wakeup per connection. */
+    bufferevent_disable(c->sock, EV_WRITE);
+    return c->bev;
+}
+
+/* The answer has gone out (evhttp's on_complete). */
+static void on_answered(struct evhttp_request *req, void *arg)
+{
+    hconn *c = arg;
+    if (c->outstanding > 0)
+        c->outstanding--;
+    /* Bytes already here belong to the next request. */
+    if (c->outstanding == 0 && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        clock_start(c);
+}
+
+/* evhttp hands over a complete request: its clock stops, and no clock runs
+ * on this connection until it is answered. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    const httpd_server *srv = arg;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    hconn *c = evcon ? conn_find(evhttp_connection_get_bufferevent(evcon)) : NULL;
+    if (c) {
+        c->outstanding++;
+        clock_stop(c);
+        evhttp_request_set_on_complete_cb(req, on_answered, c);
+    }
+    srv->cb(req, srv->arg);
+}
 
 const char *httpd_reason(int status)
 {
@@ -52,6 +344,10 @@ struct evhttp *httpd_listen(struct event_base *base, const char *spec, const htt
     addr_hostport hp;
     if (!addr_parse_hostport(spec, &hp, err, errlen))
         return NULL;
+    if (nservers == HTTPD_MAX_SERVERS) {
+        snprintf(err, errlen, "more than %d HTTP servers", HTTPD_MAX_SERVERS);
+        return NULL;
+    }
     struct evhttp *http = evhttp_new(base);
     if (!http) {
         snprintf(err, errlen, "evhttp_new failed");
@@ -72,7 +368,11 @@ struct evhttp *httpd_listen(struct event_base *base, const char *spec, const htt
     evhttp_set_max_headers_size(http, (ev_ssize_t)lim->max_headers);
     evhttp_set_timeout(http, lim->io_timeout_s);
     evhttp_set_default_content_type(http, "application/json");
-    evhttp_set_gencb(http, cb, arg);
+    httpd_server *srv = &servers[nservers++];
+    int rt = lim->request_timeout_s > 0 ? lim->request_timeout_s : lim->io_timeout_s;
+    *srv = (httpd_server){.cb = cb, .arg = arg, .request_timeout = {rt, 0}};
+    evhttp_set_bevcb(http, new_conn_bev, srv);
+    evhttp_set_gencb(http, on_request, srv);
 
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;

@@ -14,7 +14,12 @@
 typedef struct httpd_limits {
     size_t max_body;    /* larger bodies get a JSON 413 */
     size_t max_headers; /* bytes of request line + headers */
-    int io_timeout_s;   /* read/write timeout on client connections */
+    int io_timeout_s;   /* read/write timeout on client connections (idle keep-alive too) */
+    /* A request must arrive completely within this many seconds of its first
+     * byte, or its connection is closed (slowloris: evhttp restarts its read
+     * timeout at every byte). 0 means io_timeout_s. The clock stops while a
+     * request is being served. */
+    int request_timeout_s;
 } httpd_limits;
 
 /* Bodies up to this multiple of max_body are read and answered with a JSON
@@ -22,10 +27,14 @@ typedef struct httpd_limits {
  * client can't make us buffer an unbounded body. */
 #define HTTPD_HARD_BODY_FACTOR 8
 
+#define HTTPD_MAX_SERVERS 8
+
 /* Creates an evhttp server bound to spec ("HOST:PORT"; port 0 picks a free
  * one), applies the limits, routes every request to cb, and prints
  * "listening on HOST:PORT" (the real port) on stderr. Returns NULL with a
- * message in err on failure. The caller frees it with evhttp_free. */
+ * message in err on failure. The caller frees it with evhttp_free (open
+ * connections included; their state goes with them). At most
+ * HTTPD_MAX_SERVERS per process, on one event-loop thread. */
 struct evhttp *httpd_listen(struct event_base *base, const char *spec, const httpd_limits *lim,
                             void (*cb)(struct evhttp_request *, void *), void *arg, char *err,
                             size_t errlen);

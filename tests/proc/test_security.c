@@ -1,8 +1,9 @@
 /* Misbehaving clients against batchproxy, checking docs/security.md's
  * claims: stalled and trickling senders don't stall others and stalled ones
- * are cut off by --io-timeout; 2,000 idle connections don't stop new ones
- * being served; clients that leave mid-request leak nothing; sizes are
- * bounded; the default listen address is loopback. */
+ * are cut off by --io-timeout (trickling ones: test_slowloris); 2,000 idle
+ * connections don't stop new ones being served; clients that leave
+ * mid-request leak nothing; sizes are bounded; the default listen address
+ * is loopback. */
 #include "chaos_common.h"
 
 #include <netinet/in.h>
@@ -98,8 +99,8 @@ static void test_stalled_body_is_cut_off(void **state)
 }
 
 /* A sender trickling its header byte by byte does not hold up anyone else.
- * (evhttp 2.1 restarts its read timeout at every byte, so such a sender is
- * only cut off by the header size limit: see docs/security.md.) */
+ * (That it is cut off once its request deadline passes, although evhttp 2.1
+ * restarts its read timeout at every byte, is test_slowloris's subject.) */
 static void test_trickling_sender_does_not_stall_others(void **state)
 {
     fix *f = *state;
