@@ -1,6 +1,8 @@
 /* cfile: the clients file, a small INI format (see clientsfile.h). */
 #include "clientsfile.h"
 
+#include "cli.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -210,4 +212,16 @@ const cfile_client *cfile_by_key(const cfile *f, const char *key)
             found = &f->clients[i];
     }
     return found;
+}
+
+bool cfile_default_flag(const char *prog, const char *flag, const char *value, cfile_client *d)
+{
+    if (strcmp(flag, "rate-limit") == 0)
+        return cli_double(prog, flag, value, 0, 1e9, &d->rate);
+    if (strcmp(flag, "rate-burst") == 0)
+        return cli_double(prog, flag, value, 1, 1e9, &d->burst);
+    if (strcmp(flag, "client-max-queue") == 0)
+        return cli_size(prog, flag, value, 1, 10000000, &d->max_queued);
+    fprintf(stderr, "%s: --%s: not a client default\n", prog, flag);
+    return false;
 }

@@ -49,6 +49,12 @@ void cfile_free(cfile *f);
 const cfile_client *cfile_find(const cfile *f, const char *name);
 const cfile_client *cfile_by_key(const cfile *f, const char *key);
 
+/* The flags that set the defaults of unlisted clients, shared by batchproxy
+ * and schedsim: "rate-limit", "rate-burst" and "client-max-queue". Parses
+ * the value of the one named into *d; false (with a message on stderr) for
+ * a bad value or an unknown name. */
+bool cfile_default_flag(const char *prog, const char *flag, const char *value, cfile_client *d);
+
 /* True for 1-64 of [A-Za-z0-9._-]: a client name as X-Client-Id carries it. */
 bool cfile_valid_name(const char *s);
 

@@ -162,7 +162,8 @@ static int parse_args(int argc, char **argv, proxy_config *c)
     const char *p = "batchproxy";
     double ms;
     int c_;
-    while ((c_ = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int idx = 0;
+    while ((c_ = getopt_long(argc, argv, "", opts, &idx)) != -1) {
         bool ok = true;
         switch (c_) {
         case OPT_LISTEN:
@@ -251,14 +252,9 @@ static int parse_args(int argc, char **argv, proxy_config *c)
             c->clients_file = optarg;
             break;
         case OPT_RATE_LIMIT:
-            ok = cli_double(p, "rate-limit", optarg, 0, 1e9, &c->client_defaults.rate);
-            break;
         case OPT_RATE_BURST:
-            ok = cli_double(p, "rate-burst", optarg, 1, 1e9, &c->client_defaults.burst);
-            break;
         case OPT_CLIENT_MAX_QUEUE:
-            ok = cli_size(p, "client-max-queue", optarg, 1, 10000000,
-                          &c->client_defaults.max_queued);
+            ok = cfile_default_flag(p, opts[idx].name, optarg, &c->client_defaults);
             break;
         case OPT_HELP:
             usage(stdout);

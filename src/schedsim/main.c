@@ -190,7 +190,8 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
     size_t v;
     double ms;
     int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int idx = 0;
+    while ((o = getopt_long(argc, argv, "", opts, &idx)) != -1) {
         bool ok = true;
         switch (o) {
         case OPT_PROFILE:
@@ -254,14 +255,9 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
             c->clients_file = optarg;
             break;
         case OPT_RATE_LIMIT:
-            ok = cli_double(p, "rate-limit", optarg, 0, 1e9, &c->sim.client_defaults.rate);
-            break;
         case OPT_RATE_BURST:
-            ok = cli_double(p, "rate-burst", optarg, 1, 1e9, &c->sim.client_defaults.burst);
-            break;
         case OPT_CLIENT_MAX_QUEUE:
-            ok = cli_size(p, "client-max-queue", optarg, 1, 10000000,
-                          &c->sim.client_defaults.max_queued);
+            ok = cfile_default_flag(p, opts[idx].name, optarg, &c->sim.client_defaults);
             break;
         case OPT_NO_CACHE:
             c->sim.cache = false;
