@@ -21,55 +21,13 @@ for p in classifyd batchproxy loadgen; do
 done
 mkdir -p "$out"
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  pids=()
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+trap bp_stop_all EXIT
 trap 'exit 130' INT TERM
 
-# wait_port LOG PID: prints the port from the "listening on HOST:PORT" line
-# of LOG, waiting up to 10 s (in 0.05 s steps) and failing if PID exits.
-wait_port() {
-  local log=$1 pid=$2 line
-  for _ in $(seq 200); do
-    line=$(grep -m1 -o 'listening on [^ ]*' "$log" 2>/dev/null || true)
-    if [ -n "$line" ]; then
-      echo "${line##*:}"
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "demo: $log: the server exited before listening:" >&2
-      cat "$log" >&2
-      return 1
-    fi
-    sleep 0.05
-  done
-  echo "demo: $log: no 'listening on' line within 10 s" >&2
-  return 1
-}
-
-# stop PID: SIGTERM (the proxy drains first) and wait for it.
-stop() {
-  local pid=$1 keep=()
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  for p in "${pids[@]}"; do
-    [ "$p" = "$pid" ] || keep+=("$p")
-  done
-  pids=("${keep[@]+"${keep[@]}"}")
-}
-
-"$build/classifyd" --listen 127.0.0.1:0 --cost 0.002 --quiet 2>"$out/classifyd.log" &
-cpid=$!
-pids+=("$cpid")
-cport=$(wait_port "$out/classifyd.log" "$cpid")
+bp_start "$out/classifyd.log" "$build/classifyd" --cost 0.002 --quiet
+cpid=$BP_PID
+cport=$BP_PORT
 echo "demo: classifyd on 127.0.0.1:$cport (cost 0.002 s * L^2)"
 
 # run NAME [PROXY FLAGS...]: a fresh batchproxy (empty cache), the seed
@@ -77,12 +35,8 @@ echo "demo: classifyd on 127.0.0.1:$cport (cost 0.002 s * L^2)"
 run() {
   local name=$1
   shift
-  "$build/batchproxy" --listen 127.0.0.1:0 --backend "http://127.0.0.1:$cport" "$@" \
-    2>"$out/batchproxy-$name.log" &
-  local ppid=$!
-  pids+=("$ppid")
-  local pport
-  pport=$(wait_port "$out/batchproxy-$name.log" "$ppid")
+  bp_start "$out/batchproxy-$name.log" "$build/batchproxy" --backend "http://127.0.0.1:$cport" "$@"
+  local ppid=$BP_PID pport=$BP_PORT
   echo "demo: batchproxy ${*:-(default policy)} on 127.0.0.1:$pport;" \
     "loadgen --profile seed --rounds $rounds --seed $seed"
   echo "demo: live dashboard while this run lasts: http://127.0.0.1:$pport/dashboard"
@@ -97,7 +51,7 @@ run() {
       exit 1
     fi
   done
-  stop "$ppid"
+  bp_stop "$ppid" # SIGTERM: the proxy drains first
 }
 
 run default

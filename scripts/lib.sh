@@ -1,9 +1,11 @@
 # Shell helpers shared by the demo and the benchmarks (source it).
 #
 # bp_start LOG CMD...  starts CMD with "--listen 127.0.0.1:0" and stderr to
-#                      LOG, waits (up to 10 s) for its "listening on" line,
-#                      and sets BP_PORT and BP_PID. Every started PID is kept
-#                      in BP_PIDS for bp_stop_all.
+#                      LOG, waits (up to BP_START_TIMEOUT seconds, default
+#                      10) for its "listening on" line, and sets BP_PORT and
+#                      BP_PID. Every started PID is kept in BP_PIDS for
+#                      bp_stop_all. If it exits or never listens, its log is
+#                      printed and bp_start fails.
 # bp_stop PID          SIGTERM, then waits for it to exit.
 # bp_stop_all          stops everything bp_start started (use in a trap).
 
@@ -16,16 +18,19 @@ bp_start() {
   BP_PID=$!
   BP_PIDS+=("$BP_PID")
   BP_PORT=
-  for _ in $(seq 1 1000); do
+  local steps=$((${BP_START_TIMEOUT:-10} * 100))
+  for _ in $(seq 1 "$steps"); do
     BP_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$log" | head -n1)
     [ -n "$BP_PORT" ] && return 0
     if ! kill -0 "$BP_PID" 2>/dev/null; then
-      echo "$(basename "$1") exited before listening; see $log" >&2
+      echo "$(basename "$1") exited before listening; its log ($log):" >&2
+      cat "$log" >&2
       return 1
     fi
     sleep 0.01
   done
-  echo "$(basename "$1") did not listen within 10 s; see $log" >&2
+  echo "$(basename "$1") did not listen within ${BP_START_TIMEOUT:-10} s; its log ($log):" >&2
+  cat "$log" >&2
   return 1
 }
 

@@ -11,32 +11,16 @@ mkdir -p "$out"
 vg=(valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
   --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --track-fds=no)
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+trap bp_stop_all EXIT
+export BP_START_TIMEOUT=30 # valgrind starts slowly
 
-# Waits for a "listening on HOST:PORT" line in $1 and prints the port.
-port_of() {
-  for _ in $(seq 1 300); do
-    if grep -q 'listening on' "$1"; then
-      grep -o 'listening on [0-9.]*:[0-9]*' "$1" | head -1 | sed 's/.*://'
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "memcheck: no 'listening on' in $1" >&2
-  cat "$1" >&2
-  return 1
-}
-
-"${vg[@]}" --log-file="$out/classifyd.vg" "$build/classifyd" --listen 127.0.0.1:0 \
-  --cost 0.0001 --quiet --fail-rate 0.1 --garbage-rate 0.1 2>"$out/classifyd.log" &
-pids+=($!)
-cport=$(port_of "$out/classifyd.log")
-"${vg[@]}" --log-file="$out/batchproxy.vg" "$build/batchproxy" --listen 127.0.0.1:0 \
-  --backend "http://127.0.0.1:$cport" --log-level error 2>"$out/batchproxy.log" &
-pids+=($!)
-pport=$(port_of "$out/batchproxy.log")
+bp_start "$out/classifyd.log" "${vg[@]}" --log-file="$out/classifyd.vg" "$build/classifyd" \
+  --cost 0.0001 --quiet --fail-rate 0.1 --garbage-rate 0.1
+cport=$BP_PORT
+bp_start "$out/batchproxy.log" "${vg[@]}" --log-file="$out/batchproxy.vg" "$build/batchproxy" \
+  --backend "http://127.0.0.1:$cport" --log-level error
+pport=$BP_PORT
 
 "$build/loadgen" --url "http://127.0.0.1:$pport/proxy_classify" --profile seed --cost 0.0001 \
   --json >"$out/loadgen.json"
@@ -49,12 +33,13 @@ curl -s -o /dev/null -m 10 "http://127.0.0.1:$pport/stats"
 curl -s -o /dev/null -m 10 -H 'X-Client-Id: bad id!' -d '{"sequence": "x"}' \
   "http://127.0.0.1:$pport/proxy_classify"
 
+# Stop the proxy, then the server; valgrind's exit status says if it found anything.
 status=0
 for i in 1 0; do
-  kill -TERM "${pids[$i]}"
-  if wait "${pids[$i]}"; then :; else status=$?; fi
+  kill -TERM "${BP_PIDS[$i]}"
+  if wait "${BP_PIDS[$i]}"; then :; else status=$?; fi
 done
-pids=()
+BP_PIDS=()
 for p in batchproxy classifyd; do
   echo "memcheck: $p: $(grep -E 'ERROR SUMMARY' "$out/$p.vg" | sed 's/==[0-9]*== //')"
   grep -E 'definitely lost|indirectly lost|possibly lost|All heap blocks were freed' \
