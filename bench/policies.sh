@@ -23,7 +23,8 @@ trap bp_stop_all EXIT INT TERM
 
 echo "== schedsim: seed profile, 100 seeds (build/schedsim --seeds 100)"
 "$build/schedsim" --seeds 100 | tee "$out/sim-seed.txt"
-"$build/schedsim" --seeds 100 --json >"$out/sim-seed.json"
+"$build/schedsim" --seeds 100 --json --plot "$out/sim-seed.svg" >"$out/sim-seed.json"
+echo "   (latency CDF per policy: $out/sim-seed.svg)"
 for f in "$here"/workloads/*.txt; do
   name=$(basename "$f" .txt)
   # A workload may come with a clients file (weights, limits) of the same name.
