@@ -337,10 +337,8 @@ static int parse_args(int argc, char **argv, classifyd_config *cfg)
         if (!ok)
             return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "classifyd: unexpected argument '%s'\n", argv[optind]);
+    if (!cli_no_operands("classifyd", argc, argv, optind))
         return 2;
-    }
     char why[128];
     if (!fault_config_valid(f, why, sizeof why)) {
         fprintf(stderr, "classifyd: %s\n", why);

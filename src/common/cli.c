@@ -43,3 +43,11 @@ bool cli_int(const char *prog, const char *name, const char *s, int min, int max
     *out = (int)v;
     return true;
 }
+
+bool cli_no_operands(const char *prog, int argc, char **argv, int first)
+{
+    if (first >= argc)
+        return true;
+    fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[first]);
+    return false;
+}

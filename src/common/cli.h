@@ -14,4 +14,8 @@ bool cli_size(const char *prog, const char *name, const char *s, size_t min, siz
               size_t *out);
 bool cli_int(const char *prog, const char *name, const char *s, int min, int max, int *out);
 
+/* After getopt: true if no operands are left (argv[first..argc)); otherwise
+ * says which one is unexpected and returns false. */
+bool cli_no_operands(const char *prog, int argc, char **argv, int first);
+
 #endif

@@ -215,10 +215,8 @@ static int parse_args(int argc, char **argv, loadgen_config *c)
         if (!ok)
             return 2;
     }
-    if (!c->compare && optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", p, argv[optind]);
+    if (!c->compare && !cli_no_operands(p, argc, argv, optind))
         return 2;
-    }
     if (c->compare && optind == argc) {
         fprintf(stderr, "%s: --compare needs NAME=REPORT.json arguments\n", p);
         return 2;

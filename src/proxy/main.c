@@ -269,10 +269,8 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         if (!ok)
             return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", p, argv[optind]);
+    if (!cli_no_operands(p, argc, argv, optind))
         return 2;
-    }
     return 0;
 }
 
