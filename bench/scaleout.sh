@@ -44,8 +44,12 @@ wrk_rps() { # URL -> requests/s
   FIXED=1 CLIENT_IDS=256 wrk -t2 -c40 -d"${seconds}"s --timeout 30s -s "$here/distinct.lua" "$1" |
     sed -n 's/^RESULT.* rps=\([0-9.]*\).*/\1/p'
 }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+free_port() { # a port nothing on 127.0.0.1 answers on (HAProxy can't pick its own)
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
 }
 
 echo "== saturating traffic at --cost 0.002 (wrk, 40 connections, distinct strings, ${seconds} s x $rounds rounds)"
@@ -75,7 +79,8 @@ for r in $(seq 1 "$rounds"); do
     proxy "$out/batchproxy-seed-$n.log" "${BACKEND_ARGS[@]}"
     "$build/loadgen" --url "http://127.0.0.1:$PROXY_PORT/proxy_classify" --profile seed \
       --rounds "$seed_rounds" --seed "$r" --json >"$out/seed-$n-$r.json"
-    m=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["overall"]["latency_s"]["mean"])' "$out/seed-$n-$r.json")
+    m=$("$build/loadgen" --compare "x=$out/seed-$n-$r.json" |
+      awk '$1 == "overall" && $2 == "mean" {print $4 / 1000}')
     echo "$m" >>"$out/seed$n.txt"
     printf '  seed %d: %d backend%s mean %.3f s\n' "$r" "$n" "$([ "$n" = 1 ] || echo s)" "$m"
     bp_stop_all

@@ -37,7 +37,8 @@ rss_start=$(rss_kb "$ppid")
 "$build/loadgen" --url "http://127.0.0.1:$pport/proxy_classify" --json --seed 5 \
   --client "name=short,arrival=burst:5:0.01-0.05:0.2-0.5,len=3-12,duration=$secs,distinct=no" \
   --client "name=long,arrival=poisson:20,len=10-40,duration=$secs" \
-  --client "name=uniq,arrival=poisson:30,len=5-25,duration=$secs" >"$out/loadgen.json" &
+  --client "name=uniq,arrival=poisson:30,len=5-25,duration=$secs" --trace "$out/trace.csv" \
+  >"$out/loadgen.json" &
 lg=$!
 pids+=($lg)
 samples=()
@@ -50,19 +51,24 @@ rss_end=$(rss_kb "$ppid")
 metrics=$(curl -s "http://127.0.0.1:$pport/metrics")
 proxied=$(echo "$metrics" | awk '/^batchproxy_requests_total\{/ {s += $NF} END {print s}')
 
-python3 - "$out/loadgen.json" "$rss_start" "$rss_end" "$proxied" "${samples[*]}" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1])); o = r["overall"]
-sent, ok, err = r["sent"], o["successes"], o["errors"]
-print(f"soak: sent {sent}, answered {ok + err}, successes {ok} ({100 * ok / sent:.3f}%), "
-      f"errors {err} {o.get('errors_by_status')}, lost {sent - ok - err}")
-print(f"soak: batchproxy counted {sys.argv[4]} requests")
-print(f"soak: batchproxy RSS {sys.argv[2]} kB at start, {sys.argv[3]} kB at end "
-      f"(every 30 s: {sys.argv[5]})")
-bad = [k for k, v in o.get("errors_by_status", {}).items() if v and not k.isdigit() or (k.isdigit() and int(k) < 500)]
-ok_all = sent == ok + err and int(float(sys.argv[4])) == sent and not bad
-sys.exit(0 if ok_all else 1)
-PY
+# Every planned request is a row of the trace (client,send_s,length,status,
+# latency_s,...): status 200, another HTTP status, conn or timeout, or
+# empty if it was never answered (lost).
+awk -F, -v start="$rss_start" -v end="$rss_end" -v counted="$proxied" -v every="${samples[*]}" '
+  NR == 1 { next }
+  { sent++ }
+  $4 == 200 { ok++; next }
+  $4 == "" { lost++; next }
+  { err++; by[$4]++; if ($4 !~ /^5[0-9][0-9]$/) bad++ }
+  END {
+    list = ""
+    for (k in by) list = list sprintf(" %s: %d", k, by[k])
+    printf "soak: sent %d, answered %d, successes %d (%.3f%%), errors %d {%s }, lost %d\n",
+      sent, ok + err, ok, 100 * ok / sent, err, list, lost
+    printf "soak: batchproxy counted %d requests\n", counted
+    printf "soak: batchproxy RSS %s kB at start, %s kB at end (every 30 s: %s)\n", start, end, every
+    exit (lost == 0 && counted + 0 == sent && bad == 0) ? 0 : 1
+  }' "$out/trace.csv"
 kill -TERM "$ppid"
 wait "$ppid"
 echo "soak: OK"
