@@ -3,11 +3,13 @@
 # missing ones from Debian's archive when run as root. Otherwise prints the
 # exact apt-get line to run and fails.
 #
-# Usage: scripts/deps.sh [build|check|bench]
-#   build  compiler, cmake, pkg-config, libevent 2.1, jansson, cmocka, curl
-#   check  adds chromium and nodejs, for the dashboard's browser test
-#          and haproxy, for the scale-out test (tests/proc/test_haproxy.c)
-#   bench  adds wrk, the HTTP load generator used by bench/
+# Usage: scripts/deps.sh [build|check|bench|fuzz|memcheck]
+#   build     compiler, cmake, pkg-config, libevent 2.1, jansson, cmocka, curl
+#   check     adds chromium and nodejs, for the dashboard's browser test,
+#             and haproxy, for the scale-out test (tests/proc/test_haproxy.c)
+#   bench     adds wrk, the HTTP load generator used by bench/
+#   fuzz      adds clang 14 and its libFuzzer runtime (make fuzz)
+#   memcheck  adds valgrind (make memcheck)
 set -euo pipefail
 
 what=${1:-build}
