@@ -42,8 +42,7 @@ struct disp {
     struct event *wake; /* the policy's deliberate wait */
     uint64_t rng;       /* xorshift state for jitter */
     dbatch *pending, *pending_tail;
-    size_t outstanding; /* batches alive (held by a backend or pending) */
-    bool used0;         /* the scheduler's backend 0 is taken */
+    bool used0; /* the scheduler's backend 0 is taken */
 };
 
 static void set_timer(struct event *ev, double seconds)
@@ -265,7 +264,6 @@ static void batch_free(disp *d, dbatch *bt)
     if (bt->retry)
         event_free(bt->retry);
     free(bt);
-    d->outstanding--;
 }
 
 /* The batch is over: its backend may take the next one at once. */
@@ -520,7 +518,6 @@ static void start_batch(disp *d, proxy_backend *pb, const sched_batch *sb, doubl
         free(bt);
         return;
     }
-    d->outstanding++;
     bt->d = d;
     bt->sb = *sb;
     bt->n = sb->n;
@@ -589,11 +586,6 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 void disp_kick(disp *d)
 {
     event_active(d->kick, EV_TIMEOUT, 0);
-}
-
-bool disp_idle(const disp *d)
-{
-    return d->outstanding == 0;
 }
 
 disp *disp_new(proxy *px)

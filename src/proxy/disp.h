@@ -46,7 +46,4 @@ void disp_retire_backend(disp *d, size_t i);
  * join the same batch at no extra wait). */
 void disp_kick(disp *d);
 
-/* True if no batch is outstanding. */
-bool disp_idle(const disp *d);
-
 #endif

@@ -25,12 +25,6 @@
 
 #define CHAOS_LOADGEN BP_BUILD_DIR "/loadgen"
 
-static inline void chaos_sleep(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
-}
-
 /* Starts prog with args; fails the test if it does not come up. */
 static inline void chaos_start(tproc *p, const char *prog, const char *const *args)
 {
@@ -98,7 +92,7 @@ static inline json_t *chaos_loadgen(const char *tag, const char *const *args, do
             waitpid(pid, &st, 0);
             fail_msg("loadgen (%s) ran longer than %.0f s", tag, limit);
         }
-        chaos_sleep(0.02);
+        tpause(0.02);
     }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         fail_msg("loadgen (%s) failed; see %s", tag, err);

@@ -86,10 +86,10 @@ static void test_backend_killed_and_restarted(void **state)
         cs[i] = (client){.port = f->proxy.port, .idx = i, .timeout_hdr = "X-Timeout-Ms: 15000\r\n"};
         pthread_create(&th[i], NULL, client_main, &cs[i]);
     }
-    chaos_sleep(0.25); /* the first batch is in flight */
+    tpause(0.25); /* the first batch is in flight */
     assert_true(tproc_signal(&f->classifyd, SIGKILL));
     tproc_wait(&f->classifyd, 5);
-    chaos_sleep(0.5);
+    tpause(0.5);
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     const char *rargs[] = {"--cost", "0.002", "--quiet", "--listen", listen, NULL};
@@ -131,7 +131,7 @@ static void test_backend_killed_for_good(void **state)
         cs[i] = (client){.port = f->proxy.port, .idx = i, .timeout_hdr = "X-Timeout-Ms: 2000\r\n"};
         pthread_create(&th[i], NULL, client_main, &cs[i]);
     }
-    chaos_sleep(0.25);
+    tpause(0.25);
     assert_true(tproc_signal(&f->classifyd, SIGKILL));
     tproc_wait(&f->classifyd, 5);
     for (int i = 0; i < CLIENTS; i++) {

@@ -43,12 +43,6 @@ static void start(const char *const *args)
         fail_msg("classifyd did not start");
 }
 
-static void pause_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
-}
-
 /* {"sequences": [s]} for a string without characters JSON must escape. */
 static char *one_sequence(const char *s)
 {
@@ -297,7 +291,7 @@ static void test_busy_gets_429(void **state)
     assert_true(fd >= 0);
     double t0 = tnow();
     assert_true(thttp_send(fd, "POST", "/classify", NULL, body, strlen(body)));
-    pause_s(0.1); /* let it arrive */
+    tpause(0.1); /* let it arrive */
 
     thttp_resp busy;
     post(GOOD_BODY, &busy, 5);
@@ -350,9 +344,9 @@ static void test_client_gone_mid_batch(void **state)
     int fd = thttp_connect(server.port);
     assert_true(fd >= 0);
     assert_true(thttp_send(fd, "POST", "/classify", NULL, body, strlen(body)));
-    pause_s(0.05);
+    tpause(0.05);
     close(fd);
-    pause_s(0.3);
+    tpause(0.3);
     expect_serving();
 
     /* The same with a client that only half-closes (shutdown SHUT_WR). */
@@ -367,7 +361,7 @@ static void test_client_gone_mid_batch(void **state)
         thttp_resp_free(&r);
     }
     close(fd);
-    pause_s(0.3);
+    tpause(0.3);
     expect_serving();
     free(s);
     free(body);
@@ -521,7 +515,7 @@ static void test_healthz_while_busy(void **state)
     int fd = thttp_connect(server.port);
     assert_true(fd >= 0);
     assert_true(thttp_send(fd, "POST", "/classify", NULL, body, strlen(body)));
-    pause_s(0.05);
+    tpause(0.05);
     thttp_resp r;
     assert_true(thttp_request(server.port, "GET", "/healthz", NULL, NULL, &r, 10));
     assert_int_equal(r.status, 200);
@@ -559,7 +553,7 @@ static void signal_mid_batch(int sig)
     assert_true(fd >= 0);
     double t0 = tnow();
     assert_true(thttp_send(fd, "POST", "/classify", NULL, body, strlen(body)));
-    pause_s(0.1);
+    tpause(0.1);
     assert_true(tproc_signal(&server, sig));
 
     /* Still busy with the batch: a new one is refused at once. */

@@ -41,7 +41,7 @@ static void stop_haproxy(fix *f)
             f->haproxy = 0;
             return;
         }
-        chaos_sleep(0.1);
+        tpause(0.1);
     }
     kill(f->haproxy, SIGKILL);
     waitpid(f->haproxy, NULL, 0);
@@ -121,7 +121,7 @@ static void start_haproxy(fix *f)
     }
     f->haproxy = pid;
     /* Ready when both proxies answer /healthz through it. */
-    for (double until = tnow() + 10; tnow() < until; chaos_sleep(0.1)) {
+    for (double until = tnow() + 10; tnow() < until; tpause(0.1)) {
         thttp_resp r;
         if (thttp_request(f->port, "GET", "/healthz", NULL, NULL, &r, 2)) {
             int st = r.status;
@@ -199,7 +199,7 @@ static void test_haproxy_failover(void **state)
         cs[i] = (client){.port = f->port, .idx = i, .t0 = t0};
         pthread_create(&th[i], NULL, client_main, &cs[i]);
     }
-    chaos_sleep(KILL_AT);
+    tpause(KILL_AT);
     double killed = tnow() - t0;
     assert_true(tproc_signal(&f->bp[0], SIGKILL));
     tproc_wait(&f->bp[0], 5);

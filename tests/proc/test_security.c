@@ -112,7 +112,7 @@ static void test_trickling_sender_does_not_stall_others(void **state)
             break;
         if ((p - req) % 8 == 0)
             assert_served(f->proxy.port);
-        chaos_sleep(0.02);
+        tpause(0.02);
     }
     close(fd);
     assert_true(tproc_stop_clean(&f->proxy, 10));
@@ -138,7 +138,7 @@ static void test_idle_connections_do_not_block_new_ones(void **state)
     }
     /* Within the idle connections' timeout (1 s) and after it. */
     assert_served(f->proxy.port);
-    chaos_sleep(1.5);
+    tpause(1.5);
     assert_served(f->proxy.port);
     for (int i = 0; i < IDLE; i++)
         close(fds[i]);
@@ -169,7 +169,7 @@ static void test_clients_leaving_mid_request_leak_nothing(void **state)
     double end = tnow() + 3;
     while (chaos_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) > 0 &&
            tnow() < end)
-        chaos_sleep(0.05);
+        tpause(0.05);
     assert_true(chaos_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) == 0);
     assert_true(chaos_metric_sum(f->proxy.port, "batchproxy_queue_depth", NULL) == 0);
     assert_served(f->proxy.port);
