@@ -167,21 +167,29 @@ static bool ensure_writable(hconn *c)
         return true;
     if (c->fd < 0) {
         c->fd = bufferevent_getfd(c->sock);
-        c->writable = event_new(bufferevent_get_base(c->bev), c->fd, EV_WRITE, on_writable, c);
+        struct event_base *base = bufferevent_get_base(c->bev);
+        c->writable = event_new(base, c->fd, EV_WRITE, on_writable, c);
         if (!c->writable)
             bufferevent_enable(c->sock, EV_WRITE);
+        else
+            event_priority_set(c->writable, event_base_get_npriorities(base) - 1);
     }
     return c->writable != NULL;
 }
 
-/* Writes when the socket is next writable, in the next loop turn, as a
- * socket bufferevent does: by then the whole reply is there, and writing it
- * at once (rather than jumping ahead of the loop's other work) keeps
- * batchproxy's backend round trips as short as they were. */
-static void schedule_write(hconn *c)
+/* Schedules one write of the output. A fresh reply is written later in
+ * this loop turn (event_active: no epoll registration, no wait for a
+ * readiness report the socket almost never needs), after the callback that
+ * made it has returned and the whole reply is there. Only what the kernel
+ * refused (await_writable) waits for the socket to become writable. */
+static void schedule_write(hconn *c, bool await_writable)
 {
-    if (!event_pending(c->writable, EV_WRITE, NULL))
+    if (event_pending(c->writable, EV_WRITE, NULL))
+        return;
+    if (await_writable)
         event_add(c->writable, NULL);
+    else
+        event_active(c->writable, EV_WRITE, 1);
 }
 
 /* Output, called by the filter as evhttp adds it (outside on_writable: just
@@ -197,7 +205,7 @@ static enum bufferevent_filter_result filter_out(struct evbuffer *src, struct ev
         return BEV_OK;
     }
     if (!c->flushing) {
-        schedule_write(c);
+        schedule_write(c, false);
         return BEV_NEED_MORE;
     }
     int n = evbuffer_write(src, c->fd);
@@ -207,7 +215,7 @@ static enum bufferevent_filter_result filter_out(struct evbuffer *src, struct ev
         c->write_failed = true;
         return BEV_ERROR;
     }
-    schedule_write(c);
+    schedule_write(c, true);
     return BEV_NEED_MORE;
 }
 
@@ -233,7 +241,7 @@ static void on_output_added(struct evbuffer *buf, const struct evbuffer_cb_info 
 {
     hconn *c = arg;
     if (info->n_added > 0 && ensure_writable(c))
-        schedule_write(c);
+        schedule_write(c, false);
 }
 
 static void filter_free(void *ctx)

@@ -64,6 +64,7 @@ static double uniform01(disp *d)
 static double job_deadline(const job *jb);
 static void send_attempt(dbatch *bt);
 static void on_retry(evutil_socket_t fd, short what, void *arg);
+static void dispatch(disp *d);
 
 /* --- the pool --- */
 
@@ -348,12 +349,15 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
         health_success(&pb->health);
         log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
                   bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
-        /* The backend is free now: let the next batch leave before the
-         * answers are written, so it never waits on our client I/O. */
+        /* The backend is free now: the next batch leaves before the
+         * answers are even built, so the backend never waits on our client
+         * work (the round trip is what bounds throughput). */
         job *finished[SCHED_MAX_BATCH];
         size_t n = bt->n;
         memcpy(finished, bt->batch, n * sizeof *finished);
-        batch_over(d, bt, true);
+        release(d, bt, true);
+        batch_free(d, bt);
+        dispatch(d);
         resolve(px, finished, n, labels, seconds);
         return;
     }
@@ -538,9 +542,10 @@ static int by_speed_px_cmp(const proxy *px, const proxy_backend *a, const proxy_
     return (ca > cb) - (ca < cb);
 }
 
-static void on_kick(evutil_socket_t fd, short what, void *arg)
+/* Gives every free backend its next batch (or pending retry), and sets
+ * the wake-up timer the policy asked for. */
+static void dispatch(disp *d)
 {
-    disp *d = arg;
     proxy *px = d->px;
     reap_leaving(d);
     double now = mono_now(), wake_at = INFINITY;
@@ -581,6 +586,11 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     }
     if (wake_at < INFINITY)
         set_timer(d->wake, wake_at - now);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    dispatch(arg);
 }
 
 void disp_kick(disp *d)

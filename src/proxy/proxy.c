@@ -204,6 +204,10 @@ static struct event_base *new_event_base(void)
     event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     struct event_base *base = event_base_new_with_config(cfg);
     event_config_free(cfg);
+    if (base && event_base_priority_init(base, 3) != 0) {
+        event_base_free(base);
+        base = NULL;
+    }
     return base;
 }
 
@@ -272,8 +276,8 @@ void proxy_reload(proxy *px)
         log_error("reload: %s; keeping the settings in force", err);
         return;
     }
-    log_info("reload: clients file %s: %zu clients%s", px->cfg.clients_file,
-             px->clients.file.n, px->clients.file.keys ? ", API keys required" : "");
+    log_info("reload: clients file %s: %zu clients%s", px->cfg.clients_file, px->clients.file.n,
+             px->clients.file.keys ? ", API keys required" : "");
 }
 
 void proxy_free(proxy *px)
