@@ -5,6 +5,11 @@
 local counter = 0
 local next_id = 0
 local kind = os.getenv("BODY_KIND") or "proxy"
+-- Read once: the script runs for every request, and the load generator
+-- shares the cores with what it measures.
+local fixed = os.getenv("FIXED") ~= nil
+local ids = tonumber(os.getenv("CLIENT_IDS") or "0")
+local headers = {["Content-Type"] = "application/json"}
 
 -- Runs in the main state: gives each thread a global `tid`.
 function setup(thread)
@@ -17,7 +22,7 @@ function request()
   local text = string.format("seq %d-%d", tid, counter)
   -- FIXED=1: every text 13 code points long, so throughput doesn't depend
   -- on which lengths a policy happens to pick from a deep queue.
-  if os.getenv("FIXED") then
+  if fixed then
     text = string.format("seq %d-%07d", tid % 10, counter % 10000000)
   end
   local body
@@ -26,10 +31,8 @@ function request()
   else
     body = '{"sequence":"' .. text .. '"}'
   end
-  local headers = {["Content-Type"] = "application/json"}
   -- CLIENT_IDS=N: spread the requests over N X-Client-Id values (for
   -- HAProxy's hashing in bench/scaleout.sh).
-  local ids = tonumber(os.getenv("CLIENT_IDS") or "0")
   if ids > 0 then
     headers["X-Client-Id"] = string.format("c%d", counter % ids)
   end

@@ -12,16 +12,53 @@ void cost_init(cost_model *m, double prior_a, double prior_b)
     m->prior_b = m->b = prior_b;
 }
 
-static int cmp_double(const void *pa, const void *pb)
+/* The k-th smallest of v[0..n) (v is reordered): Hoare's selection,
+ * linear on average. A refit needs only a median, and sorting the window
+ * was a visible share of the proxy's CPU when batches are frequent. */
+static double select_kth(double *v, size_t n, size_t k)
 {
-    double a = *(const double *)pa, b = *(const double *)pb;
-    return (a > b) - (a < b);
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        /* Now v[lo..j] <= pivot <= v[i..hi], and j < i. */
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
 }
 
+/* Median of v[0..n), n > 0 (v is reordered). */
 static double median(double *v, size_t n)
 {
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    double upper = select_kth(v, n, n / 2);
+    if (n % 2)
+        return upper;
+    /* The lower middle is the largest of the half below. */
+    double lower = v[0];
+    for (size_t i = 1; i < n / 2; i++)
+        if (v[i] > lower)
+            lower = v[i];
+    return (lower + upper) / 2;
 }
 
 /* Least squares over the points with keep[i]; returns 0, or -1 when the

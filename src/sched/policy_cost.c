@@ -83,6 +83,7 @@ typedef struct cost_state {
     size_t n;
     sched_item *v[MAX_PLAN]; /* the plan's items, by length, then age */
     double w[MAX_PLAN];      /* their weights */
+    double c[MAX_PLAN];      /* the cost of a batch whose longest member is v[i] */
     /* DP scratch: kept[] indexes v; suffix[k] = Φ + weight of kept[k..];
      * best[k] = cost of serving kept[k..]. */
     size_t kept[MAX_PLAN];
@@ -218,7 +219,7 @@ static double rest_cost(const sched *s, cost_state *st, const bool *taken)
         st->suffix[k] = st->suffix[k + 1] + st->w[st->kept[k]];
         double best = INFINITY;
         for (size_t e = k; e < m && e < k + s->cfg.max_batch; e++) {
-            double c = batch_cost(s, st->v[st->kept[e]]) * st->suffix[k] + st->best[e + 1];
+            double c = st->c[st->kept[e]] * st->suffix[k] + st->best[e + 1];
             if (c < best)
                 best = c;
         }
@@ -295,6 +296,7 @@ static void cost_policy_pick(sched *s, double now, sched_pick *out)
         double age = (now - st->v[i]->e.enqueued) / t;
         st->w[i] = 1 + pow(age, AGING_POWER);
         total += st->w[i];
+        st->c[i] = batch_cost(s, st->v[i]);
     }
     /* An anchored batch carries as many of the anchor's items as it can
      * (all of them, or all but one slot), or fairness would leak to the
@@ -333,7 +335,7 @@ static void cost_policy_pick(sched *s, double now, sched_pick *out)
         bool taken[MAX_PLAN] = {false};
         for (size_t k = 0; k < n; k++)
             taken[idx[k]] = true;
-        double score = batch_cost(s, st->v[hi]) * total + rest_cost(s, st, taken);
+        double score = st->c[hi] * total + rest_cost(s, st, taken);
         if (score < best) {
             best = score;
             best_n = n;
