@@ -138,12 +138,22 @@ static double better_elsewhere(const sched *s, size_t len, double oldest, double
     return until;
 }
 
-static int by_length_then_age(const void *pa, const void *pb)
+static bool before(const sched_item *a, const sched_item *b)
 {
-    const sched_item *a = *(sched_item *const *)pa, *b = *(sched_item *const *)pb;
-    if (a->e.len != b->e.len)
-        return a->e.len < b->e.len ? -1 : 1;
-    return (a->e.enqueued > b->e.enqueued) - (a->e.enqueued < b->e.enqueued);
+    return a->e.len != b->e.len ? a->e.len < b->e.len : a->e.enqueued < b->e.enqueued;
+}
+
+/* Sorts the plan by length, then age: insertion sort, as the plan is at
+ * most MAX_PLAN items and this runs for every batch. */
+static void sort_plan(cost_state *st)
+{
+    for (size_t i = 1; i < st->n; i++) {
+        sched_item *it = st->v[i];
+        size_t j = i;
+        for (; j > 0 && before(it, st->v[j - 1]); j--)
+            st->v[j] = st->v[j - 1];
+        st->v[j] = it;
+    }
 }
 
 static void take(cost_state *st, sched_item *it)
@@ -200,7 +210,7 @@ static void gather(sched *s, cost_state *st, double now, long anchor)
             if (sched_item_live(it, now))
                 take(st, it);
         }
-    qsort(st->v, st->n, sizeof *st->v, by_length_then_age);
+    sort_plan(st);
 }
 
 /* The cost of serving every planned item not in the candidate (`taken`),

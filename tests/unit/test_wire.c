@@ -404,6 +404,71 @@ static void test_sequences_json(void **state)
     free(json);
 }
 
+/* Appends code point c to p as UTF-8; returns the new end. */
+static char *utf8_put(char *p, unsigned c)
+{
+    if (c < 0x80) {
+        *p++ = (char)c;
+    } else if (c < 0x800) {
+        *p++ = (char)(0xC0 | c >> 6);
+        *p++ = (char)(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+        *p++ = (char)(0xE0 | c >> 12);
+        *p++ = (char)(0x80 | (c >> 6 & 0x3F));
+        *p++ = (char)(0x80 | (c & 0x3F));
+    } else {
+        *p++ = (char)(0xF0 | c >> 18);
+        *p++ = (char)(0x80 | (c >> 12 & 0x3F));
+        *p++ = (char)(0x80 | (c >> 6 & 0x3F));
+        *p++ = (char)(0x80 | (c & 0x3F));
+    }
+    return p;
+}
+
+/* The hand-written builders write exactly what jansson's json_dumps
+ * (compact, ASCII only) writes, on random texts mixing every kind of code
+ * point: controls, quotes, backslashes, ASCII, 2- and 3-byte forms, astral. */
+static void test_builders_match_jansson(void **state)
+{
+    (void)state;
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    for (int round = 0; round < 2000; round++) {
+        char buf[5][200];
+        wire_text t[5];
+        const wire_text *tp[5];
+        size_t n = (size_t)(round % 6);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            char *p = buf[i];
+            size_t cps = (size_t)(round * 7 + i) % 40;
+            for (size_t k = 0; k < cps; k++) {
+                r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                static const unsigned pick[] = {0x00,   0x08,   0x0A,    0x1F,    '"',   '\\',
+                                                '/',    'a',    0x7F,    0x80,    0x7FF, 0x800,
+                                                0xFFFD, 0xFFFF, 0x10000, 0x10FFFF};
+                unsigned c = r % 3 ? (unsigned)(r >> 8) % 0x80 : pick[(r >> 8) % 16];
+                if (r % 5 == 0)
+                    c = 0x80 + (unsigned)(r >> 16) % 0x10FF80;
+                if (c >= 0xD800 && c < 0xE000)
+                    c = 'x'; /* surrogates are not valid UTF-8 */
+                p = utf8_put(p, c);
+            }
+            t[i] = (wire_text){.s = buf[i], .bytes = (size_t)(p - buf[i]), .len = cps};
+            tp[i] = &t[i];
+            json_array_append_new(arr, json_stringn(t[i].s, t[i].bytes));
+        }
+        json_t *root = json_pack("{s:o}", "sequences", arr);
+        char *want = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
+        char *got = wire_sequences_json(tp, n);
+        assert_non_null(want);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(want);
+        free(got);
+        json_decref(root);
+    }
+}
+
 /* ---- addr ---- */
 
 static void test_hostport_good(void **state)
@@ -756,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_parse_results_bad),
         cmocka_unit_test(test_builders),
         cmocka_unit_test(test_sequences_json),
+        cmocka_unit_test(test_builders_match_jansson),
         cmocka_unit_test(test_hostport_good),
         cmocka_unit_test(test_hostport_bad),
         cmocka_unit_test(test_url_good),
