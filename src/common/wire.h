@@ -21,7 +21,8 @@ enum wire_label { WIRE_NOT_CODE = 0, WIRE_CODE = 1 };
 const char *wire_label_name(enum wire_label label);
 
 typedef struct wire_text {
-    const char *s; /* UTF-8, may contain NUL; owned by the wire_request */
+    const char *s; /* UTF-8, may contain NUL; owned by the wire_request, or
+                      points into the body it was parsed from */
     size_t bytes;  /* byte length of s */
     size_t len;    /* code points (Python's len()) */
 } wire_text;
@@ -34,15 +35,18 @@ typedef struct wire_limits {
 } wire_limits;
 
 typedef struct wire_request {
-    json_t *root;     /* owns the strings that items point into */
-    wire_text *items; /* n entries, in request order */
+    json_t *root;     /* owns the strings that items point into; NULL when a
+                         plain {"sequence": "..."} was read in place */
+    wire_text *items; /* n entries, in request order (&one, or allocated) */
+    wire_text one;    /* the single item read in place */
     size_t n;
     bool single; /* came as {"sequence": ...}: answer with {"result": ...} */
 } wire_request;
 
 /* Parses and validates a request body. Returns 0 and fills *out (release it
- * with wire_request_free), or returns an HTTP status (400 or 413) and writes a
- * detail message into err, leaving *out empty. */
+ * with wire_request_free; its texts may point into body, which must outlive
+ * it), or returns an HTTP status (400 or 413) and writes a detail message
+ * into err, leaving *out empty. */
 int wire_parse_request(const char *body, size_t n, const wire_limits *lim, wire_request *out,
                        char *err, size_t errlen);
 void wire_request_free(wire_request *req);

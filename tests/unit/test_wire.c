@@ -143,6 +143,50 @@ static void test_parse_nul_and_escapes(void **state)
     wire_request_free(&w);
 }
 
+/* {"sequence": "..."} bodies are read in place when they are plain, and by
+ * jansson otherwise: either way the text is what jansson decodes, and a
+ * near miss of the plain shape gets jansson's verdict. */
+static void test_parse_single_matches_jansson(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "{\"sequence\":\"x = 1\"}",
+        " {\n\t\"sequence\" :\r \"caf\xc3\xa9 \xf0\x9f\x98\x80\" } \n",
+        "{\"sequence\":\"\"}",
+        "{\"sequence\":\"tab\\there \\\"q\\\" \\u00e9\"}",
+        "{\"sequence\":\"a\", \"extra\": 1}",
+        "{\"sequence\":\"a\"} x",
+        "{\"sequence\":\"a\",}",
+        "{\"sequence\":\"a\",\"sequence\":\"b\"}",
+        "{\"sequence\":\"bad \xc3\"}",
+        "{\"sequence\":\"ctl \x01\"}",
+        "{\"sequence\":\"open}",
+        "{\"sequence\" \"a\"}",
+        "{\"sequenceX\":\"a\"}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        const char *b = bodies[i];
+        json_t *root = json_loadb(b, strlen(b), JSON_ALLOW_NUL, NULL);
+        json_t *v = root ? json_object_get(root, "sequence") : NULL;
+        wire_request w;
+        char err[256];
+        wire_limits lim = proxy_lim;
+        lim.max_length = 0;
+        int status = parse(b, &lim, &w, err, sizeof err);
+        if (json_is_string(v) && json_object_size(root) == 1) {
+            assert_int_equal(status, 0);
+            assert_int_equal(w.items[0].bytes, json_string_length(v));
+            assert_memory_equal(w.items[0].s, json_string_value(v), w.items[0].bytes);
+        } else if (!root) {
+            assert_int_equal(status, 400);
+            assert_non_null(strstr(err, "not valid"));
+        }
+        if (status == 0)
+            wire_request_free(&w);
+        json_decref(root);
+    }
+}
+
 static void test_parse_proxy_good(void **state)
 {
     (void)state;
@@ -151,7 +195,8 @@ static void test_parse_proxy_good(void **state)
     assert_int_equal(parse("{\"sequence\": \"print(1)\"}", &proxy_lim, &w, err, sizeof err), 0);
     assert_true(w.single);
     assert_int_equal(w.n, 1);
-    assert_string_equal(w.items[0].s, "print(1)");
+    assert_int_equal(w.items[0].bytes, 8);
+    assert_memory_equal(w.items[0].s, "print(1)", 8);
     assert_int_equal(w.items[0].len, 8);
     wire_request_free(&w);
 
@@ -806,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_parse_empty_list),
         cmocka_unit_test(test_parse_code_points),
         cmocka_unit_test(test_parse_nul_and_escapes),
+        cmocka_unit_test(test_parse_single_matches_jansson),
         cmocka_unit_test(test_parse_proxy_good),
         cmocka_unit_test(test_parse_not_json),
         cmocka_unit_test(test_parse_invalid_utf8),
