@@ -456,8 +456,8 @@ void httpd_send_text(struct evhttp_request *req, int status, const char *content
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_remove_header(h, "Content-Type");
     evhttp_add_header(h, "Content-Type", content_type);
-    const char *date = http_date();
-    if (date && !evhttp_find_header(h, "Date"))
+    const char *date = http_date(); /* nothing else sets Date */
+    if (date)
         evhttp_add_header(h, "Date", date);
     evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
     evhttp_send_reply(req, status, httpd_reason(status), NULL);

@@ -85,9 +85,11 @@ typedef struct cost_state {
     double w[MAX_PLAN];      /* their weights */
     double c[MAX_PLAN];      /* the cost of a batch whose longest member is v[i] */
     /* DP scratch: kept[] indexes v; suffix[k] = Φ + weight of kept[k..];
-     * best[k] = cost of serving kept[k..]. */
+     * best[k] = cost of serving kept[k..]. all_suffix and all_best are the
+     * same over the whole plan (every item kept), computed once a pick. */
     size_t kept[MAX_PLAN];
     double suffix[MAX_PLAN + 1], best[MAX_PLAN + 1];
+    double all_suffix[MAX_PLAN + 1], all_best[MAX_PLAN + 1];
 } cost_state;
 
 static int cost_policy_init(sched *s)
@@ -238,6 +240,46 @@ static double rest_cost(const sched *s, cost_state *st, const bool *taken)
     return st->best[0];
 }
 
+/* The DP above over the whole plan: all_best[k] serves v[k..n). */
+static void whole_plan_cost(const sched *s, cost_state *st)
+{
+    size_t n = st->n;
+    st->all_suffix[n] = PHANTOM_WEIGHT;
+    st->all_best[n] = 0;
+    for (size_t k = n; k-- > 0;) {
+        st->all_suffix[k] = st->all_suffix[k + 1] + st->w[k];
+        double best = INFINITY;
+        for (size_t e = k; e < n && e < k + s->cfg.max_batch; e++) {
+            double c = st->c[e] * st->all_suffix[k] + st->all_best[e + 1];
+            if (c < best)
+                best = c;
+        }
+        st->all_best[k] = best;
+    }
+}
+
+/* rest_cost when the candidate is the block v[lo..hi] (no anchor: the
+ * candidate is hi and the items just below it), the same figure bit for bit
+ * with half the work: the DP runs from the end, so past the block it is the
+ * whole plan's, and only the items before the block are computed again. */
+static double rest_cost_block(const sched *s, cost_state *st, size_t lo, size_t hi)
+{
+    size_t gap = hi + 1 - lo, m = st->n - gap;
+    for (size_t k = lo; k-- > 0;) {
+        double suffix = (k + 1 < lo ? st->suffix[k + 1] : st->all_suffix[hi + 1]) + st->w[k];
+        st->suffix[k] = suffix;
+        double best = INFINITY;
+        for (size_t e = k; e < m && e < k + s->cfg.max_batch; e++) {
+            double next = e + 1 < lo ? st->best[e + 1] : st->all_best[e + 1 + gap];
+            double c = st->c[e < lo ? e : e + gap] * suffix + next;
+            if (c < best)
+                best = c;
+        }
+        st->best[k] = best;
+    }
+    return lo > 0 ? st->best[0] : st->all_best[hi + 1];
+}
+
 /* The candidate batch whose longest member is v[hi]: with no anchor, hi and
  * the longest items below it (they ride free); with an anchor tenant, its
  * items no longer than v[hi] first, then the others as riders. Fills idx
@@ -319,6 +361,7 @@ static void cost_policy_pick(sched *s, double now, sched_pick *out)
     size_t required = anchor_items < s->cfg.max_batch - 1 ? anchor_items : s->cfg.max_batch - 1;
     if (required == 0 && anchor >= 0)
         required = 1;
+    whole_plan_cost(s, st);
     double best = INFINITY;
     size_t best_idx[SCHED_MAX_BATCH], best_n = 0;
     for (size_t hi = 0; hi < st->n; hi++) {
@@ -342,10 +385,16 @@ static void cost_policy_pick(sched *s, double now, sched_pick *out)
                 continue;
             }
         }
-        bool taken[MAX_PLAN] = {false};
-        for (size_t k = 0; k < n; k++)
-            taken[idx[k]] = true;
-        double score = st->c[hi] * total + rest_cost(s, st, taken);
+        double rest;
+        if (anchor < 0) {
+            rest = rest_cost_block(s, st, hi + 1 - n, hi); /* candidate() took v[hi-n+1..hi] */
+        } else {
+            bool taken[MAX_PLAN] = {false};
+            for (size_t k = 0; k < n; k++)
+                taken[idx[k]] = true;
+            rest = rest_cost(s, st, taken);
+        }
+        double score = st->c[hi] * total + rest;
         if (score < best) {
             best = score;
             best_n = n;
