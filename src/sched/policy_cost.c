@@ -243,19 +243,10 @@ static double rest_cost(const sched *s, cost_state *st, const bool *taken)
 /* The DP above over the whole plan: all_best[k] serves v[k..n). */
 static void whole_plan_cost(const sched *s, cost_state *st)
 {
-    size_t n = st->n;
-    st->all_suffix[n] = PHANTOM_WEIGHT;
-    st->all_best[n] = 0;
-    for (size_t k = n; k-- > 0;) {
-        st->all_suffix[k] = st->all_suffix[k + 1] + st->w[k];
-        double best = INFINITY;
-        for (size_t e = k; e < n && e < k + s->cfg.max_batch; e++) {
-            double c = st->c[e] * st->all_suffix[k] + st->all_best[e + 1];
-            if (c < best)
-                best = c;
-        }
-        st->all_best[k] = best;
-    }
+    const bool none[MAX_PLAN] = {false};
+    rest_cost(s, st, none);
+    memcpy(st->all_suffix, st->suffix, (st->n + 1) * sizeof *st->suffix);
+    memcpy(st->all_best, st->best, (st->n + 1) * sizeof *st->best);
 }
 
 /* rest_cost when the candidate is the block v[lo..hi] (no anchor: the
