@@ -16,6 +16,7 @@ rounds=${BENCH_ROUNDS:-5}
 seconds=${BENCH_SECONDS:-3}
 
 . "$here/../scripts/lib.sh"
+. "$here/wrk.sh"
 trap bp_stop_all EXIT INT TERM
 
 bp_start "$out/classifyd.log" "$build/classifyd" --cost 0 --quiet
@@ -24,17 +25,13 @@ bp_start "$out/batchproxy.log" "$build/batchproxy" --backend "http://127.0.0.1:$
   --cache-size 0 --log-level warn
 proxy=$BP_PORT
 
-wrk_run() { # URL KIND CONNS THREADS SECONDS -> RESULT line
-  BODY_KIND=$2 wrk -t"$4" -c"$3" -d"$5"s -s "$here/distinct.lua" "$1" | grep '^RESULT'
-}
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 
 echo "== added latency (one request at a time, --cost 0, $rounds rounds of ${seconds}s each, alternating)"
 : >"$out/latency.txt"
 for r in $(seq 1 "$rounds"); do
-  d=$(wrk_run "http://127.0.0.1:$backend/classify" direct 1 1 "$seconds" | field p50_us)
-  p=$(wrk_run "http://127.0.0.1:$proxy/proxy_classify" proxy 1 1 "$seconds" | field p50_us)
+  d=$(bench_wrk "http://127.0.0.1:$backend/classify" direct 1 1 "$seconds" | bench_field p50_us)
+  p=$(bench_wrk "http://127.0.0.1:$proxy/proxy_classify" proxy 1 1 "$seconds" | bench_field p50_us)
   echo "$d $p" >>"$out/latency.txt"
   printf '  round %d: direct p50 %6d us   via proxy p50 %6d us   added %6d us\n' "$r" "$d" "$p" $((p - d))
 done
@@ -46,9 +43,9 @@ echo "  median p50: direct ${direct_med} us, via proxy ${proxy_med} us, added ${
 echo "== throughput (distinct strings, zero-cost backend, wrk -t2 -c64, $rounds rounds of ${seconds}s)"
 : >"$out/throughput.txt"
 for r in $(seq 1 "$rounds"); do
-  line=$(wrk_run "http://127.0.0.1:$proxy/proxy_classify" proxy 64 2 "$seconds")
-  rps=$(echo "$line" | field rps)
-  errors=$(echo "$line" | field errors)
+  line=$(bench_wrk "http://127.0.0.1:$proxy/proxy_classify" proxy 64 2 "$seconds")
+  rps=$(echo "$line" | bench_field rps)
+  errors=$(echo "$line" | bench_field errors)
   echo "$rps" >>"$out/throughput.txt"
   printf '  round %d: %8.0f requests/s (%s errors)\n' "$r" "$rps" "$errors"
 done
