@@ -49,6 +49,7 @@
  * cost is linear in the length, and nothing is allocated. */
 #include "classifier.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -162,18 +163,6 @@ static bool word_is(const token *t, const char *w)
     return t->kind == TOK_WORD && t->len == n && memcmp(t->p, w, n) == 0;
 }
 
-/* w (lower case) as written in a sentence: "the" or "The", not "THE". */
-static bool word_is_sentence_case(const token *t, const char *w)
-{
-    size_t n = strlen(w);
-    if (t->kind != TOK_WORD || t->len != n)
-        return false;
-    uint8_t first = (uint8_t)t->p[0];
-    if (is_upper(first))
-        first = (uint8_t)(first - 'A' + 'a');
-    return first == (uint8_t)w[0] && memcmp(t->p + 1, w + 1, n - 1) == 0;
-}
-
 static bool word_is_nocase(const token *t, const char *w)
 {
     size_t n = strlen(w);
@@ -189,96 +178,145 @@ static bool word_is_nocase(const token *t, const char *w)
     return true;
 }
 
-/* Whether t is one of list (NULL-terminated); sentence_case also accepts a
- * capitalised first letter. */
-static bool word_in(const token *t, const char *const *list, bool sentence_case)
+/* t's bytes against w, in strcmp order. */
+static int word_cmp(const char *p, size_t len, const char *w)
 {
+    size_t n = strlen(w);
+    int r = memcmp(p, w, len < n ? len : n);
+    return r ? r : (len > n) - (len < n);
+}
+
+#ifndef NDEBUG
+/* Debug builds check each list's order once (the lists are few and fixed). */
+static bool in_strcmp_order(const char *const *list, size_t n)
+{
+    static const char *const *checked[16];
+    for (size_t k = 0; k < sizeof checked / sizeof *checked && checked[k]; k++)
+        if (checked[k] == list)
+            return true;
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(list[i - 1], list[i]) >= 0)
+            return false;
+    for (size_t k = 0; k < sizeof checked / sizeof *checked; k++)
+        if (!checked[k]) {
+            checked[k] = list;
+            break;
+        }
+    return true;
+}
+#endif
+
+/* Whether t is one of list[0..n), which is in strcmp order; sentence_case
+ * also accepts a capitalised first letter. A binary search: these lookups
+ * are most of the classifier's work, and the classifier is on the path of
+ * every batch. */
+static bool word_in_list(const token *t, const char *const *list, size_t n, bool sentence_case)
+{
+    assert(in_strcmp_order(list, n));
     if (t->kind != TOK_WORD || t->len > 16)
         return false;
-    for (size_t i = 0; list[i]; i++) {
-        if (list[i][0] != t->p[0] && (!sentence_case || (list[i][0] ^ 0x20) != t->p[0]))
-            continue;
-        if (sentence_case ? word_is_sentence_case(t, list[i]) : word_is(t, list[i]))
+    char lowered[16];
+    const char *p = t->p;
+    if (sentence_case && is_upper((uint8_t)p[0])) {
+        memcpy(lowered, p, t->len);
+        lowered[0] = (char)(p[0] - 'A' + 'a');
+        p = lowered;
+    }
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = word_cmp(p, t->len, list[mid]);
+        if (r == 0)
             return true;
+        if (r < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return false;
 }
 
-/* Names and keywords that are (nearly) never English words. */
+#define word_in(t, list, sentence_case)                                                            \
+    word_in_list((t), (list), sizeof(list) / sizeof *(list), (sentence_case))
+
+/* The word lists are in strcmp order (word_in searches them by halves).
+ *
+ * Names and keywords that are (nearly) never English words. */
 static const char *const code_words[] = {
-    "def",      "elif",    "fn",        "func",     "impl",       "struct", "typedef",    "enum",
-    "const",    "var",     "int",       "void",     "char",       "bool",   "boolean",    "float",
-    "uint",     "usize",   "isize",     "i8",       "i16",        "i32",    "i64",        "u8",
-    "u16",      "u32",     "u64",       "f32",      "f64",        "printf", "fprintf",    "sprintf",
-    "println",  "console", "nullptr",   "NULL",     "null",       "nil",    "self",       "lambda",
-    "sizeof",   "malloc",  "calloc",    "realloc",  "std",        "pub",    "mut",        "endl",
-    "cout",     "cerr",    "namespace", "typename", "argc",       "argv",   "kwargs",     "stdin",
-    "stdout",   "stderr",  "len",       "fmt",      "async",      "await",  "isinstance", "elsif",
-    "unsigned", "extern",  "constexpr", "goto",     "instanceof", "typeof", "readonly",   "strcmp",
-    "strlen",   "memcpy",  "foo",       "baz",      "obj",        "ptr",    "idx",        "buf",
-    "ctx",      "json",    "src",       "utf8",     "bash",       "sudo",   "grep",       "chmod",
-    "mkdir",    "npm",     "pip",       "git",      "curl",       "wget",   "ls",         "cd",
-    "rm",       "tmp",     "args",      "str",      "dict",       "attr",   "Vec",        "HashMap",
-    "useState", "xs",      "defer",     "chan",     "vec",        "eval",   "repr",       "echo",
-    "cp",       "mv",      "pwd",       "rmdir",    "chown",      "sed",    "awk",        "npx",
-    "pip3",     "scp",     "xargs",     "wc",       "ps",         "vim",    "systemctl",  "kubectl",
-    "rustc",    "javac",   "cmake",     "gcc",      "python3",    "apt",    "brew",       "ssh",
-    NULL,
+    "HashMap", "NULL",     "Vec",       "apt",     "argc",       "args",     "argv",
+    "async",   "attr",     "await",     "awk",     "bash",       "baz",      "bool",
+    "boolean", "brew",     "buf",       "calloc",  "cd",         "cerr",     "chan",
+    "char",    "chmod",    "chown",     "cmake",   "console",    "const",    "constexpr",
+    "cout",    "cp",       "ctx",       "curl",    "def",        "defer",    "dict",
+    "echo",    "elif",     "elsif",     "endl",    "enum",       "eval",     "extern",
+    "f32",     "f64",      "float",     "fmt",     "fn",         "foo",      "fprintf",
+    "func",    "gcc",      "git",       "goto",    "grep",       "i16",      "i32",
+    "i64",     "i8",       "idx",       "impl",    "instanceof", "int",      "isinstance",
+    "isize",   "javac",    "json",      "kubectl", "kwargs",     "lambda",   "len",
+    "ls",      "malloc",   "memcpy",    "mkdir",   "mut",        "mv",       "namespace",
+    "nil",     "npm",      "npx",       "null",    "nullptr",    "obj",      "pip",
+    "pip3",    "printf",   "println",   "ps",      "ptr",        "pub",      "pwd",
+    "python3", "readonly", "realloc",   "repr",    "rm",         "rmdir",    "rustc",
+    "scp",     "sed",      "self",      "sizeof",  "sprintf",    "src",      "ssh",
+    "std",     "stderr",   "stdin",     "stdout",  "str",        "strcmp",   "strlen",
+    "struct",  "sudo",     "systemctl", "tmp",     "typedef",    "typename", "typeof",
+    "u16",     "u32",      "u64",       "u8",      "uint",       "unsigned", "useState",
+    "usize",   "utf8",     "var",       "vec",     "vim",        "void",     "wc",
+    "wget",    "xargs",    "xs",
 };
 
 /* Keywords that are English words too: code only when they open a line in
  * lower case and an English function word does not follow. */
 static const char *const line_keywords[] = {
-    "return",    "import",   "from",    "class",     "if",       "else",   "for",    "while",
-    "try",       "except",   "finally", "with",      "switch",   "case",   "public", "private",
-    "protected", "static",   "package", "use",       "export",   "yield",  "raise",  "throw",
-    "assert",    "print",    "puts",    "break",     "continue", "pass",   "del",    "global",
-    "require",   "include",  "using",   "interface", "type",     "trait",  "mod",    "match",
-    "loop",      "select",   "insert",  "update",    "delete",   "create", "drop",   "alter",
-    "local",     "function", "let",     "val",       "then",     "fi",     "done",   "end",
-    "do",        "new",      "module",  "unless",    "until",    "begin",  "rescue", "default",
-    "catch",     "exit",     "cat",     "docker",    "tar",      "make",   "cargo",  "python",
-    "node",      "clang",    "java",    "ruby",      "perl",     "php",    "yarn",   "touch",
-    "source",    "set",      "unset",   "alias",     "kill",     "find",   "head",   "tail",
-    NULL,
+    "alias",  "alter",   "assert",  "begin",    "break",   "cargo",     "case",     "cat",
+    "catch",  "clang",   "class",   "continue", "create",  "default",   "del",      "delete",
+    "do",     "docker",  "done",    "drop",     "else",    "end",       "except",   "exit",
+    "export", "fi",      "finally", "find",     "for",     "from",      "function", "global",
+    "head",   "if",      "import",  "include",  "insert",  "interface", "java",     "kill",
+    "let",    "local",   "loop",    "make",     "match",   "mod",       "module",   "new",
+    "node",   "package", "pass",    "perl",     "php",     "print",     "private",  "protected",
+    "public", "puts",    "python",  "raise",    "require", "rescue",    "return",   "ruby",
+    "select", "set",     "source",  "static",   "switch",  "tail",      "tar",      "then",
+    "throw",  "touch",   "trait",   "try",      "type",    "unless",    "unset",    "until",
+    "update", "use",     "using",   "val",      "while",   "with",      "yarn",     "yield",
 };
 
 /* Subcommands of the go tool: "go build" is code, "go home" is not. */
 static const char *const go_commands[] = {
-    "build", "run", "test", "get", "mod", "vet", "fmt", "install", "generate", "env", NULL,
+    "build", "env", "fmt", "generate", "get", "install", "mod", "run", "test", "vet",
 };
 
 /* Keywords after which a ':' ending the line opens a block. */
 static const char *const block_keywords[] = {
-    "def",    "class",   "if",   "elif", "else",    "for",   "while", "try",
-    "except", "finally", "with", "case", "default", "async", "match", NULL,
+    "async",   "case", "class", "def",   "default", "elif",  "else", "except",
+    "finally", "for",  "if",    "match", "try",     "while", "with",
 };
 
 static const char *const sql_words[] = {
-    "SELECT", "FROM",     "WHERE",  "INSERT", "INTO",    "UPDATE", "DELETE", "JOIN",    "GROUP",
-    "ORDER",  "BY",       "CREATE", "TABLE",  "VALUES",  "SET",    "LIMIT",  "DROP",    "ALTER",
-    "HAVING", "DISTINCT", "COUNT",  "INNER",  "LEFT",    "ON",     "AND",    "OR",      "NOT",
-    "NULL",   "AS",       "IN",     "IS",     "PRIMARY", "KEY",    "INT",    "VARCHAR", "TEXT",
-    "DESC",   "ASC",      "UNION",  "EXISTS", "LIKE",    "INDEX",  NULL,
+    "ALTER",    "AND",   "AS",     "ASC",    "BY",      "COUNT",   "CREATE", "DELETE", "DESC",
+    "DISTINCT", "DROP",  "EXISTS", "FROM",   "GROUP",   "HAVING",  "IN",     "INDEX",  "INNER",
+    "INSERT",   "INT",   "INTO",   "IS",     "JOIN",    "KEY",     "LEFT",   "LIKE",   "LIMIT",
+    "NOT",      "NULL",  "ON",     "OR",     "ORDER",   "PRIMARY", "SELECT", "SET",    "TABLE",
+    "TEXT",     "UNION", "UPDATE", "VALUES", "VARCHAR", "WHERE",
 };
 
 /* English function words that are not keywords anywhere. */
 static const char *const stopwords[] = {
-    "the",    "a",      "an",    "was",   "were",  "are",   "i",     "you",      "he",     "she",
-    "we",     "they",   "to",    "my",    "your",  "our",   "me",    "us",       "be",     "been",
-    "have",   "has",    "had",   "will",  "would", "can",   "could", "should",   "please", "there",
-    "here",   "what",   "how",   "why",   "when",  "where", "who",   "so",       "but",    "just",
-    "it",     "that",   "on",    "at",    "about", "all",   "some",  "any",      "no",     "yes",
-    "thanks", "hi",     "hello", "am",    "its",   "their", "them",  "his",      "her",    "than",
-    "very",   "really", "again", "later", "now",   "soon",  "today", "tomorrow", "too",    "also",
-    "still",  "more",   "much",  "by",    "of",    "did",   "does",  "into",     "over",   "after",
-    "before", "every",  "out",   "up",    "off",   "going", "being", "which",    "these",  "those",
-    "only",   "one",    NULL,
+    "a",     "about", "after",  "again",    "all",    "also",  "am",     "an",    "any",   "are",
+    "at",    "be",    "been",   "before",   "being",  "but",   "by",     "can",   "could", "did",
+    "does",  "every", "going",  "had",      "has",    "have",  "he",     "hello", "her",   "here",
+    "hi",    "his",   "how",    "i",        "into",   "it",    "its",    "just",  "later", "me",
+    "more",  "much",  "my",     "no",       "now",    "of",    "off",    "on",    "one",   "only",
+    "our",   "out",   "over",   "please",   "really", "she",   "should", "so",    "some",  "soon",
+    "still", "than",  "thanks", "that",     "the",    "their", "them",   "there", "these", "they",
+    "those", "to",    "today",  "tomorrow", "too",    "up",    "us",     "very",  "was",   "we",
+    "were",  "what",  "when",   "where",    "which",  "who",   "why",    "will",  "would", "yes",
+    "you",   "your",
 };
 
 /* English words that are also keywords: weaker prose evidence. */
 static const char *const weak_stopwords[] = {
-    "in", "for", "if", "and", "or", "not", "is", "with", "as", "this", "do", "then", "from", NULL,
+    "and", "as", "do", "for", "from", "if", "in", "is", "not", "or", "then", "this", "with",
 };
 
 static bool is_snake_case(const token *t)
@@ -578,9 +616,9 @@ static void score_punct(state *st, const scanner *sc, const token *prev, const t
         break;
     case '#':
         if (cur->line_start && next->kind == TOK_WORD && glued(next)) {
-            static const char *const directives[] = {"include", "define", "ifdef", "ifndef",
-                                                     "endif",   "pragma", "undef", "if",
-                                                     "else",    "elif",   "error", NULL};
+            static const char *const directives[] = {"define",  "elif",   "else",  "endif",
+                                                     "error",   "if",     "ifdef", "ifndef",
+                                                     "include", "pragma", "undef"};
             if (word_in(next, directives, false))
                 st->score += 5;
         } else if (is_punct(next, '!') && glued(next) && prev->kind == TOK_END) {
