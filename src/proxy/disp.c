@@ -42,6 +42,10 @@ struct disp {
     struct event *wake; /* the policy's deliberate wait */
     uint64_t rng;       /* xorshift state for jitter */
     dbatch *pending, *pending_tail;
+    /* One finished batch kept for the next (its retry timer included): a
+     * batch is a few KB, and allocating one per batch went through malloc's
+     * slow path. Not on any list; freed with the dispatcher. */
+    dbatch *spare;
     bool used0; /* the scheduler's backend 0 is taken */
 };
 
@@ -260,11 +264,51 @@ static void release(disp *d, dbatch *bt, bool ok)
         publish_state(d, pb);
 }
 
-static void batch_free(disp *d, dbatch *bt)
+static void batch_destroy(dbatch *bt)
 {
     if (bt->retry)
         event_free(bt->retry);
     free(bt);
+}
+
+/* A batch is over: kept as the spare if there is none (its timer stopped). */
+static void batch_free(disp *d, dbatch *bt)
+{
+    if (d->spare || !bt->retry) {
+        batch_destroy(bt);
+        return;
+    }
+    evtimer_del(bt->retry);
+    d->spare = bt;
+}
+
+/* A zeroed batch with its retry timer, or NULL when out of memory. */
+static dbatch *batch_new(disp *d)
+{
+    dbatch *bt = d->spare;
+    struct event *retry = NULL;
+    if (bt) {
+        d->spare = NULL;
+        retry = bt->retry;
+    } else if (!(bt = malloc(sizeof *bt))) {
+        return NULL;
+    }
+    /* The fixed fields only: batch[] and sb.e[] are written up to n. */
+    bt->d = d;
+    bt->n = 0;
+    bt->sb.n = 0;
+    bt->sb.longest = 0;
+    bt->attempt = 0;
+    bt->attempt_started = 0;
+    bt->last_error[0] = '\0';
+    bt->on = NULL;
+    bt->next = NULL;
+    bt->retry = retry ? retry : evtimer_new(d->px->base, on_retry, bt);
+    if (!bt->retry) {
+        free(bt);
+        return NULL;
+    }
+    return bt;
 }
 
 /* The batch is over: its backend may take the next one at once. */
@@ -504,10 +548,8 @@ static void send_attempt(dbatch *bt)
 static void start_batch(disp *d, proxy_backend *pb, const sched_batch *sb, double now)
 {
     proxy *px = d->px;
-    dbatch *bt = calloc(1, sizeof *bt);
-    if (bt)
-        bt->retry = evtimer_new(px->base, on_retry, bt);
-    if (!bt || !bt->retry) {
+    dbatch *bt = batch_new(d);
+    if (!bt) {
         for (size_t i = 0; i < sb->n; i++) {
             job *jb = sb->e[i].owner;
             jb->state = JOB_INFLIGHT;
@@ -519,11 +561,11 @@ static void start_batch(disp *d, proxy_backend *pb, const sched_batch *sb, doubl
         fail_all(d, &tmp, 502, "out of memory starting a batch");
         double t = mono_now();
         sched_done(px->sched, pb->sid, sb, t, 0, false);
-        free(bt);
         return;
     }
-    bt->d = d;
-    bt->sb = *sb;
+    bt->sb.n = sb->n;
+    bt->sb.longest = sb->longest;
+    memcpy(bt->sb.e, sb->e, sb->n * sizeof *sb->e);
     bt->n = sb->n;
     for (size_t i = 0; i < bt->n; i++) {
         job *jb = sb->e[i].owner;
@@ -622,13 +664,15 @@ void disp_free(disp *d)
     for (size_t i = 0; i < px->npool; i++) {
         proxy_backend *pb = px->pool[i];
         if (pb->slot->cur)
-            batch_free(d, pb->slot->cur);
+            batch_destroy(pb->slot->cur);
         free_backend(pb);
     }
     px->npool = 0;
     dbatch *bt;
     while ((bt = pending_pop(d)))
-        batch_free(d, bt);
+        batch_destroy(bt);
+    if (d->spare)
+        batch_destroy(d->spare);
     if (d->kick)
         event_free(d->kick);
     if (d->wake)
