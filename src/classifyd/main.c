@@ -349,6 +349,7 @@ static int parse_args(int argc, char **argv, classifyd_config *cfg)
 
 int main(int argc, char **argv)
 {
+    httpd_global_init();
     classifyd d = {.cfg = {.listen = "127.0.0.1:8001",
                            .cost = 0.002,
                            .max_body = 1 << 20,

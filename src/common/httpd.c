@@ -346,6 +346,11 @@ const char *httpd_reason(int status)
     }
 }
 
+void httpd_global_init(void)
+{
+    event_set_mem_functions(malloc, realloc, free);
+}
+
 struct evhttp *httpd_listen(struct event_base *base, const char *spec, const httpd_limits *lim,
                             void (*cb)(struct evhttp_request *, void *), void *arg, char *err,
                             size_t errlen)

@@ -29,6 +29,13 @@ typedef struct httpd_limits {
 
 #define HTTPD_MAX_SERVERS 8
 
+/* Call first thing in main, before anything else of libevent's: routes
+ * libevent's allocations through malloc, realloc and free. libevent's own
+ * calloc then becomes malloc + memset, which glibc serves from its
+ * per-thread cache, while glibc's calloc always takes the slow path, and
+ * evhttp callocs about a dozen small objects per request. */
+void httpd_global_init(void);
+
 /* Creates an evhttp server bound to spec ("HOST:PORT"; port 0 picks a free
  * one), applies the limits, routes every request to cb, and prints
  * "listening on HOST:PORT" (the real port) on stderr. Returns NULL with a

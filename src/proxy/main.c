@@ -276,6 +276,7 @@ static int parse_args(int argc, char **argv, proxy_config *c)
 
 int main(int argc, char **argv)
 {
+    httpd_global_init();
     proxy px = {.cfg = {.listen = "127.0.0.1:8000",
                         .backend_url = "http://127.0.0.1:8001",
                         .health = {.failures = 3, .base = 1, .max = 30},
