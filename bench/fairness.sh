@@ -3,9 +3,10 @@
 # classifyd (--cost 0.002) and batchproxy:
 #  1. flood isolation: B keeps the seed profile's steady pace (with
 #     X-Client-Id) alone, then while A floods short strings at about 20
-#     times what the backend can serve; A is rate-limited by the clients
-#     file. B's p99 with the flood over B's p99 alone, B's errors, A's
-#     refusals and how fast they were answered;
+#     times what the backend can serve; A is configured as bulk traffic by
+#     the clients file (rate limit, queue limit, weight 0.25). B's p99 with
+#     the flood over B's p99 alone, B's errors, A's refusals and how fast
+#     they were answered; then the same in schedsim over 20 seeds;
 #  2. weights: two clients with weights 3 and 1, both sending more than the
 #     backend can serve; the backend time batchproxy attributes to each.
 # Usage: bench/fairness.sh [BUILD_DIR]   (part of make bench)
@@ -22,17 +23,17 @@ wseconds=${BENCH_WEIGHTS_SECONDS:-60}
 bp_start "$out/classifyd.log" "$build/classifyd" --quiet
 backend=$BP_PORT
 
-cat >"$out/clients.ini" <<INI
-# The flooding client is held to a modest rate; B and everyone else get the defaults.
-[A]
-rate = 5
-burst = 5
-max_queued = 20
+# A, the flooding client, is configured as bulk traffic (bench/workloads/flood.ini):
+# 5 requests/s, 20 queued, a quarter of the default share.
+{
+  cat "$here/workloads/flood.ini"
+  cat <<INI
 [heavy]
 weight = 3
 [light]
 weight = 1
 INI
+} >"$out/clients.ini"
 
 proxy() { # starts batchproxy with the clients file; sets proxy_url
   bp_start "$out/batchproxy-$1.log" "$build/batchproxy" --backend "http://127.0.0.1:$backend" \
@@ -45,7 +46,7 @@ proxy() { # starts batchproxy with the clients file; sets proxy_url
 b_spec="name=B,arrival=steady:0.2-0.5,len=10-25,duration=$seconds,id=yes"
 a_spec="name=A,arrival=poisson:400,len=5-12,duration=$seconds,id=yes"
 
-echo "== flood isolation ($seconds s; backend 0.002 * L^2; A limited to 5 requests/s)"
+echo "== flood isolation ($seconds s; backend 0.002 * L^2; A limited to 5 requests/s, weight 0.25)"
 proxy alone
 "$build/loadgen" --url "$proxy_url" --client "$b_spec" --seed 1 --json --no-progress \
   --trace "$out/alone.csv" >"$out/alone.json"
@@ -58,7 +59,7 @@ bp_stop "$proxy_pid"
   grep -E '^(  |A |B |overall)' | grep -vE 'slowdown|req/s'
 # Refusals: status 429 rows of the trace (client,send_s,length,status,latency_s,...).
 awk -F, '$1 == "A" && $4 == 429 {print $5 * 1000}' "$out/flood.csv" | sort -g |
-  awk '{a[NR] = $1; sum += $1} END {printf "  A refused with 429: %d, answered in %.2f ms on average, p99 %.2f ms, max %.2f ms (loadgen-measured, connection set-up included)\n",
+  awk '{a[NR] = $1; sum += $1} END {printf "  A refused with 429: %d, answered in %.2f ms on average, p99 %.2f ms, max %.2f ms (measured by loadgen, on kept-alive connections)\n",
        NR, NR ? sum / NR : 0, a[int(0.99 * NR + 0.999999)], a[NR]}'
 awk -F, '$1 == "A" && $4 != 200 && $4 != 429 {n++} $1 == "B" && $4 != 200 {b++}
          END {printf "  A other errors: %d; B errors: %d\n", n, b}' "$out/flood.csv"
@@ -68,6 +69,22 @@ flood=$(awk -F, '$1 == "B" && $4 == 200 {print $5}' "$out/flood.csv" | sort -g |
   awk '{a[NR] = $1} END {i = int(0.99 * NR + 0.999999); print a[i]}')
 awk -v a="$alone" -v f="$flood" 'BEGIN {printf "  B p99: alone %.0f ms, with the flood %.0f ms: %.2f x (target <= 1.2)\n",
   a * 1000, f * 1000, f / a}'
+
+
+# The same scenario in the simulator, over 20 seeds (B's tail live rests on
+# ~35 requests): B alone vs B with the flood, and with A at the default weight.
+sim_p99() { # CLIENTS_FILE WORKLOAD -> B's p99 in ms
+  "$build/schedsim" --clients-file "$2" --clients "$1" --seeds 20 --policy cost |
+    awk '$1 == "B" && $2 == "p99" {print $4}'
+}
+grep -v '^name=A' "$here/workloads/flood.txt" >"$out/b-only.txt"
+grep -v '^weight' "$here/workloads/flood.ini" >"$out/flood-equal.ini"
+b_alone=$(sim_p99 "$here/workloads/flood.ini" "$out/b-only.txt")
+b_flood=$(sim_p99 "$here/workloads/flood.ini" "$here/workloads/flood.txt")
+b_equal=$(sim_p99 "$out/flood-equal.ini" "$here/workloads/flood.txt")
+awk -v a="$b_alone" -v f="$b_flood" -v e="$b_equal" 'BEGIN {
+  printf "  schedsim, 20 seeds: B p99 alone %.0f ms, with the flood %.0f ms: %.2f x (target <= 1.2); A at weight 1: %.2f x\n",
+  a, f, f / a, e / a}'
 
 echo
 echo "== weights 3 and 1, both saturating ($wseconds s; backend time attributed while both are backlogged)"

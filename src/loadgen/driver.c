@@ -24,6 +24,20 @@ typedef struct drv_req {
     double sent;         /* mono time */
 } drv_req;
 
+/* Connections kept alive between requests (as the original client's HTTP
+ * library does), most recently used last. A connection goes back here after
+ * an answer and is reused only while it has been idle for under
+ * IDLE_REUSE_S, below the shortest idle timeout batchproxy and classifyd
+ * accept (1 s): a server never closes one just as a request goes out on it
+ * (with retries off, that race would show as a failed request). */
+#define IDLE_MAX 256
+#define IDLE_REUSE_S 0.5
+
+typedef struct idle_conn {
+    struct evhttp_connection *conn;
+    double since; /* mono time it became idle */
+} idle_conn;
+
 struct drv {
     const drv_config *cfg;
     wl_trace *trace;
@@ -35,6 +49,8 @@ struct drv {
     double t0;
     size_t next; /* next request to send */
     size_t answered, done, inflight;
+    idle_conn idle[IDLE_MAX];
+    size_t nidle;
     char hostport[ADDR_HOST_MAX + 16];
 };
 
@@ -54,6 +70,41 @@ static void maybe_finish(drv *d)
 static void free_conn_later(evutil_socket_t fd, short what, void *arg)
 {
     evhttp_connection_free(arg);
+}
+
+/* A connection whose answer came back: kept for reuse, or freed after the
+ * callback that delivered it (it can't be freed inside). */
+static void release_conn(drv *d, struct evhttp_connection *conn)
+{
+    if (d->nidle == IDLE_MAX) {
+        event_base_once(d->base, -1, EV_TIMEOUT, free_conn_later, d->idle[0].conn, NULL);
+        memmove(d->idle, d->idle + 1, (IDLE_MAX - 1) * sizeof *d->idle);
+        d->nidle--;
+    }
+    d->idle[d->nidle++] = (idle_conn){conn, mono_now()};
+}
+
+/* The most recently idle connection still fresh enough to reuse, or a new
+ * one (NULL when out of memory). Stale ones are freed on the way. */
+static struct evhttp_connection *take_conn(drv *d)
+{
+    double now = mono_now();
+    size_t fresh = 0;
+    while (fresh < d->nidle && now - d->idle[fresh].since >= IDLE_REUSE_S)
+        evhttp_connection_free(d->idle[fresh++].conn);
+    memmove(d->idle, d->idle + fresh, (d->nidle - fresh) * sizeof *d->idle);
+    d->nidle -= fresh;
+    if (d->nidle > 0)
+        return d->idle[--d->nidle].conn;
+    const addr_url *u = &d->cfg->url;
+    struct evhttp_connection *conn =
+        evhttp_connection_base_new(d->base, NULL, u->hp.host, u->hp.port);
+    if (conn) {
+        /* Our own timer decides timeouts; libevent's must not fire first. */
+        evhttp_connection_set_timeout(conn, (int)d->cfg->timeout + 5);
+        evhttp_connection_set_retries(conn, 0);
+    }
+    return conn;
 }
 
 /* Records the outcome of request r once. */
@@ -78,8 +129,10 @@ static void on_response(struct evhttp_request *req, void *arg)
         return; /* already timed out */
     int status = req ? evhttp_request_get_response_code(req) : 0;
     finish(r, status > 0 ? status : WL_STATUS_CONN);
-    /* The connection can't be freed inside its own callback. */
-    event_base_once(r->d->base, -1, EV_TIMEOUT, free_conn_later, r->conn, NULL);
+    if (status > 0)
+        release_conn(r->d, r->conn);
+    else /* failed: not reused; it can't be freed inside its own callback */
+        event_base_once(r->d->base, -1, EV_TIMEOUT, free_conn_later, r->conn, NULL);
     r->conn = NULL;
     maybe_finish(r->d);
 }
@@ -114,7 +167,7 @@ static bool send_one(drv *d, size_t i)
     evtimer_add(r->timer, &tv);
 
     const addr_url *u = &d->cfg->url;
-    r->conn = evhttp_connection_base_new(d->base, NULL, u->hp.host, u->hp.port);
+    r->conn = take_conn(d);
     struct evhttp_request *req = r->conn ? evhttp_request_new(on_response, r) : NULL;
     json_t *body = json_pack("{s:s%}", "sequence", q->text, strlen(q->text));
     char *json = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -125,13 +178,9 @@ static bool send_one(drv *d, size_t i)
             evhttp_request_free(req);
         goto failed;
     }
-    /* Our own timer decides timeouts; libevent's must not fire first. */
-    evhttp_connection_set_timeout(r->conn, (int)d->cfg->timeout + 5);
-    evhttp_connection_set_retries(r->conn, 0);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Host", d->hostport);
     evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_add_header(h, "Connection", "close");
     if (c->send_id)
         evhttp_add_header(h, "X-Client-Id", c->name);
     evbuffer_add(evhttp_request_get_output_buffer(req), json, strlen(json));
@@ -229,6 +278,8 @@ bool drv_run(const drv_config *cfg, wl_trace *trace, const wl_client *clients)
         event_free(d.progress);
     }
     event_free(d.tick);
+    for (size_t i = 0; i < d.nidle; i++)
+        evhttp_connection_free(d.idle[i].conn);
     /* Runs the deferred connection frees. */
     event_base_loop(d.base, EVLOOP_NONBLOCK);
     event_base_free(d.base);
