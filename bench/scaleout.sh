@@ -4,7 +4,9 @@
 #  1. saturating traffic (wrk, distinct strings of 13 code points, 40
 #     connections, spread over 256 X-Client-Id values) at
 #     --cost 0.002: throughput with 1 and with 4 backends;
-#  2. loadgen's seed profile: mean latency with 1 and with 2 backends;
+#  2. loadgen's seed profile: mean latency with 1 and with 2 backends, then
+#     in schedsim the same ratio for the cost policy and for the best
+#     schedules a search finds knowing every arrival in advance;
 #  3. the same saturating traffic through HAProxy (deploy/haproxy.cfg) with
 #     2 proxies of 2 backends each, vs one proxy with 4 backends.
 # Every figure is the median of BENCH_ROUNDS rounds (default 3). Mind the
@@ -89,6 +91,17 @@ done
 m1=$(bp_median <"$out/seed1.txt")
 m2=$(bp_median <"$out/seed2.txt")
 awk -v a="$m1" -v b="$m2" 'BEGIN {printf "  median: 1 backend %.3f s, 2 backends %.3f s: %.2f x (target <= 0.6 x)\n", a, b, b / a}'
+# What is possible at all: in schedsim, the cost policy and the best
+# schedules a search finds knowing every arrival in advance (offline.h).
+sim_means() { # BACKENDS -> "policy_mean offline_mean"
+  "$build/schedsim" --seeds 20 --policy cost --backends "$1" --offline-search 500000 |
+    awk '$1 == "overall" && $2 == "mean" {p = $4 / 1000} /^best schedule/ {o = $(NF - 1)} END {print p, o}'
+}
+read -r p1 o1 < <(sim_means 1)
+read -r p2 o2 < <(sim_means 2)
+awk -v p1="$p1" -v p2="$p2" -v o1="$o1" -v o2="$o2" 'BEGIN {
+  printf "  schedsim, 20 seeds: cost policy %.3f -> %.3f s: %.2f x; best schedules found with foresight %.3f -> %.3f s: %.2f x\n",
+  p1, p2, p2 / p1, o1, o2, o2 / o1}'
 
 echo
 echo "== through HAProxy: 2 proxies x 2 backends vs 1 proxy x 4 backends (wrk as above, 256 client ids)"

@@ -8,6 +8,7 @@
 #include "plot.h"
 #include "report.h"
 #include "scheduler.h"
+#include "offline.h"
 #include "sim.h"
 #include "workload.h"
 
@@ -32,6 +33,7 @@ typedef struct schedsim_config {
     double backend_c[SCHEDSIM_MAX_BACKENDS]; /* --backend-costs */
     const char *clients_file;
     cfile clients;
+    size_t offline_iters; /* --offline-search: steps per seed, 0 = off */
 } schedsim_config;
 
 static void usage(FILE *out)
@@ -40,7 +42,8 @@ static void usage(FILE *out)
                  "Runs batchproxy's scheduler in virtual time against a model of the backend\n"
                  "(one batch at a time, at most --max-batch sequences, a + c*L^2 seconds per\n"
                  "batch) on loadgen's workloads, and prints loadgen's report for each policy\n"
-                 "side by side, with a lower bound on the mean latency.\n"
+                 "side by side, with a lower bound on the mean latency (and, on request, the\n"
+                 "best schedule a search finds knowing every arrival in advance).\n"
                  "\n"
                  "Workload (the same flags, SPECs and seeds as loadgen; default --profile seed):\n"
                  "  --profile NAME         built-in clients (seed)\n"
@@ -73,6 +76,10 @@ static void usage(FILE *out)
                  "  --rate-burst N         default burst (default 20)\n"
                  "  --client-max-queue N   default sequences one client may queue (default 1000)\n"
                  "Output:\n"
+                 "  --offline-search N     also search N steps per seed for the best schedule\n"
+                 "                         with foresight of every arrival (simulated\n"
+                 "                         annealing; see src/schedsim/offline.h): what is\n"
+                 "                         possible at all lies between the bound and it\n"
                  "  --json                 one JSON object: per policy the report, and the bound\n"
                  "  --plot FILE.svg        also draw the latency distribution (CDF) of each\n"
                  "                         policy as an SVG file: all clients, then one panel\n"
@@ -106,6 +113,7 @@ enum {
     OPT_CLIENT_MAX_QUEUE,
     OPT_JSON,
     OPT_PLOT,
+    OPT_OFFLINE,
     OPT_HELP,
     OPT_VERSION
 };
@@ -183,6 +191,7 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         {"client-max-queue", required_argument, NULL, OPT_CLIENT_MAX_QUEUE},
         {"json", no_argument, NULL, OPT_JSON},
         {"plot", required_argument, NULL, OPT_PLOT},
+        {"offline-search", required_argument, NULL, OPT_OFFLINE},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -267,6 +276,9 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
             break;
         case OPT_PLOT:
             c->plot = optarg;
+            break;
+        case OPT_OFFLINE:
+            ok = cli_size(p, "offline-search", optarg, 0, 1000000000, &c->offline_iters);
             break;
         case OPT_HELP:
             usage(stdout);
@@ -423,8 +435,11 @@ int main(int argc, char **argv)
     pooled runs[SCHEDSIM_MAX_POLICIES] = {0};
     wl_client *clients = NULL;
     size_t nclients = 0;
-    double bound_sum = 0;
+    double bound_sum = 0, offline_sum = 0;
     size_t bound_n = 0;
+    double pool_c[SCHEDSIM_MAX_BACKENDS];
+    for (size_t k = 0; k < pool_size(&cfg.sim); k++)
+        pool_c[k] = cfg.sim.backend_c ? cfg.sim.backend_c[k] : cfg.sim.c;
     char err[512];
     rc = 1;
     for (size_t s = 0; s < cfg.seeds; s++) {
@@ -443,6 +458,21 @@ int main(int argc, char **argv)
                                      cfg.sim.sched.max_batch * pool_size(&cfg.sim)) *
                      (double)t.n;
         bound_n += t.n;
+        if (cfg.offline_iters) {
+            offline_config oc = {.a = cfg.sim.a,
+                                 .c = pool_c,
+                                 .backends = pool_size(&cfg.sim),
+                                 .max_batch = cfg.sim.sched.max_batch,
+                                 .iters = cfg.offline_iters,
+                                 .seed = src.seed};
+            double m = offline_search(&t, &oc);
+            if (m < 0) {
+                fprintf(stderr, "schedsim: out of memory\n");
+                wl_trace_free(&t);
+                goto out;
+            }
+            offline_sum += m * (double)t.n;
+        }
         for (size_t p = 0; p < cfg.npolicies; p++) {
             sim_config sc = cfg.sim;
             sc.sched.policy = cfg.policies[p];
@@ -468,6 +498,7 @@ int main(int argc, char **argv)
         if (!report_compute(runs[made].recs, runs[made].n, names, nclients, cfg.sim.c, &reps[made]))
             break;
     double bound = bound_n ? bound_sum / (double)bound_n : 0;
+    double offline = bound_n ? offline_sum / (double)bound_n : 0;
     if (made == cfg.npolicies) {
         if (cfg.json) {
             json_t *root = json_object(), *pol = json_object();
@@ -477,6 +508,8 @@ int main(int argc, char **argv)
             json_object_set_new(root, "seeds", json_integer((json_int_t)cfg.seeds));
             json_object_set_new(root, "policies", pol);
             json_object_set_new(root, "lower_bound_mean_s", json_real(bound));
+            if (cfg.offline_iters)
+                json_object_set_new(root, "offline_mean_s", json_real(offline));
             char *txt = json_dumps(root, JSON_INDENT(2));
             if (txt)
                 printf("%s\n", txt);
@@ -504,6 +537,15 @@ int main(int argc, char **argv)
                 for (size_t p = 0; p < made; p++)
                     printf("  %-10s mean %.4f s = %.2f x the bound\n", cfg.policies[p],
                            reps[p].overall.mean, bound > 0 ? reps[p].overall.mean / bound : NAN);
+                if (cfg.offline_iters) {
+                    printf("best schedule found with foresight of every arrival (%zu steps of "
+                           "search per seed): %.4f s\n",
+                           cfg.offline_iters, offline);
+                    for (size_t p = 0; p < made; p++)
+                        printf("  %-10s mean %.4f s = %.2f x it\n", cfg.policies[p],
+                               reps[p].overall.mean,
+                               offline > 0 ? reps[p].overall.mean / offline : NAN);
+                }
             }
         }
         rc = 0;

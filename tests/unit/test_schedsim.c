@@ -1,11 +1,12 @@
 /* Unit tests of the simulator: the backend model, coalescing, the cache,
- * deadlines, the lower bound, determinism and speed. */
+ * deadlines, the lower bound, the offline search, determinism and speed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "offline.h"
 #include "sim.h"
 
 #include <math.h>
@@ -127,6 +128,57 @@ static double mean_latency(const wl_trace *t)
     return sum / (double)t->n;
 }
 
+static double offline(const wl_trace *t, const double *c, size_t backends, size_t iters,
+                      uint64_t seed)
+{
+    offline_config oc = {
+        .a = 0.001, .c = c, .backends = backends, .max_batch = 5, .iters = iters, .seed = seed};
+    return offline_search(t, &oc);
+}
+
+/* Five strings of one length arriving together: the best schedule is one
+ * batch, whatever the pool; the search starts from five single batches
+ * (mean 3 batch times on one backend) and must find it. One string on a
+ * pool of a slow and a fast backend goes to the fast one. */
+static void test_offline_search_finds_known_optima(void **state)
+{
+    wl_trace t;
+    make_trace(
+        &t, 5, (double[]){0, 0, 0, 0, 0},
+        (const char *[]){"abcdefghij", "bcdefghijk", "cdefghijkl", "defghijklm", "efghijklmn"});
+    const double c1[] = {0.002}, c2[] = {0.002, 0.002};
+    assert_close(offline(&t, c1, 1, 20000, 1), 0.001 + 0.002 * 100);
+    assert_close(offline(&t, c2, 2, 20000, 1), 0.001 + 0.002 * 100);
+    wl_trace_free(&t);
+
+    make_trace(&t, 1, (double[]){0.5}, (const char *[]){"0123456789"});
+    const double mixed[] = {0.004, 0.001};
+    assert_close(offline(&t, mixed, 2, 100, 1), 0.001 + 0.001 * 100);
+    wl_trace_free(&t);
+}
+
+/* What the search finds is a real schedule: never below the lower bound;
+ * a second backend never makes it worse by much (the search is a
+ * heuristic, so only a loose check), and the same seed gives the same
+ * answer. */
+static void test_offline_search_is_a_schedule(void **state)
+{
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        wl_client *cl;
+        size_t n;
+        wl_trace t;
+        plan_seed(seed, 1, &cl, &n, &t);
+        const double c[] = {0.002, 0.002};
+        double one = offline(&t, c, 1, 50000, seed), two = offline(&t, c, 2, 50000, seed);
+        assert_true(one >= sim_lower_bound(&t, 0.001, 0.002, 5) - 1e-9);
+        assert_true(two >= sim_lower_bound(&t, 0.001, 0.002, 10) - 1e-9);
+        assert_true(two < one);
+        assert_close(offline(&t, c, 2, 50000, seed), two);
+        wl_trace_free(&t);
+        free(cl);
+    }
+}
+
 static void test_lower_bound_is_below_every_policy(void **state)
 {
     for (uint64_t seed = 1; seed <= 20; seed++) {
@@ -237,6 +289,8 @@ int main(void)
         cmocka_unit_test(test_coalescing_cache_and_no_cache),
         cmocka_unit_test(test_deadlines_give_504_or_503),
         cmocka_unit_test(test_lower_bound_is_below_every_policy),
+        cmocka_unit_test(test_offline_search_finds_known_optima),
+        cmocka_unit_test(test_offline_search_is_a_schedule),
         cmocka_unit_test(test_same_seed_same_outcome),
         cmocka_unit_test(test_thousands_of_simulated_seconds_run_fast),
         cmocka_unit_test(test_admission_as_batchproxy),
