@@ -20,16 +20,9 @@
 
 typedef struct loadgen_config {
     const char *url;
-    const char *profile;
-    const char **specs; /* --client, in order */
-    size_t nspecs;
-    const char *clients_file;
-    const char *replay;
+    wl_source src; /* the workload flags */
     const char *trace;
     const char *plot;
-    bool client_ids;
-    size_t rounds;
-    uint64_t seed;
     double timeout;
     double cost;
     bool json;
@@ -107,13 +100,6 @@ static void usage(FILE *out)
 enum {
     OPT_URL = 256,
     OPT_TIMEOUT,
-    OPT_PROFILE,
-    OPT_CLIENT,
-    OPT_CLIENTS_FILE,
-    OPT_CLIENT_IDS,
-    OPT_ROUNDS,
-    OPT_SEED,
-    OPT_REPLAY,
     OPT_TRACE,
     OPT_PLOT,
     OPT_DRY_RUN,
@@ -127,30 +113,27 @@ enum {
 
 static int parse_args(int argc, char **argv, loadgen_config *c)
 {
-    static const struct option opts[] = {
-        {"url", required_argument, NULL, OPT_URL},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"profile", required_argument, NULL, OPT_PROFILE},
-        {"client", required_argument, NULL, OPT_CLIENT},
-        {"clients-file", required_argument, NULL, OPT_CLIENTS_FILE},
-        {"client-ids", no_argument, NULL, OPT_CLIENT_IDS},
-        {"rounds", required_argument, NULL, OPT_ROUNDS},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"replay", required_argument, NULL, OPT_REPLAY},
-        {"trace", required_argument, NULL, OPT_TRACE},
-        {"plot", required_argument, NULL, OPT_PLOT},
-        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"cost", required_argument, NULL, OPT_COST},
-        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-        {"compare", no_argument, NULL, OPT_COMPARE},
-        {"help", no_argument, NULL, OPT_HELP},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"url", required_argument, NULL, OPT_URL},
+                                         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+                                         WL_SOURCE_LONG_OPTIONS,
+                                         {"trace", required_argument, NULL, OPT_TRACE},
+                                         {"plot", required_argument, NULL, OPT_PLOT},
+                                         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+                                         {"json", no_argument, NULL, OPT_JSON},
+                                         {"cost", required_argument, NULL, OPT_COST},
+                                         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+                                         {"compare", no_argument, NULL, OPT_COMPARE},
+                                         {"help", no_argument, NULL, OPT_HELP},
+                                         {"version", no_argument, NULL, OPT_VERSION},
+                                         {NULL, 0, NULL, 0}};
     const char *p = "loadgen";
-    size_t seed;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int shared = wl_source_option(&c->src, p, o, optarg);
+        if (shared == 0)
+            return 2;
+        if (shared == 1)
+            continue;
         bool ok = true;
         switch (o) {
         case OPT_URL:
@@ -158,28 +141,6 @@ static int parse_args(int argc, char **argv, loadgen_config *c)
             break;
         case OPT_TIMEOUT:
             ok = cli_double(p, "timeout", optarg, 0.001, 3600, &c->timeout);
-            break;
-        case OPT_PROFILE:
-            c->profile = optarg;
-            break;
-        case OPT_CLIENT:
-            c->specs[c->nspecs++] = optarg; /* sized for argc */
-            break;
-        case OPT_CLIENTS_FILE:
-            c->clients_file = optarg;
-            break;
-        case OPT_CLIENT_IDS:
-            c->client_ids = true;
-            break;
-        case OPT_ROUNDS:
-            ok = cli_size(p, "rounds", optarg, 1, 100000, &c->rounds);
-            break;
-        case OPT_SEED:
-            ok = cli_size(p, "seed", optarg, 0, SIZE_MAX, &seed);
-            c->seed = seed;
-            break;
-        case OPT_REPLAY:
-            c->replay = optarg;
             break;
         case OPT_TRACE:
             c->trace = optarg;
@@ -295,7 +256,8 @@ static bool write_plot(const loadgen_config *c, const wl_trace *t, const wl_clie
         }
         char sub[512], err[600];
         snprintf(sub, sizeof sub, "%zu requests to %s, seed %llu, %zu round%s; successful requests",
-                 t->n, c->url, (unsigned long long)c->seed, c->rounds, c->rounds == 1 ? "" : "s");
+                 t->n, c->url, (unsigned long long)c->src.seed, c->src.rounds,
+                 c->src.rounds == 1 ? "" : "s");
         plot_panel panel = {.title = "per client", .series = series, .nseries = n};
         ok = plot_cdf_file(c->plot, "loadgen: latency distribution", sub, &panel, 1, err,
                            sizeof err);
@@ -336,8 +298,8 @@ static bool print_report(const loadgen_config *c, const wl_trace *t, const wl_cl
         if (j) {
             json_object_set_new(j, "tool", json_string("loadgen " BP_VERSION));
             json_object_set_new(j, "url", json_string(c->url));
-            json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
-            json_object_set_new(j, "rounds", json_integer((json_int_t)c->rounds));
+            json_object_set_new(j, "seed", json_integer((json_int_t)c->src.seed));
+            json_object_set_new(j, "rounds", json_integer((json_int_t)c->src.rounds));
             json_object_set_new(j, "timeout_s", json_real(c->timeout));
             json_object_set_new(j, "sent", json_integer((json_int_t)t->n));
         }
@@ -349,7 +311,8 @@ static bool print_report(const loadgen_config *c, const wl_trace *t, const wl_cl
         free(s);
     } else {
         printf("loadgen: %zu requests from %zu clients to %s (seed %llu, %zu round%s)\n", t->n, n,
-               c->url, (unsigned long long)c->seed, c->rounds, c->rounds == 1 ? "" : "s");
+               c->url, (unsigned long long)c->src.seed, c->src.rounds,
+               c->src.rounds == 1 ? "" : "s");
         report_print(stdout, &r);
     }
     report_free(&r);
@@ -359,19 +322,18 @@ static bool print_report(const loadgen_config *c, const wl_trace *t, const wl_cl
 int main(int argc, char **argv)
 {
     loadgen_config cfg = {.url = "http://127.0.0.1:8000/proxy_classify",
-                          .rounds = 1,
-                          .seed = 1,
+                          .src = {.rounds = 1, .seed = 1},
                           .timeout = 30,
                           .cost = 0.002};
-    cfg.specs = calloc((size_t)argc + 1, sizeof *cfg.specs);
-    if (!cfg.specs)
+    cfg.src.specs = calloc((size_t)argc + 1, sizeof *cfg.src.specs);
+    if (!cfg.src.specs)
         return 1;
     log_init("loadgen", LOG_INFO);
     int rc = parse_args(argc, argv, &cfg);
     if (rc || cfg.compare) {
         if (!rc)
             rc = compare(argv + optind, argc - optind);
-        free(cfg.specs);
+        free(cfg.src.specs);
         return rc;
     }
 
@@ -379,7 +341,7 @@ int main(int argc, char **argv)
     char err[256];
     if (!addr_parse_url(cfg.url, &dc.url, err, sizeof err)) {
         fprintf(stderr, "loadgen: --url: %s\n", err);
-        free(cfg.specs);
+        free(cfg.src.specs);
         return 2;
     }
     dc.progress = !cfg.no_progress && !cfg.dry_run && isatty(STDERR_FILENO);
@@ -387,15 +349,7 @@ int main(int argc, char **argv)
     wl_client *clients = NULL;
     size_t nclients = 0;
     wl_trace trace = {0};
-    wl_source src = {.profile = cfg.profile,
-                     .specs = cfg.specs,
-                     .nspecs = cfg.nspecs,
-                     .clients_file = cfg.clients_file,
-                     .replay = cfg.replay,
-                     .client_ids = cfg.client_ids,
-                     .rounds = cfg.rounds,
-                     .seed = cfg.seed};
-    if (!wl_plan(&src, &clients, &nclients, &trace, err, sizeof err)) {
+    if (!wl_plan(&cfg.src, &clients, &nclients, &trace, err, sizeof err)) {
         fprintf(stderr, "loadgen: %s\n", err);
         rc = 2;
     }
@@ -414,6 +368,6 @@ int main(int argc, char **argv)
     }
     wl_trace_free(&trace);
     free(clients);
-    free(cfg.specs);
+    free(cfg.src.specs);
     return rc;
 }

@@ -1,6 +1,8 @@
 /* workload: client specs, trace planning, text generation and trace CSV (see workload.h). */
 #include "workload.h"
 
+#include "cli.h"
+
 #include "utf8.h"
 
 #include <ctype.h>
@@ -931,6 +933,37 @@ out:
     free(r.buf);
     fclose(f);
     return ok;
+}
+
+int wl_source_option(wl_source *src, const char *prog, int opt, const char *arg)
+{
+    size_t v;
+    switch (opt) {
+    case WL_OPT_PROFILE:
+        src->profile = arg;
+        return 1;
+    case WL_OPT_CLIENT:
+        src->specs[src->nspecs++] = arg;
+        return 1;
+    case WL_OPT_CLIENTS_FILE:
+        src->clients_file = arg;
+        return 1;
+    case WL_OPT_CLIENT_IDS:
+        src->client_ids = true;
+        return 1;
+    case WL_OPT_REPLAY:
+        src->replay = arg;
+        return 1;
+    case WL_OPT_ROUNDS:
+        return cli_size(prog, "rounds", arg, 1, 100000, &src->rounds);
+    case WL_OPT_SEED:
+        if (!cli_size(prog, "seed", arg, 0, SIZE_MAX, &v))
+            return 0;
+        src->seed = v;
+        return 1;
+    default:
+        return -1;
+    }
 }
 
 bool wl_plan(const wl_source *src, wl_client **clients, size_t *n, wl_trace *t, char *err,

@@ -88,14 +88,7 @@ static void usage(FILE *out)
 }
 
 enum {
-    OPT_PROFILE = 256,
-    OPT_CLIENT,
-    OPT_CLIENTS_FILE,
-    OPT_CLIENT_IDS,
-    OPT_REPLAY,
-    OPT_ROUNDS,
-    OPT_SEED,
-    OPT_SEEDS,
+    OPT_SEEDS = 256,
     OPT_POLICY,
     OPT_COST,
     OPT_OVERHEAD,
@@ -166,13 +159,7 @@ static bool parse_backend_costs(schedsim_config *c, char *list)
 static int parse_args(int argc, char **argv, schedsim_config *c)
 {
     static const struct option opts[] = {
-        {"profile", required_argument, NULL, OPT_PROFILE},
-        {"client", required_argument, NULL, OPT_CLIENT},
-        {"clients-file", required_argument, NULL, OPT_CLIENTS_FILE},
-        {"client-ids", no_argument, NULL, OPT_CLIENT_IDS},
-        {"replay", required_argument, NULL, OPT_REPLAY},
-        {"rounds", required_argument, NULL, OPT_ROUNDS},
-        {"seed", required_argument, NULL, OPT_SEED},
+        WL_SOURCE_LONG_OPTIONS,
         {"seeds", required_argument, NULL, OPT_SEEDS},
         {"policy", required_argument, NULL, OPT_POLICY},
         {"cost", required_argument, NULL, OPT_COST},
@@ -196,35 +183,17 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
     const char *p = "schedsim";
-    size_t v;
     double ms;
     int o;
     int idx = 0;
     while ((o = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        int shared = wl_source_option(&c->src, p, o, optarg);
+        if (shared == 0)
+            return 2;
+        if (shared == 1)
+            continue;
         bool ok = true;
         switch (o) {
-        case OPT_PROFILE:
-            c->src.profile = optarg;
-            break;
-        case OPT_CLIENT:
-            c->src.specs[c->src.nspecs++] = optarg;
-            break;
-        case OPT_CLIENTS_FILE:
-            c->src.clients_file = optarg;
-            break;
-        case OPT_CLIENT_IDS:
-            c->src.client_ids = true;
-            break;
-        case OPT_REPLAY:
-            c->src.replay = optarg;
-            break;
-        case OPT_ROUNDS:
-            ok = cli_size(p, "rounds", optarg, 1, 100000, &c->src.rounds);
-            break;
-        case OPT_SEED:
-            ok = cli_size(p, "seed", optarg, 0, SIZE_MAX, &v);
-            c->src.seed = v;
-            break;
         case OPT_SEEDS:
             ok = cli_size(p, "seeds", optarg, 1, 100000, &c->seeds);
             break;
