@@ -18,42 +18,68 @@ static int lead_width(uint8_t b)
     return 0;
 }
 
+/* Width of the valid sequence at p[i..n), 0 if it is not one. */
+static size_t valid_width(const uint8_t *p, size_t n, size_t i)
+{
+    uint8_t b = p[i];
+    int w = lead_width(b);
+    if (w == 0 || n - i < (size_t)w)
+        return 0;
+    if (w == 1)
+        return 1;
+    /* The second byte's range is narrowed for the leads where the plain
+     * 80..BF range would admit overlongs (E0, F0), surrogates (ED) or
+     * values above U+10FFFF (F4). */
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (b == 0xE0)
+        lo = 0xA0;
+    else if (b == 0xED)
+        hi = 0x9F;
+    else if (b == 0xF0)
+        lo = 0x90;
+    else if (b == 0xF4)
+        hi = 0x8F;
+    if (p[i + 1] < lo || p[i + 1] > hi)
+        return 0;
+    for (int k = 2; k < w; k++)
+        if ((p[i + k] & 0xC0) != 0x80)
+            return 0;
+    return (size_t)w;
+}
+
 bool utf8_length(const char *s, size_t n, size_t *len)
 {
     const uint8_t *p = (const uint8_t *)s;
     size_t i = 0, count = 0;
 
     while (i < n) {
-        uint8_t b = p[i];
-        if (b < 0x80) { /* fast path for ASCII */
+        if (p[i] < 0x80) { /* fast path for ASCII */
             i++;
             count++;
             continue;
         }
-        int w = lead_width(b);
-        if (w == 0 || n - i < (size_t)w)
+        size_t w = valid_width(p, n, i);
+        if (w == 0)
             return false;
-        /* The second byte's range is narrowed for the leads where the plain
-         * 80..BF range would admit overlongs (E0, F0), surrogates (ED) or
-         * values above U+10FFFF (F4). */
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (b == 0xE0)
-            lo = 0xA0;
-        else if (b == 0xED)
-            hi = 0x9F;
-        else if (b == 0xF0)
-            lo = 0x90;
-        else if (b == 0xF4)
-            hi = 0x8F;
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return false;
-        for (int k = 2; k < w; k++)
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-        i += (size_t)w;
+        i += w;
         count++;
     }
     if (len)
         *len = count;
+    return true;
+}
+
+bool utf8_next(const char *s, size_t n, size_t *i, uint32_t *cp)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    size_t w = valid_width(p, n, *i);
+    if (w == 0)
+        return false;
+    static const uint8_t lead_mask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+    uint32_t c = p[*i] & lead_mask[w];
+    for (size_t k = 1; k < w; k++)
+        c = (c << 6) | (p[*i + k] & 0x3F);
+    *i += w;
+    *cp = c;
     return true;
 }

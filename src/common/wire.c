@@ -253,31 +253,17 @@ static char *put_u(char *p, unsigned v)
     return p;
 }
 
-/* Code point at s[*i..n) of valid UTF-8 (the texts here passed the parser);
- * a malformed byte, which can't happen, reads as U+FFFD. */
-static unsigned next_code_point(const unsigned char *s, size_t n, size_t *i)
-{
-    unsigned c = s[(*i)++];
-    int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-    if (c >= 0x80 && more == 0)
-        return 0xFFFD;
-    c &= more == 3 ? 0x07 : more == 2 ? 0x0F : more == 1 ? 0x1F : 0x7F;
-    for (; more > 0; more--) {
-        if (*i >= n || (s[*i] & 0xC0) != 0x80)
-            return 0xFFFD;
-        c = (c << 6) | (s[(*i)++] & 0x3F);
-    }
-    return c;
-}
-
-/* Writes t as a JSON string, quotes included: at most 6 bytes out per byte
- * in, plus 2. */
+/* Writes t (UTF-8) as a JSON string, quotes included: at most 6 bytes out
+ * per byte in, plus 2. */
 static char *put_string(char *p, const char *t, size_t bytes)
 {
-    const unsigned char *s = (const unsigned char *)t;
     *p++ = '"';
     for (size_t i = 0; i < bytes;) {
-        unsigned c = next_code_point(s, bytes, &i);
+        uint32_t c;
+        if (!utf8_next(t, bytes, &i, &c)) { /* can't happen: the texts passed the parser */
+            c = 0xFFFD;
+            i++;
+        }
         const char *esc = c == '"'    ? "\\\""
                           : c == '\\' ? "\\\\"
                           : c == '\b' ? "\\b"
@@ -346,7 +332,15 @@ char *wire_results_json(const enum wire_label *labels, size_t n)
 
 char *wire_result_json(enum wire_label label)
 {
-    return strdup(label == WIRE_CODE ? "{\"result\":\"code\"}" : "{\"result\":\"not code\"}");
+    const char *name = wire_label_name(label);
+    char *out = malloc(sizeof "{\"result\":}" + 6 * strlen(name) + 2), *p = out;
+    if (!out)
+        return NULL;
+    p = put(p, "{\"result\":");
+    p = put_string(p, name, strlen(name));
+    p = put(p, "}");
+    *p = '\0';
+    return out;
 }
 
 char *wire_error_json(const char *detail)

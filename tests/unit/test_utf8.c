@@ -206,22 +206,40 @@ static void test_bad_continuations(void **state)
     REJECTS("\xe2\xc3\xa9");
 }
 
+/* utf8_next decodes what utf8_length counts, one code point at a time, and
+ * refuses what it refuses without moving. */
+static void test_next_decodes(void **state)
+{
+    (void)state;
+    const char s[] = "a\0\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf";
+    const uint32_t want[] = {'a', 0, 0xE9, 0x20AC, 0x1F600, 0x10FFFF};
+    size_t n = sizeof s - 1, i = 0, k = 0;
+    uint32_t cp;
+    while (i < n) {
+        assert_true(utf8_next(s, n, &i, &cp));
+        assert_true(k < sizeof want / sizeof *want);
+        assert_int_equal(cp, want[k++]);
+    }
+    assert_int_equal(k, sizeof want / sizeof *want);
+    static const char *const bad[] = {"\x80", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                      "\xe2\x82"};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        i = 0;
+        assert_false(utf8_next(bad[b], strlen(bad[b]), &i, &cp));
+        assert_int_equal(i, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ascii),
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_multibyte),
-        cmocka_unit_test(test_mixed),
-        cmocka_unit_test(test_embedded_nul),
-        cmocka_unit_test(test_len_may_be_null),
-        cmocka_unit_test(test_lone_continuation),
-        cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_overlong),
-        cmocka_unit_test(test_surrogates),
-        cmocka_unit_test(test_above_max),
-        cmocka_unit_test(test_bad_lead_bytes),
-        cmocka_unit_test(test_bad_continuations),
+        cmocka_unit_test(test_next_decodes),    cmocka_unit_test(test_ascii),
+        cmocka_unit_test(test_empty),           cmocka_unit_test(test_multibyte),
+        cmocka_unit_test(test_mixed),           cmocka_unit_test(test_embedded_nul),
+        cmocka_unit_test(test_len_may_be_null), cmocka_unit_test(test_lone_continuation),
+        cmocka_unit_test(test_truncated),       cmocka_unit_test(test_overlong),
+        cmocka_unit_test(test_surrogates),      cmocka_unit_test(test_above_max),
+        cmocka_unit_test(test_bad_lead_bytes),  cmocka_unit_test(test_bad_continuations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
