@@ -264,17 +264,17 @@ static void release(disp *d, dbatch *bt, bool ok)
         publish_state(d, pb);
 }
 
+/* Every batch owns its retry timer from batch_new to batch_destroy. */
 static void batch_destroy(dbatch *bt)
 {
-    if (bt->retry)
-        event_free(bt->retry);
+    event_free(bt->retry);
     free(bt);
 }
 
 /* A batch is over: kept as the spare if there is none (its timer stopped). */
 static void batch_free(disp *d, dbatch *bt)
 {
-    if (d->spare || !bt->retry) {
+    if (d->spare) {
         batch_destroy(bt);
         return;
     }
@@ -282,32 +282,33 @@ static void batch_free(disp *d, dbatch *bt)
     d->spare = bt;
 }
 
-/* A zeroed batch with its retry timer, or NULL when out of memory. */
-static dbatch *batch_new(disp *d)
+/* A batch for the scheduler's choice sb, with its retry timer and no
+ * attempt made yet (its jobs are the caller's to fill in), or NULL when out
+ * of memory. */
+static dbatch *batch_new(disp *d, const sched_batch *sb)
 {
     dbatch *bt = d->spare;
-    struct event *retry = NULL;
     if (bt) {
         d->spare = NULL;
-        retry = bt->retry;
-    } else if (!(bt = malloc(sizeof *bt))) {
-        return NULL;
+    } else {
+        if (!(bt = malloc(sizeof *bt)))
+            return NULL;
+        if (!(bt->retry = evtimer_new(d->px->base, on_retry, bt))) {
+            free(bt);
+            return NULL;
+        }
     }
-    /* The fixed fields only: batch[] and sb.e[] are written up to n. */
+    /* Only sb's n entries are copied: a batch is a few KB. */
     bt->d = d;
-    bt->n = 0;
-    bt->sb.n = 0;
-    bt->sb.longest = 0;
+    bt->n = sb->n;
+    bt->sb.n = sb->n;
+    bt->sb.longest = sb->longest;
+    memcpy(bt->sb.e, sb->e, sb->n * sizeof *sb->e);
     bt->attempt = 0;
     bt->attempt_started = 0;
     bt->last_error[0] = '\0';
     bt->on = NULL;
     bt->next = NULL;
-    bt->retry = retry ? retry : evtimer_new(d->px->base, on_retry, bt);
-    if (!bt->retry) {
-        free(bt);
-        return NULL;
-    }
     return bt;
 }
 
@@ -548,7 +549,7 @@ static void send_attempt(dbatch *bt)
 static void start_batch(disp *d, proxy_backend *pb, const sched_batch *sb, double now)
 {
     proxy *px = d->px;
-    dbatch *bt = batch_new(d);
+    dbatch *bt = batch_new(d, sb);
     if (!bt) {
         for (size_t i = 0; i < sb->n; i++) {
             job *jb = sb->e[i].owner;
@@ -563,10 +564,6 @@ static void start_batch(disp *d, proxy_backend *pb, const sched_batch *sb, doubl
         sched_done(px->sched, pb->sid, sb, t, 0, false);
         return;
     }
-    bt->sb.n = sb->n;
-    bt->sb.longest = sb->longest;
-    memcpy(bt->sb.e, sb->e, sb->n * sizeof *sb->e);
-    bt->n = sb->n;
     for (size_t i = 0; i < bt->n; i++) {
         job *jb = sb->e[i].owner;
         jb->state = JOB_INFLIGHT;
