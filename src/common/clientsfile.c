@@ -214,14 +214,16 @@ const cfile_client *cfile_by_key(const cfile *f, const char *key)
     return found;
 }
 
-bool cfile_default_flag(const char *prog, const char *flag, const char *value, cfile_client *d)
+int cfile_default_option(cfile_client *d, const char *prog, int opt, const char *arg)
 {
-    if (strcmp(flag, "rate-limit") == 0)
-        return cli_double(prog, flag, value, 0, 1e9, &d->rate);
-    if (strcmp(flag, "rate-burst") == 0)
-        return cli_double(prog, flag, value, 1, 1e9, &d->burst);
-    if (strcmp(flag, "client-max-queue") == 0)
-        return cli_size(prog, flag, value, 1, 10000000, &d->max_queued);
-    fprintf(stderr, "%s: --%s: not a client default\n", prog, flag);
-    return false;
+    switch (opt) {
+    case CFILE_OPT_RATE_LIMIT:
+        return cli_double(prog, "rate-limit", arg, 0, 1e9, &d->rate);
+    case CFILE_OPT_RATE_BURST:
+        return cli_double(prog, "rate-burst", arg, 1, 1e9, &d->burst);
+    case CFILE_OPT_CLIENT_MAX_QUEUE:
+        return cli_size(prog, "client-max-queue", arg, 1, 10000000, &d->max_queued);
+    default:
+        return -1;
+    }
 }

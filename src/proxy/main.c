@@ -118,9 +118,6 @@ enum {
     OPT_DRAIN,
     OPT_LOG_LEVEL,
     OPT_CLIENTS,
-    OPT_RATE_LIMIT,
-    OPT_RATE_BURST,
-    OPT_CLIENT_MAX_QUEUE,
     OPT_HELP,
     OPT_VERSION
 };
@@ -153,17 +150,19 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"clients", required_argument, NULL, OPT_CLIENTS},
-        {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
-        {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
-        {"client-max-queue", required_argument, NULL, OPT_CLIENT_MAX_QUEUE},
+        CFILE_DEFAULT_LONG_OPTIONS,
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
     const char *p = "batchproxy";
     double ms;
     int c_;
-    int idx = 0;
-    while ((c_ = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+    while ((c_ = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int shared = cfile_default_option(&c->client_defaults, p, c_, optarg);
+        if (shared == 0)
+            return 2;
+        if (shared == 1)
+            continue;
         bool ok = true;
         switch (c_) {
         case OPT_LISTEN:
@@ -250,11 +249,6 @@ static int parse_args(int argc, char **argv, proxy_config *c)
             break;
         case OPT_CLIENTS:
             c->clients_file = optarg;
-            break;
-        case OPT_RATE_LIMIT:
-        case OPT_RATE_BURST:
-        case OPT_CLIENT_MAX_QUEUE:
-            ok = cfile_default_flag(p, opts[idx].name, optarg, &c->client_defaults);
             break;
         case OPT_HELP:
             usage(stdout);

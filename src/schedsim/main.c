@@ -101,9 +101,6 @@ enum {
     OPT_TIMEOUT,
     OPT_NO_CACHE,
     OPT_CLIENTS,
-    OPT_RATE_LIMIT,
-    OPT_RATE_BURST,
-    OPT_CLIENT_MAX_QUEUE,
     OPT_JSON,
     OPT_PLOT,
     OPT_OFFLINE,
@@ -173,9 +170,7 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"no-cache", no_argument, NULL, OPT_NO_CACHE},
         {"clients", required_argument, NULL, OPT_CLIENTS},
-        {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
-        {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
-        {"client-max-queue", required_argument, NULL, OPT_CLIENT_MAX_QUEUE},
+        CFILE_DEFAULT_LONG_OPTIONS,
         {"json", no_argument, NULL, OPT_JSON},
         {"plot", required_argument, NULL, OPT_PLOT},
         {"offline-search", required_argument, NULL, OPT_OFFLINE},
@@ -185,9 +180,10 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
     const char *p = "schedsim";
     double ms;
     int o;
-    int idx = 0;
-    while ((o = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int shared = wl_source_option(&c->src, p, o, optarg);
+        if (shared < 0)
+            shared = cfile_default_option(&c->sim.client_defaults, p, o, optarg);
         if (shared == 0)
             return 2;
         if (shared == 1)
@@ -231,11 +227,6 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
             break;
         case OPT_CLIENTS:
             c->clients_file = optarg;
-            break;
-        case OPT_RATE_LIMIT:
-        case OPT_RATE_BURST:
-        case OPT_CLIENT_MAX_QUEUE:
-            ok = cfile_default_flag(p, opts[idx].name, optarg, &c->sim.client_defaults);
             break;
         case OPT_NO_CACHE:
             c->sim.cache = false;
