@@ -215,19 +215,11 @@ static void gather(sched *s, cost_state *st, double now, long anchor)
     sort_plan(st);
 }
 
-/* The cost of serving every planned item not in the candidate (`taken`),
- * shortest first in contiguous groups of at most max_batch, the grouping
- * chosen to minimise the sum of each group's cost times the weight (Φ
- * included) of the items it delays. */
-static double rest_cost(const sched *s, cost_state *st, const bool *taken)
+/* The DP below over kept[0..m), from position `from` down: positions from
+ * `from` to m already hold their suffix and best. */
+static double plan_dp(const sched *s, cost_state *st, size_t m, size_t from)
 {
-    size_t m = 0;
-    for (size_t i = 0; i < st->n; i++)
-        if (!taken[i])
-            st->kept[m++] = i;
-    st->suffix[m] = PHANTOM_WEIGHT;
-    st->best[m] = 0;
-    for (size_t k = m; k-- > 0;) {
+    for (size_t k = from; k-- > 0;) {
         st->suffix[k] = st->suffix[k + 1] + st->w[st->kept[k]];
         double best = INFINITY;
         for (size_t e = k; e < m && e < k + s->cfg.max_batch; e++) {
@@ -240,7 +232,22 @@ static double rest_cost(const sched *s, cost_state *st, const bool *taken)
     return st->best[0];
 }
 
-/* The DP above over the whole plan: all_best[k] serves v[k..n). */
+/* The cost of serving every planned item not in the candidate (`taken`),
+ * shortest first in contiguous groups of at most max_batch, the grouping
+ * chosen to minimise the sum of each group's cost times the weight (Φ
+ * included) of the items it delays. */
+static double rest_cost(const sched *s, cost_state *st, const bool *taken)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < st->n; i++)
+        if (!taken[i])
+            st->kept[m++] = i;
+    st->suffix[m] = PHANTOM_WEIGHT;
+    st->best[m] = 0;
+    return plan_dp(s, st, m, m);
+}
+
+/* The DP over the whole plan (nothing taken), kept in all_suffix/all_best. */
 static void whole_plan_cost(const sched *s, cost_state *st)
 {
     const bool none[MAX_PLAN] = {false};
@@ -256,19 +263,13 @@ static void whole_plan_cost(const sched *s, cost_state *st)
 static double rest_cost_block(const sched *s, cost_state *st, size_t lo, size_t hi)
 {
     size_t gap = hi + 1 - lo, m = st->n - gap;
-    for (size_t k = lo; k-- > 0;) {
-        double suffix = (k + 1 < lo ? st->suffix[k + 1] : st->all_suffix[hi + 1]) + st->w[k];
-        st->suffix[k] = suffix;
-        double best = INFINITY;
-        for (size_t e = k; e < m && e < k + s->cfg.max_batch; e++) {
-            double next = e + 1 < lo ? st->best[e + 1] : st->all_best[e + 1 + gap];
-            double c = st->c[e < lo ? e : e + gap] * suffix + next;
-            if (c < best)
-                best = c;
-        }
-        st->best[k] = best;
+    for (size_t p = 0; p < m; p++)
+        st->kept[p] = p < lo ? p : p + gap;
+    for (size_t p = lo; p <= m; p++) {
+        st->suffix[p] = st->all_suffix[p + gap];
+        st->best[p] = st->all_best[p + gap];
     }
-    return lo > 0 ? st->best[0] : st->all_best[hi + 1];
+    return plan_dp(s, st, m, lo);
 }
 
 /* The candidate batch whose longest member is v[hi]: with no anchor, hi and
