@@ -25,14 +25,11 @@ hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 round() { # BUILD -> "rps proxy_us_per_request"
-  bp_start "$out/classifyd.log" "$1/classifyd" --cost 0 --quiet
-  bp_start "$out/batchproxy.log" "$1/batchproxy" --backend "http://127.0.0.1:$BP_PORT" \
-    --cache-size 0 --log-level warn
+  bench_zero_cost "$1" "$out"
   local before rps after
-  before=$(cpu_ticks "$BP_PID")
-  rps=$(bench_wrk "http://127.0.0.1:$BP_PORT/proxy_classify" proxy 64 2 "$seconds" |
-    bench_field rps)
-  after=$(cpu_ticks "$BP_PID")
+  before=$(cpu_ticks "$BENCH_PROXY_PID")
+  rps=$(bench_throughput "http://127.0.0.1:$BENCH_PROXY/proxy_classify" "$seconds" | bench_field rps)
+  after=$(cpu_ticks "$BENCH_PROXY_PID")
   bp_stop_all
   awk -v r="$rps" -v t=$((after - before)) -v hz="$hz" -v s="$seconds" \
     'BEGIN {printf "%.0f %.1f\n", r, t / hz / (r * s) * 1e6}'

@@ -19,13 +19,9 @@ seconds=${BENCH_SECONDS:-3}
 . "$here/wrk.sh"
 trap bp_stop_all EXIT INT TERM
 
-bp_start "$out/classifyd.log" "$build/classifyd" --cost 0 --quiet
-backend=$BP_PORT
-bp_start "$out/batchproxy.log" "$build/batchproxy" --backend "http://127.0.0.1:$backend" \
-  --cache-size 0 --log-level warn
-proxy=$BP_PORT
-
-
+bench_zero_cost "$build" "$out"
+backend=$BENCH_BACKEND
+proxy=$BENCH_PROXY
 
 echo "== added latency (one request at a time, --cost 0, $rounds rounds of ${seconds}s each, alternating)"
 : >"$out/latency.txt"
@@ -43,7 +39,7 @@ echo "  median p50: direct ${direct_med} us, via proxy ${proxy_med} us, added ${
 echo "== throughput (distinct strings, zero-cost backend, wrk -t2 -c64, $rounds rounds of ${seconds}s)"
 : >"$out/throughput.txt"
 for r in $(seq 1 "$rounds"); do
-  line=$(bench_wrk "http://127.0.0.1:$proxy/proxy_classify" proxy 64 2 "$seconds")
+  line=$(bench_throughput "http://127.0.0.1:$proxy/proxy_classify" "$seconds")
   rps=$(echo "$line" | bench_field rps)
   errors=$(echo "$line" | bench_field errors)
   echo "$rps" >>"$out/throughput.txt"
