@@ -186,33 +186,12 @@ static int word_cmp(const char *p, size_t len, const char *w)
     return r ? r : (len > n) - (len < n);
 }
 
-#ifndef NDEBUG
-/* Debug builds check each list's order once (the lists are few and fixed). */
-static bool in_strcmp_order(const char *const *list, size_t n)
-{
-    static const char *const *checked[16];
-    for (size_t k = 0; k < sizeof checked / sizeof *checked && checked[k]; k++)
-        if (checked[k] == list)
-            return true;
-    for (size_t i = 1; i < n; i++)
-        if (strcmp(list[i - 1], list[i]) >= 0)
-            return false;
-    for (size_t k = 0; k < sizeof checked / sizeof *checked; k++)
-        if (!checked[k]) {
-            checked[k] = list;
-            break;
-        }
-    return true;
-}
-#endif
-
 /* Whether t is one of list[0..n), which is in strcmp order; sentence_case
  * also accepts a capitalised first letter. A binary search: these lookups
  * are most of the classifier's work, and the classifier is on the path of
  * every batch. */
 static bool word_in_list(const token *t, const char *const *list, size_t n, bool sentence_case)
 {
-    assert(in_strcmp_order(list, n));
     if (t->kind != TOK_WORD || t->len > 16)
         return false;
     char lowered[16];
@@ -318,6 +297,30 @@ static const char *const stopwords[] = {
 static const char *const weak_stopwords[] = {
     "and", "as", "do", "for", "from", "if", "in", "is", "not", "or", "then", "this", "with",
 };
+
+/* Preprocessor directives after a '#' that opens a line. */
+static const char *const directives[] = {"define", "elif",   "else",    "endif",  "error", "if",
+                                         "ifdef",  "ifndef", "include", "pragma", "undef"};
+
+#ifndef NDEBUG
+static bool in_strcmp_order(const char *const *list, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(list[i - 1], list[i]) >= 0)
+            return false;
+    return true;
+}
+
+#define ORDERED(list) in_strcmp_order((list), sizeof(list) / sizeof *(list))
+
+/* The invariant word_in's binary search relies on (checked in debug builds). */
+static bool word_lists_ordered(void)
+{
+    return ORDERED(code_words) && ORDERED(line_keywords) && ORDERED(go_commands) &&
+           ORDERED(block_keywords) && ORDERED(sql_words) && ORDERED(stopwords) &&
+           ORDERED(weak_stopwords) && ORDERED(directives);
+}
+#endif
 
 static bool is_snake_case(const token *t)
 {
@@ -616,9 +619,6 @@ static void score_punct(state *st, const scanner *sc, const token *prev, const t
         break;
     case '#':
         if (cur->line_start && next->kind == TOK_WORD && glued(next)) {
-            static const char *const directives[] = {"define",  "elif",   "else",  "endif",
-                                                     "error",   "if",     "ifdef", "ifndef",
-                                                     "include", "pragma", "undef"};
             if (word_in(next, directives, false))
                 st->score += 5;
         } else if (is_punct(next, '!') && glued(next) && prev->kind == TOK_END) {
@@ -760,6 +760,7 @@ static bool skip_quoted(state *st, const token *prev, const token *cur, const to
 
 enum wire_label classify_text(const char *s, size_t bytes)
 {
+    assert(word_lists_ordered());
     if (!s || bytes == 0)
         return WIRE_NOT_CODE;
 
