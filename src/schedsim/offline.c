@@ -22,25 +22,12 @@ typedef struct search {
     const wl_trace *t;
     const offline_config *cfg;
     double *free_at; /* per backend, scratch for eval */
-    uint64_t rng;
+    wl_rng rng;
 } search;
-
-static uint64_t next_rand(search *s)
-{
-    s->rng ^= s->rng << 13;
-    s->rng ^= s->rng >> 7;
-    s->rng ^= s->rng << 17;
-    return s->rng;
-}
 
 static size_t below(search *s, size_t n)
 {
-    return (size_t)(next_rand(s) % n);
-}
-
-static double uniform01(search *s)
-{
-    return (double)(next_rand(s) >> 11) * (1.0 / 9007199254740992.0);
+    return (size_t)wl_rng_below(&s->rng, n);
 }
 
 static bool plan_alloc(plan *p, size_t n, size_t max_batch)
@@ -149,7 +136,8 @@ double offline_search(const wl_trace *trace, const offline_config *cfg)
     size_t n = trace->n;
     if (n == 0)
         return 0;
-    search s = {.t = trace, .cfg = cfg, .rng = cfg->seed * 0x9E3779B97F4A7C15ull + 1};
+    search s = {.t = trace, .cfg = cfg};
+    wl_rng_seed(&s.rng, cfg->seed);
     s.free_at = malloc(cfg->backends * sizeof *s.free_at);
     plan cur = {0}, next = {0};
     bool ok =
@@ -172,7 +160,7 @@ double offline_search(const wl_trace *trace, const offline_config *cfg)
             plan_copy(&next, &cur, cfg->max_batch);
             mutate(&s, &next);
             double g = eval(&s, &next);
-            if (g <= f || uniform01(&s) < exp((f - g) / temp)) {
+            if (g <= f || wl_rng_unit(&s.rng) < exp((f - g) / temp)) {
                 plan tmp = cur;
                 cur = next;
                 next = tmp;
