@@ -20,6 +20,8 @@
 #include <string.h>
 
 #define SCHEDSIM_MAX_POLICIES 16
+/* The label of the schedules found with foresight (--offline-search). */
+#define FORESIGHT "foresight"
 #define SCHEDSIM_MAX_BACKENDS 64
 
 typedef struct schedsim_config {
@@ -79,8 +81,11 @@ static void usage(FILE *out)
                  "  --offline-search N     also search N steps per seed for the best schedule\n"
                  "                         with foresight of every arrival (simulated\n"
                  "                         annealing; see src/schedsim/offline.h): what is\n"
-                 "                         possible at all lies between the bound and it\n"
+                 "                         possible at all lies between the bound and it;\n"
+                 "                         reported (and plotted) as one more column,\n"
+                 "                         'foresight'\n"
                  "  --json                 one JSON object: per policy the report, and the bound\n"
+                 "                         (with --offline-search, also 'foresight')\n"
                  "  --plot FILE.svg        also draw the latency distribution (CDF) of each\n"
                  "                         policy as an SVG file: all clients, then one panel\n"
                  "                         per client (successful requests)\n"
@@ -284,12 +289,13 @@ static bool pool_add(pooled *p, const wl_trace *t)
     return true;
 }
 
-/* Panel 0: every client's successful requests, one series per policy;
- * then (with several clients) a panel per client, the same series. */
-static bool write_plot(const schedsim_config *c, const pooled *runs, const wl_client *clients,
-                       size_t nclients, double bound)
+/* Panel 0: every client's successful requests, one series per run
+ * (policies, then the schedule found with foresight); then (with several
+ * clients) a panel per client, the same series. */
+static bool write_plot(const schedsim_config *c, const pooled *runs, const char *const *labels,
+                       size_t np, const wl_client *clients, size_t nclients, double bound)
 {
-    size_t npanels = nclients > 1 ? nclients + 1 : 1, np = c->npolicies;
+    size_t npanels = nclients > 1 ? nclients + 1 : 1;
     plot_panel *panels = calloc(npanels, sizeof *panels);
     plot_series *series = calloc(npanels * np, sizeof *series);
     double **lat = calloc(np, sizeof *lat);
@@ -300,7 +306,7 @@ static bool write_plot(const schedsim_config *c, const pooled *runs, const wl_cl
         size_t at = 0;
         for (size_t k = 0; ok && k < npanels; k++) {
             plot_series *sr = &series[k * np + p];
-            *sr = (plot_series){.name = c->policies[p], .values = lat[p] + at};
+            *sr = (plot_series){.name = labels[p], .values = lat[p] + at};
             for (size_t i = 0; i < runs[p].n; i++) {
                 const report_record *r = &runs[p].recs[i];
                 if (r->status == 200 && (k == 0 || r->client == k - 1)) {
@@ -392,7 +398,14 @@ int main(int argc, char **argv)
     cfg.sim.sched.prior_a = cfg.sim.a;
     cfg.sim.sched.prior_b = cfg.sim.c;
 
-    pooled runs[SCHEDSIM_MAX_POLICIES] = {0};
+    /* One run per policy, then (with --offline-search) the schedules found
+     * with foresight, reported like a policy under FORESIGHT. */
+    pooled runs[SCHEDSIM_MAX_POLICIES + 1] = {0};
+    const char *labels[SCHEDSIM_MAX_POLICIES + 1];
+    memcpy(labels, cfg.policies, cfg.npolicies * sizeof *labels);
+    size_t nruns = cfg.npolicies;
+    if (cfg.offline_iters)
+        labels[nruns++] = FORESIGHT;
     wl_client *clients = NULL;
     size_t nclients = 0;
     double bound_sum = 0, offline_sum = 0;
@@ -432,6 +445,11 @@ int main(int argc, char **argv)
                 goto out;
             }
             offline_sum += m * (double)t.n;
+            if (!pool_add(&runs[cfg.npolicies], &t)) {
+                fprintf(stderr, "schedsim: out of memory\n");
+                wl_trace_free(&t);
+                goto out;
+            }
         }
         for (size_t p = 0; p < cfg.npolicies; p++) {
             sim_config sc = cfg.sim;
@@ -452,24 +470,26 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < nclients; i++)
         names[i] = clients[i].name;
-    report reps[SCHEDSIM_MAX_POLICIES];
+    report reps[SCHEDSIM_MAX_POLICIES + 1];
     size_t made = 0;
-    for (; made < cfg.npolicies; made++)
+    for (; made < nruns; made++)
         if (!report_compute(runs[made].recs, runs[made].n, names, nclients, cfg.sim.c, &reps[made]))
             break;
     double bound = bound_n ? bound_sum / (double)bound_n : 0;
     double offline = bound_n ? offline_sum / (double)bound_n : 0;
-    if (made == cfg.npolicies) {
+    if (made == nruns) {
         if (cfg.json) {
             json_t *root = json_object(), *pol = json_object();
-            for (size_t p = 0; p < made; p++)
+            for (size_t p = 0; p < cfg.npolicies; p++)
                 json_object_set_new(pol, cfg.policies[p], report_to_json(&reps[p]));
             json_object_set_new(root, "tool", json_string("schedsim " BP_VERSION));
             json_object_set_new(root, "seeds", json_integer((json_int_t)cfg.seeds));
             json_object_set_new(root, "policies", pol);
             json_object_set_new(root, "lower_bound_mean_s", json_real(bound));
-            if (cfg.offline_iters)
+            if (cfg.offline_iters) {
                 json_object_set_new(root, "offline_mean_s", json_real(offline));
+                json_object_set_new(root, FORESIGHT, report_to_json(&reps[cfg.npolicies]));
+            }
             char *txt = json_dumps(root, JSON_INDENT(2));
             if (txt)
                 printf("%s\n", txt);
@@ -483,25 +503,25 @@ int main(int argc, char **argv)
             if (pool_size(&cfg.sim) > 1)
                 printf("pool of %zu backends%s\n\n", pool_size(&cfg.sim),
                        cfg.sim.backend_c ? " (c per backend from --backend-costs)" : "");
-            report_compare(stdout, reps, cfg.policies, made);
+            report_compare(stdout, reps, labels, made);
             /* The bound assumes every request is served; with refusals
              * or failures the means are over fewer requests. */
             bool all_served = true;
-            for (size_t p = 0; p < made; p++)
+            for (size_t p = 0; p < cfg.npolicies; p++)
                 all_served &= reps[p].overall.errors == 0;
             if (!all_served) {
                 printf("\nlower bound on the mean latency: not comparable (some requests were "
                        "refused or failed; means are over the served ones)\n");
             } else {
                 printf("\nlower bound on the mean latency: %.4f s (see sim.c)\n", bound);
-                for (size_t p = 0; p < made; p++)
+                for (size_t p = 0; p < cfg.npolicies; p++)
                     printf("  %-10s mean %.4f s = %.2f x the bound\n", cfg.policies[p],
                            reps[p].overall.mean, bound > 0 ? reps[p].overall.mean / bound : NAN);
                 if (cfg.offline_iters) {
                     printf("best schedule found with foresight of every arrival (%zu steps of "
                            "search per seed): %.4f s\n",
                            cfg.offline_iters, offline);
-                    for (size_t p = 0; p < made; p++)
+                    for (size_t p = 0; p < cfg.npolicies; p++)
                         printf("  %-10s mean %.4f s = %.2f x it\n", cfg.policies[p],
                                reps[p].overall.mean,
                                offline > 0 ? reps[p].overall.mean / offline : NAN);
@@ -509,7 +529,7 @@ int main(int argc, char **argv)
             }
         }
         rc = 0;
-        if (cfg.plot && !write_plot(&cfg, runs, clients, nclients, bound))
+        if (cfg.plot && !write_plot(&cfg, runs, labels, nruns, clients, nclients, bound))
             rc = 1;
     } else {
         fprintf(stderr, "schedsim: out of memory\n");
@@ -518,7 +538,7 @@ int main(int argc, char **argv)
         report_free(&reps[p]);
     free(names);
 out:
-    for (size_t p = 0; p < cfg.npolicies; p++)
+    for (size_t p = 0; p < nruns; p++)
         free(runs[p].recs);
     free(clients);
     cfile_free(&cfg.clients);

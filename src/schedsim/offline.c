@@ -51,8 +51,9 @@ static void plan_copy(plan *dst, const plan *src, size_t max_batch)
     memcpy(dst->member, src->member, src->nb * max_batch * sizeof *src->member);
 }
 
-/* Mean latency of the plan played out by list scheduling. */
-static double eval(search *s, const plan *p)
+/* Mean latency of the plan played out by list scheduling; with `out`
+ * (the trace's requests), also each request's outcome. */
+static double eval(search *s, const plan *p, wl_request *out)
 {
     const offline_config *cfg = s->cfg;
     const wl_request *r = s->t->reqs;
@@ -76,8 +77,14 @@ static double eval(search *s, const plan *p)
             }
         }
         s->free_at[best] = done;
-        for (size_t i = 0; i < p->size[b]; i++)
+        for (size_t i = 0; i < p->size[b]; i++) {
             total += done - r[m[i]].t;
+            if (out) {
+                out[m[i]].status = 200;
+                out[m[i]].sent = r[m[i]].t;
+                out[m[i]].latency = done - r[m[i]].t;
+            }
+        }
     }
     return total / (double)s->t->n;
 }
@@ -131,7 +138,7 @@ static void mutate(search *s, plan *p)
     }
 }
 
-double offline_search(const wl_trace *trace, const offline_config *cfg)
+double offline_search(wl_trace *trace, const offline_config *cfg)
 {
     size_t n = trace->n;
     if (n == 0)
@@ -139,9 +146,9 @@ double offline_search(const wl_trace *trace, const offline_config *cfg)
     search s = {.t = trace, .cfg = cfg};
     wl_rng_seed(&s.rng, cfg->seed);
     s.free_at = malloc(cfg->backends * sizeof *s.free_at);
-    plan cur = {0}, next = {0};
-    bool ok =
-        s.free_at && plan_alloc(&cur, n, cfg->max_batch) && plan_alloc(&next, n, cfg->max_batch);
+    plan cur = {0}, next = {0}, kept = {0}; /* kept: the best so far */
+    bool ok = s.free_at && plan_alloc(&cur, n, cfg->max_batch) &&
+              plan_alloc(&next, n, cfg->max_batch) && plan_alloc(&kept, n, cfg->max_batch);
     double best = -1;
     if (ok) {
         /* Start: every request alone, in arrival order. */
@@ -150,8 +157,9 @@ double offline_search(const wl_trace *trace, const offline_config *cfg)
             cur.member[i * cfg->max_batch] = i;
         }
         cur.nb = n;
-        double f = eval(&s, &cur);
+        double f = eval(&s, &cur, NULL);
         best = f;
+        plan_copy(&kept, &cur, cfg->max_batch);
         /* The temperature falls linearly from a tenth of the starting mean:
          * early on, schedules a few percent worse are often kept. */
         double t0 = 0.1 * f;
@@ -159,18 +167,23 @@ double offline_search(const wl_trace *trace, const offline_config *cfg)
             double temp = t0 * (1 - (double)it / (double)cfg->iters) + 1e-9;
             plan_copy(&next, &cur, cfg->max_batch);
             mutate(&s, &next);
-            double g = eval(&s, &next);
+            double g = eval(&s, &next, NULL);
             if (g <= f || wl_rng_unit(&s.rng) < exp((f - g) / temp)) {
                 plan tmp = cur;
                 cur = next;
                 next = tmp;
                 f = g;
-                best = fmin(best, f);
+                if (f < best) {
+                    best = f;
+                    plan_copy(&kept, &cur, cfg->max_batch);
+                }
             }
         }
+        best = eval(&s, &kept, trace->reqs);
     }
     free(s.free_at);
     plan_free(&cur);
     plan_free(&next);
+    plan_free(&kept);
     return best;
 }

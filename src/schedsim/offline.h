@@ -37,7 +37,9 @@ typedef struct offline_config {
 
 /* The mean latency (seconds) of the best schedule found for the trace's
  * requests (their t and len), or -1 when out of memory. 0 for an empty
- * trace. */
-double offline_search(const wl_trace *trace, const offline_config *cfg);
+ * trace. Writes that schedule's outcome into the trace as a simulation
+ * does: every request's status 200, sent = t, latency = its batch's end -
+ * t (so the report per client can be compared with the policies'). */
+double offline_search(wl_trace *trace, const offline_config *cfg);
 
 #endif

@@ -10,17 +10,12 @@
 
 #include <jansson.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-#define LOADGEN BP_BUILD_DIR "/loadgen"
 
 typedef struct servers {
     tproc classifyd, proxy;
@@ -62,35 +57,7 @@ static int teardown(void **state)
 static int run_loadgen(const char *const *args, const char *out_path, const char *err_path,
                        double limit)
 {
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = LOADGEN;
-    for (; *args && n < 62; args++)
-        argv[n++] = *args;
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        FILE *o = freopen(out_path, "w", stdout);
-        FILE *e = freopen(err_path, "w", stderr);
-        if (!o || !e)
-            _exit(127);
-        execv(LOADGEN, (char *const *)argv);
-        _exit(127);
-    }
-    double deadline = tnow() + limit;
-    int st;
-    while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (tnow() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return tproc_run("loadgen", args, out_path, err_path, limit);
 }
 
 static void paths(const char *tag, char *out, char *err, char *trace, size_t len)

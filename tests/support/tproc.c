@@ -55,16 +55,13 @@ static int read_port(const char *log_path)
     return port;
 }
 
-bool tproc_start(tproc *p, const char *prog, const char *const *args)
+/* Forks BUILD_DIR/prog with args (NULL-terminated; "--listen
+ * 127.0.0.1:0" appended when `listen` and args have none), stdout to
+ * out_path and stderr to err_path (the same file when equal). The child
+ * dies with the test process. Returns its pid, or -1. */
+static pid_t spawn(const char *prog, const char *const *args, bool listen, const char *out_path,
+                   const char *err_path)
 {
-    static int serial;
-    memset(p, 0, sizeof *p);
-    snprintf(p->log_path, sizeof p->log_path, "%s/tests/logs/%s-%d-%d.log", BP_BUILD_DIR, prog,
-             (int)getpid(), serial++);
-    char dir[300];
-    snprintf(dir, sizeof dir, "%s/tests/logs", BP_BUILD_DIR);
-    mkdir(dir, 0755);
-
     char path[300];
     snprintf(path, sizeof path, "%s/%s", BP_BUILD_DIR, prog);
     const char *argv[64];
@@ -75,7 +72,7 @@ bool tproc_start(tproc *p, const char *prog, const char *const *args)
     bool has_listen = false;
     for (int i = 1; i < n; i++)
         has_listen |= strcmp(argv[i], "--listen") == 0;
-    if (!has_listen) {
+    if (listen && !has_listen) {
         argv[n++] = "--listen";
         argv[n++] = "127.0.0.1:0";
     }
@@ -83,21 +80,38 @@ bool tproc_start(tproc *p, const char *prog, const char *const *args)
 
     pid_t parent = getpid();
     pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = strcmp(out_path, err_path) ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : out;
+    if (out < 0 || err < 0)
+        _exit(127);
+    dup2(out, 1);
+    dup2(err, 2);
+    if (err != out && err > 2)
+        close(err);
+    if (out > 2)
+        close(out);
+    execv(path, (char *const *)argv);
+    _exit(127);
+}
+
+bool tproc_start(tproc *p, const char *prog, const char *const *args)
+{
+    static int serial;
+    memset(p, 0, sizeof *p);
+    snprintf(p->log_path, sizeof p->log_path, "%s/tests/logs/%s-%d-%d.log", BP_BUILD_DIR, prog,
+             (int)getpid(), serial++);
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/tests/logs", BP_BUILD_DIR);
+    mkdir(dir, 0755);
+
+    pid_t pid = spawn(prog, args, true, p->log_path, p->log_path);
     if (pid < 0)
         return false;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            dup2(fd, 1);
-            close(fd);
-        }
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
     p->pid = pid;
 
     /* Wait for readiness: the line appears once the socket is bound. */
@@ -119,6 +133,13 @@ bool tproc_start(tproc *p, const char *prog, const char *const *args)
     tproc_dump_log(p);
     tproc_stop(p, 0);
     return false;
+}
+
+int tproc_run(const char *prog, const char *const *args, const char *out_path, const char *err_path,
+              double limit)
+{
+    tproc child = {.pid = spawn(prog, args, false, out_path, err_path)};
+    return tproc_wait(&child, limit);
 }
 
 bool tproc_signal(const tproc *p, int sig)

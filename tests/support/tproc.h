@@ -30,6 +30,14 @@ bool tproc_start(tproc *p, const char *prog, const char *const *args);
  * stopped. */
 int tproc_stop(tproc *p, double grace);
 
+/* Runs BUILD_DIR/prog with args (NULL-terminated) to completion, its
+ * stdout to out_path and stderr to err_path; SIGKILLs it after `limit`
+ * seconds. Returns its exit status, or -1 if it could not start, was
+ * killed or died of a signal. For the programs that exit on their own
+ * (loadgen, schedsim). */
+int tproc_run(const char *prog, const char *const *args, const char *out_path, const char *err_path,
+              double limit);
+
 /* Sends `sig` to the process (if it is running). Returns false if there is
  * none or kill fails. */
 bool tproc_signal(const tproc *p, int sig);
