@@ -6,7 +6,8 @@
 # Usage: scripts/deps.sh [build|check|bench|fuzz|memcheck]
 #   build     compiler, cmake, pkg-config, libevent 2.1, jansson, cmocka, curl
 #   check     adds chromium and nodejs, for the dashboard's browser test,
-#             and haproxy, for the scale-out test (tests/proc/test_haproxy.c)
+#             haproxy, for the scale-out test (tests/proc/test_haproxy.c),
+#             and clang-format, for the layout check (scripts/format-check.sh)
 #   bench     adds wrk, the HTTP load generator used by bench/
 #   fuzz      adds clang 14 and its libFuzzer runtime (make fuzz)
 #   memcheck  adds valgrind (make memcheck)
@@ -26,7 +27,7 @@ need=(
 )
 if [ "$what" = check ]; then
   need+=("chromium:test -x /usr/bin/chromium" "nodejs:command -v node"
-    "haproxy:test -x /usr/sbin/haproxy")
+    "haproxy:test -x /usr/sbin/haproxy" "clang-format:command -v clang-format")
 fi
 if [ "$what" = bench ]; then
   need+=("wrk:command -v wrk")

@@ -287,8 +287,7 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
     if (client < 0) {
         client = 0;
         if (status == 401) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                              "Bearer");
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
             metrics_refused(px->metrics, client, REFUSED_UNAUTHORIZED);
         }
         httpd_send_error(req, status, "%s", why);
@@ -302,8 +301,7 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
     double wait;
     if (!clients_take(cs, now, &wait)) {
         refuse(px, req, client, REFUSED_RATE_LIMIT, 429, wait,
-               "rate limit exceeded: %g requests/s with bursts of %g", cs->cfg.rate,
-               cs->cfg.burst);
+               "rate limit exceeded: %g requests/s with bursts of %g", cs->cfg.rate, cs->cfg.burst);
         goto refused;
     }
     long timeout_ms = (long)(cs->cfg.timeout * 1000);
@@ -403,8 +401,8 @@ static void client_usage(void *arg, int client, double *seconds, size_t *queued,
 {
     proxy *px = arg;
     sched_client_usage(px->sched, client, seconds, queued);
-    const client_state *cs = client >= 0 && client < METRICS_MAX_CLIENTS ? px->clients.state[client]
-                                                                          : NULL;
+    const client_state *cs =
+        client >= 0 && client < METRICS_MAX_CLIENTS ? px->clients.state[client] : NULL;
     *weight = cs ? cs->cfg.weight : px->clients.defaults.weight;
 }
 

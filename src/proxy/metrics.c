@@ -389,8 +389,7 @@ static void prom_clients(const metrics *m, const metrics_gauges *g, struct evbuf
     for (int i = 0; i < m->nclients; i++)
         if (m->clients[i]->admitted)
             evbuffer_add_printf(out, "batchproxy_client_admitted_total{client=\"%s\"} %llu\n",
-                                m->clients[i]->name,
-                                (unsigned long long)m->clients[i]->admitted);
+                                m->clients[i]->name, (unsigned long long)m->clients[i]->admitted);
     prom_header(out, "batchproxy_client_refused_total", "counter",
                 "Requests refused before queueing, by client and reason.");
     for (int i = 0; i < m->nclients; i++)
@@ -409,7 +408,8 @@ static void prom_clients(const metrics *m, const metrics_gauges *g, struct evbuf
         size_t queued;
         g->usage(g->usage_arg, i, &seconds, &queued, &weight);
         if (seconds > 0)
-            evbuffer_add_printf(out, "batchproxy_client_backend_seconds_total{client=\"%s\"} %.6f\n",
+            evbuffer_add_printf(out,
+                                "batchproxy_client_backend_seconds_total{client=\"%s\"} %.6f\n",
                                 m->clients[i]->name, seconds);
     }
     prom_header(out, "batchproxy_client_queued", "gauge", "Sequences queued, by client.");
@@ -557,9 +557,9 @@ char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now)
         }
         json_t *cj = json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:I}", "requests", total, "by_status", st,
                                "latency_seconds", hist_json(&c->total), "queue_wait_seconds",
-                               hist_json(&c->queue_wait), "backend_seconds",
-                               hist_json(&c->backend), "latency_buckets",
-                               buckets_json(&c->total), "admitted", (json_int_t)c->admitted);
+                               hist_json(&c->queue_wait), "backend_seconds", hist_json(&c->backend),
+                               "latency_buckets", buckets_json(&c->total), "admitted",
+                               (json_int_t)c->admitted);
         json_t *refused = json_object();
         for (int r = 0; r < REFUSED_KINDS; r++)
             json_object_set_new(refused, refusal_names[r], json_integer((json_int_t)c->refused[r]));
