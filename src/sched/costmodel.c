@@ -62,7 +62,9 @@ static double median(double *v, size_t n)
 }
 
 /* Least squares over the points with keep[i]; returns 0, or -1 when the
- * x values have no spread (then *a is fitted with b fixed at b_fixed). */
+ * x values have no spread. Then the curve goes through their mean keeping
+ * b_fixed, unless that needs a negative intercept (a backend faster than
+ * that slope allows): then through the origin and the mean. */
 static int fit(const double *x, const double *y, const unsigned char *keep, size_t n,
                double b_fixed, double *a, double *b)
 {
@@ -85,6 +87,10 @@ static int fit(const double *x, const double *y, const unsigned char *keep, size
     if (sxx / k < 1.0) {
         *b = b_fixed;
         *a = my - b_fixed * mx;
+        if (*a < 0 && mx > 0) {
+            *a = 0;
+            *b = my / mx;
+        }
         return -1;
     }
     *b = sxy / sxx;

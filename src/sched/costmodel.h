@@ -6,7 +6,9 @@
  * absolute deviations: a stalled connection or a noisy neighbour must not
  * bend the curve). Until the window holds enough batches of at least two
  * lengths, the prior is used; with only one length seen, only `a` is fitted
- * and `b` keeps the prior. The fit is redone after each of the first
+ * and `b` keeps the prior, unless `a` would be negative (a backend faster
+ * than the prior's slope allows): then a = 0 and `b` is fitted, so the one
+ * length seen is always predicted right. The fit is redone after each of the first
  * 4 × COST_MIN_FIT observations, then after every COST_REFIT_EVERY-th.
  * Pure: no clock, no I/O. */
 #ifndef BP_COSTMODEL_H

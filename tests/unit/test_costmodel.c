@@ -66,6 +66,20 @@ static void test_one_length_fits_the_intercept_only(void **state)
     assert_close(cost_predict(&m, 10), 0.25, 1e-9);
 }
 
+/* A backend four times faster than the prior, always sent one length: the
+ * intercept can't go negative, so the slope comes down instead, and the
+ * one length is still predicted right (the pool ranks backends by it). */
+static void test_one_length_on_a_faster_backend_fits_the_slope(void **state)
+{
+    cost_model m;
+    cost_init(&m, 0.0005, 0.002);
+    for (int i = 0; i < 25; i++)
+        cost_observe(&m, 13, 0.0005 * 169);
+    assert_close(m.a, 0, 1e-12);
+    assert_close(m.b, 0.0005, 1e-9);
+    assert_close(cost_predict(&m, 13), 0.0005 * 169, 1e-9);
+}
+
 static void test_window_forgets_old_behaviour(void **state)
 {
     cost_model m;
@@ -102,6 +116,7 @@ int main(void)
         cmocka_unit_test(test_learns_a_backend_it_was_not_told_about),
         cmocka_unit_test(test_outliers_do_not_bend_the_curve),
         cmocka_unit_test(test_one_length_fits_the_intercept_only),
+        cmocka_unit_test(test_one_length_on_a_faster_backend_fits_the_slope),
         cmocka_unit_test(test_window_forgets_old_behaviour),
         cmocka_unit_test(test_never_negative_and_ignores_nonsense),
     };
