@@ -23,8 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHAOS_LOADGEN BP_BUILD_DIR "/loadgen"
-
 /* Starts prog with args; fails the test if it does not come up. */
 static inline void chaos_start(tproc *p, const char *prog, const char *const *args)
 {
@@ -71,31 +69,14 @@ static inline json_t *chaos_loadgen(const char *tag, const char *const *args, do
     snprintf(err, sizeof err, "%s/tests/logs/chaos-%s-%d.err", BP_BUILD_DIR, tag, (int)getpid());
     const char *argv[64];
     int n = 0;
-    argv[n++] = CHAOS_LOADGEN;
-    for (; *args && n < 60; args++)
+    for (; *args && n < 62; args++)
         argv[n++] = *args;
     argv[n++] = "--json";
     argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen(out, "w", stdout) || !freopen(err, "w", stderr))
-            _exit(127);
-        execv(CHAOS_LOADGEN, (char *const *)argv);
-        _exit(127);
-    }
-    double deadline = tnow() + limit;
-    int st = 0;
-    while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (tnow() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("loadgen (%s) ran longer than %.0f s", tag, limit);
-        }
-        tpause(0.02);
-    }
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        fail_msg("loadgen (%s) failed; see %s", tag, err);
+    int rc = tproc_run("loadgen", argv, out, err, limit);
+    if (rc != 0)
+        fail_msg("loadgen (%s) failed or ran longer than %.0f s (exit %d); see %s", tag, limit, rc,
+                 err);
     json_error_t je;
     json_t *j = json_load_file(out, 0, &je);
     if (!j)

@@ -34,18 +34,6 @@ static int run(const char *const *args, const files *f)
     return tproc_run("schedsim", args, f->out, f->err, 60);
 }
 
-static bool file_contains(const char *path, const char *needle)
-{
-    FILE *in = fopen(path, "r");
-    if (!in)
-        return false;
-    char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, in);
-    fclose(in);
-    buf[n] = 0;
-    return strstr(buf, needle) != NULL;
-}
-
 static double num(const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
@@ -70,8 +58,8 @@ static void test_flags(void **state)
     paths("flags", &f);
     const char *help[] = {"--help", NULL};
     assert_int_equal(run(help, &f), 0);
-    assert_true(file_contains(f.out, "Usage: schedsim"));
-    assert_true(file_contains(f.out, "--offline-search"));
+    assert_true(tfile_contains(f.out, "Usage: schedsim"));
+    assert_true(tfile_contains(f.out, "--offline-search"));
     const char *version[] = {"--version", NULL};
     assert_int_equal(run(version, &f), 0);
 
@@ -88,7 +76,7 @@ static void test_flags(void **state)
         {{"stray", NULL}, "stray"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        if (run(bad[i].args, &f) != 2 || !file_contains(f.err, bad[i].says))
+        if (run(bad[i].args, &f) != 2 || !tfile_contains(f.err, bad[i].says))
             fail_msg("schedsim %s: expected exit 2 and a message naming '%s'", bad[i].args[0],
                      bad[i].says);
     }
@@ -136,11 +124,11 @@ static void test_text_and_plot(void **state)
     paths("plot", &f);
     const char *args[] = {"--policy", "cost", "--offline-search", "5000", "--plot", f.svg, NULL};
     assert_int_equal(run(args, &f), 0);
-    assert_true(file_contains(f.out, "foresight"));
-    assert_true(file_contains(f.out, "best schedule found with foresight"));
-    assert_true(file_contains(f.svg, "<svg"));
-    assert_true(file_contains(f.svg, "foresight"));
-    assert_true(file_contains(f.svg, "cost"));
+    assert_true(tfile_contains(f.out, "foresight"));
+    assert_true(tfile_contains(f.out, "best schedule found with foresight"));
+    assert_true(tfile_contains(f.svg, "<svg"));
+    assert_true(tfile_contains(f.svg, "foresight"));
+    assert_true(tfile_contains(f.svg, "cost"));
 }
 
 int main(void)

@@ -191,9 +191,9 @@ bool tproc_stop_clean(tproc *p, double grace)
     return clean;
 }
 
-bool tproc_log_contains(const tproc *p, const char *needle)
+bool tfile_contains(const char *path, const char *needle)
 {
-    FILE *f = fopen(p->log_path, "r");
+    FILE *f = fopen(path, "r");
     if (!f)
         return false;
     char line[4096];
@@ -202,6 +202,11 @@ bool tproc_log_contains(const tproc *p, const char *needle)
         found = strstr(line, needle) != NULL;
     fclose(f);
     return found;
+}
+
+bool tproc_log_contains(const tproc *p, const char *needle)
+{
+    return tfile_contains(p->log_path, needle);
 }
 
 void tproc_dump_log(const tproc *p)

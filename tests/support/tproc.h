@@ -52,7 +52,10 @@ int tproc_wait(tproc *p, double timeout);
  * that was never started or is already stopped passes. */
 bool tproc_stop_clean(tproc *p, double grace);
 
-/* True if the process's log contains `needle`. */
+/* True if a line of the file (newline included) contains `needle`. */
+bool tfile_contains(const char *path, const char *needle);
+
+/* True if the process's log contains `needle` (tfile_contains). */
 bool tproc_log_contains(const tproc *p, const char *needle);
 
 /* Prints the process's log to stdout (for diagnosing a failed test). */
