@@ -1,6 +1,7 @@
 /* addr: parsing of listen addresses and backend URLs (see addr.h). */
 #include "addr.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,4 +112,14 @@ void addr_format(const addr_hostport *hp, char *buf, size_t len)
         snprintf(buf, len, "[%s]:%u", hp->host, (unsigned)hp->port);
     else
         snprintf(buf, len, "%s:%u", hp->host, (unsigned)hp->port);
+}
+
+void addr_format_url(const addr_url *u, char *buf, size_t len)
+{
+    addr_url low = *u;
+    for (char *c = low.hp.host; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    char hp[ADDR_HOST_MAX + 8];
+    addr_format(&low.hp, hp, sizeof hp);
+    snprintf(buf, len, "http://%s%s", hp, low.path);
 }

@@ -30,4 +30,9 @@ bool addr_parse_url(const char *url, addr_url *out, char *err, size_t errlen);
 /* Formats host and port as "HOST:PORT", or "[HOST]:PORT" for IPv6. */
 void addr_format(const addr_hostport *hp, char *buf, size_t len);
 
+/* Formats a parsed URL back as "http://HOST:PORT/PATH" with the host in
+ * lower case: the spellings of one URL ("http://Host", "http://host:80/")
+ * format alike. */
+void addr_format_url(const addr_url *u, char *buf, size_t len);
+
 #endif

@@ -124,8 +124,20 @@ static void on_check_timer(evutil_socket_t fd, short what, void *arg)
     backend_check(sl->pb->conn, CHECK_TIMEOUT, on_check_answer, sl);
 }
 
+/* The next active check of an ejected backend: at the end of its ejection
+ * period, or CHECK_AGAIN from now when that has passed (after a failed
+ * check). A check that passed a moment too early (the loop's timers run on
+ * its cached clock, which may lag) goes again right at the period's end. */
+static void schedule_check(struct disp_slot *sl, double now, bool passed)
+{
+    double again = sl->pb->health.until - now;
+    if (!(passed && again > 0) && again < CHECK_AGAIN)
+        again = CHECK_AGAIN;
+    set_timer(sl->check, again);
+}
+
 /* An active check while ejected: re-admit on the first pass after the
- * ejection period, else check again shortly. */
+ * ejection period, else check again (schedule_check). */
 static void on_check_answer(void *arg, bool ok)
 {
     struct disp_slot *sl = arg;
@@ -138,10 +150,8 @@ static void on_check_answer(void *arg, bool ok)
         disp_kick(sl->d);
         return;
     }
-    if (health_usable(&pb->health))
-        return;
-    double again = pb->health.until - now;
-    set_timer(sl->check, again > CHECK_AGAIN ? again : CHECK_AGAIN);
+    if (!health_usable(&pb->health))
+        schedule_check(sl, now, ok);
 }
 
 bool disp_add_backend(disp *d, const char *url, const addr_url *addr)
@@ -204,6 +214,17 @@ void disp_retire_backend(disp *d, size_t i)
     evtimer_del(pb->slot->check);
     publish_state(d, pb);
     disp_kick(d); /* frees it now if it is idle */
+}
+
+void disp_keep_backend(disp *d, size_t i)
+{
+    proxy_backend *pb = d->px->pool[i];
+    pb->leaving = false;
+    sched_backend_set_up(d->px->sched, pb->sid, health_usable(&pb->health));
+    if (!health_usable(&pb->health))
+        schedule_check(pb->slot, mono_now(), false);
+    publish_state(d, pb);
+    disp_kick(d);
 }
 
 /* Frees the leaving backends that hold no batch any more. */

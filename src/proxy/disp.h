@@ -42,6 +42,11 @@ bool disp_add_backend(disp *d, const char *url, const addr_url *addr);
  * freed once its batch in flight is over. */
 void disp_retire_backend(disp *d, size_t i);
 
+/* Takes back disp_retire_backend for the leaving backend at px->pool[i]
+ * (listed again before it left): it is in use again, with its learned
+ * curve and health as they were. */
+void disp_keep_backend(disp *d, size_t i);
+
 /* Looks for work on the next loop turn (requests read in the same turn
  * join the same batch at no extra wait). */
 void disp_kick(disp *d);

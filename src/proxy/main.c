@@ -41,8 +41,10 @@ static void usage(FILE *out)
         "                              /classify if it has none); repeat it for a pool\n"
         "                              of backends, each given one batch at a time\n"
         "  --backends-file FILE        more backends, one URL a line ('#' comments);\n"
+        "                              without --backend, the pool is the file's alone;\n"
         "                              reloaded on SIGHUP (removed backends finish their\n"
-        "                              batch in flight, then leave)\n"
+        "                              batch in flight, then leave); a URL listed twice,\n"
+        "                              however spelt, counts once\n"
         "  --eject-failures N          consecutive failed attempts that eject a backend\n"
         "                              of the pool (default 3; 0 never ejects)\n"
         "  --eject-base SECONDS        first ejection (default 1; doubles each time in a\n"
@@ -89,7 +91,8 @@ static void usage(FILE *out)
         "Endpoints: POST /proxy_classify, GET /healthz, /readyz, /metrics (Prometheus),\n"
         "/stats (JSON), /dashboard. Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
         "X-Timeout-Ms, Authorization: Bearer KEY (when the clients file has keys).\n"
-        "Signals: SIGHUP reloads the clients file; SIGINT/SIGTERM drain and exit.\n");
+        "Signals: SIGHUP reloads the backends file and the clients file; SIGINT/SIGTERM\n"
+        "drain and exit.\n");
 }
 
 enum {
@@ -168,7 +171,13 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         case OPT_LISTEN:
             c->listen = optarg;
             break;
-        case OPT_BACKEND:
+        case OPT_BACKEND: {
+            addr_url url;
+            char why[200];
+            if (!addr_parse_url(optarg, &url, why, sizeof why)) {
+                fprintf(stderr, "%s: --backend: %s\n", p, why);
+                return 2;
+            }
             c->backend_url = optarg;
             if (c->nbackend_urls == PROXY_MAX_BACKENDS) {
                 fprintf(stderr, "%s: --backend: at most %d\n", p, PROXY_MAX_BACKENDS);
@@ -176,6 +185,7 @@ static int parse_args(int argc, char **argv, proxy_config *c)
             }
             c->backend_urls[c->nbackend_urls++] = optarg;
             break;
+        }
         case OPT_BACKENDS_FILE:
             c->backends_file = optarg;
             break;
@@ -304,11 +314,10 @@ int main(int argc, char **argv)
         evsignal_add(sigterm, NULL);
         sighup = evsignal_new(px.base, SIGHUP, on_signal, &px);
         evsignal_add(sighup, NULL);
-        log_info("policy %s, backend %s%s, max batch %zu", sched_policy(px.sched),
-                 backend_name(px.pool[0]->conn), px.npool > 1 ? " and others" : "",
-                 px.cfg.sched.max_batch);
-        for (size_t i = 1; i < px.npool; i++)
-            log_info("backend %s", backend_name(px.pool[i]->conn));
+        log_info("policy %s, max batch %zu, %zu backend%s", sched_policy(px.sched),
+                 px.cfg.sched.max_batch, px.npool, px.npool == 1 ? "" : "s");
+        for (size_t i = 0; i < px.npool; i++)
+            log_info("backend %s", px.pool[i]->url);
         event_base_dispatch(px.base);
         event_free(sigint);
         event_free(sigterm);

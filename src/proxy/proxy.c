@@ -71,26 +71,32 @@ static void backend_list_free(backend_list *bl)
     bl->n = 0;
 }
 
-/* Adds one URL (duplicates are dropped); "/" becomes "/classify". */
+/* Adds one URL, kept in canonical form (addr_format_url); "/" becomes
+ * "/classify". A URL listed already, however spelt, is left out with a
+ * warning: two entries for one server would send it two batches at once. */
 static bool backend_list_add(backend_list *bl, const char *url, const char *from, char *err,
                              size_t errlen)
 {
     addr_url a;
     char why[200];
     if (!addr_parse_url(url, &a, why, sizeof why)) {
-        snprintf(err, errlen, "%s: '%.200s': %s", from, url, why);
+        snprintf(err, errlen, "%s: %s", from, why);
         return false;
     }
     if (strcmp(a.path, "/") == 0)
         strcpy(a.path, "/classify");
+    char canon[sizeof((proxy_backend *)0)->url];
+    addr_format_url(&a, canon, sizeof canon);
     for (size_t i = 0; i < bl->n; i++)
-        if (strcmp(bl->url[i], url) == 0)
+        if (strcmp(bl->url[i], canon) == 0) {
+            log_warn("%s: '%.200s' is %s, listed already; once is enough", from, url, canon);
             return true;
+        }
     if (bl->n == PROXY_MAX_BACKENDS) {
         snprintf(err, errlen, "%s: more than %d backends", from, PROXY_MAX_BACKENDS);
         return false;
     }
-    if (!(bl->url[bl->n] = strdup(url))) {
+    if (!(bl->url[bl->n] = strdup(canon))) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -128,6 +134,10 @@ static bool backend_list_read(const proxy *px, backend_list *bl, char *err, size
             snprintf(from, sizeof from, "%s:%d", c->backends_file, lineno);
             ok = backend_list_add(bl, p, from, err, errlen);
         }
+        if (ok && f && ferror(f)) { /* a directory, say */
+            snprintf(err, errlen, "--backends-file %s: %s", c->backends_file, strerror(errno));
+            ok = false;
+        }
         if (f)
             fclose(f);
     }
@@ -164,13 +174,17 @@ void proxy_reload_backends(proxy *px)
     bool keep[PROXY_MAX_BACKENDS] = {false};
     for (size_t i = 0; i < px->npool; i++) {
         proxy_backend *pb = px->pool[i];
-        if (pb->leaving)
-            continue;
         bool listed = false;
         for (size_t k = 0; k < bl.n; k++)
             if (strcmp(bl.url[k], pb->url) == 0)
                 listed = keep[k] = true;
-        if (!listed) {
+        /* Listed again before its batch in flight ended: the same entry
+         * stays (a second one would send that server a second batch). */
+        if (listed && pb->leaving) {
+            log_info("reload: backend %s stays in the pool", pb->url);
+            disp_keep_backend(px->disp, i);
+            joined++;
+        } else if (!listed && !pb->leaving) {
             log_info("reload: backend %s leaves the pool after its batch in flight", pb->url);
             disp_retire_backend(px->disp, i);
             left++;
@@ -270,7 +284,13 @@ double proxy_backends_last_contact(const proxy *px)
 
 void proxy_reload(proxy *px)
 {
+    if (!px->cfg.backends_file && !px->cfg.clients_file) {
+        log_info("reload: nothing to reload (neither --backends-file nor --clients given)");
+        return;
+    }
     proxy_reload_backends(px);
+    if (!px->cfg.clients_file)
+        return;
     char err[300];
     if (!clients_reload(&px->clients, px->sched, mono_now(), err, sizeof err)) {
         log_error("reload: %s; keeping the settings in force", err);

@@ -57,7 +57,7 @@ struct disp_slot;
  * backends in use and those leaving (removed by a reload, finishing their
  * batch in flight). */
 typedef struct proxy_backend {
-    char url[ADDR_HOST_MAX + ADDR_PATH_MAX + 16]; /* as configured */
+    char url[ADDR_HOST_MAX + ADDR_PATH_MAX + 16]; /* canonical (addr_format_url) */
     addr_url addr;
     backend *conn;
     int sid;       /* its id in the scheduler */

@@ -229,12 +229,101 @@ static void test_pool_reload(void **state)
     assert_true(tproc_stop_clean(&f->proxy, 10));
 }
 
+/* One long request (30 code points: 1.8 s at --cost 0.002), answered into
+ * *c on its own thread. */
+static void *long_main(void *arg)
+{
+    client *c = arg;
+    const char *body = "{\"sequence\": \"a long string of 30 characters\"}";
+    c->answered = thttp_request(c->port, "POST", "/proxy_classify", NULL, body, &c->resp, 30);
+    return NULL;
+}
+
+static void await_log(const tproc *p, const char *needle)
+{
+    for (double until = tnow() + 5; tnow() < until && !tproc_log_contains(p, needle);)
+        tpause(0.02);
+    if (!tproc_log_contains(p, needle))
+        fail_msg("the proxy's log never said '%s'", needle);
+}
+
+/* One server listed three ways is one backend. A backend removed from the
+ * file while its batch is in flight and listed again before that batch
+ * ends stays one entry: were it added a second time, the server (one
+ * request at a time) would be sent two batches and answer 429. */
+static void test_pool_reload_back_and_forth(void **state)
+{
+    fix *f = *state;
+    start_backends(f);
+    snprintf(f->file, sizeof f->file, "/tmp/bp-pool-flip-%d.txt", (int)getpid());
+    char one[256], other[256];
+    snprintf(one, sizeof one,
+             "http://127.0.0.1:%d\nhttp://127.0.0.1:%d/\nhttp://127.0.0.1:%d/classify\n",
+             f->be[0].port, f->be[0].port, f->be[0].port);
+    snprintf(other, sizeof other, "http://127.0.0.1:%d\n", f->be[1].port);
+    write_file(f->file, one);
+    const char *extra[] = {"--backends-file", f->file, NULL};
+    start_proxy(f, extra);
+    assert_true(tproc_log_contains(&f->proxy, "1 backend\n"));
+    assert_true(tproc_log_contains(&f->proxy, "listed already"));
+
+    client lc = {.port = f->proxy.port};
+    pthread_t lt;
+    pthread_create(&lt, NULL, long_main, &lc);
+    for (double until = tnow() + 5;
+         tnow() < until && thttp_metric(f->proxy.port, "batchproxy_inflight_requests") < 1;)
+        tpause(0.01);
+    tpause(0.1); /* read, queued and sent in one loop turn; this is margin */
+    write_file(f->file, other);
+    assert_true(tproc_signal(&f->proxy, SIGHUP));
+    await_log(&f->proxy, "leaves the pool after its batch in flight");
+    write_file(f->file, one);
+    assert_true(tproc_signal(&f->proxy, SIGHUP));
+    await_log(&f->proxy, "stays in the pool");
+
+    /* Short work while the long batch is still on be[0]: all of it goes
+     * through (to be[1] until it leaves, then be[0]), none is refused. */
+    int served = burst(f->proxy.port, 700, 10, NULL);
+    pthread_join(lt, NULL);
+    assert_int_equal(served, 10);
+    assert_true(lc.answered);
+    assert_int_equal(lc.resp.status, 200);
+    thttp_resp_free(&lc.resp);
+    assert_int_equal(backend_metric(f->proxy.port, "batchproxy_backend_batches_total",
+                                    f->be[0].port, ",outcome=\"busy_429\""),
+                     0);
+    assert_int_equal(backend_metric(f->proxy.port, "batchproxy_backend_up", f->be[0].port, NULL),
+                     1);
+    assert_true(tproc_stop_clean(&f->proxy, 10));
+}
+
+/* Bad pool flags are refused before anything starts, naming the problem. */
+static void test_pool_bad_flags(void **state)
+{
+    fix *f = *state;
+    char out[300], err[300];
+    snprintf(out, sizeof out, "%s/tests/logs/pool-flags-%d.out", BP_BUILD_DIR, (int)getpid());
+    snprintf(err, sizeof err, "%s/tests/logs/pool-flags-%d.err", BP_BUILD_DIR, (int)getpid());
+    const char *scheme[] = {"--backend", "ftp://127.0.0.1:1", NULL};
+    assert_int_equal(tproc_run("batchproxy", scheme, out, err, 10), 2);
+    assert_true(tfile_contains(err, "only http://"));
+    const char *port[] = {"--backend", "http://127.0.0.1:99999", NULL};
+    assert_int_equal(tproc_run("batchproxy", port, out, err, 10), 2);
+    assert_true(tfile_contains(err, "bad port"));
+    const char *dir[] = {"--backends-file", "/tmp", "--listen", "127.0.0.1:0", NULL};
+    assert_int_equal(tproc_run("batchproxy", dir, out, err, 10), 1);
+    assert_true(tfile_contains(err, "Is a directory"));
+    (void)f;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pool_spreads_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_ejects_and_fails_when_all_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_reload_back_and_forth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_bad_flags, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
