@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,4 +123,16 @@ void addr_format_url(const addr_url *u, char *buf, size_t len)
     char hp[ADDR_HOST_MAX + 8];
     addr_format(&low.hp, hp, sizeof hp);
     snprintf(buf, len, "http://%s%s", hp, low.path);
+}
+
+bool addr_resolves(const char *host, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "host '%s' does not resolve: %s", host, gai_strerror(rc));
+        return false;
+    }
+    freeaddrinfo(res);
+    return true;
 }

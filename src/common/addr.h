@@ -30,6 +30,10 @@ bool addr_parse_url(const char *url, addr_url *out, char *err, size_t errlen);
 /* Formats host and port as "HOST:PORT", or "[HOST]:PORT" for IPv6. */
 void addr_format(const addr_hostport *hp, char *buf, size_t len);
 
+/* Whether the host resolves now (getaddrinfo; blocking, so for start-up
+ * and reloads, not the event loop). False with the resolver's message. */
+bool addr_resolves(const char *host, char *err, size_t errlen);
+
 /* Formats a parsed URL back as "http://HOST:PORT/PATH" with the host in
  * lower case: the spellings of one URL ("http://Host", "http://host:80/")
  * format alike. */

@@ -14,6 +14,7 @@
 
 struct backend {
     struct event_base *base;
+    struct evdns_base *dns; /* borrowed from the proxy */
     addr_url url;
     char name[ADDR_HOST_MAX + ADDR_PATH_MAX + 16];
     char hosthdr[ADDR_HOST_MAX + 16];
@@ -62,7 +63,7 @@ static void on_error(enum evhttp_request_error e, void *arg)
 static struct evhttp_connection *make_conn(backend *b)
 {
     struct evhttp_connection *c =
-        evhttp_connection_base_new(b->base, NULL, b->url.hp.host, b->url.hp.port);
+        evhttp_connection_base_new(b->base, b->dns, b->url.hp.host, b->url.hp.port);
     if (c) {
         evhttp_connection_set_max_body_size(c, (ev_ssize_t)b->max_answer);
         evhttp_connection_set_retries(c, 0);
@@ -193,13 +194,14 @@ static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-backend *backend_new(struct event_base *base, const addr_url *url, size_t max_answer,
-                     double probe_every)
+backend *backend_new(struct event_base *base, struct evdns_base *dns, const addr_url *url,
+                     size_t max_answer, double probe_every)
 {
     backend *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->base = base;
+    b->dns = dns;
     b->url = *url;
     b->max_answer = max_answer;
     b->probe_every = probe_every;

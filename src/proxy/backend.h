@@ -10,6 +10,7 @@
 
 #include "addr.h"
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,9 +22,10 @@ typedef struct backend backend;
 typedef void (*backend_cb)(void *arg, int status, const char *body, size_t len, const char *error);
 
 /* probe_every: seconds between health probes while no other contact was
- * made (0 disables probing). */
-backend *backend_new(struct event_base *base, const addr_url *url, size_t max_answer,
-                     double probe_every);
+ * made (0 disables probing). dns (borrowed; may be NULL, then lookups
+ * block the loop) resolves a host name each time a connection is made. */
+backend *backend_new(struct event_base *base, struct evdns_base *dns, const addr_url *url,
+                     size_t max_answer, double probe_every);
 void backend_free(backend *b);
 
 /* POSTs body (JSON) to the backend's URL with a timeout in seconds. cb is

@@ -174,7 +174,7 @@ bool disp_add_backend(disp *d, const char *url, const addr_url *addr)
     d->used0 = true;
     if (pb->sid < 0)
         goto fail;
-    pb->conn = backend_new(px->base, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
+    pb->conn = backend_new(px->base, px->dns, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
     sl->check = evtimer_new(px->base, on_check_timer, sl);
     if (!pb->conn || !sl->check)
         goto fail;
