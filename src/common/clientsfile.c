@@ -44,6 +44,18 @@ static char *trim(char *s)
     return s;
 }
 
+/* Cuts a trailing comment: ';' or '#' after a space or tab. No value has
+ * a space in it (names, numbers, keys), so one can't be cut short; a key
+ * may hold ';' or '#' itself. */
+static void cut_comment(char *s)
+{
+    for (char *p = s; *p; p++)
+        if ((*p == ' ' || *p == '\t') && (p[1] == ';' || p[1] == '#')) {
+            *p = '\0';
+            return;
+        }
+}
+
 static bool number(const char *v, double min, double max, double *out)
 {
     char *end;
@@ -111,6 +123,7 @@ bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char
         char *s = trim(line);
         if (*s == '\0' || *s == '#' || *s == ';')
             continue;
+        cut_comment(s);
         if (*s == '[') {
             char *close = strchr(s, ']');
             if (!close || trim(close + 1)[0] != '\0') {

@@ -1,7 +1,7 @@
 /* cfile: the clients file: per-client weight, rate limit, queue limit,
  * deadline and API key, in a small INI format.
  *
- *   # comments start with '#' or ';', on their own line
+ *   # comments start with '#' or ';', on their own line or after a space
  *   [alice]                 a client, named as in X-Client-Id
  *   weight = 3              its share of the backend relative to others (> 0)
  *   rate = 50               requests per second, 0 = unlimited

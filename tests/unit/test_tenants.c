@@ -69,8 +69,8 @@ static const cfile_client defaults = {
 static void test_clients_file_good(void **state)
 {
     char *path = write_file("# tenants\n"
-                            "[alice]\n"
-                            "weight = 3\n"
+                            "[alice]  ; the first\n"
+                            "weight = 3\t# her share\n"
                             "rate = 50 \n"
                             "burst=100\n"
                             "; keyless bob inherits the defaults\n"
@@ -79,11 +79,13 @@ static void test_clients_file_good(void **state)
                             "[carol.team-1]\n"
                             "max_queued = 7\n"
                             "timeout_ms = 2500\n"
-                            "key = 0123456789abcdef-carol\n");
+                            "key = 0123456789abcdef-carol\n"
+                            "[dave] # a key with ';' and '#' in it\n"
+                            "key = 0123456789;abcdef#dave ; and a comment\n");
     cfile f;
     char err[256];
     assert_true(cfile_load(path, &defaults, &f, err, sizeof err));
-    assert_int_equal(f.n, 3);
+    assert_int_equal(f.n, 4);
     assert_true(f.keys);
     const cfile_client *a = cfile_find(&f, "alice");
     assert_non_null(a);
@@ -102,7 +104,8 @@ static void test_clients_file_good(void **state)
     assert_close(c->timeout, 2.5, 1e-12);
     assert_null(cfile_by_key(&f, "0123456789abcdef-caro"));
     assert_null(cfile_by_key(&f, "0123456789abcdef-carol!"));
-    assert_null(cfile_find(&f, "dave"));
+    assert_non_null(cfile_by_key(&f, "0123456789;abcdef#dave"));
+    assert_null(cfile_find(&f, "eve"));
     cfile_free(&f);
     unlink(path);
 }
