@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void stop_loop(proxy *px)
 {
@@ -91,11 +92,16 @@ static bool backend_list_add(backend_list *bl, const char *url, const char *from
         strcpy(a.path, "/classify");
     char canon[sizeof((proxy_backend *)0)->url];
     addr_format_url(&a, canon, sizeof canon);
-    for (size_t i = 0; i < bl->n; i++)
+    for (size_t i = 0; i < bl->n; i++) {
         if (strcmp(bl->url[i], canon) == 0) {
             log_warn("%s: '%.200s' is %s, listed already; once is enough", from, url, canon);
             return true;
         }
+        if (strcasecmp(bl->addr[i].hp.host, a.hp.host) == 0 && bl->addr[i].hp.port == a.hp.port)
+            log_warn("%s: %s and %s are one server: it will be sent two batches at once "
+                     "(and share one series in /metrics)",
+                     from, bl->url[i], canon);
+    }
     if (bl->n == PROXY_MAX_BACKENDS) {
         snprintf(err, errlen, "%s: more than %d backends", from, PROXY_MAX_BACKENDS);
         return false;
