@@ -125,6 +125,13 @@ static sched_backend *backend_of(const sched *s, int id)
     return id >= 0 && (size_t)id < s->nbk ? &s->bk[id] : NULL;
 }
 
+void sched_backend_prior(sched *s, int backend, double a, double b)
+{
+    sched_backend *bk = backend_of(s, backend);
+    if (bk)
+        cost_init(&bk->cost, a, b);
+}
+
 void sched_backend_set_up(sched *s, int backend, bool up)
 {
     sched_backend *b = backend_of(s, backend);

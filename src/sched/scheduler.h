@@ -105,6 +105,10 @@ void sched_extend_deadline(sched *s, sched_item *it, double deadline);
  * memory. */
 int sched_add_backend(sched *s);
 
+/* Restarts a backend's cost curve from a prior of its own (a + b × L²), for
+ * a caller that knows what that backend costs (the simulator's model). */
+void sched_backend_prior(sched *s, int backend, double a, double b);
+
 /* Marks a backend up (the default) or down: a down backend is never asked
  * to wait for, and is not counted in the drain-time estimates. */
 void sched_backend_set_up(sched *s, int backend, bool up);

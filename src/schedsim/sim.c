@@ -231,6 +231,12 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
             snprintf(err, errlen, "out of memory");
             goto out;
         }
+    /* Each backend's curve starts from its true one, as the pooled prior
+     * does for a pool of equals (see main.c): a run of one seed is too
+     * short to be judged on learning a backend's speed from a wrong prior. */
+    if (cfg->backend_c)
+        for (size_t k = 0; k < nb; k++)
+            sched_backend_prior(st.s, id[k], cfg->a, cfg->backend_c[k]);
     fastest_first(cfg, nb, order);
     size_t next = 0;        /* next arrival */
     double now = 0;         /* virtual time */

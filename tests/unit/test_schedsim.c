@@ -187,6 +187,35 @@ static void test_offline_search_is_a_schedule(void **state)
     }
 }
 
+/* A pool of a backend 200 times faster than the other: the cost policy
+ * keeps work off the slow one while the fast one is about to free up
+ * (each backend's curve starting from its own true one), so its mean on
+ * the seed profile is below fifo's, which sends to whichever is free. */
+static void test_cost_policy_waits_for_a_much_faster_backend(void **state)
+{
+    const double costs[] = {0.00001, 0.002};
+    double mean[2] = {0, 0};
+    const char *policy[] = {"cost", "fifo"};
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        wl_client *cl;
+        size_t n;
+        wl_trace t;
+        plan_seed(seed, 1, &cl, &n, &t);
+        for (size_t p = 0; p < 2; p++) {
+            sim_config c = config(policy[p]);
+            c.backends = 2;
+            c.backend_c = costs;
+            char err[128];
+            assert_true(sim_run(&c, &t, cl, err, sizeof err));
+            mean[p] += mean_latency(&t) / 10;
+        }
+        wl_trace_free(&t);
+        free(cl);
+    }
+    if (!(mean[0] < mean[1]))
+        fail_msg("cost %.4f s, fifo %.4f s", mean[0], mean[1]);
+}
+
 static void test_lower_bound_is_below_every_policy(void **state)
 {
     for (uint64_t seed = 1; seed <= 20; seed++) {
@@ -296,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_batch_costs_its_longest_and_waits_for_the_backend),
         cmocka_unit_test(test_coalescing_cache_and_no_cache),
         cmocka_unit_test(test_deadlines_give_504_or_503),
+        cmocka_unit_test(test_cost_policy_waits_for_a_much_faster_backend),
         cmocka_unit_test(test_lower_bound_is_below_every_policy),
         cmocka_unit_test(test_offline_search_finds_known_optima),
         cmocka_unit_test(test_offline_search_is_a_schedule),
