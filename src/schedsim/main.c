@@ -125,12 +125,19 @@ static bool parse_policies(schedsim_config *c, char *list)
         bool known = false;
         for (const char *const *p = sched_policy_names(); *p; p++)
             known |= strcmp(*p, tok) == 0;
-        if (!known || c->npolicies == SCHEDSIM_MAX_POLICIES) {
+        if (!known) {
             fprintf(stderr, "schedsim: --policy: unknown policy '%s'\n", tok);
             return false;
         }
-        c->policies[c->npolicies++] = tok;
+        for (size_t i = 0; i < c->npolicies; i++)
+            if (strcmp(c->policies[i], tok) == 0) {
+                fprintf(stderr, "schedsim: --policy: '%s' is listed twice\n", tok);
+                return false;
+            }
+        c->policies[c->npolicies++] = tok; /* distinct known names fit */
     }
+    if (c->npolicies == 0)
+        fprintf(stderr, "schedsim: --policy: no policy named (cost, priority, fifo, sjf or all)\n");
     return c->npolicies > 0;
 }
 
@@ -184,6 +191,7 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         {NULL, 0, NULL, 0}};
     const char *p = "schedsim";
     double ms;
+    size_t backends = 0; /* --backends, 0: not given */
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int shared = wl_source_option(&c->src, p, o, optarg);
@@ -208,7 +216,7 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
             ok = cli_double(p, "overhead", optarg, 0, 10, &c->sim.a);
             break;
         case OPT_BACKENDS:
-            ok = cli_size(p, "backends", optarg, 1, SCHEDSIM_MAX_BACKENDS, &c->sim.backends);
+            ok = cli_size(p, "backends", optarg, 1, SCHEDSIM_MAX_BACKENDS, &backends);
             break;
         case OPT_BACKEND_COSTS:
             ok = parse_backend_costs(c, optarg);
@@ -260,7 +268,39 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
     }
     if (!cli_no_operands(p, argc, argv, optind))
         return 2;
+    /* --backend-costs sets the pool's size; --backends must agree with it. */
+    if (backends && c->sim.backend_c && backends != c->sim.backends) {
+        fprintf(stderr, "%s: --backends %zu but --backend-costs lists %zu backends\n", p, backends,
+                c->sim.backends);
+        return 2;
+    }
+    if (backends)
+        c->sim.backends = backends;
     return 0;
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether two requests of the trace share a text (then the cache and
+ * coalescing serve some without the backend, which neither the lower bound
+ * nor the search with foresight model). -1 when out of memory. */
+static int texts_repeat(const wl_trace *t)
+{
+    const char **v = malloc((t->n ? t->n : 1) * sizeof *v);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < t->n; i++)
+        v[i] = t->reqs[i].text;
+    if (t->n > 1)
+        qsort(v, t->n, sizeof *v, by_text);
+    int repeat = 0;
+    for (size_t i = 1; i < t->n && !repeat; i++)
+        repeat = strcmp(v[i - 1], v[i]) == 0;
+    free(v);
+    return repeat;
 }
 
 /* The runs of one policy over all seeds, pooled: each seed's requests are
@@ -409,6 +449,7 @@ int main(int argc, char **argv)
     wl_client *clients = NULL;
     size_t nclients = 0;
     double bound_sum = 0, offline_sum = 0;
+    bool repeats = false; /* some seed's trace repeats a text */
     size_t bound_n = 0;
     double pool_c[SCHEDSIM_MAX_BACKENDS];
     for (size_t k = 0; k < pool_size(&cfg.sim); k++)
@@ -427,6 +468,13 @@ int main(int argc, char **argv)
             rc = 2;
             goto out;
         }
+        int rep = texts_repeat(&t);
+        if (rep < 0) {
+            fprintf(stderr, "schedsim: out of memory\n");
+            wl_trace_free(&t);
+            goto out;
+        }
+        repeats |= rep;
         bound_sum += sim_lower_bound(&t, cfg.sim.a, pool_fastest_c(&cfg.sim),
                                      cfg.sim.sched.max_batch * pool_size(&cfg.sim)) *
                      (double)t.n;
@@ -478,6 +526,11 @@ int main(int argc, char **argv)
     double bound = bound_n ? bound_sum / (double)bound_n : 0;
     double offline = bound_n ? offline_sum / (double)bound_n : 0;
     if (made == nruns) {
+        /* The bound assumes every request is served; with refusals
+         * or failures the means are over fewer requests. */
+        bool all_served = true;
+        for (size_t p = 0; p < cfg.npolicies; p++)
+            all_served &= reps[p].overall.errors == 0;
         if (cfg.json) {
             json_t *root = json_object(), *pol = json_object();
             for (size_t p = 0; p < cfg.npolicies; p++)
@@ -486,6 +539,8 @@ int main(int argc, char **argv)
             json_object_set_new(root, "seeds", json_integer((json_int_t)cfg.seeds));
             json_object_set_new(root, "policies", pol);
             json_object_set_new(root, "lower_bound_mean_s", json_real(bound));
+            /* false: refusals, failures or repeated texts (see the text report) */
+            json_object_set_new(root, "bound_comparable", json_boolean(all_served && !repeats));
             if (cfg.offline_iters) {
                 json_object_set_new(root, "offline_mean_s", json_real(offline));
                 json_object_set_new(root, FORESIGHT, report_to_json(&reps[cfg.npolicies]));
@@ -496,22 +551,24 @@ int main(int argc, char **argv)
             free(txt);
             json_decref(root);
         } else {
-            printf("schedsim: %zu seed%s from %llu, %zu requests in all, backend %.4g + %.4g "
-                   "* L^2 s, batches of %zu\n\n",
+            printf("schedsim: %zu seed%s from %llu, %zu requests in all, backend %.4g + c * "
+                   "L^2 s, batches of %zu\n",
                    cfg.seeds, cfg.seeds == 1 ? "" : "s", (unsigned long long)cfg.src.seed, bound_n,
-                   cfg.sim.a, cfg.sim.c, cfg.sim.sched.max_batch);
-            if (pool_size(&cfg.sim) > 1)
-                printf("pool of %zu backends%s\n\n", pool_size(&cfg.sim),
-                       cfg.sim.backend_c ? " (c per backend from --backend-costs)" : "");
+                   cfg.sim.a, cfg.sim.sched.max_batch);
+            printf("%s%zu backend%s, c =", pool_size(&cfg.sim) > 1 ? "pool of " : "",
+                   pool_size(&cfg.sim), pool_size(&cfg.sim) > 1 ? "s" : "");
+            for (size_t k = 0; k < pool_size(&cfg.sim); k++)
+                printf("%s %.4g", k ? "," : "", pool_c[k]);
+            printf("%s\n\n", cfg.sim.backend_c ? " (--backend-costs; slowdowns use --cost)" : "");
             report_compare(stdout, reps, labels, made);
-            /* The bound assumes every request is served; with refusals
-             * or failures the means are over fewer requests. */
-            bool all_served = true;
-            for (size_t p = 0; p < cfg.npolicies; p++)
-                all_served &= reps[p].overall.errors == 0;
             if (!all_served) {
-                printf("\nlower bound on the mean latency: not comparable (some requests were "
-                       "refused or failed; means are over the served ones)\n");
+                printf("\nlower bound on the mean latency%s: not comparable (some requests were "
+                       "refused or failed; means are over the served ones)\n",
+                       cfg.offline_iters ? " and foresight" : "");
+            } else if (repeats) {
+                printf("\nlower bound on the mean latency%s: not comparable (texts repeat: the "
+                       "cache and coalescing serve some requests without the backend)\n",
+                       cfg.offline_iters ? " and foresight" : "");
             } else {
                 printf("\nlower bound on the mean latency: %.4f s (see sim.c)\n", bound);
                 for (size_t p = 0; p < cfg.npolicies; p++)

@@ -65,7 +65,7 @@ static void test_flags(void **state)
 
     /* Each mistake exits 2 and names what is wrong. */
     static const struct {
-        const char *args[4];
+        const char *args[5];
         const char *says;
     } bad[] = {
         {{"--frobnicate", NULL}, "frobnicate"},
@@ -74,6 +74,9 @@ static void test_flags(void **state)
         {{"--offline-search", "lots", NULL}, "offline-search"},
         {{"--seeds", "-1", NULL}, "seeds"},
         {{"stray", NULL}, "stray"},
+        {{"--policy", ",", NULL}, "no policy"},
+        {{"--policy", "cost,cost", NULL}, "twice"},
+        {{"--backend-costs", "0.002", "--backends", "3", NULL}, "--backend-costs lists 1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         if (run(bad[i].args, &f) != 2 || !tfile_contains(f.err, bad[i].says))
@@ -113,6 +116,19 @@ static void test_json_report_with_foresight(void **state)
     assert_int_equal(errors, 0);
     assert_true(fabs(foresight - offline) < 1e-6);
     assert_true(offline >= bound - 1e-9);
+    assert_true(json_is_true(json_object_get(j, "bound_comparable")));
+    json_decref(j);
+
+    /* Repeated texts: the cache serves some requests without the backend,
+     * and the bound says it doesn't apply. */
+    const char *repeat[] = {
+        "--client", "name=p,arrival=poisson:5,len=list:5/10/20,count=50,distinct=no",
+        "--policy", "cost",
+        "--json",   NULL};
+    assert_int_equal(run(repeat, &f), 0);
+    j = json_load_file(f.out, 0, &je);
+    assert_non_null(j);
+    assert_true(json_is_false(json_object_get(j, "bound_comparable")));
     json_decref(j);
 }
 
