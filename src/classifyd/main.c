@@ -32,6 +32,7 @@ typedef struct classifyd_config {
     const char *listen;
     double cost;
     size_t max_body;
+    size_t max_length; /* code points of the longest sequence accepted */
     int io_timeout;
     bool quiet;
     fault_config fault;
@@ -143,13 +144,22 @@ static void handle_classify(classifyd *d, struct evhttp_request *req, double sta
     if (!httpd_body(req, d->cfg.max_body, &body, &len))
         goto logged;
 
-    wire_limits lim = {.max_items = CLASSIFYD_MAX_SEQUENCES, .allow_empty = true};
+    wire_limits lim = {
+        .max_items = CLASSIFYD_MAX_SEQUENCES, .max_length = d->cfg.max_length, .allow_empty = true};
     wire_request w;
     char err[256];
     int status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
     if (status) {
         httpd_send_error(req, status, "%s", err);
         log_request(d, req, "/classify", status, 0, 0, started);
+        return;
+    }
+    /* After a signal the loop ends once the last batch is answered: a new
+     * batch started in that grace period would be cut off unanswered. */
+    if (d->stopping) {
+        httpd_send_error(req, 503, "server is shutting down");
+        log_request(d, req, "/classify", 503, w.n, 0, started);
+        wire_request_free(&w);
         return;
     }
     if (w.n == 0) {
@@ -164,15 +174,6 @@ static void handle_classify(classifyd *d, struct evhttp_request *req, double sta
         wire_request_free(&w);
         return;
     }
-    /* After a signal the loop ends once the last batch is answered: a new
-     * batch started in that grace period would be cut off unanswered. */
-    if (d->stopping) {
-        httpd_send_error(req, 503, "server is shutting down");
-        log_request(d, req, "/classify", 503, w.n, 0, started);
-        wire_request_free(&w);
-        return;
-    }
-
     d->busy = true;
     d->req = req;
     d->n = w.n;
@@ -212,8 +213,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     int status;
     if (strcmp(path, "/healthz") == 0) {
-        if (httpd_require_method(req, EVHTTP_REQ_GET))
-            httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
+        /* While stopping, 503: a load balancer takes it out at once. */
+        if (httpd_require_method(req, EVHTTP_REQ_GET)) {
+            if (d->stopping)
+                httpd_send_error(req, 503, "server is shutting down");
+            else
+                httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
+        }
     } else {
         httpd_send_error(req, 404, "no such path: %s", path);
     }
@@ -221,11 +227,23 @@ static void on_request(struct evhttp_request *req, void *arg)
     log_request(d, req, path, status, 0, 0, started);
 }
 
+/* The first SIGINT/SIGTERM lets the request in progress finish; a second
+ * one answers it 503 and exits at once. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     classifyd *d = arg;
-    if (!d->stopping && !d->cfg.quiet)
-        log_info("signal %d: finishing the current request, then exiting", (int)sig);
+    if (d->stopping && d->busy) {
+        if (!d->cfg.quiet)
+            log_info("signal %d again: answering the current request 503 and exiting", (int)sig);
+        evtimer_del(d->timer);
+        httpd_send_error(d->req, 503, "server stopped before this request was done");
+        log_request(d, d->req, "/classify", 503, d->n, d->longest, d->started);
+        d->req = NULL;
+        d->busy = false;
+    } else if (!d->stopping && !d->cfg.quiet) {
+        log_info("signal %d: finishing the current request, then exiting (again: at once)",
+                 (int)sig);
+    }
     d->stopping = true;
     maybe_exit(d);
 }
@@ -241,6 +259,8 @@ static void usage(FILE *out)
                  "  --cost SECONDS       seconds per squared code point of the longest\n"
                  "                       sequence (default 0.002; 0 answers at once)\n"
                  "  --max-body BYTES     largest request body accepted (default 1048576)\n"
+                 "  --max-length N       longest sequence in code points (default 1000;\n"
+                 "                       longer get 413: at cost 0.002, 1000 is 2000 s)\n"
                  "  --io-timeout SECONDS client read/write timeout (default 10)\n"
                  "  --quiet              no per-request log lines\n"
                  "\n"
@@ -261,7 +281,10 @@ static void usage(FILE *out)
                  "  --version            the version\n"
                  "\n"
                  "API: POST /classify {\"sequences\": [up to 5 strings]} -> {\"results\": [...]};\n"
-                 "     GET /healthz -> 200. A request during another gets 429 at once.\n");
+                 "     GET /healthz -> 200. A request during another gets 429 at once.\n"
+                 "Signals: SIGINT/SIGTERM finish the request in progress (new requests and\n"
+                 "/healthz get 503 meanwhile), then exit; a second one answers it 503 and\n"
+                 "exits at once.\n");
 }
 
 static int parse_args(int argc, char **argv, classifyd_config *cfg)
@@ -269,6 +292,7 @@ static int parse_args(int argc, char **argv, classifyd_config *cfg)
     static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                          {"cost", required_argument, NULL, 'c'},
                                          {"max-body", required_argument, NULL, 'b'},
+                                         {"max-length", required_argument, NULL, 'm'},
                                          {"io-timeout", required_argument, NULL, 't'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
@@ -295,6 +319,9 @@ static int parse_args(int argc, char **argv, classifyd_config *cfg)
             break;
         case 'b':
             ok = cli_size("classifyd", "max-body", optarg, 16, (size_t)1 << 30, &cfg->max_body);
+            break;
+        case 'm':
+            ok = cli_size("classifyd", "max-length", optarg, 1, 1000000, &cfg->max_length);
             break;
         case 't':
             ok = cli_int("classifyd", "io-timeout", optarg, 1, 3600, &cfg->io_timeout);
@@ -353,6 +380,7 @@ int main(int argc, char **argv)
     classifyd d = {.cfg = {.listen = "127.0.0.1:8001",
                            .cost = 0.002,
                            .max_body = 1 << 20,
+                           .max_length = 1000,
                            .io_timeout = 10,
                            .fault = {.slow_factor = 10, .seed = 1}}};
     int rc = parse_args(argc, argv, &d.cfg);

@@ -267,7 +267,7 @@ static void test_latency_counts_code_points(void **state)
 static void test_cost_zero(void **state)
 {
     (void)state;
-    start((const char *[]){"--cost", "0", NULL});
+    start((const char *[]){"--cost", "0", "--max-length", "10000", NULL});
     char *s = repeat("w", 5000);
     char *body = one_sequence(s);
     thttp_resp r;
@@ -467,6 +467,30 @@ static void test_body_too_large(void **state)
     free(body);
 }
 
+/* A sequence over --max-length gets 413 at once, however cheap the body;
+ * one at the limit is served. */
+static void test_sequence_too_long(void **state)
+{
+    (void)state;
+    start((const char *[]){"--cost", "0.0000001", "--max-length", "50", NULL});
+    char *s = repeat("a", 51);
+    char *body = one_sequence(s);
+    thttp_resp r;
+    post(body, &r, 10);
+    expect_detail(&r, 413, "a sequence over --max-length");
+    thttp_resp_free(&r);
+    free(s);
+    free(body);
+    s = repeat("a", 50);
+    body = one_sequence(s);
+    post(body, &r, 10);
+    assert_int_equal(r.status, 200);
+    thttp_resp_free(&r);
+    free(s);
+    free(body);
+    expect_serving();
+}
+
 static void test_raw_bytes_in_path(void **state)
 {
     (void)state;
@@ -555,11 +579,18 @@ static void signal_mid_batch(int sig)
     assert_true(thttp_send(fd, "POST", "/classify", NULL, body, strlen(body)));
     tpause(0.1);
     assert_true(tproc_signal(&server, sig));
+    for (double until = tnow() + 5;
+         tnow() < until && !tproc_log_contains(&server, "finishing the current request");)
+        tpause(0.01);
 
-    /* Still busy with the batch: a new one is refused at once. */
+    /* Still busy with the batch: a new one is refused at once, as the
+     * server is on its way out (503, not 429), and /healthz says so. */
     thttp_resp r;
     post(GOOD_BODY, &r, 5);
-    expect_detail(&r, 429, "request after the signal, mid-batch");
+    expect_detail(&r, 503, "request after the signal, mid-batch");
+    thttp_resp_free(&r);
+    assert_true(thttp_request(server.port, "GET", "/healthz", NULL, NULL, &r, 5));
+    expect_detail(&r, 503, "/healthz after the signal");
     thttp_resp_free(&r);
 
     /* The batch in progress is answered in full. */
@@ -607,6 +638,35 @@ static void test_sigint_finishes_batch(void **state)
 {
     (void)state;
     signal_mid_batch(SIGINT);
+}
+
+/* A second signal doesn't wait for the batch: it is answered 503 and the
+ * server exits 0 at once. */
+static void test_second_signal_stops_at_once(void **state)
+{
+    (void)state;
+    start((const char *[]){"--cost", "0.002", NULL});
+    char *s = repeat("a", 100); /* 20 s */
+    char *body = one_sequence(s);
+    int fd = thttp_connect(server.port);
+    assert_true(fd >= 0);
+    assert_true(thttp_send(fd, "POST", "/classify", NULL, body, strlen(body)));
+    tpause(0.1);
+    double t0 = tnow();
+    assert_true(tproc_signal(&server, SIGTERM));
+    for (double until = tnow() + 5;
+         tnow() < until && !tproc_log_contains(&server, "finishing the current request");)
+        tpause(0.01);
+    assert_true(tproc_signal(&server, SIGTERM));
+    thttp_resp r;
+    assert_true(thttp_recv(fd, &r, 10));
+    expect_detail(&r, 503, "the batch in progress after a second signal");
+    thttp_resp_free(&r);
+    close(fd);
+    assert_int_equal(tproc_wait(&server, 10), 0);
+    assert_true(tnow() - t0 < 10); /* not the batch's 20 s */
+    free(s);
+    free(body);
 }
 
 static void test_sigterm_idle(void **state)
@@ -686,12 +746,14 @@ int main(void)
         T(test_client_gone_mid_batch),
         T(test_bad_input),
         T(test_body_too_large),
+        T(test_sequence_too_long),
         T(test_raw_bytes_in_path),
         T(test_healthz),
         T(test_healthz_while_busy),
         T(test_quiet),
         T(test_sigterm_finishes_batch),
         T(test_sigint_finishes_batch),
+        T(test_second_signal_stops_at_once),
         T(test_sigterm_idle),
         T(test_cli),
     };
