@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 bool cli_double(const char *prog, const char *name, const char *s, double min, double max,
                 double *out)
@@ -50,4 +51,23 @@ bool cli_no_operands(const char *prog, int argc, char **argv, int first)
         return true;
     fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[first]);
     return false;
+}
+
+int cli_flush_stdout(const char *prog, int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: writing the output failed: %s\n", prog, strerror(errno));
+        return 1;
+    }
+    return rc;
+}
+
+bool cli_writable(const char *prog, const char *flag, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fclose(f) != 0) {
+        fprintf(stderr, "%s: %s %s: %s\n", prog, flag, path, strerror(errno));
+        return false;
+    }
+    return true;
 }

@@ -10,6 +10,7 @@
 #include "report.h"
 #include "workload.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
@@ -224,7 +225,7 @@ static bool write_trace(const char *path, const wl_trace *t, const wl_client *cl
 {
     FILE *f = path ? fopen(path, "w") : stdout;
     if (!f) {
-        log_error("--trace %s: cannot create it", path);
+        log_error("--trace %s: cannot create it: %s", path, strerror(errno));
         return false;
     }
     bool ok = wl_trace_write(f, t, clients, true);
@@ -332,11 +333,17 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &cfg);
     if (rc || cfg.compare) {
         if (!rc)
-            rc = compare(argv + optind, argc - optind);
+            rc = cli_flush_stdout("loadgen", compare(argv + optind, argc - optind));
         free(cfg.src.specs);
         return rc;
     }
 
+    if (cfg.dry_run && (cfg.plot || cfg.json)) {
+        fprintf(stderr, "loadgen: --dry-run prints the plan only; --plot and --json are for a "
+                        "run\n");
+        free(cfg.src.specs);
+        return 2;
+    }
     drv_config dc = {.timeout = cfg.timeout};
     char err[256];
     if (!addr_parse_url(cfg.url, &dc.url, err, sizeof err)) {
@@ -352,20 +359,24 @@ int main(int argc, char **argv)
     if (!wl_plan(&cfg.src, &clients, &nclients, &trace, err, sizeof err)) {
         fprintf(stderr, "loadgen: %s\n", err);
         rc = 2;
+    } else if ((cfg.trace && !cli_writable("loadgen", "--trace", cfg.trace)) ||
+               (cfg.plot && !cfg.dry_run && !cli_writable("loadgen", "--plot", cfg.plot))) {
+        rc = 2;
     }
     if (rc == 0 && cfg.dry_run) {
         rc = write_trace(cfg.trace, &trace, clients) ? 0 : 1;
     } else if (rc == 0) {
         signal(SIGPIPE, SIG_IGN);
-        if (!drv_run(&dc, &trace, clients))
+        /* The report first: a file that can't be written later loses
+         * only itself. */
+        if (!drv_run(&dc, &trace, clients) || !print_report(&cfg, &trace, clients, nclients))
             rc = 1;
-        else if (cfg.trace && !write_trace(cfg.trace, &trace, clients))
+        if (rc == 0 && cfg.trace && !write_trace(cfg.trace, &trace, clients))
             rc = 1;
         if (rc == 0 && cfg.plot && !write_plot(&cfg, &trace, clients, nclients))
             rc = 1;
-        if (rc == 0 && !print_report(&cfg, &trace, clients, nclients))
-            rc = 1;
     }
+    rc = cli_flush_stdout("loadgen", rc);
     wl_trace_free(&trace);
     free(clients);
     free(cfg.src.specs);

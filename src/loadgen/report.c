@@ -57,13 +57,14 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void count_error(report_stats *s, int status)
+/* Adds n errors of one status. */
+static void count_error(report_stats *s, int status, size_t n)
 {
     size_t i = 0;
     while (i < s->nerrs && s->errs[i].status < status)
         i++;
     if (i < s->nerrs && s->errs[i].status == status) {
-        s->errs[i].n++;
+        s->errs[i].n += n;
         return;
     }
     if (s->nerrs == REPORT_MAX_STATUSES) {
@@ -71,11 +72,11 @@ static void count_error(report_stats *s, int status)
         if (s->errs[0].status != REPORT_STATUS_OTHER) {
             s->errs[0].status = REPORT_STATUS_OTHER;
         }
-        s->errs[0].n++;
+        s->errs[0].n += n;
         return;
     }
     memmove(&s->errs[i + 1], &s->errs[i], (s->nerrs - i) * sizeof s->errs[0]);
-    s->errs[i] = (report_status_count){status, 1};
+    s->errs[i] = (report_status_count){status, n};
     s->nerrs++;
 }
 
@@ -100,7 +101,7 @@ static void fill_stats(report_stats *s, const report_record *recs, size_t n, siz
             slow += r->latency / report_own_cost(cost, r->len);
         } else {
             s->errors++;
-            count_error(s, r->status);
+            count_error(s, r->status, 1);
         }
     }
     qsort(lat, k, sizeof *lat, cmp_double);
@@ -299,8 +300,12 @@ static bool stats_from_json(const json_t *o, report_stats *s, char *err, size_t 
                      : !strcmp(key, "timeout") ? -1
                      : !strcmp(key, "other")   ? REPORT_STATUS_OTHER
                                                : atoi(key);
-            for (json_int_t k = json_integer_value(v); k > 0; k--)
-                count_error(s, st);
+            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                snprintf(err, errlen, "client '%s': errors_by_status \"%.20s\" is not a count",
+                         s->name, key);
+                return false;
+            }
+            count_error(s, st, (size_t)json_integer_value(v));
         }
     }
     return true;

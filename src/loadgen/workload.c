@@ -96,7 +96,7 @@ static bool parse_num(const char *s, const char **end, double *out)
     return true;
 }
 
-/* "X" or "X-Y", non-negative seconds. */
+/* "X" or "X-Y", seconds in [0, WL_MAX_SECONDS]. */
 static bool parse_range(const char *s, wl_range *r)
 {
     const char *e;
@@ -105,7 +105,7 @@ static bool parse_range(const char *s, wl_range *r)
     r->hi = r->lo;
     if (*e == '-' && !parse_num(e + 1, &e, &r->hi))
         return false;
-    return *e == '\0' && r->lo <= r->hi;
+    return *e == '\0' && r->lo <= r->hi && r->hi <= WL_MAX_SECONDS;
 }
 
 static bool parse_whole(const char *s, const char **end, size_t min, size_t max, size_t *out)
@@ -162,7 +162,8 @@ static bool parse_arrival(const char *v, wl_client *c, char *err, size_t errlen)
             return fail(err, errlen, "arrival=burst: K '%s' is not a whole number >= 1", k);
         if (!parse_range(in, &c->gap) || !parse_range(between, &c->between))
             return fail(err, errlen,
-                        "arrival=burst: gaps must be seconds, X or X-Y with X <= Y, got '%s'", v);
+                        "arrival=burst: gaps must be seconds, X or X-Y with X <= Y <= %g, got '%s'",
+                        WL_MAX_SECONDS, v);
         c->arrival = WL_ARR_BURST;
         return true;
     }
@@ -170,16 +171,19 @@ static bool parse_arrival(const char *v, wl_client *c, char *err, size_t errlen)
         char *gap = strtok_r(NULL, "", &save);
         if (!gap || !parse_range(gap, &c->gap))
             return fail(err, errlen,
-                        "arrival=steady needs steady:GAP (seconds, X or X-Y), got '%s'", v);
+                        "arrival=steady needs steady:GAP (seconds, X or X-Y, at most %g), got '%s'",
+                        WL_MAX_SECONDS, v);
         c->arrival = WL_ARR_STEADY;
         return true;
     }
     if (kind && !strcmp(kind, "poisson")) {
         char *rate = strtok_r(NULL, "", &save);
         const char *e;
-        if (!rate || !parse_num(rate, &e, &c->rate) || *e || c->rate <= 0 || c->rate > 1e6)
+        if (!rate || !parse_num(rate, &e, &c->rate) || *e || c->rate < 1 / WL_MAX_SECONDS ||
+            c->rate > 1e6)
             return fail(err, errlen,
-                        "arrival=poisson needs poisson:RATE (requests/s in (0, 1e6]), got '%s'", v);
+                        "arrival=poisson needs poisson:RATE (requests/s in [1e-6, 1e6]), got '%s'",
+                        v);
         c->arrival = WL_ARR_POISSON;
         return true;
     }
@@ -293,13 +297,15 @@ bool wl_parse_client(const char *spec, wl_client *out, char *err, size_t errlen)
             have_count = true;
             break;
         case 4:
-            if (!parse_num(v, &e, &c.duration) || *e || c.duration <= 0 || c.duration > 1e6)
-                return fail(err, errlen, "duration '%s' is not seconds in (0, 1e6]", v);
+            if (!parse_num(v, &e, &c.duration) || *e || c.duration <= 0 ||
+                c.duration > WL_MAX_SECONDS)
+                return fail(err, errlen, "duration '%s' is not seconds in (0, %g]", v,
+                            WL_MAX_SECONDS);
             have_duration = true;
             break;
         case 5:
-            if (!parse_num(v, &e, &c.start) || *e || c.start > 1e6)
-                return fail(err, errlen, "start '%s' is not seconds in [0, 1e6]", v);
+            if (!parse_num(v, &e, &c.start) || *e || c.start > WL_MAX_SECONDS)
+                return fail(err, errlen, "start '%s' is not seconds in [0, %g]", v, WL_MAX_SECONDS);
             break;
         case 6:
             if (!parse_bool(v, &c.distinct))
@@ -522,7 +528,8 @@ static void sort_trace(wl_request *reqs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         reqs[i].sent = (double)i;
-    qsort(reqs, n, sizeof *reqs, cmp_req);
+    if (n > 1)
+        qsort(reqs, n, sizeof *reqs, cmp_req);
     for (size_t i = 0; i < n; i++)
         reqs[i].sent = -1;
 }
@@ -891,9 +898,9 @@ bool wl_trace_read(const char *path, bool ids, wl_trace *out, wl_client **client
         const char *e;
         double t;
         size_t len;
-        if (!parse_num(r.buf + offs[col_t], &e, &t) || *e) {
-            fail(err, errlen, "%s:%d: send_s '%s' is not seconds >= 0", path, r.line,
-                 r.buf + offs[col_t]);
+        if (!parse_num(r.buf + offs[col_t], &e, &t) || *e || t > WL_MAX_SECONDS) {
+            fail(err, errlen, "%s:%d: send_s '%s' is not seconds in [0, %g]", path, r.line,
+                 r.buf + offs[col_t], WL_MAX_SECONDS);
             goto out;
         }
         if (!parse_whole(r.buf + offs[col_len], &e, 1, WL_MAX_LENGTH, &len) || *e) {
@@ -919,6 +926,10 @@ bool wl_trace_read(const char *path, bool ids, wl_trace *out, wl_client **client
                 goto out;
             }
         }
+    }
+    if (p.n == 0) {
+        fail(err, errlen, "%s: no requests after the header", path);
+        goto out;
     }
     sort_trace(p.reqs, p.n);
     out->reqs = p.reqs;
@@ -971,10 +982,10 @@ bool wl_plan(const wl_source *src, wl_client **clients, size_t *n, wl_trace *t, 
 {
     char why[400];
     if (src->replay) {
-        if (src->profile || src->nspecs || src->clients_file) {
+        if (src->profile || src->nspecs || src->clients_file || src->rounds > 1) {
             snprintf(err, errlen,
-                     "--replay can't be combined with --profile, --client or "
-                     "--clients-file");
+                     "--replay can't be combined with --profile, --client, --clients-file or "
+                     "--rounds (a trace is played as recorded)");
             return false;
         }
         if (!wl_trace_read(src->replay, src->client_ids, t, clients, n, why, sizeof why) ||

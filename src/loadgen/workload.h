@@ -38,6 +38,9 @@
 #define WL_NAME_MAX 64
 #define WL_LEN_LIST_MAX 32
 #define WL_MAX_LENGTH 100000
+/* Every time in a plan or trace (gaps, start, duration, send times) is at
+ * most this many seconds, and a Poisson rate at least its inverse. */
+#define WL_MAX_SECONDS 1e6
 /* Texts per (client, length) in distinct=no mode. */
 #define WL_POOL 4
 /* A run (all clients, all rounds) may plan at most this many requests. */

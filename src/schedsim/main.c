@@ -418,6 +418,8 @@ int main(int argc, char **argv)
     char all[] = "all";
     parse_policies(&cfg, all);
     int rc = parse_args(argc, argv, &cfg);
+    if (!rc && cfg.plot && !cli_writable("schedsim", "--plot", cfg.plot))
+        rc = 2;
     if (rc) {
         free(cfg.src.specs);
         return rc;
@@ -600,5 +602,5 @@ out:
     free(clients);
     cfile_free(&cfg.clients);
     free(cfg.src.specs);
-    return rc;
+    return cli_flush_stdout("schedsim", rc);
 }
