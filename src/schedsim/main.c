@@ -52,7 +52,7 @@ static void usage(FILE *out)
                  "  --client SPEC          add a client (repeatable; see loadgen --help)\n"
                  "  --clients-file FILE    add clients, one SPEC per line\n"
                  "  --client-ids           every client sends X-Client-Id\n"
-                 "  --replay FILE          a trace CSV instead\n"
+                 "  --replay FILE          a trace CSV instead (played once: not with --rounds)\n"
                  "  --rounds N             repeat the plan N times (default 1)\n"
                  "  --seed N               the first seed (default 1)\n"
                  "  --seeds N              run seeds seed..seed+N-1 one after another and pool\n"
