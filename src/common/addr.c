@@ -70,6 +70,15 @@ bool addr_parse_url(const char *url, addr_url *out, char *err, size_t errlen)
         snprintf(err, errlen, "'%s': only http:// URLs are supported", url);
         return false;
     }
+    for (const char *c = url; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f) {
+            snprintf(err, errlen, "'%s' has a space or control character", url);
+            return false;
+        }
+    if (strchr(url, '#')) {
+        snprintf(err, errlen, "'%s': a #fragment is never sent; leave it out", url);
+        return false;
+    }
     const char *host = url + sizeof scheme - 1;
     const char *slash = strchr(host, '/');
     size_t hostlen = slash ? (size_t)(slash - host) : strlen(host);
@@ -87,6 +96,10 @@ bool addr_parse_url(const char *url, addr_url *out, char *err, size_t errlen)
     }
     memcpy(hp, host, hostlen);
     hp[hostlen] = '\0';
+    if (strchr(hp, '@')) {
+        snprintf(err, errlen, "'%s': user:password@ in URLs is not supported", url);
+        return false;
+    }
     /* Port is optional in a URL: "host" or "[v6]" alone means port 80. */
     const char *close = strrchr(hp, ']');
     const char *colon = strrchr(hp, ':');

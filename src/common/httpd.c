@@ -367,9 +367,12 @@ struct evhttp *httpd_listen(struct event_base *base, const char *spec, const htt
         snprintf(err, errlen, "evhttp_new failed");
         return NULL;
     }
+    errno = 0;
     struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, hp.host, hp.port);
     if (!sock) {
-        snprintf(err, errlen, "cannot listen on %s", spec);
+        int why = errno; /* what bind() or listen() said */
+        snprintf(err, errlen, "cannot listen on %s: %s", spec,
+                 why ? strerror(why) : "unknown error");
         evhttp_free(http);
         return NULL;
     }

@@ -597,6 +597,14 @@ static void test_url_good(void **state)
     assert_string_equal(u.hp.host, "h");
     assert_int_equal(u.hp.port, 1);
     assert_string_equal(u.path, "/");
+    /* The canonical form: lower-case host, explicit port. */
+    char canon[128];
+    assert_true(addr_parse_url("http://LocalHost/x", &u, err, sizeof err));
+    addr_format_url(&u, canon, sizeof canon);
+    assert_string_equal(canon, "http://localhost:80/x");
+    assert_true(addr_parse_url("http://[::1]:9/", &u, err, sizeof err));
+    addr_format_url(&u, canon, sizeof canon);
+    assert_string_equal(canon, "http://[::1]:9/");
 }
 
 static void test_url_bad(void **state)
@@ -618,6 +626,10 @@ static void test_url_bad(void **state)
         "http://[]/",
         "http://[]:80/",
         "http://[::1/x",
+        "http://user:pw@host/",
+        "http://host/a#frag",
+        "http://host/a b",
+        "http://host/a\tb",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         addr_url u;
