@@ -80,17 +80,15 @@ static void count_error(report_stats *s, int status, size_t n)
     s->nerrs++;
 }
 
-/* Fills the stats of the records that `pick` selects (client index, or
- * SIZE_MAX for all). lat is scratch space for n doubles. */
-static void fill_stats(report_stats *s, const report_record *recs, size_t n, size_t pick,
+/* Fills the stats of the records recs[idx[0..m)] (idx NULL: recs[0..m)).
+ * lat is scratch space for m doubles. */
+static void fill_stats(report_stats *s, const report_record *recs, const size_t *idx, size_t m,
                        double cost, double wall, double *lat)
 {
     size_t k = 0;
     double sum = 0, slow = 0;
-    for (size_t i = 0; i < n; i++) {
-        const report_record *r = &recs[i];
-        if (pick != SIZE_MAX && r->client != pick)
-            continue;
+    for (size_t j = 0; j < m; j++) {
+        const report_record *r = &recs[idx ? idx[j] : j];
         s->requests++;
         if (r->status > 0)
             s->answered++;
@@ -127,25 +125,40 @@ bool report_compute(const report_record *recs, size_t n, const char *const *name
     out->clients = calloc(nclients ? nclients : 1, sizeof *out->clients);
     double *lat = malloc((n ? n : 1) * sizeof *lat);
     double *x = malloc((nclients ? nclients : 1) * sizeof *x);
-    if (!out->clients || !lat || !x) {
-        free(lat);
-        free(x);
+    /* The records' indexes grouped by client (a counting sort): client c's
+     * are idx[from[c] .. from[c + 1]), so each record is read once per
+     * report, however many clients. */
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    size_t *from = calloc(nclients + 2, sizeof *from);
+    bool ok = out->clients && lat && x && idx && from;
+    if (ok) {
+        out->nclients = nclients;
+        for (size_t i = 0; i < n; i++)
+            if (recs[i].client < nclients)
+                from[recs[i].client + 2]++;
+        for (size_t c = 2; c < nclients + 2; c++)
+            from[c] += from[c - 1];
+        for (size_t i = 0; i < n; i++)
+            if (recs[i].client < nclients)
+                idx[from[recs[i].client + 1]++] = i;
+        for (size_t c = 0; c < nclients; c++) {
+            snprintf(out->clients[c].name, sizeof out->clients[c].name, "%s", names[c]);
+            fill_stats(&out->clients[c], recs, idx + from[c], from[c + 1] - from[c], cost,
+                       out->wall, lat);
+            if (out->clients[c].successes)
+                x[out->jain_n++] = out->clients[c].slowdown;
+        }
+        snprintf(out->overall.name, sizeof out->overall.name, "overall");
+        fill_stats(&out->overall, recs, NULL, n, cost, out->wall, lat);
+        out->jain = report_jain(x, out->jain_n);
+    } else {
         report_free(out);
-        return false;
     }
-    out->nclients = nclients;
-    for (size_t c = 0; c < nclients; c++) {
-        snprintf(out->clients[c].name, sizeof out->clients[c].name, "%s", names[c]);
-        fill_stats(&out->clients[c], recs, n, c, cost, out->wall, lat);
-        if (out->clients[c].successes)
-            x[out->jain_n++] = out->clients[c].slowdown;
-    }
-    snprintf(out->overall.name, sizeof out->overall.name, "overall");
-    fill_stats(&out->overall, recs, n, SIZE_MAX, cost, out->wall, lat);
-    out->jain = report_jain(x, out->jain_n);
     free(lat);
     free(x);
-    return true;
+    free(idx);
+    free(from);
+    return ok;
 }
 
 void report_free(report *r)
