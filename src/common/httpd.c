@@ -1,10 +1,17 @@
 /* httpd: shared HTTP-server plumbing on evhttp (see httpd.h).
  *
- * The request deadline (slowloris). evhttp 2.1 restarts its read timeout at
- * every byte and has no whole-request timeout, so each connection gets a
- * clock of our own: it starts at the first byte of a request and stops when
- * evhttp hands the complete request to the server; if it runs out first,
- * the connection is failed exactly as evhttp's own read timeout fails it.
+ * Timeouts are ours, not evhttp's. evhttp 2.1 restarts its read timeout at
+ * every byte and has no whole-request timeout (slowloris), and on a
+ * kept-alive connection its read timeout keeps running from the previous
+ * reply while the next request is served, so a slow answer was cut off.
+ * evhttp's own timeouts are therefore set out of reach (EVHTTP_TIMEOUT_S)
+ * and each connection has a clock: while no request is outstanding it runs
+ * io_timeout from the moment the connection became idle (accepted, or its
+ * last answer gone), then request_timeout from the first byte of a
+ * request, and stops when evhttp hands the complete request to the server;
+ * if it runs out, the connection is failed exactly as evhttp's own read
+ * timeout fails it. Writing has its deadline on the `writable` event: a
+ * reply the kernel can't take for io_timeout fails the connection.
  *
  * To see bytes arrive and, above all, to learn reliably when evhttp frees a
  * connection, every connection's bufferevent is ours (evhttp_set_bevcb): a
@@ -25,8 +32,7 @@
  * - outstanding counts requests handed to the server and not yet answered
  *   (evhttp's on_complete callback). The clock runs only while outstanding
  *   is 0, so a request being served, and a pipelined one behind it, are
- *   never cut: the next request's clock starts when the answer has gone out
- *   (or at its first byte, if that comes later).
+ *   never cut: the next request's clock starts when the answer has gone out.
  * - Output: libevent 2.1's filter reports data as written once it is in the
  *   socket bufferevent's buffer, and it doesn't flush when evhttp enables
  *   writing, so a reply followed by a close could be lost or stall. Our
@@ -55,10 +61,13 @@
 #include <time.h>
 #include <arpa/inet.h>
 
+/* evhttp's own read/write timeouts, out of reach (see the top). */
+#define EVHTTP_TIMEOUT_S (7 * 24 * 3600)
+
 typedef struct httpd_server {
     void (*cb)(struct evhttp_request *, void *);
     void *arg;
-    struct timeval request_timeout;
+    struct timeval io_timeout, request_timeout;
 } httpd_server;
 
 static httpd_server servers[HTTPD_MAX_SERVERS];
@@ -74,6 +83,7 @@ typedef struct hconn {
     evutil_socket_t fd;
     unsigned outstanding; /* requests handed over, not yet answered */
     bool clock;           /* deadline is pending */
+    bool receiving;       /* the clock is the request's (a first byte came) */
     bool flushing;        /* inside on_writable: the output filter may write */
     bool write_failed;
 } hconn;
@@ -114,10 +124,17 @@ static bool evhttp_owns(const hconn *c)
     return ecb != NULL;
 }
 
-static void clock_start(hconn *c)
+/* Starts the clock: io_timeout for an idle connection, request_timeout
+ * once a request's first byte is in (replacing the idle one). */
+static void clock_start(hconn *c, bool receiving)
 {
-    if (!c->clock && evtimer_add(c->deadline, &c->srv->request_timeout) == 0)
+    if (c->clock && (c->receiving || !receiving))
+        return;
+    const struct timeval *tv = receiving ? &c->srv->request_timeout : &c->srv->io_timeout;
+    if (evtimer_add(c->deadline, tv) == 0) {
         c->clock = true;
+        c->receiving = receiving;
+    }
 }
 
 static void clock_stop(hconn *c)
@@ -128,8 +145,9 @@ static void clock_stop(hconn *c)
     }
 }
 
-/* The request took too long to arrive: fail the connection the way evhttp's
- * own read timeout does (it closes without an answer and frees it). */
+/* Idle too long, or the request took too long to arrive: fail the
+ * connection the way evhttp's own read timeout does (it closes without an
+ * answer and frees it). */
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     hconn *c = arg;
@@ -138,8 +156,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
 }
 
-/* Socket bytes on their way to evhttp: the first of a request starts its
- * clock. */
+/* Socket bytes on their way to evhttp: the first of a request switches the
+ * clock to the request's. */
 static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evbuffer *dst,
                                                 ev_ssize_t limit, enum bufferevent_flush_mode mode,
                                                 void *ctx)
@@ -152,7 +170,7 @@ static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evb
     if (moved < 0)
         return BEV_ERROR;
     if (moved > 0 && c->outstanding == 0)
-        clock_start(c);
+        clock_start(c, true);
     return BEV_OK;
 }
 
@@ -185,10 +203,10 @@ static bool ensure_writable(hconn *c)
  * refused (await_writable) waits for the socket to become writable. */
 static void schedule_write(hconn *c, bool await_writable)
 {
-    if (event_pending(c->writable, EV_WRITE, NULL))
+    if (event_pending(c->writable, EV_WRITE | EV_TIMEOUT, NULL))
         return;
-    if (await_writable)
-        event_add(c->writable, NULL);
+    if (await_writable) /* the reader has io_timeout to make room */
+        event_add(c->writable, &c->srv->io_timeout);
     else
         event_active(c->writable, EV_WRITE, 1);
 }
@@ -225,6 +243,10 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     hconn *c = arg;
     if (!evhttp_owns(c))
         return;
+    if (what & EV_TIMEOUT) { /* the client stopped reading */
+        bufferevent_trigger_event(c->bev, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT, 0);
+        return;
+    }
     c->flushing = true;
     /* May complete the reply, and evhttp may release the connection inside;
      * c itself lives until the finalizer, later in the loop. */
@@ -287,6 +309,7 @@ static struct bufferevent *new_conn_bev(struct event_base *base, void *arg)
     /* The socket never writes itself (on_writable does); sparing it the
      * write event also spares a wakeup per connection. */
     bufferevent_disable(c->sock, EV_WRITE);
+    clock_start(c, false); /* idle from the accept */
     return c->bev;
 }
 
@@ -296,9 +319,9 @@ static void on_answered(struct evhttp_request *req, void *arg)
     hconn *c = arg;
     if (c->outstanding > 0)
         c->outstanding--;
-    /* Bytes already here belong to the next request. */
-    if (c->outstanding == 0 && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-        clock_start(c);
+    /* Idle again; bytes already here belong to the next request. */
+    if (c->outstanding == 0)
+        clock_start(c, evbuffer_get_length(bufferevent_get_input(c->bev)) > 0);
 }
 
 /* evhttp hands over a complete request: its clock stops, and no clock runs
@@ -383,11 +406,12 @@ struct evhttp *httpd_listen(struct event_base *base, const char *spec, const htt
                                          EVHTTP_REQ_PATCH);
     evhttp_set_max_body_size(http, (ev_ssize_t)(lim->max_body * HTTPD_HARD_BODY_FACTOR + 65536));
     evhttp_set_max_headers_size(http, (ev_ssize_t)lim->max_headers);
-    evhttp_set_timeout(http, lim->io_timeout_s);
+    evhttp_set_timeout(http, EVHTTP_TIMEOUT_S);
     evhttp_set_default_content_type(http, "application/json");
     httpd_server *srv = &servers[nservers++];
     int rt = lim->request_timeout_s > 0 ? lim->request_timeout_s : lim->io_timeout_s;
-    *srv = (httpd_server){.cb = cb, .arg = arg, .request_timeout = {rt, 0}};
+    *srv = (httpd_server){
+        .cb = cb, .arg = arg, .io_timeout = {lim->io_timeout_s, 0}, .request_timeout = {rt, 0}};
     evhttp_set_bevcb(http, new_conn_bev, srv);
     evhttp_set_gencb(http, on_request, srv);
 

@@ -14,7 +14,10 @@
 typedef struct httpd_limits {
     size_t max_body;    /* larger bodies get a JSON 413 */
     size_t max_headers; /* bytes of request line + headers */
-    int io_timeout_s;   /* read/write timeout on client connections (idle keep-alive too) */
+    /* An idle connection (no request begun) is closed after this many
+     * seconds, and so is one whose reply the client doesn't read for as
+     * long. Never while a request is being served, however long. */
+    int io_timeout_s;
     /* A request must arrive completely within this many seconds of its first
      * byte, or its connection is closed (slowloris: evhttp restarts its read
      * timeout at every byte). 0 means io_timeout_s. The clock stops while a

@@ -333,6 +333,38 @@ static void test_keep_alive(void **state)
     close(fd);
 }
 
+/* --io-timeout bounds idleness, not service: on a kept-alive connection a
+ * request that takes longer than it (2 s against 1 s), sent 0.5 s after
+ * the previous answer, is answered; then the idle connection is closed. */
+static void test_slow_answer_on_kept_alive_connection(void **state)
+{
+    (void)state;
+    start((const char *[]){"--cost", "0.001", "--io-timeout", "1", NULL});
+    int fd = thttp_connect(server.port);
+    assert_true(fd >= 0);
+    thttp_resp r;
+    assert_true(thttp_send(fd, "POST", "/classify", NULL, GOOD_BODY, strlen(GOOD_BODY)));
+    assert_true(thttp_recv(fd, &r, 10));
+    expect_json(&r, 200, GOOD_RESULTS);
+    thttp_resp_free(&r);
+    tpause(0.5);
+    char *s = repeat("a", 45); /* 2.0 s */
+    char *body = one_sequence(s);
+    assert_true(thttp_send(fd, "POST", "/classify", NULL, body, strlen(body)));
+    if (!thttp_recv(fd, &r, 10))
+        fail_msg("the slow request on the kept-alive connection got no answer");
+    expect_json(&r, 200, "{\"results\":[\"not code\"]}");
+    thttp_resp_free(&r);
+    /* Idle now: closed within a few io-timeouts. */
+    char byte;
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(recv(fd, &byte, 1, 0), 0);
+    close(fd);
+    free(s);
+    free(body);
+}
+
 static void test_client_gone_mid_batch(void **state)
 {
     (void)state;
@@ -743,6 +775,7 @@ int main(void)
         T(test_cost_zero),
         T(test_busy_gets_429),
         T(test_keep_alive),
+        T(test_slow_answer_on_kept_alive_connection),
         T(test_client_gone_mid_batch),
         T(test_bad_input),
         T(test_body_too_large),
