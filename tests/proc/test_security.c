@@ -228,6 +228,45 @@ static void test_defaults_listen_on_loopback(void **state)
     assert_non_null(strstr(buf, "default 127.0.0.1:8001"));
 }
 
+/* A client that asks for a lot and reads nothing: once the kernel's
+ * buffers are full, the reply makes no progress for --io-timeout (1 s) and
+ * the connection is closed; the proxy goes on serving. Read after 3 s, far
+ * less than was asked for arrives before the end. */
+static void test_client_not_reading_is_cut_off(void **state)
+{
+    fix *f = *state;
+    int fd = thttp_connect(f->proxy.port);
+    assert_true(fd >= 0);
+    const char req[] = "GET /dashboard HTTP/1.1\r\nHost: x\r\n\r\n";
+    enum { N = 600 }; /* the page is tens of KB: N of them is ~20 MB */
+    for (int i = 0; i < N; i++)
+        assert_true(send(fd, req, sizeof req - 1, 0) == (ssize_t)(sizeof req - 1));
+    tpause(3);
+    assert_served(f->proxy.port);
+    thttp_resp one;
+    assert_true(thttp_request(f->proxy.port, "GET", "/dashboard", NULL, NULL, &one, 5));
+    size_t page = one.body_len;
+    thttp_resp_free(&one);
+    size_t total = 0;
+    double end = tnow() + 60;
+    bool eof = false;
+    while (!eof && tnow() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            char buf[65536];
+            ssize_t n = recv(fd, buf, sizeof buf, 0);
+            eof = n <= 0;
+            total += n > 0 ? (size_t)n : 0;
+        }
+    }
+    close(fd);
+    printf("# a client reading nothing for 3 s got %zu of %zu bytes before the close\n", total,
+           (size_t)N * page);
+    assert_true(eof);
+    assert_true(total < (size_t)N * page / 2);
+    assert_true(tproc_stop_clean(&f->proxy, 10));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -239,6 +278,7 @@ int main(void)
         T(test_idle_connections_do_not_block_new_ones),
         T(test_clients_leaving_mid_request_leak_nothing),
         T(test_sizes_are_bounded),
+        T(test_client_not_reading_is_cut_off),
         cmocka_unit_test(test_defaults_listen_on_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
