@@ -168,6 +168,15 @@ bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char
         *eq = '\0';
         why = set_field(&f.clients[f.n - 1], trim(s), trim(eq + 1));
     }
+    /* A read error (a directory, say) must not pass for an empty file: that
+     * would drop every client's settings and keys, and with them
+     * authentication. */
+    if (!why && ferror(fp)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        fclose(fp);
+        free(f.clients);
+        return false;
+    }
     fclose(fp);
     /* Keys must be unique: a key names exactly one client. */
     for (size_t i = 0; !why && i < f.n; i++) {

@@ -137,6 +137,9 @@ static void test_clients_file_errors_name_the_line(void **state)
     char err[256];
     assert_false(cfile_load("/nonexistent/clients.ini", &defaults, &f, err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/clients.ini"));
+    /* A directory is an error, not an empty file (which would turn keys off). */
+    assert_false(cfile_load("/tmp", &defaults, &f, err, sizeof err));
+    assert_non_null(strstr(err, "directory"));
 }
 
 static void test_airport_split_of_a_batch(void **state)
