@@ -518,7 +518,7 @@ static void send_attempt(dbatch *bt)
 {
     disp *d = bt->d;
     proxy *px = d->px;
-    double now = mono_now(), latest = 0;
+    double now = mono_now();
     size_t kept = 0;
     for (size_t i = 0; i < bt->n; i++) {
         job *jb = bt->batch[i];
@@ -531,8 +531,6 @@ static void send_attempt(dbatch *bt)
             jobs_destroy(&px->jobs, jb);
             continue;
         }
-        if (dl > latest)
-            latest = dl;
         bt->batch[kept++] = jb;
     }
     bt->n = kept;
@@ -557,12 +555,14 @@ static void send_attempt(dbatch *bt)
         batch_over(d, bt, false);
         return;
     }
-    double timeout = latest - now;
-    if (timeout > px->cfg.backend_timeout)
-        timeout = px->cfg.backend_timeout;
+    /* The attempt may outlive its members' deadlines (their waiters get 504
+     * from their own timers): the backend keeps working on a batch whose
+     * connection we close, so the slot stays taken until it answers, or a
+     * new batch would meet 429s. The answer still fills the cache and any
+     * joiner with a later deadline. */
     bt->attempt++;
     bt->attempt_started = now;
-    backend_post(bt->on->conn, body, strlen(body), timeout, on_backend, bt);
+    backend_post(bt->on->conn, body, strlen(body), px->cfg.backend_timeout, on_backend, bt);
     free(body);
 }
 

@@ -400,6 +400,48 @@ static void test_short_deadline_gets_504_and_leaves_the_queue(void **state)
     close(fd);
 }
 
+/* A deadline that passes while its batch is in flight: that request gets
+ * 504 on time, but the backend goes on working on the batch, so the proxy
+ * keeps it busy until it answers; the next client's request is sent then
+ * and served, not met with 429s and failed. Costs at --cost 0.002: 40
+ * characters 3.2 s. */
+static void test_deadline_passing_in_flight_keeps_the_backend_busy(void **state)
+{
+    fixture *f = *state;
+    start_backend(f, "0.002");
+    start_proxy(f, f->backend.port, NULL);
+    int first = thttp_connect(f->proxy.port);
+    const char *b1 = "{\"sequence\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
+    assert_true(
+        thttp_send(first, "POST", "/proxy_classify", "X-Client-Id: one\r\n", b1, strlen(b1)));
+    assert_true(thttp_await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
+    /* Admitted (3.2 s of its own within 5 s), sent when the first is done
+     * with 1.8 s left: 504 at 5 s while the backend still works on it. */
+    int second = thttp_connect(f->proxy.port);
+    const char *b2 = "{\"sequence\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}";
+    assert_true(thttp_send(second, "POST", "/proxy_classify",
+                           "X-Client-Id: two\r\nX-Timeout-Ms: 5000\r\n", b2, strlen(b2)));
+    thttp_resp r;
+    assert_true(thttp_recv(first, &r, 10));
+    assert_int_equal(r.status, 200);
+    thttp_resp_free(&r);
+    /* The third arrives while the second's batch is in flight, and is sent
+     * after its deadline has passed, when the backend answers. */
+    thttp_resp third;
+    post(f->proxy.port, "{\"sequence\":\"short\"}", "X-Client-Id: three\r\n", &third, 15);
+    assert_true(thttp_recv(second, &r, 10));
+    assert_int_equal(r.status, 504);
+    assert_detail(&r);
+    thttp_resp_free(&r);
+    if (third.status != 200)
+        fail_msg("the next request got %d: %s", third.status, third.body);
+    thttp_resp_free(&third);
+    assert_true(thttp_metric(f->proxy.port,
+                             "batchproxy_backend_attempts_total{outcome=\"busy_429\"}") == 0);
+    close(first);
+    close(second);
+}
+
 static void test_client_hang_up_drops_its_work(void **state)
 {
     fixture *f = *state;
@@ -725,6 +767,7 @@ int main(void)
         T(test_backend_down_then_up),
         T(test_backend_down_gives_502_with_detail),
         T(test_short_deadline_gets_504_and_leaves_the_queue),
+        T(test_deadline_passing_in_flight_keeps_the_backend_busy),
         T(test_client_hang_up_drops_its_work),
         T(test_bad_input_gets_clear_errors_and_serving_goes_on),
         T(test_metrics_are_prometheus_text_and_stats_json),
