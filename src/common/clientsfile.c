@@ -20,7 +20,7 @@ bool cfile_valid_name(const char *s)
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
             return false;
-    return true;
+    return strcmp(s, "-") != 0 && strcmp(s, "_other") != 0;
 }
 
 static bool valid_key(const char *s)
@@ -133,7 +133,7 @@ bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char
             *close = '\0';
             char *name = trim(s + 1);
             if (!cfile_valid_name(name)) {
-                why = "a client name is 1-64 of [A-Za-z0-9._-]";
+                why = "a client name is 1-64 of [A-Za-z0-9._-], not '-' or '_other'";
                 break;
             }
             if (cfile_find(&f, name)) {

@@ -71,7 +71,8 @@ enum cfile_default_opt {
  * them. */
 int cfile_default_option(cfile_client *d, const char *prog, int opt, const char *arg);
 
-/* True for 1-64 of [A-Za-z0-9._-]: a client name as X-Client-Id carries it. */
+/* True for 1-64 of [A-Za-z0-9._-] other than "-" and "_other" (the proxy's
+ * anonymous and overflow clients): a client name as X-Client-Id carries it. */
 bool cfile_valid_name(const char *s);
 
 #endif

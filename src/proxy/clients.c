@@ -73,14 +73,15 @@ int clients_identify(clients *c, metrics *m, const char *authorization, const ch
                                    "(Authorization: Bearer KEY)";
             return -1;
         }
-        return metrics_client_id(m, who->name);
+        return metrics_client_id(m, who->name, true);
     }
     if (client_id && !cfile_valid_name(client_id)) {
         *status = 400;
-        *why = "X-Client-Id must be 1-64 characters of [A-Za-z0-9._-]";
+        *why = "X-Client-Id must be 1-64 characters of [A-Za-z0-9._-], and not '-' (the "
+               "anonymous client) or '_other' (the overflow)";
         return -1;
     }
-    return metrics_client_id(m, client_id);
+    return metrics_client_id(m, client_id, client_id && cfile_find(&c->file, client_id) != NULL);
 }
 
 client_state *clients_get(clients *c, int id, metrics *m, sched *s, double now)

@@ -115,7 +115,7 @@ void metrics_free(metrics *m)
     free(m);
 }
 
-int metrics_client_id(metrics *m, const char *name)
+int metrics_client_id(metrics *m, const char *name, bool listed)
 {
     if (!name || !*name)
         return 0;
@@ -124,7 +124,7 @@ int metrics_client_id(metrics *m, const char *name)
         (client_metrics *)htab_find(&m->names, name, len, htab_hash(&m->names, name, len));
     if (c)
         return c->id;
-    if (m->nclients >= METRICS_MAX_CLIENTS)
+    if (m->nclients >= (listed ? METRICS_MAX_CLIENTS : METRICS_MAX_CLIENTS / 2))
         return 1;
     c = add_client(m, name);
     return c ? c->id : 1;

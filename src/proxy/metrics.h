@@ -4,7 +4,10 @@
  * Clients are interned here: each distinct X-Client-Id gets a small integer
  * id (0 is the anonymous client "-"), which the scheduler receives. At most
  * METRICS_MAX_CLIENTS names are tracked; later ones share the id of
- * "_other", so a client can't grow the proxy's memory without bound. */
+ * "_other", so a client can't grow the proxy's memory without bound. Names
+ * not listed in the clients file get ids only while the table is less than
+ * half full, so arbitrary X-Client-Id values can't take the places of the
+ * configured clients (nor their settings, given per id). */
 #ifndef BP_METRICS_H
 #define BP_METRICS_H
 
@@ -60,8 +63,9 @@ typedef struct metrics_gauges {
 metrics *metrics_new(size_t max_batch, double now);
 void metrics_free(metrics *m);
 
-/* The id for a client name ("" or NULL: anonymous = 0). */
-int metrics_client_id(metrics *m, const char *name);
+/* The id for a client name ("" or NULL: anonymous = 0); `listed`: the
+ * name is in the clients file (see above). */
+int metrics_client_id(metrics *m, const char *name, bool listed);
 const char *metrics_client_name(const metrics *m, int id);
 
 /* One answered request: its status and total latency. */

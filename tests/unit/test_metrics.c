@@ -17,11 +17,11 @@ static void test_client_table_is_bounded(void **state)
 {
     metrics *m = metrics_new(5, 0);
     assert_non_null(m);
-    assert_int_equal(metrics_client_id(m, NULL), 0);
-    assert_int_equal(metrics_client_id(m, ""), 0);
-    int first = metrics_client_id(m, "alice");
+    assert_int_equal(metrics_client_id(m, NULL, false), 0);
+    assert_int_equal(metrics_client_id(m, "", false), 0);
+    int first = metrics_client_id(m, "alice", false);
     assert_true(first >= 2);
-    assert_int_equal(metrics_client_id(m, "alice"), first); /* interned */
+    assert_int_equal(metrics_client_id(m, "alice", false), first); /* interned */
     assert_string_equal(metrics_client_name(m, first), "alice");
     /* A client can't grow the table without bound: past the limit every new
      * name shares the "_other" id. */
@@ -29,19 +29,25 @@ static void test_client_table_is_bounded(void **state)
     for (int i = 0; i < 3 * METRICS_MAX_CLIENTS; i++) {
         char name[32];
         snprintf(name, sizeof name, "c%d", i);
-        last = metrics_client_id(m, name);
+        last = metrics_client_id(m, name, false);
         assert_true(last >= 0 && last < METRICS_MAX_CLIENTS);
     }
     assert_int_equal(last, 1);
     assert_string_equal(metrics_client_name(m, 1), "_other");
-    assert_int_equal(metrics_client_id(m, "alice"), first); /* still itself */
+    assert_int_equal(metrics_client_id(m, "alice", false), first); /* still itself */
+    /* Unlisted names stopped at half the table: listed clients still get
+     * ids of their own, up to the full table. */
+    int vip = metrics_client_id(m, "vip", true);
+    assert_true(vip >= METRICS_MAX_CLIENTS / 2);
+    assert_string_equal(metrics_client_name(m, vip), "vip");
+    assert_int_equal(metrics_client_id(m, "vip", false), vip);
     metrics_free(m);
 }
 
 static void test_refusals_are_counted_per_client_and_reason(void **state)
 {
     metrics *m = metrics_new(5, 0);
-    int bob = metrics_client_id(m, "bob");
+    int bob = metrics_client_id(m, "bob", false);
     metrics_refused(m, bob, REFUSED_RATE_LIMIT);
     metrics_refused(m, bob, REFUSED_RATE_LIMIT);
     metrics_admitted(m, bob);

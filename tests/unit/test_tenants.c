@@ -115,6 +115,8 @@ static void test_clients_file_errors_name_the_line(void **state)
     const char *bad[][2] = {
         {"weight = 2\n", ":1: a setting before any [NAME] section"},
         {"[a b]\n", ":1: a client name"},
+        {"[_other]\n", ":1: a client name"}, /* reserved: the overflow */
+        {"[-]\n", ":1: a client name"},      /* reserved: the anonymous client */
         {"[a]\n[a]\n", ":2: this client is already listed"},
         {"[a]\nweight = 0\n", ":2: weight"},
         {"[a]\nrate = -1\n", ":2: rate"},
