@@ -458,10 +458,14 @@ static const char *method_name(enum evhttp_cmd_type m)
 
 bool httpd_require_method(struct evhttp_request *req, enum evhttp_cmd_type method)
 {
-    if (evhttp_request_get_command(req) == method)
+    enum evhttp_cmd_type got = evhttp_request_get_command(req);
+    /* HEAD goes wherever GET does (evhttp leaves the body out). */
+    if (got == method || (method == EVHTTP_REQ_GET && got == EVHTTP_REQ_HEAD))
         return true;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", method_name(method));
-    httpd_send_error(req, 405, "method not allowed; use %s", method_name(method));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                      method == EVHTTP_REQ_GET ? "GET, HEAD" : method_name(method));
+    httpd_send_error(req, 405, "method not allowed; use %s",
+                     method == EVHTTP_REQ_GET ? "GET or HEAD" : method_name(method));
     return false;
 }
 
@@ -491,7 +495,15 @@ void httpd_send_text(struct evhttp_request *req, int status, const char *content
     const char *date = http_date(); /* nothing else sets Date */
     if (date)
         evhttp_add_header(h, "Date", date);
-    evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        /* The headers GET would get, and no body: evhttp would send one. */
+        char n[24];
+        snprintf(n, sizeof n, "%zu", len);
+        evhttp_remove_header(h, "Content-Length");
+        evhttp_add_header(h, "Content-Length", n);
+    } else {
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+    }
     evhttp_send_reply(req, status, httpd_reason(status), NULL);
 }
 

@@ -560,6 +560,25 @@ static void test_healthz(void **state)
     assert_true(thttp_request(server.port, "GET", "/healthz?probe=1", NULL, NULL, &r, 10));
     assert_int_equal(r.status, 200);
     thttp_resp_free(&r);
+    /* HEAD: GET's headers, no body, so a request pipelined behind it is
+     * read right. */
+    int fd = thttp_connect(server.port);
+    assert_true(fd >= 0);
+    const char two[] = "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_true(send(fd, two, sizeof two - 1, 0) == (ssize_t)(sizeof two - 1));
+    char got[2048] = "";
+    size_t n = 0;
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (ssize_t k; n < sizeof got - 1 && (k = recv(fd, got + n, sizeof got - 1 - n, 0)) > 0;)
+        n += (size_t)k;
+    got[n] = '\0';
+    close(fd);
+    const char *second = strstr(got + 1, "HTTP/1.1 200");
+    if (strncmp(got, "HTTP/1.1 200", 12) != 0 || !second || strstr(got, "ok\"}HTTP"))
+        fail_msg("HEAD then GET gave:\n%s", got);
+    assert_non_null(strstr(second, "{\"status\":\"ok\"}"));
 }
 
 static void test_healthz_while_busy(void **state)
