@@ -257,12 +257,21 @@ static bool admit(proxy *px, struct evhttp_request *req, int client, const clien
                "queue is full (%zu sequences waiting, limit %zu)", sched_queued(px->sched),
                sched_capacity(px->sched));
         return false;
-    case SCHED_TOO_LATE:
-        refuse(px, req, client, REFUSED_DEADLINE, 503, ra,
-               "the deadline of %.0f ms can't be met: the work queued ahead needs about %.0f ms "
-               "at this client's share",
-               budget * 1000, ra * 1000);
+    case SCHED_TOO_LATE: {
+        double ahead = sched_drain_time(px->sched, client, longest);
+        double own = sched_estimate(px->sched, client, longest) - ahead;
+        if (own >= budget) /* hopeless whatever the queue: no Retry-After */
+            refuse(px, req, client, REFUSED_DEADLINE, 503, -1,
+                   "the deadline of %.0f ms can't be met: this request's own batch takes about "
+                   "%.0f ms on the backend",
+                   budget * 1000, own * 1000);
+        else
+            refuse(px, req, client, REFUSED_DEADLINE, 503, ra,
+                   "the deadline of %.0f ms can't be met: its own batch takes about %.0f ms, after "
+                   "about %.0f ms of work queued ahead at this client's share",
+                   budget * 1000, own * 1000, ahead * 1000);
         return false;
+    }
     }
     return false;
 }
