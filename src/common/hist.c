@@ -29,10 +29,12 @@ void hist_add(hist *h, double v)
             hi = mid;
     }
     h->counts[lo]++;
+    if (h->n == 0 || v < h->min)
+        h->min = v;
+    if (h->n == 0 || v > h->max)
+        h->max = v;
     h->n++;
     h->sum += v;
-    if (v > h->max)
-        h->max = v;
 }
 
 double hist_quantile(const hist *h, double q)
@@ -45,10 +47,12 @@ double hist_quantile(const hist *h, double q)
         if (h->counts[i] == 0)
             continue;
         if ((double)(seen + h->counts[i]) >= rank) {
-            double lo = i == 0 ? 0 : h->bounds[i - 1];
+            double lo = i == 0 ? h->min : h->bounds[i - 1];
             double hi = i == h->nbounds ? h->max : h->bounds[i];
+            if (lo < h->min)
+                lo = h->min; /* nothing observed below the min */
             if (hi > h->max)
-                hi = h->max; /* nothing observed above the max */
+                hi = h->max; /* nor above the max */
             if (hi < lo)
                 hi = lo;
             double frac = (rank - (double)seen) / (double)h->counts[i];

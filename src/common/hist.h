@@ -17,7 +17,7 @@ typedef struct hist {
     size_t nbounds;
     uint64_t counts[HIST_MAX_BUCKETS + 1]; /* counts[nbounds] is the +Inf bucket */
     uint64_t n;
-    double sum, max;
+    double sum, min, max; /* min and max: of the observations (n > 0) */
 } hist;
 
 /* Latency bounds in seconds: 100 us to ~105 s, a factor sqrt(2) apart. */
@@ -26,7 +26,8 @@ extern const size_t hist_latency_nbounds;
 
 void hist_init(hist *h, const double *bounds, size_t nbounds);
 void hist_add(hist *h, double v);
-/* The q-quantile (0..1) estimated by linear interpolation in its bucket; 0 if empty. */
+/* The q-quantile (0..1) estimated by linear interpolation in its bucket,
+ * never outside the observed [min, max]; 0 if empty. */
 double hist_quantile(const hist *h, double q);
 
 #endif

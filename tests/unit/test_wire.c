@@ -707,6 +707,15 @@ static void test_hist_uniform(void **state)
     }
     assert_true(hist_quantile(&h, 1.0) <= 1.0);
     assert_true(hist_quantile(&h, 1.0) > 0.8);
+
+    /* Integer buckets (batch sizes), every observation 1: every quantile
+     * is 1, not a fraction interpolated up from 0. */
+    static const double sizes[] = {1, 2, 3, 4, 5};
+    hist_init(&h, sizes, 5);
+    for (int i = 0; i < 100; i++)
+        hist_add(&h, 1);
+    assert_true(hist_quantile(&h, 0.5) == 1.0);
+    assert_true(hist_quantile(&h, 0.95) == 1.0);
 }
 
 static void test_hist_bimodal(void **state)
