@@ -212,6 +212,42 @@ static void test_flags(void **state)
     free(cs);
 }
 
+/* Mistakes found before anything is sent, each exit 2 with a message
+ * naming it; and a report that can't be written is exit 1, not 0. */
+static void test_refused_before_the_run(void **state)
+{
+    char out[300], err[300], trace[300];
+    paths("refused", out, err, trace, sizeof out);
+    static const struct {
+        const char *args[7];
+        const char *says;
+    } bad[] = {
+        {{"--client", "name=x,arrival=steady:1e300,len=5,count=2", "--dry-run", NULL}, "at most"},
+        {{"--client", "name=x,arrival=poisson:1e-300,len=5,count=2", "--dry-run", NULL}, "poisson"},
+        {{"--dry-run", "--json", NULL}, "--dry-run"},
+        {{"--url", "http://127.0.0.1:1/", "--trace", "/nonexistent/t.csv", NULL}, "/nonexistent"},
+        {{"--url", "http://u:p@127.0.0.1:1/", NULL}, "user:password"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (run_loadgen(bad[i].args, out, err, 10) != 2 || !tfile_contains(err, bad[i].says))
+            fail_msg("case %zu: expected exit 2 and a message naming '%s'", i, bad[i].says);
+    /* A replayed trace: at least one request, and played once. */
+    FILE *f = fopen(trace, "w");
+    assert_non_null(f);
+    fputs("client,send_s,length\n", f);
+    fclose(f);
+    const char *empty[] = {"--replay", trace, "--dry-run", NULL};
+    assert_int_equal(run_loadgen(empty, out, err, 10), 2);
+    assert_true(tfile_contains(err, "no requests"));
+    const char *rounds[] = {"--replay", trace, "--rounds", "3", "--dry-run", NULL};
+    assert_int_equal(run_loadgen(rounds, out, err, 10), 2);
+    assert_true(tfile_contains(err, "--rounds"));
+    unlink(trace);
+    /* Standard output on a full disk. */
+    const char *dry[] = {"--dry-run", NULL};
+    assert_int_equal(tproc_run("loadgen", dry, "/dev/full", err, 10), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +255,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_custom_clients_with_ids, setup, teardown),
         cmocka_unit_test(test_connection_refused_is_counted),
         cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_refused_before_the_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

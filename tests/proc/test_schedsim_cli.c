@@ -62,6 +62,10 @@ static void test_flags(void **state)
     assert_true(tfile_contains(f.out, "--offline-search"));
     const char *version[] = {"--version", NULL};
     assert_int_equal(run(version, &f), 0);
+    /* A report that can't be written is a failure. */
+    const char *one[] = {"--policy", "fifo", NULL};
+    assert_int_equal(tproc_run("schedsim", one, "/dev/full", f.err, 60), 1);
+    assert_true(tfile_contains(f.err, "writing the output failed"));
 
     /* Each mistake exits 2 and names what is wrong. */
     static const struct {
