@@ -272,7 +272,7 @@ static void test_pool_reload_back_and_forth(void **state)
     write_file(f->file, one);
     const char *extra[] = {"--backends-file", f->file, NULL};
     start_proxy(f, extra);
-    assert_true(tproc_log_contains(&f->proxy, "1 backend\n"));
+    await_log(&f->proxy, "1 backend\n"); /* logged after "listening on" */
     assert_true(tproc_log_contains(&f->proxy, "listed already"));
 
     client lc = {.port = f->proxy.port};
