@@ -128,7 +128,8 @@ static bool evhttp_owns(const hconn *c)
  * once a request's first byte is in (replacing the idle one). */
 static void clock_start(hconn *c, bool receiving)
 {
-    if (c->clock && (c->receiving || !receiving))
+    bool switching = c->clock && !c->receiving && receiving; /* idle -> request */
+    if (c->clock && !switching)
         return;
     const struct timeval *tv = receiving ? &c->srv->request_timeout : &c->srv->io_timeout;
     if (evtimer_add(c->deadline, tv) == 0) {

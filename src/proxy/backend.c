@@ -14,7 +14,7 @@
 
 struct backend {
     struct event_base *base;
-    struct evdns_base *dns; /* borrowed from the proxy */
+    struct evdns_base *dns; /* borrowed from the dispatcher; may be NULL */
     addr_url url;
     char name[ADDR_HOST_MAX + ADDR_PATH_MAX + 16];
     char hosthdr[ADDR_HOST_MAX + 16];

@@ -81,7 +81,10 @@ int clients_identify(clients *c, metrics *m, const char *authorization, const ch
                "anonymous client) or '_other' (the overflow)";
         return -1;
     }
-    return metrics_client_id(m, client_id, client_id && cfile_find(&c->file, client_id) != NULL);
+    /* The file is searched only for a name without an id yet: not on the
+     * path of every request. */
+    int id = metrics_client_find(m, client_id);
+    return id >= 0 ? id : metrics_client_id(m, client_id, cfile_find(&c->file, client_id) != NULL);
 }
 
 client_state *clients_get(clients *c, int id, metrics *m, sched *s, double now)

@@ -46,6 +46,11 @@ struct disp {
      * batch is a few KB, and allocating one per batch went through malloc's
      * slow path. Not on any list; freed with the dispatcher. */
     dbatch *spare;
+    /* Resolves the backends' host names without blocking the loop, for
+     * every connection they make; NULL when it couldn't be set up (lookups
+     * then block; logged). Freed after the backends, whose connections
+     * cancel their lookups. */
+    struct evdns_base *dns;
     bool used0; /* the scheduler's backend 0 is taken */
 };
 
@@ -131,9 +136,8 @@ static void on_check_timer(evutil_socket_t fd, short what, void *arg)
 static void schedule_check(struct disp_slot *sl, double now, bool passed)
 {
     double again = sl->pb->health.until - now;
-    if (!(passed && again > 0) && again < CHECK_AGAIN)
-        again = CHECK_AGAIN;
-    set_timer(sl->check, again);
+    bool early_pass = passed && again > 0;
+    set_timer(sl->check, early_pass ? again : fmax(again, CHECK_AGAIN));
 }
 
 /* An active check while ejected: re-admit on the first pass after the
@@ -174,7 +178,7 @@ bool disp_add_backend(disp *d, const char *url, const addr_url *addr)
     d->used0 = true;
     if (pb->sid < 0)
         goto fail;
-    pb->conn = backend_new(px->base, px->dns, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
+    pb->conn = backend_new(px->base, d->dns, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
     sl->check = evtimer_new(px->base, on_check_timer, sl);
     if (!pb->conn || !sl->check)
         goto fail;
@@ -671,6 +675,14 @@ disp *disp_new(proxy *px)
         disp_free(d);
         return NULL;
     }
+    /* Configured from /etc/resolv.conf and /etc/hosts; it doesn't keep the
+     * loop running while idle (so a drain ends). Numeric addresses never
+     * reach it. */
+    d->dns = evdns_base_new(px->base,
+                            EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (!d->dns)
+        log_warn("can't set up the DNS resolver: backend host names will be looked up "
+                 "blocking the loop (numeric addresses are unaffected)");
     return d;
 }
 
@@ -695,5 +707,7 @@ void disp_free(disp *d)
         event_free(d->kick);
     if (d->wake)
         event_free(d->wake);
+    if (d->dns)
+        evdns_base_free(d->dns, 0);
     free(d);
 }

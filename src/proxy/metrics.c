@@ -115,18 +115,24 @@ void metrics_free(metrics *m)
     free(m);
 }
 
-int metrics_client_id(metrics *m, const char *name, bool listed)
+int metrics_client_find(const metrics *m, const char *name)
 {
     if (!name || !*name)
         return 0;
     size_t len = strlen(name);
-    client_metrics *c =
-        (client_metrics *)htab_find(&m->names, name, len, htab_hash(&m->names, name, len));
-    if (c)
-        return c->id;
+    const client_metrics *c =
+        (const client_metrics *)htab_find(&m->names, name, len, htab_hash(&m->names, name, len));
+    return c ? c->id : -1;
+}
+
+int metrics_client_id(metrics *m, const char *name, bool listed)
+{
+    int id = metrics_client_find(m, name);
+    if (id >= 0)
+        return id;
     if (m->nclients >= (listed ? METRICS_MAX_CLIENTS : METRICS_MAX_CLIENTS / 2))
         return 1;
-    c = add_client(m, name);
+    const client_metrics *c = add_client(m, name);
     return c ? c->id : 1;
 }
 

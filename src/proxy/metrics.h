@@ -63,8 +63,11 @@ typedef struct metrics_gauges {
 metrics *metrics_new(size_t max_batch, double now);
 void metrics_free(metrics *m);
 
-/* The id for a client name ("" or NULL: anonymous = 0); `listed`: the
- * name is in the clients file (see above). */
+/* The id of a client name already known ("" or NULL: anonymous = 0), or
+ * -1 for a name never given an id. */
+int metrics_client_find(const metrics *m, const char *name);
+/* The id for a client name, given one if new; `listed`: the name is in the
+ * clients file (see above). */
 int metrics_client_id(metrics *m, const char *name, bool listed);
 const char *metrics_client_name(const metrics *m, int id);
 

@@ -215,19 +215,6 @@ void proxy_reload_backends(proxy *px)
              left);
 }
 
-/* libevent's asynchronous resolver, configured from /etc/resolv.conf and
- * /etc/hosts; it doesn't keep the loop running while idle (so a drain
- * ends). Numeric addresses never reach it. */
-static struct evdns_base *new_resolver(struct event_base *base)
-{
-    struct evdns_base *dns =
-        evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (!dns)
-        log_warn("can't set up the DNS resolver: backend host names will be looked up "
-                 "blocking the loop (numeric addresses are unaffected)");
-    return dns;
-}
-
 /* With epoll, libevent's changelist folds the many enable/disable pairs a
  * request makes on its socket within one loop turn into at most one
  * epoll_ctl; that is a measurable share of the proxy's CPU at high rates. */
@@ -270,15 +257,11 @@ bool proxy_init(proxy *px)
         log_info("clients file %s: %zu clients%s", px->cfg.clients_file, px->clients.file.n,
                  px->clients.file.keys ? ", API keys required" : "");
     double now = mono_now();
-    bool built = jobs_init(&px->jobs) &&
-                 cache_init(&px->cache, px->cfg.cache_size, px->cfg.cache_ttl) &&
-                 (px->base = new_event_base()) != NULL;
-    if (built)
-        px->dns = new_resolver(px->base); /* NULL is a warning, not a failure */
-    built = built && (px->metrics = metrics_new(px->cfg.sched.max_batch, now)) != NULL &&
-            (px->disp = disp_new(px)) != NULL && backend_list_join(px, &bl) &&
-            (px->drain_timer = evtimer_new(px->base, on_drain_timeout, px)) != NULL;
-    if (!built) {
+    if (!jobs_init(&px->jobs) || !cache_init(&px->cache, px->cfg.cache_size, px->cfg.cache_ttl) ||
+        !(px->base = new_event_base()) ||
+        !(px->metrics = metrics_new(px->cfg.sched.max_batch, now)) || !(px->disp = disp_new(px)) ||
+        !backend_list_join(px, &bl) ||
+        !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px))) {
         log_error("out of memory");
         backend_list_free(&bl);
         return false;
@@ -340,9 +323,6 @@ void proxy_free(proxy *px)
     clients_fini(&px->clients);
     metrics_free(px->metrics);
     sched_free(px->sched);
-    /* After the backends: their connections cancel their lookups. */
-    if (px->dns)
-        evdns_base_free(px->dns, 0);
     if (px->base)
         event_base_free(px->base);
 }

@@ -70,9 +70,6 @@ typedef struct proxy_backend {
 typedef struct proxy {
     proxy_config cfg;
     struct event_base *base;
-    /* Resolves backend host names without blocking the loop; NULL when it
-     * couldn't be set up (lookups then block; logged). */
-    struct evdns_base *dns;
     struct evhttp *http;
     sched *sched;
     jobs jobs;

@@ -41,6 +41,9 @@ static void test_client_table_is_bounded(void **state)
     assert_true(vip >= METRICS_MAX_CLIENTS / 2);
     assert_string_equal(metrics_client_name(m, vip), "vip");
     assert_int_equal(metrics_client_id(m, "vip", false), vip);
+    assert_int_equal(metrics_client_find(m, "vip"), vip);
+    assert_int_equal(metrics_client_find(m, "c2000"), -1); /* went to _other */
+    assert_int_equal(metrics_client_find(m, NULL), 0);
     metrics_free(m);
 }
 
