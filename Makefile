@@ -33,7 +33,7 @@ bench: all
 # $(FUZZ_BUILD)/artifacts (add them to fuzz/corpus/ once fixed).
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := request results headers
+FUZZ_TARGETS := request results headers http1
 fuzz:
 	@scripts/deps.sh fuzz
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DBP_FUZZ=ON -DBP_TESTS=OFF \
