@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 bool clients_init(clients *c, const char *path, const cfile_client *defaults, char *err,
                   size_t errlen)
@@ -46,6 +47,17 @@ bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
     cfile fresh;
     if (!cfile_load(c->path, &c->defaults, &fresh, err, errlen))
         return false;
+    /* A file that gives no key where the old one did would turn
+     * authentication off: that is what a half-written or emptied file looks
+     * like, so it takes a restart, never a reload. */
+    if (c->file.keys && !fresh.keys) {
+        snprintf(err, errlen,
+                 "%s gives no API key, which would turn authentication off (that takes a "
+                 "restart)",
+                 c->path);
+        cfile_free(&fresh);
+        return false;
+    }
     cfile_free(&c->file);
     c->file = fresh;
     for (int id = 0; id < METRICS_MAX_CLIENTS; id++) {
@@ -58,14 +70,26 @@ bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
     return true;
 }
 
+/* The token of "Bearer TOKEN", or NULL. The scheme is case-insensitive and
+ * followed by one or more spaces (RFC 9110, 11.4 and 11.6.2). */
+static const char *bearer_token(const char *authorization)
+{
+    static const char bearer[] = "Bearer";
+    if (!authorization || strncasecmp(authorization, bearer, sizeof bearer - 1) != 0 ||
+        authorization[sizeof bearer - 1] != ' ')
+        return NULL;
+    const char *t = authorization + sizeof bearer - 1;
+    while (*t == ' ')
+        t++;
+    return t;
+}
+
 int clients_identify(clients *c, metrics *m, const char *authorization, const char *client_id,
                      int *status, const char **why)
 {
     if (c->file.keys) {
-        static const char bearer[] = "Bearer ";
-        const cfile_client *who = NULL;
-        if (authorization && strncmp(authorization, bearer, sizeof bearer - 1) == 0)
-            who = cfile_by_key(&c->file, authorization + sizeof bearer - 1);
+        const char *key = bearer_token(authorization);
+        const cfile_client *who = key ? cfile_by_key(&c->file, key) : NULL;
         if (!who) {
             *status = 401;
             *why = authorization ? "unknown API key"

@@ -5,7 +5,8 @@
  *
  * Identity rules:
  * - when the clients file gives any client a key, every request must carry
- *   "Authorization: Bearer KEY" naming a listed client (else 401), and
+ *   "Authorization: Bearer KEY" (the scheme in any case) naming a listed
+ *   client (else 401), and
  *   X-Client-Id is ignored: a header alone proves nothing;
  * - otherwise a valid X-Client-Id names the client (unlisted names get the
  *   defaults), and a request with neither is anonymous (client id 0): it
@@ -47,7 +48,9 @@ bool clients_init(clients *c, const char *path, const cfile_client *defaults, ch
 void clients_fini(clients *c);
 
 /* Re-reads the file: on success every known client's settings and weight
- * are replaced; on error nothing changes and err says why. */
+ * are replaced; on error nothing changes and err says why. A file without
+ * API keys is refused when the settings in force have keys: turning
+ * authentication off takes a restart. */
 bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen);
 
 /* Finds who sent a request from its Authorization and X-Client-Id headers

@@ -123,6 +123,95 @@ static void test_api_keys(void **state)
                      "batchproxy_client_refused_total{client=\"-\",reason=\"unauthorized\"}") == 3);
 }
 
+/* The auth scheme is case-insensitive (RFC 9110): "bearer" and "BEARER"
+ * name the key as "Bearer" does; the key itself is compared exactly. */
+static void test_bearer_scheme_is_case_insensitive(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[alice]\nkey = alice-key-0123456789\n");
+    start(f, "0", true, NULL);
+    const char *body = "{\"sequence\":\"x = 1\"}";
+    static const char *const good[] = {"Authorization: bearer alice-key-0123456789\r\n",
+                                       "Authorization: BEARER alice-key-0123456789\r\n",
+                                       "Authorization: bEaReR  alice-key-0123456789\r\n"};
+    thttp_resp r;
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        if (post(f->proxy.port, good[i], body, &r) != 200)
+            fail_msg("%s: %d %s", good[i], r.status, r.body);
+        thttp_resp_free(&r);
+    }
+    static const char *const bad[] = {"Authorization: bearer ALICE-KEY-0123456789\r\n",
+                                      "Authorization: bearer\r\n",
+                                      "Authorization: beareralice-key-0123456789\r\n",
+                                      "Authorization: Basic alice-key-0123456789\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (post(f->proxy.port, bad[i], body, &r) != 401)
+            fail_msg("%s: %d %s", bad[i], r.status, r.body);
+        thttp_resp_free(&r);
+    }
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_client_admitted_total{client=\"alice\"}") ==
+                3);
+}
+
+/* A reload that would turn authentication off (a keyless or empty file, as
+ * a half-written one looks) is refused and logged at error: the old keys
+ * stay required, and X-Client-Id still proves nothing. */
+static void test_reload_cannot_turn_keys_off(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[alice]\nkey = alice-key-0123456789\nrate = 0\n");
+    start(f, "0", true, NULL);
+    const char *body = "{\"sequence\":\"x = 1\"}";
+    static const char *const files[] = {"[alice]\nrate = 0\n", ""};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        write_clients(f, files[i]);
+        assert_true(tproc_signal(&f->proxy, SIGHUP));
+        /* Wait for the refusal to be logged at error (one line per reload). */
+        double until = tnow() + 10;
+        int seen = 0;
+        while (tnow() < until) {
+            seen = 0;
+            FILE *fp = fopen(f->proxy.log_path, "r");
+            char line[1024];
+            while (fp && fgets(line, sizeof line, fp))
+                seen += strstr(line, "error: reload: ") &&
+                        strstr(line, "would turn authentication off") &&
+                        strstr(line, "keeping the settings in force");
+            if (fp)
+                fclose(fp);
+            if (seen > (int)i)
+                break;
+            tpause(0.02);
+        }
+        assert_int_equal(seen, (int)i + 1);
+        thttp_resp r;
+        assert_int_equal(post(f->proxy.port, NULL, body, &r), 401);
+        thttp_resp_free(&r);
+        assert_int_equal(post(f->proxy.port, "X-Client-Id: alice\r\n", body, &r), 401);
+        thttp_resp_free(&r);
+        assert_int_equal(
+            post(f->proxy.port, "Authorization: Bearer alice-key-0123456789\r\n", body, &r), 200);
+        thttp_resp_free(&r);
+    }
+    /* A file that keeps keys is still accepted. */
+    write_clients(f, "[bob]\nkey = bob-key-0123456789ab\n");
+    assert_true(tproc_signal(&f->proxy, SIGHUP));
+    thttp_resp r;
+    double until = tnow() + 10;
+    int status = 0;
+    while (tnow() < until) {
+        status = post(f->proxy.port, "Authorization: Bearer bob-key-0123456789ab\r\n", body, &r);
+        thttp_resp_free(&r);
+        if (status == 200)
+            break;
+        tpause(0.02);
+    }
+    assert_int_equal(status, 200);
+    assert_int_equal(
+        post(f->proxy.port, "Authorization: Bearer alice-key-0123456789\r\n", body, &r), 401);
+    thttp_resp_free(&r);
+}
+
 static void test_rate_limit_is_429_with_retry_after_and_fast(void **state)
 {
     fixture *f = *state;
@@ -322,6 +411,8 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_api_keys),
+        T(test_bearer_scheme_is_case_insensitive),
+        T(test_reload_cannot_turn_keys_off),
         T(test_rate_limit_is_429_with_retry_after_and_fast),
         T(test_client_queue_limit_is_429),
         T(test_hopeless_deadline_is_503_at_once),
