@@ -20,7 +20,7 @@ bool cfile_valid_name(const char *s)
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
             return false;
-    return strcmp(s, "-") != 0 && strcmp(s, "_other") != 0;
+    return strcmp(s, "-") != 0 && strcmp(s, "_other") != 0 && strcmp(s, CFILE_UNLISTED) != 0;
 }
 
 static bool valid_key(const char *s)
@@ -109,7 +109,11 @@ bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return false;
     }
-    cfile f = {0};
+    cfile f = {.unlisted = *defaults};
+    snprintf(f.unlisted.name, sizeof f.unlisted.name, "%s", CFILE_UNLISTED);
+    f.unlisted.key[0] = '\0';
+    bool unlisted_seen = false;
+    cfile_client *cur = NULL; /* the section being read */
     size_t cap = 0;
     char line[1024];
     int lineno = 0;
@@ -132,6 +136,12 @@ bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char
             }
             *close = '\0';
             char *name = trim(s + 1);
+            if (strcmp(name, CFILE_UNLISTED) == 0) {
+                why = unlisted_seen ? "the [" CFILE_UNLISTED "] pool is already configured" : NULL;
+                unlisted_seen = true;
+                cur = &f.unlisted;
+                continue;
+            }
             if (!cfile_valid_name(name)) {
                 why = "a client name is 1-64 of [A-Za-z0-9._-], not '-' or '_other'";
                 break;
@@ -150,10 +160,10 @@ bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char
                 }
                 f.clients = nc;
             }
-            cfile_client *c = &f.clients[f.n++];
-            *c = *defaults;
-            c->key[0] = '\0';
-            snprintf(c->name, sizeof c->name, "%s", name);
+            cur = &f.clients[f.n++];
+            *cur = *defaults;
+            cur->key[0] = '\0';
+            snprintf(cur->name, sizeof cur->name, "%s", name);
             continue;
         }
         char *eq = strchr(s, '=');
@@ -161,12 +171,15 @@ bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char
             why = "expected KEY = VALUE or [NAME]";
             break;
         }
-        if (f.n == 0) {
+        if (!cur) {
             why = "a setting before any [NAME] section";
             break;
         }
         *eq = '\0';
-        why = set_field(&f.clients[f.n - 1], trim(s), trim(eq + 1));
+        char *key = trim(s);
+        why = cur == &f.unlisted && strcmp(key, "key") == 0
+                  ? "the [" CFILE_UNLISTED "] pool has no key (its clients are the ones without)"
+                  : set_field(cur, key, trim(eq + 1));
     }
     /* A read error (a directory, say) must not pass for an empty file: that
      * would drop every client's settings and keys, and with them

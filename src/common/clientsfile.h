@@ -10,11 +10,16 @@
  *   timeout_ms = 10000      its default deadline
  *   key = 8f1c...           an API key (Authorization: Bearer KEY)
  *
+ *   [_unlisted]             the pool of every client NOT listed (no key)
+ *   weight = 1              the pool's share, competing as one client
+ *   rate = 20 ...           rate, burst, max_queued: the pool's, together;
+ *                           timeout_ms: each unlisted client's deadline
+ *
  * Every key is optional; what a section doesn't set comes from the
  * defaults given to cfile_load (batchproxy's flags). Names are 1-64 of
- * [A-Za-z0-9._-]; keys are 16-128 printable ASCII characters without
- * spaces and must be unique. If any client has a key, the proxy runs with
- * authentication. */
+ * [A-Za-z0-9._-] other than the reserved ones (cfile_valid_name); keys are
+ * 16-128 printable ASCII characters without spaces and must be unique. If
+ * any client has a key, the proxy runs with authentication. */
 #ifndef BP_CLIENTSFILE_H
 #define BP_CLIENTSFILE_H
 
@@ -33,10 +38,15 @@ typedef struct cfile_client {
     char key[CFILE_KEY_MAX + 1]; /* "" for none */
 } cfile_client;
 
+/* The section that configures the pool of unlisted clients: a name no
+ * client may take. */
+#define CFILE_UNLISTED "_unlisted"
+
 typedef struct cfile {
     cfile_client *clients;
     size_t n;
-    bool keys; /* some client has a key */
+    bool keys;             /* some client has a key */
+    cfile_client unlisted; /* [_unlisted], or the defaults; its name is CFILE_UNLISTED */
 } cfile;
 
 /* Reads path; sections start from *defaults. Returns false with a message
@@ -45,7 +55,7 @@ bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char
                 size_t errlen);
 void cfile_free(cfile *f);
 
-/* The client of that name or key, or NULL. */
+/* The client of that name or key, or NULL (never the [_unlisted] pool). */
 const cfile_client *cfile_find(const cfile *f, const char *name);
 const cfile_client *cfile_by_key(const cfile *f, const char *key);
 
@@ -71,8 +81,9 @@ enum cfile_default_opt {
  * them. */
 int cfile_default_option(cfile_client *d, const char *prog, int opt, const char *arg);
 
-/* True for 1-64 of [A-Za-z0-9._-] other than "-" and "_other" (the proxy's
- * anonymous and overflow clients): a client name as X-Client-Id carries it. */
+/* True for 1-64 of [A-Za-z0-9._-] other than "-", "_other" and
+ * "_unlisted" (the proxy's anonymous client, its overflow, and the pool of
+ * unlisted clients): a client name as X-Client-Id carries it. */
 bool cfile_valid_name(const char *s);
 
 #endif

@@ -41,3 +41,18 @@ bool tb_take(tb *b, double now, double *retry_after)
     *retry_after = (1 - b->tokens) / b->rate;
     return false;
 }
+
+bool tb_take_both(tb *own, tb *shared, double now, double *retry_after, const tb **refused_by)
+{
+    if (!tb_take(own, now, retry_after)) {
+        *refused_by = own;
+        return false;
+    }
+    if (shared && !tb_take(shared, now, retry_after)) {
+        if (own->rate > 0) /* the token back: nothing was sent */
+            own->tokens = own->tokens + 1 > own->burst ? own->burst : own->tokens + 1;
+        *refused_by = shared;
+        return false;
+    }
+    return true;
+}

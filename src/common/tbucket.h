@@ -23,4 +23,10 @@ void tb_configure(tb *b, double rate, double burst, double now);
  * false and *retry_after = seconds until one will be there. */
 bool tb_take(tb *b, double now, double *retry_after);
 
+/* Takes one token from each of `own` and `shared` (NULL: none) at time
+ * now, or from neither: a request held both to its own rate and to a rate
+ * it shares with others. Returns true if both had one; otherwise false,
+ * *retry_after for the bucket that refused and *refused_by that bucket. */
+bool tb_take_both(tb *own, tb *shared, double now, double *retry_after, const tb **refused_by);
+
 #endif

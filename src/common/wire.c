@@ -28,6 +28,32 @@ static int fail(int status, char *err, size_t errlen, const char *fmt, ...)
     return status;
 }
 
+/* The key jansson refused as a duplicate, decoded, into name (at most
+ * size - 1 bytes): jansson's own message names it only when it is short,
+ * but its position is just past the key's closing quote. The key is a
+ * well-formed JSON string there, so the first quote before it that no
+ * backslash escapes opens it. */
+static void duplicate_key(const char *body, size_t n, const json_error_t *jerr, char *name,
+                          size_t size)
+{
+    size_t end = jerr->position > 0 && (size_t)jerr->position <= n ? (size_t)jerr->position : 0;
+    snprintf(name, size, "?");
+    if (end < 2 || body[end - 1] != '"')
+        return;
+    for (size_t open = end - 1; open-- > 0;) {
+        size_t bs = 0;
+        while (bs < open && body[open - 1 - bs] == '\\')
+            bs++;
+        if (body[open] != '"' || bs % 2)
+            continue;
+        json_t *key = json_loadb(body + open, end - open, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (json_is_string(key))
+            snprintf(name, size, "%s", json_string_value(key));
+        json_decref(key);
+        return;
+    }
+}
+
 /* Loads a JSON object from an untrusted body, with the messages a client needs. */
 static json_t *load_object(const char *body, size_t n, int *status, char *err, size_t errlen)
 {
@@ -36,8 +62,21 @@ static json_t *load_object(const char *body, size_t n, int *status, char *err, s
         return NULL;
     }
     json_error_t jerr;
-    /* JSON_DECODE_ANY: a scalar body is valid JSON, just not an object. */
-    json_t *root = json_loadb(body, n, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+    /* JSON_DECODE_ANY: a scalar body is valid JSON, just not an object.
+     * JSON_REJECT_DUPLICATES: a key given twice, in any object, is refused
+     * rather than read as its last value (which other parsers on the path
+     * may read differently). */
+    json_t *root =
+        json_loadb(body, n, JSON_ALLOW_NUL | JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (!root && json_error_code(&jerr) == json_error_duplicate_key) {
+        char name[68];
+        duplicate_key(body, n, &jerr, name, sizeof name);
+        *status = fail(400, err, errlen,
+                       "request body has the key \"%s\" twice in one object (at byte %d); "
+                       "each key may appear once",
+                       name, jerr.position);
+        return NULL;
+    }
     if (!root) {
         *status = fail(400, err, errlen, "request body is not valid JSON: %s (at byte %d)",
                        jerr.text, jerr.position);
@@ -364,7 +403,7 @@ bool wire_parse_results(const char *body, size_t n, size_t expected, enum wire_l
                         char *err, size_t errlen)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(body, n, 0, &jerr);
+    json_t *root = json_loadb(body, n, JSON_REJECT_DUPLICATES, &jerr);
     bool ok = false;
     if (!root) {
         fail(0, err, errlen, "answer is not valid JSON: %s", jerr.text);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 bool clients_init(clients *c, const char *path, const cfile_client *defaults, char *err,
                   size_t errlen)
@@ -11,7 +12,11 @@ bool clients_init(clients *c, const char *path, const cfile_client *defaults, ch
     memset(c, 0, sizeof *c);
     c->path = path;
     c->defaults = *defaults;
-    return !path || cfile_load(path, defaults, &c->file, err, errlen);
+    if (path && !cfile_load(path, defaults, &c->file, err, errlen))
+        return false;
+    c->pool.cfg = c->file.unlisted;
+    tb_init(&c->pool.bucket, c->pool.cfg.rate, c->pool.cfg.burst, 0);
+    return true;
 }
 
 void clients_fini(clients *c)
@@ -21,20 +26,36 @@ void clients_fini(clients *c)
     cfile_free(&c->file);
 }
 
-/* The settings a client gets: its section of the file, else the defaults. */
-static cfile_client settings_for(const clients *c, const char *name, int id)
+/* The settings a client gets: its section of the file, else the defaults
+ * (with the pool's deadline when pooled); and whether it is pooled. */
+static cfile_client settings_for(const clients *c, const char *name, int id, bool *pooled)
 {
     const cfile_client *listed = id > 0 ? cfile_find(&c->file, name) : NULL;
     cfile_client cfg = listed ? *listed : c->defaults;
+    *pooled = c->path && id > 0 && !listed;
+    if (*pooled)
+        cfg.timeout = c->file.unlisted.timeout;
     snprintf(cfg.name, sizeof cfg.name, "%s", name);
     return cfg;
 }
 
-static void apply(client_state *st, const cfile_client *cfg, int id, sched *s, double now)
+static void apply(client_state *st, const cfile_client *cfg, bool pooled, int id, sched *s,
+                  double now)
 {
     st->cfg = *cfg;
+    st->pooled = pooled;
     tb_configure(&st->bucket, cfg->rate, cfg->burst, now);
     sched_set_weight(s, id, cfg->weight);
+    sched_set_group(s, id, pooled ? CLIENTS_POOL_ID : 0);
+}
+
+/* The pool's settings, as the file says now, to its bucket and the scheduler. */
+static void apply_pool(clients *c, sched *s, double now)
+{
+    c->pool.cfg = c->file.unlisted;
+    tb_configure(&c->pool.bucket, c->pool.cfg.rate, c->pool.cfg.burst, now);
+    c->pool_set = sched_set_weight(s, CLIENTS_POOL_ID, c->pool.cfg.weight) &&
+                  sched_set_group_limit(s, CLIENTS_POOL_ID, c->pool.cfg.max_queued);
 }
 
 bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
@@ -46,26 +67,51 @@ bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
     cfile fresh;
     if (!cfile_load(c->path, &c->defaults, &fresh, err, errlen))
         return false;
+    /* A file that gives no key where the old one did would turn
+     * authentication off: that is what a half-written or emptied file looks
+     * like, so it takes a restart, never a reload. */
+    if (c->file.keys && !fresh.keys) {
+        snprintf(err, errlen,
+                 "%s gives no API key, which would turn authentication off (that takes a "
+                 "restart)",
+                 c->path);
+        cfile_free(&fresh);
+        return false;
+    }
     cfile_free(&c->file);
     c->file = fresh;
+    apply_pool(c, s, now);
     for (int id = 0; id < METRICS_MAX_CLIENTS; id++) {
         client_state *st = c->state[id];
         if (st) {
-            cfile_client cfg = settings_for(c, st->cfg.name, id);
-            apply(st, &cfg, id, s, now);
+            bool pooled;
+            cfile_client cfg = settings_for(c, st->cfg.name, id, &pooled);
+            apply(st, &cfg, pooled, id, s, now);
         }
     }
     return true;
+}
+
+/* The token of "Bearer TOKEN", or NULL. The scheme is case-insensitive and
+ * followed by one or more spaces (RFC 9110, 11.4 and 11.6.2). */
+static const char *bearer_token(const char *authorization)
+{
+    static const char bearer[] = "Bearer";
+    if (!authorization || strncasecmp(authorization, bearer, sizeof bearer - 1) != 0 ||
+        authorization[sizeof bearer - 1] != ' ')
+        return NULL;
+    const char *t = authorization + sizeof bearer - 1;
+    while (*t == ' ')
+        t++;
+    return t;
 }
 
 int clients_identify(clients *c, metrics *m, const char *authorization, const char *client_id,
                      int *status, const char **why)
 {
     if (c->file.keys) {
-        static const char bearer[] = "Bearer ";
-        const cfile_client *who = NULL;
-        if (authorization && strncmp(authorization, bearer, sizeof bearer - 1) == 0)
-            who = cfile_by_key(&c->file, authorization + sizeof bearer - 1);
+        const char *key = bearer_token(authorization);
+        const cfile_client *who = key ? cfile_by_key(&c->file, key) : NULL;
         if (!who) {
             *status = 401;
             *why = authorization ? "unknown API key"
@@ -78,7 +124,8 @@ int clients_identify(clients *c, metrics *m, const char *authorization, const ch
     if (client_id && !cfile_valid_name(client_id)) {
         *status = 400;
         *why = "X-Client-Id must be 1-64 characters of [A-Za-z0-9._-], and not '-' (the "
-               "anonymous client) or '_other' (the overflow)";
+               "anonymous client), '_other' (the overflow) or '_unlisted' (the pool of clients "
+               "not in the clients file)";
         return -1;
     }
     /* The file is searched only for a name without an id yet: not on the
@@ -92,18 +139,26 @@ client_state *clients_get(clients *c, int id, metrics *m, sched *s, double now)
     if (id < 0 || id >= METRICS_MAX_CLIENTS)
         id = 0;
     if (!c->state[id]) {
+        if (c->path && !c->pool_set)
+            apply_pool(c, s, now);
         client_state *st = calloc(1, sizeof *st);
         if (!st)
             return NULL;
-        cfile_client cfg = settings_for(c, metrics_client_name(m, id), id);
+        bool pooled;
+        cfile_client cfg = settings_for(c, metrics_client_name(m, id), id, &pooled);
         tb_init(&st->bucket, cfg.rate, cfg.burst, now);
-        apply(st, &cfg, id, s, now);
+        apply(st, &cfg, pooled, id, s, now);
         c->state[id] = st;
     }
     return c->state[id];
 }
 
-bool clients_take(client_state *st, double now, double *retry_after)
+bool clients_take(clients *c, client_state *st, double now, double *retry_after,
+                  const cfile_client **limit)
 {
-    return tb_take(&st->bucket, now, retry_after);
+    const tb *refused;
+    if (tb_take_both(&st->bucket, st->pooled ? &c->pool.bucket : NULL, now, retry_after, &refused))
+        return true;
+    *limit = refused == &st->bucket ? &st->cfg : &c->pool.cfg;
+    return false;
 }

@@ -5,13 +5,24 @@
  *
  * Identity rules:
  * - when the clients file gives any client a key, every request must carry
- *   "Authorization: Bearer KEY" naming a listed client (else 401), and
+ *   "Authorization: Bearer KEY" (the scheme in any case) naming a listed
+ *   client (else 401), and
  *   X-Client-Id is ignored: a header alone proves nothing;
- * - otherwise a valid X-Client-Id names the client (unlisted names get the
- *   defaults), and a request with neither is anonymous (client id 0): it
+ * - otherwise a valid X-Client-Id names the client, and a request with
+ *   neither is anonymous (client id 0): it
  *   gets the defaults, one rate bucket shared by all anonymous traffic, and
  *   the scheduler treats short and long anonymous sequences as two tenants
  *   of their own (see src/sched/share.h).
+ *
+ * The unlisted pool: X-Client-Id proves nothing, and anyone can invent
+ * names, so when there is a clients file the names NOT in it (the overflow
+ * "_other" included) are "pooled": together they are one client to the
+ * others, with one weight, one rate bucket and one queue limit (the file's
+ * [_unlisted] section, else the defaults; the scheduler's group
+ * CLIENTS_POOL_ID), and inside the pool each name gets the defaults and a
+ * fair share of the pool's. However many names a sender rotates through,
+ * the listed clients keep their shares. Without a clients file nothing is
+ * pooled: each name is a client of its own with the defaults.
  *
  * Ownership: client ids are metrics' interned ids (metrics.h); the state of
  * each id seen is created on first use and lives until clients_fini. A
@@ -28,9 +39,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The scheduler's client id for the unlisted pool: past every interned id,
+ * so no name ever gets it. */
+#define CLIENTS_POOL_ID METRICS_MAX_CLIENTS
+
 typedef struct client_state {
     cfile_client cfg; /* its settings now */
     tb bucket;
+    bool pooled; /* a member of the unlisted pool */
 } client_state;
 
 typedef struct clients {
@@ -38,6 +54,8 @@ typedef struct clients {
     cfile file;
     cfile_client defaults;
     client_state *state[METRICS_MAX_CLIENTS]; /* by client id; NULL until seen */
+    client_state pool;                        /* the unlisted pool's settings and bucket */
+    bool pool_set;                            /* the scheduler has the pool's weight and limit */
 } clients;
 
 /* Loads the clients file at path (NULL for none). Returns false with a
@@ -47,7 +65,9 @@ bool clients_init(clients *c, const char *path, const cfile_client *defaults, ch
 void clients_fini(clients *c);
 
 /* Re-reads the file: on success every known client's settings and weight
- * are replaced; on error nothing changes and err says why. */
+ * are replaced; on error nothing changes and err says why. A file without
+ * API keys is refused when the settings in force have keys: turning
+ * authentication off takes a restart. */
 bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen);
 
 /* Finds who sent a request from its Authorization and X-Client-Id headers
@@ -60,8 +80,11 @@ int clients_identify(clients *c, metrics *m, const char *authorization, const ch
  * weight given to the scheduler); NULL when out of memory. */
 client_state *clients_get(clients *c, int id, metrics *m, sched *s, double now);
 
-/* Takes one request from the client's rate. Returns true if allowed;
- * otherwise *retry_after is the wait in seconds. */
-bool clients_take(client_state *st, double now, double *retry_after);
+/* Takes one request from the client's rate, and from the pool's for a
+ * pooled client. Returns true if allowed; otherwise *retry_after is the
+ * wait in seconds and *limit the settings whose rate refused it (the
+ * client's or the pool's). */
+bool clients_take(clients *c, client_state *st, double now, double *retry_after,
+                  const cfile_client **limit);
 
 #endif

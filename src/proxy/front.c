@@ -252,6 +252,12 @@ static bool admit(proxy *px, struct evhttp_request *req, int client, const clien
         refuse(px, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
                "too many sequences queued for this client (limit %zu)", cs->cfg.max_queued);
         return false;
+    case SCHED_GROUP_FULL:
+        refuse(px, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
+               "too many sequences queued by the clients not in the clients file, together "
+               "(limit %zu)",
+               px->clients.pool.cfg.max_queued);
+        return false;
     case SCHED_QUEUE_FULL:
         refuse(px, req, client, REFUSED_QUEUE_FULL, 503, ra,
                "queue is full (%zu sequences waiting, limit %zu)", sched_queued(px->sched),
@@ -308,9 +314,12 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
         goto refused;
     }
     double wait;
-    if (!clients_take(cs, now, &wait)) {
+    const cfile_client *by;
+    if (!clients_take(&px->clients, cs, now, &wait, &by)) {
         refuse(px, req, client, REFUSED_RATE_LIMIT, 429, wait,
-               "rate limit exceeded: %g requests/s with bursts of %g", cs->cfg.rate, cs->cfg.burst);
+               "rate limit exceeded: %g requests/s with bursts of %g%s", by->rate, by->burst,
+               by == &px->clients.pool.cfg ? ", shared by the clients not in the clients file"
+                                           : "");
         goto refused;
     }
     long timeout_ms = (long)(cs->cfg.timeout * 1000);

@@ -74,6 +74,8 @@ static void usage(FILE *out)
         "Clients (see README, 'Clients and fairness'):\n"
         "  --clients FILE              per-client weight, rate limit, queue limit,\n"
         "                              deadline and API key (INI); reloaded on SIGHUP\n"
+        "                              (a reload can't turn API keys off: that takes\n"
+        "                              a restart)\n"
         "  --rate-limit RPS            default requests/s per client (default 0: none)\n"
         "  --rate-burst N              default burst above the rate (default 20)\n"
         "  --client-max-queue N        default sequences one client may have queued\n"

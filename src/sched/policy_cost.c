@@ -12,6 +12,8 @@
  *    slot), and other clients' items only fill what is left; the longest
  *    member may be another client's, so the anchor's short items can ride
  *    free under a long batch. Within the slack, any batch is fair game.
+ *    With groups (share.h), the anchor is the member of the group behind
+ *    that is furthest behind inside it.
  *
  * 2. Weights. Every live item i gets w_i = 1 + (wait_i / τ)^3, where τ is the
  *    predicted cost of a batch whose longest member has AGING_REF_LEN code
@@ -176,7 +178,7 @@ static void gather(sched *s, cost_state *st, double now, long anchor)
     st->stamp = st->stamp == INT32_MAX ? 1 : st->stamp + 1;
     size_t backlogged = 0;
     for (size_t t = 0; t < s->share.n; t++)
-        backlogged += s->share.t[t].queued > 0;
+        backlogged += s->share.t[t].queued > 0 && !s->share.t[t].is_group;
     if (backlogged > 1) {
         /* One pass over the arrivals takes each tenant's first live item;
          * the per-tenant stamp is the tenant's queued count trick-free:

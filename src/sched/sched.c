@@ -313,10 +313,17 @@ enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest,
         *retry_after = sched_drain_time(s, client, longest);
         return SCHED_CLIENT_FULL;
     }
+    long t = client > 0 ? share_tenant_of(&s->share, client, 0) : -1;
+    long g = t >= 0 ? s->share.t[t].group : -1;
+    if (g >= 0 && s->share.t[g].queued + n > s->share.t[g].limit) {
+        *retry_after = s->share.t[g].work / share_fraction(&s->share, g) / backends_up(s);
+        return SCHED_GROUP_FULL;
+    }
     if (s->queued + n > s->cfg.max_queue) {
         double work = 0;
         for (size_t i = 0; i < s->share.n; i++)
-            work += s->share.t[i].work;
+            if (!s->share.t[i].is_group) /* its members count already */
+                work += s->share.t[i].work;
         *retry_after = work / backends_up(s);
         return SCHED_QUEUE_FULL;
     }
@@ -335,17 +342,30 @@ bool sched_set_weight(sched *s, int client, double weight)
     return share_set_weight(&s->share, client, weight);
 }
 
+bool sched_set_group(sched *s, int client, int group)
+{
+    return share_set_group(&s->share, client, group);
+}
+
+bool sched_set_group_limit(sched *s, int group, size_t max_queued)
+{
+    long g = group > 0 ? share_tenant_of(&s->share, group, 0) : -1;
+    if (g < 0)
+        return false;
+    s->share.t[g].limit = max_queued;
+    return true;
+}
+
 void sched_client_usage(const sched *s, int client, double *seconds, size_t *queued)
 {
     *seconds = 0;
     *queued = 0;
-    for (long i = 0; i < (long)s->share.n; i++) {
-        bool mine =
-            client > 0 ? i == (long)client + 1 : (i == SHARE_ANON_SHORT || i == SHARE_ANON_LONG);
-        if (mine) {
-            *seconds += s->share.t[i].charged;
-            *queued += s->share.t[i].queued;
-        }
+    /* Client c > 0 is tenant c + 1 (share.h); client 0 both anonymous ones. */
+    size_t first = client > 0 ? (size_t)client + 1 : SHARE_ANON_SHORT;
+    size_t last = client > 0 ? first : SHARE_ANON_LONG;
+    for (size_t i = first; i <= last && i < s->share.n; i++) {
+        *seconds += s->share.t[i].charged;
+        *queued += s->share.t[i].queued;
     }
 }
 

@@ -135,8 +135,21 @@ void sched_done(sched *s, int backend, const sched_batch *b, double now, double 
  * weight <= 0 or when out of memory. */
 bool sched_set_weight(sched *s, int client, double weight);
 
+/* Groups (hierarchical fair share, see share.h): puts `client` (> 0) in
+ * the group of client `group` (> 0; 0: none), which queues nothing itself
+ * and stands for its members together: the group competes with the other
+ * clients as one (its weight set by sched_set_weight), and its share is
+ * split fairly among its members (by their weights). Its members may also
+ * have at most sched_set_group_limit's sequences queued together (default
+ * unlimited). A client moved while it has work queued takes it along.
+ * Return false for a bad id (0, or a group that is a member itself) or
+ * when out of memory. */
+bool sched_set_group(sched *s, int client, int group);
+bool sched_set_group_limit(sched *s, int group, size_t max_queued);
+
 /* Backend seconds attributed to a client so far (see share.h) and the
- * sequences it has queued; client 0 sums both anonymous classes. */
+ * sequences it has queued; client 0 sums both anonymous classes, a group
+ * its members. */
 void sched_client_usage(const sched *s, int client, double *seconds, size_t *queued);
 
 /* Seconds the client's queued work needs at its fair share of the backend:
@@ -155,12 +168,21 @@ double sched_estimate(sched *s, int client, size_t len);
  * `client_max` queued sequences and needing its answer within `budget`
  * seconds. Checked in this order:
  *   SCHED_CLIENT_FULL  the client would have more than client_max queued;
+ *   SCHED_GROUP_FULL   its group's members would have more than the
+ *                      group's limit queued together;
  *   SCHED_QUEUE_FULL   the queue would hold more than max_queue;
  *   SCHED_TOO_LATE     sched_estimate says the answer can't come in time
  *                      (optimistic, so only hopeless requests are refused).
  * On refusal *retry_after is a suggested wait in seconds: the client's
- * drain time at its share, or the whole queue's for SCHED_QUEUE_FULL. */
-enum sched_admission { SCHED_ADMIT, SCHED_CLIENT_FULL, SCHED_QUEUE_FULL, SCHED_TOO_LATE };
+ * drain time at its share (its group's for SCHED_GROUP_FULL), or the whole
+ * queue's for SCHED_QUEUE_FULL. */
+enum sched_admission {
+    SCHED_ADMIT,
+    SCHED_CLIENT_FULL,
+    SCHED_QUEUE_FULL,
+    SCHED_TOO_LATE,
+    SCHED_GROUP_FULL
+};
 enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest, size_t client_max,
                                  double budget, double *retry_after);
 

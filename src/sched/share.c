@@ -2,6 +2,7 @@
 #include "share.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,7 @@ static bool grow(share_table *tab, size_t need)
     if (!t)
         return false;
     for (size_t i = tab->n; i < n; i++)
-        t[i] = (share_tenant){.weight = 1};
+        t[i] = (share_tenant){.weight = 1, .group = -1, .limit = SIZE_MAX};
     tab->t = t;
     tab->n = n;
     return true;
@@ -50,15 +51,17 @@ bool share_set_weight(share_table *tab, int client, double weight)
     return true;
 }
 
-/* The backlogged tenant (other than `except`) with the least normalised
- * service, and the least and most services among them; -1 if none. */
-static long least_backlogged(const share_table *tab, long except, double *least, double *most)
+/* The backlogged tenant of `level` (a group's index, -1 for the top level)
+ * other than `except` with the least normalised service, and the least and
+ * most services among them; -1 if none. */
+static long least_backlogged(const share_table *tab, long level, long except, double *least,
+                             double *most)
 {
     long best = -1;
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < tab->n; i++) {
         const share_tenant *t = &tab->t[i];
-        if (t->queued == 0 || (long)i == except)
+        if (t->queued == 0 || (long)i == except || t->group != level)
             continue;
         if (t->service < lo) {
             lo = t->service;
@@ -78,33 +81,91 @@ static double slack_of(const share_table *tab, long tenant)
     return tenant <= SHARE_ANON_LONG ? tab->slack * SHARE_ANON_SLACK : tab->slack;
 }
 
-void share_enqueued(share_table *tab, long tenant, double work)
+/* `count` sequences of predicted work `work` join tenant i (not its group). */
+static void join(share_table *tab, long i, size_t count, double work)
 {
-    share_tenant *t = &tab->t[tenant];
+    share_tenant *t = &tab->t[i];
     t->work += work;
-    if (t->queued++ == 0) {
-        /* Back from idle: at most `slack` behind the least backlogged service. */
+    if (t->queued == 0) {
+        /* Back from idle: at most `slack` behind the least backlogged
+         * service of its level. */
         double least;
-        double slack = slack_of(tab, tenant);
-        if (least_backlogged(tab, tenant, &least, NULL) >= 0 && t->service < least - slack)
+        double slack = slack_of(tab, i);
+        if (least_backlogged(tab, t->group, i, &least, NULL) >= 0 && t->service < least - slack)
             t->service = least - slack;
     }
+    t->queued += count;
+}
+
+static void leave(share_table *tab, long i, size_t count, double work)
+{
+    share_tenant *t = &tab->t[i];
+    t->queued -= count;
+    t->work = t->queued ? t->work - work : 0; /* no rounding residue when empty */
+}
+
+bool share_set_group(share_table *tab, int client, int group)
+{
+    long m = share_tenant_of(tab, client, 0);
+    long g = group > 0 ? share_tenant_of(tab, group, 0) : -1;
+    if (client <= 0 || m < 0 || (group > 0 && g < 0) || g == m || tab->t[m].is_group ||
+        (g >= 0 && tab->t[g].group >= 0))
+        return false;
+    share_tenant *t = &tab->t[m];
+    if (t->group == g)
+        return true;
+    size_t queued = t->queued;
+    double work = t->work;
+    if (queued > 0) {
+        /* Moves with its queue: out of the old group's sums, and compared
+         * from now on with its new level (as if back from idle there). */
+        if (t->group >= 0)
+            leave(tab, t->group, queued, work);
+        leave(tab, m, queued, work);
+    }
+    t->group = g;
+    if (g >= 0 && !tab->t[g].is_group) {
+        tab->t[g].is_group = true;
+        tab->groups++;
+    }
+    if (queued > 0) {
+        join(tab, m, queued, work);
+        if (g >= 0)
+            join(tab, g, queued, work);
+    }
+    return true;
+}
+
+void share_enqueued(share_table *tab, long tenant, double work)
+{
+    join(tab, tenant, 1, work);
+    if (tab->t[tenant].group >= 0)
+        join(tab, tab->t[tenant].group, 1, work);
 }
 
 void share_dequeued(share_table *tab, long tenant, double work)
 {
-    share_tenant *t = &tab->t[tenant];
-    t->queued--;
-    t->work = t->queued ? t->work - work : 0; /* no rounding residue when empty */
+    leave(tab, tenant, 1, work);
+    if (tab->t[tenant].group >= 0)
+        leave(tab, tab->t[tenant].group, 1, work);
+}
+
+/* The tenant's fraction among the backlogged tenants of its own level. */
+static double fraction_in_level(const share_table *tab, long tenant)
+{
+    long level = tab->t[tenant].group;
+    double total = tab->t[tenant].weight;
+    for (size_t i = 0; i < tab->n; i++)
+        if (tab->t[i].queued > 0 && (long)i != tenant && tab->t[i].group == level)
+            total += tab->t[i].weight;
+    return tab->t[tenant].weight / total;
 }
 
 double share_fraction(const share_table *tab, long tenant)
 {
-    double total = tab->t[tenant].weight;
-    for (size_t i = 0; i < tab->n; i++)
-        if (tab->t[i].queued > 0 && (long)i != tenant)
-            total += tab->t[i].weight;
-    return tab->t[tenant].weight / total;
+    double f = fraction_in_level(tab, tenant);
+    long g = tab->t[tenant].group;
+    return g >= 0 ? f * fraction_in_level(tab, g) : f;
 }
 
 void share_charge(share_table *tab, const long *tenant, const size_t *len, size_t n, double seconds,
@@ -139,12 +200,36 @@ void share_charge(share_table *tab, const long *tenant, const size_t *len, size_
         double part = c[n - 1] > 0 ? acc * scale : seconds / (double)n;
         t->charged += part;
         t->service += part / t->weight;
+        if (t->group >= 0) {
+            share_tenant *g = &tab->t[t->group];
+            g->charged += part;
+            g->service += part / g->weight;
+        }
     }
+}
+
+/* The member of group g the next batch must serve: the one with the least
+ * service, if `spread` (the members' services spread by slack) is not
+ * asked or holds. */
+static long member_anchor(const share_table *tab, long g, bool spread)
+{
+    double least, most;
+    long a = least_backlogged(tab, g, -1, &least, &most);
+    return a >= 0 && (!spread || most - least >= tab->slack) ? a : -1;
 }
 
 long share_anchor(const share_table *tab)
 {
     double least, most;
-    long a = least_backlogged(tab, -1, &least, &most);
-    return a >= 0 && most - least >= slack_of(tab, a) ? a : -1;
+    long a = least_backlogged(tab, -1, -1, &least, &most);
+    if (a >= 0 && most - least >= slack_of(tab, a))
+        return tab->t[a].is_group ? member_anchor(tab, a, false) : a;
+    /* The top level is within its slack: fairness inside a group. */
+    for (size_t i = 0; tab->groups > 0 && i < tab->n; i++) {
+        long m =
+            tab->t[i].is_group && tab->t[i].queued > 0 ? member_anchor(tab, (long)i, true) : -1;
+        if (m >= 0)
+            return m;
+    }
+    return -1;
 }

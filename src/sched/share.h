@@ -18,7 +18,19 @@
  * "anchor": the next batch should serve it. A tenant that becomes
  * backlogged again starts no lower than the least service among those
  * already backlogged, so idling banks no credit (as in start-time fair
- * queuing). Pure: no clock, no I/O. */
+ * queuing). Pure: no clock, no I/O.
+ *
+ * Groups (hierarchical fair share): a group is a tenant that queues nothing
+ * itself and stands for its member tenants together. At the top level the
+ * group competes with the other tenants as one, with its own weight; inside
+ * it, the members compete among themselves the same way. So however many
+ * members a group has (batchproxy's pool of client names not in the clients
+ * file, which anyone can invent), the tenants outside it keep their shares.
+ * Invariants: a group's queued and work are the sums of its members'; its
+ * charged and service grow with every charge to a member (service by the
+ * group's weight); a member's service is compared only with its siblings',
+ * a top-level tenant's (groups included) only with other top-level ones'.
+ * Without groups, every computation is the flat one above, step for step. */
 #ifndef BP_SHARE_H
 #define BP_SHARE_H
 
@@ -43,6 +55,9 @@ typedef struct share_tenant {
     double charged; /* seconds of backend time attributed */
     size_t queued;  /* sequences queued */
     double work;    /* their predicted backend seconds, each cost / max_batch */
+    long group;     /* the group tenant it belongs to, -1 for none */
+    bool is_group;  /* a group: queues nothing itself (see above) */
+    size_t limit;   /* a group's queue limit, for admission (default SIZE_MAX) */
 } share_tenant;
 
 typedef struct share_table {
@@ -50,6 +65,7 @@ typedef struct share_table {
     size_t n;
     size_t threshold; /* anonymous lengths up to this are "short" */
     double slack;     /* seconds of normalised service for named clients; see above */
+    size_t groups;    /* tenants with is_group */
 } share_table;
 
 void share_init(share_table *tab, size_t threshold);
@@ -61,13 +77,20 @@ long share_tenant_of(share_table *tab, int client, size_t len);
 /* Sets a client's weight (> 0). Returns false when out of memory. */
 bool share_set_weight(share_table *tab, int client, double weight);
 
-/* A sequence of predicted backend work `work` joins or leaves the queue. */
+/* Puts client's tenant in the group of client `group` (> 0; 0: back to
+ * the top level), moving its queued work along. A client that is a group,
+ * or the anonymous client, can't be a member. Returns false for those or
+ * when out of memory. */
+bool share_set_group(share_table *tab, int client, int group);
+
+/* A sequence of predicted backend work `work` joins or leaves the queue
+ * (of its tenant and, for a member, of its group). */
 void share_enqueued(share_table *tab, long tenant, double work);
 void share_dequeued(share_table *tab, long tenant, double work);
 
 /* The fraction of the backend the tenant is entitled to if it were
  * backlogged now: its weight over the weights of the backlogged tenants
- * (itself included). */
+ * (itself included) at its level; for a member, times its group's. */
 double share_fraction(const share_table *tab, long tenant);
 
 /* Charges `seconds` of backend time for a batch whose members are
@@ -76,8 +99,10 @@ void share_charge(share_table *tab, const long *tenant, const size_t *len, size_
                   const cost_model *cm);
 
 /* The tenant the next batch must serve, or -1 when any batch is fair:
- * the backlogged tenant with the least normalised service if the backlogged
- * services spread by `slack` or more. */
+ * the backlogged top-level tenant with the least normalised service if the
+ * backlogged services spread by `slack` or more; when that is a group, its
+ * member with the least service. Otherwise, when a group's members spread
+ * by `slack` or more, the member with the least. Never a group itself. */
 long share_anchor(const share_table *tab);
 
 #endif

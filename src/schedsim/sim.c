@@ -32,6 +32,8 @@ typedef struct sim_state {
     cfile_client *settings;
     tb *buckets;
     int *sched_id; /* the client id the scheduler sees (0: anonymous) */
+    bool *pooled;  /* named but not in the clients file: in batchproxy's unlisted pool */
+    tb pool_bucket;
 } sim_state;
 
 #define SIM_MAX_BACKENDS 64
@@ -115,7 +117,9 @@ static bool arrive(sim_state *st, long i)
     r->status = WL_STATUS_NONE;
     const cfile_client *set = &st->settings[r->client];
     double timeout = set->timeout, wait;
-    if (!tb_take(&st->buckets[r->client], now, &wait)) {
+    const tb *refused;
+    if (!tb_take_both(&st->buckets[r->client], st->pooled[r->client] ? &st->pool_bucket : NULL, now,
+                      &wait, &refused)) {
         answer(st, i, 429, now);
         return true;
     }
@@ -139,6 +143,7 @@ static bool arrive(sim_state *st, long i)
     case SCHED_ADMIT:
         break;
     case SCHED_CLIENT_FULL:
+    case SCHED_GROUP_FULL:
         answer(st, i, 429, now);
         return true;
     case SCHED_QUEUE_FULL:
@@ -168,14 +173,18 @@ static bool arrive(sim_state *st, long i)
 
 /* Gives each workload client batchproxy's view of it: anonymous (id=no)
  * or named (the scheduler sees index + 1), its settings from the clients
- * file or the defaults, its weight, and a full token bucket. */
+ * file or the defaults, its weight, and a full token bucket. With a clients
+ * file, the named clients not in it share the unlisted pool, as in
+ * batchproxy (clients.h): the scheduler's group nclients + 1, with the
+ * file's [_unlisted] weight, queue limit and rate. */
 static bool setup_clients(sim_state *st, const wl_client *clients, char *err, size_t errlen)
 {
     size_t n = st->nclients ? st->nclients : 1;
     st->settings = calloc(n, sizeof *st->settings);
     st->buckets = calloc(n, sizeof *st->buckets);
     st->sched_id = calloc(n, sizeof *st->sched_id);
-    if (!st->settings || !st->buckets || !st->sched_id) {
+    st->pooled = calloc(n, sizeof *st->pooled);
+    if (!st->settings || !st->buckets || !st->sched_id || !st->pooled) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -183,12 +192,23 @@ static bool setup_clients(sim_state *st, const wl_client *clients, char *err, si
     if (!(defaults.weight > 0)) /* not set: unlimited, as without admission */
         defaults = (cfile_client){.weight = 1, .burst = 1, .max_queued = SIZE_MAX};
     defaults.timeout = st->cfg->timeout;
+    const cfile *file = st->cfg->clients;
+    int pool = (int)st->nclients + 1;
+    if (file) {
+        tb_init(&st->pool_bucket, file->unlisted.rate, file->unlisted.burst, 0);
+        sched_set_weight(st->s, pool, file->unlisted.weight);
+        sched_set_group_limit(st->s, pool, file->unlisted.max_queued);
+    }
     for (size_t c = 0; c < st->nclients; c++) {
         bool named = clients && clients[c].send_id;
-        const cfile_client *listed =
-            named && st->cfg->clients ? cfile_find(st->cfg->clients, clients[c].name) : NULL;
+        const cfile_client *listed = named && file ? cfile_find(file, clients[c].name) : NULL;
         st->settings[c] = listed ? *listed : defaults;
         st->sched_id[c] = named ? (int)c + 1 : 0;
+        st->pooled[c] = named && file && !listed;
+        if (st->pooled[c]) {
+            st->settings[c].timeout = file->unlisted.timeout;
+            sched_set_group(st->s, st->sched_id[c], pool);
+        }
         tb_init(&st->buckets[c], st->settings[c].rate, st->settings[c].burst, 0);
         if (named)
             sched_set_weight(st->s, st->sched_id[c], st->settings[c].weight);
@@ -319,6 +339,7 @@ out:
     free(st.settings);
     free(st.buckets);
     free(st.sched_id);
+    free(st.pooled);
     free(inflight_of);
     sched_free(st.s);
     htab_fini(&st.texts);

@@ -11,6 +11,8 @@
 #include "tproc.h"
 
 #include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +123,95 @@ static void test_api_keys(void **state)
     assert_true(
         thttp_metric(f->proxy.port,
                      "batchproxy_client_refused_total{client=\"-\",reason=\"unauthorized\"}") == 3);
+}
+
+/* The auth scheme is case-insensitive (RFC 9110): "bearer" and "BEARER"
+ * name the key as "Bearer" does; the key itself is compared exactly. */
+static void test_bearer_scheme_is_case_insensitive(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[alice]\nkey = alice-key-0123456789\n");
+    start(f, "0", true, NULL);
+    const char *body = "{\"sequence\":\"x = 1\"}";
+    static const char *const good[] = {"Authorization: bearer alice-key-0123456789\r\n",
+                                       "Authorization: BEARER alice-key-0123456789\r\n",
+                                       "Authorization: bEaReR  alice-key-0123456789\r\n"};
+    thttp_resp r;
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        if (post(f->proxy.port, good[i], body, &r) != 200)
+            fail_msg("%s: %d %s", good[i], r.status, r.body);
+        thttp_resp_free(&r);
+    }
+    static const char *const bad[] = {"Authorization: bearer ALICE-KEY-0123456789\r\n",
+                                      "Authorization: bearer\r\n",
+                                      "Authorization: beareralice-key-0123456789\r\n",
+                                      "Authorization: Basic alice-key-0123456789\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (post(f->proxy.port, bad[i], body, &r) != 401)
+            fail_msg("%s: %d %s", bad[i], r.status, r.body);
+        thttp_resp_free(&r);
+    }
+    assert_true(thttp_metric(f->proxy.port, "batchproxy_client_admitted_total{client=\"alice\"}") ==
+                3);
+}
+
+/* A reload that would turn authentication off (a keyless or empty file, as
+ * a half-written one looks) is refused and logged at error: the old keys
+ * stay required, and X-Client-Id still proves nothing. */
+static void test_reload_cannot_turn_keys_off(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[alice]\nkey = alice-key-0123456789\nrate = 0\n");
+    start(f, "0", true, NULL);
+    const char *body = "{\"sequence\":\"x = 1\"}";
+    static const char *const files[] = {"[alice]\nrate = 0\n", ""};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        write_clients(f, files[i]);
+        assert_true(tproc_signal(&f->proxy, SIGHUP));
+        /* Wait for the refusal to be logged at error (one line per reload). */
+        double until = tnow() + 10;
+        int seen = 0;
+        while (tnow() < until) {
+            seen = 0;
+            FILE *fp = fopen(f->proxy.log_path, "r");
+            char line[1024];
+            while (fp && fgets(line, sizeof line, fp))
+                seen += strstr(line, "error: reload: ") &&
+                        strstr(line, "would turn authentication off") &&
+                        strstr(line, "keeping the settings in force");
+            if (fp)
+                fclose(fp);
+            if (seen > (int)i)
+                break;
+            tpause(0.02);
+        }
+        assert_int_equal(seen, (int)i + 1);
+        thttp_resp r;
+        assert_int_equal(post(f->proxy.port, NULL, body, &r), 401);
+        thttp_resp_free(&r);
+        assert_int_equal(post(f->proxy.port, "X-Client-Id: alice\r\n", body, &r), 401);
+        thttp_resp_free(&r);
+        assert_int_equal(
+            post(f->proxy.port, "Authorization: Bearer alice-key-0123456789\r\n", body, &r), 200);
+        thttp_resp_free(&r);
+    }
+    /* A file that keeps keys is still accepted. */
+    write_clients(f, "[bob]\nkey = bob-key-0123456789ab\n");
+    assert_true(tproc_signal(&f->proxy, SIGHUP));
+    thttp_resp r;
+    double until = tnow() + 10;
+    int status = 0;
+    while (tnow() < until) {
+        status = post(f->proxy.port, "Authorization: Bearer bob-key-0123456789ab\r\n", body, &r);
+        thttp_resp_free(&r);
+        if (status == 200)
+            break;
+        tpause(0.02);
+    }
+    assert_int_equal(status, 200);
+    assert_int_equal(
+        post(f->proxy.port, "Authorization: Bearer alice-key-0123456789\r\n", body, &r), 401);
+    thttp_resp_free(&r);
 }
 
 static void test_rate_limit_is_429_with_retry_after_and_fast(void **state)
@@ -317,16 +408,108 @@ static void test_flood_is_refused_and_others_are_served(void **state)
     assert_int_equal(okA + refused, NA);
 }
 
+/* A sender keeping `inflight` requests in flight, each under the next of
+ * `ids` rotating X-Client-Id values, until told to stop. */
+typedef struct rotator {
+    int port, inflight, ids;
+    volatile int stop;
+    int sent, ok, other;
+    pthread_t th;
+} rotator;
+
+static int rotator_send(rotator *rt, int n)
+{
+    char hdr[64], body[64];
+    snprintf(hdr, sizeof hdr, "X-Client-Id: rot-%d\r\n", n % rt->ids);
+    snprintf(body, sizeof body, "{\"sequence\":\"rotating %07d xyz\"}", n); /* 20 long */
+    int fd = thttp_connect(rt->port);
+    if (fd >= 0 && !thttp_send(fd, "POST", "/proxy_classify", hdr, body, strlen(body))) {
+        close(fd);
+        fd = -1;
+    }
+    rt->sent++;
+    return fd;
+}
+
+static void *rotator_run(void *arg)
+{
+    rotator *rt = arg;
+    struct pollfd pfd[128];
+    for (int i = 0; i < rt->inflight; i++)
+        pfd[i] = (struct pollfd){.fd = rotator_send(rt, rt->sent), .events = POLLIN};
+    while (!rt->stop) {
+        if (poll(pfd, (nfds_t)rt->inflight, 100) <= 0)
+            continue;
+        for (int i = 0; i < rt->inflight; i++) {
+            if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            thttp_resp r;
+            if (thttp_recv(pfd[i].fd, &r, 5)) {
+                rt->ok += r.status == 200;
+                rt->other += r.status != 200;
+                thttp_resp_free(&r);
+            }
+            close(pfd[i].fd);
+            pfd[i].fd = rotator_send(rt, rt->sent);
+        }
+    }
+    for (int i = 0; i < rt->inflight; i++)
+        if (pfd[i].fd >= 0)
+            close(pfd[i].fd);
+    return NULL;
+}
+
+/* Identities anyone can invent don't take what configured clients are
+ * promised: a sender keeping 100 requests in flight under 200 rotating
+ * X-Client-Id values is one client (the unlisted pool) to a configured
+ * steady client, which keeps being served within a batch or two while the
+ * pool is served too. (Without the pool each invented id was a client of
+ * its own, and the steady client waited behind ~100 of them: 504s.) */
+static void test_rotating_ids_do_not_crowd_out_a_configured_client(void **state)
+{
+    fixture *f = *state;
+    write_clients(f, "[steady]\n");
+    start(f, "0.0005", true, NULL); /* 20 code points: 0.2 s a batch */
+    rotator rt = {.port = f->proxy.port, .inflight = 100, .ids = 200};
+    assert_int_equal(pthread_create(&rt.th, NULL, rotator_run, &rt), 0);
+    /* The rotating sender has most of its requests queued. */
+    double depth = thttp_await_metric(f->proxy.port, "batchproxy_queue_depth", 60, 20);
+    enum { N = 8 };
+    int ok = 0;
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"sequence\":\"steady request %03d x\"}", i); /* 20 long */
+        thttp_resp r;
+        post(f->proxy.port, "X-Client-Id: steady\r\nX-Timeout-Ms: 3000\r\n", body, &r);
+        ok += r.status == 200;
+        worst = r.elapsed > worst ? r.elapsed : worst;
+        thttp_resp_free(&r);
+    }
+    rt.stop = 1;
+    pthread_join(rt.th, NULL);
+    print_message("queue depth %.0f; steady: %d of %d answered 200, slowest %.2f s; rotating "
+                  "ids: %d answered 200, %d otherwise, of %d sent\n",
+                  depth, ok, N, worst, rt.ok, rt.other, rt.sent);
+    assert_true(depth >= 60);
+    assert_int_equal(ok, N);
+    assert_true(worst < 1.5); /* about 0.4 s; ~100 items ahead of it would be ~4 s */
+    assert_true(rt.ok >= N);  /* the pool was served meanwhile, not shut out */
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_api_keys),
+        T(test_bearer_scheme_is_case_insensitive),
+        T(test_reload_cannot_turn_keys_off),
         T(test_rate_limit_is_429_with_retry_after_and_fast),
         T(test_client_queue_limit_is_429),
         T(test_hopeless_deadline_is_503_at_once),
         T(test_reload_under_load_drops_nothing),
         T(test_flood_is_refused_and_others_are_served),
+        T(test_rotating_ids_do_not_crowd_out_a_configured_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,7 +166,7 @@ static void test_parse_single_matches_jansson(void **state)
     };
     for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
         const char *b = bodies[i];
-        json_t *root = json_loadb(b, strlen(b), JSON_ALLOW_NUL, NULL);
+        json_t *root = json_loadb(b, strlen(b), JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
         json_t *v = root ? json_object_get(root, "sequence") : NULL;
         wire_request w;
         char err[256];
@@ -179,7 +179,7 @@ static void test_parse_single_matches_jansson(void **state)
             assert_memory_equal(w.items[0].s, json_string_value(v), w.items[0].bytes);
         } else if (!root) {
             assert_int_equal(status, 400);
-            assert_non_null(strstr(err, "not valid"));
+            assert_true(strstr(err, "not valid") || strstr(err, "twice"));
         }
         if (status == 0)
             wire_request_free(&w);
@@ -232,6 +232,37 @@ static void test_parse_not_json(void **state)
     expect_bad("{\"sequences\": [\"a\tb\"]}", &proxy_lim, 400, "not valid JSON");
     static const char raw_nul[] = "{\"sequences\": [\"a\0b\"]}";
     expect_bad_n(raw_nul, sizeof raw_nul - 1, &classifyd_lim, 400, "not valid JSON");
+}
+
+/* A key given twice, in the body or in any object inside it, is refused
+ * by name: reading it as its last value would let two parsers on the path
+ * disagree about what was asked. */
+static void test_parse_duplicate_keys(void **state)
+{
+    (void)state;
+    expect_bad("{\"sequence\":\"a\",\"sequence\":\"b\"}", &proxy_lim, 400,
+               "key \"sequence\" twice");
+    expect_bad("{\"sequences\":[\"a\"],\"sequences\":[\"b\"]}", &classifyd_lim, 400,
+               "key \"sequences\" twice");
+    expect_bad(" { \"sequence\" : \"a\" , \"sequence\" : \"a\" } ", &proxy_lim, 400,
+               "\"sequence\" twice");
+    /* Escaped spellings of the same key are the same key. */
+    expect_bad("{\"sequence\":\"a\",\"\\u0073equence\":\"b\"}", &proxy_lim, 400,
+               "key \"sequence\" twice");
+    /* Inside a nested object, with a key too long for jansson to quote and
+     * escaped quotes and backslashes in it. */
+    expect_bad("{\"sequences\":[\"a\"],\"meta\":{\"a long key with \\\" and \\\\ in it\":1,"
+               "\"a long key with \\\" and \\\\ in it\" :2}}",
+               &classifyd_lim, 400, "key \"a long key with \" and \\ in it\" twice");
+    expect_bad("{\"sequences\":[{\"k\":1,\"k\":2}]}", &classifyd_lim, 400, "key \"k\" twice");
+    /* Different keys, and the same key in different objects, are fine. */
+    wire_request w;
+    char err[256];
+    assert_int_equal(parse("{\"sequences\":[\"a\"],\"x\":{\"sequences\":1}}", &classifyd_lim, &w,
+                           err, sizeof err),
+                     0);
+    assert_int_equal(w.n, 1);
+    wire_request_free(&w);
 }
 
 static void test_parse_invalid_utf8(void **state)
@@ -387,6 +418,7 @@ static void test_parse_results_bad(void **state)
         {"{\"results\": \"code\"}", 1, "no 'results'"},
         {"[\"code\"]", 1, "no 'results'"},
         {"\"code\"", 1, "answer"},
+        {"{\"results\": [\"code\"], \"results\": [\"not code\"]}", 1, "duplicate"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         if (results(cases[i].body, cases[i].expected, out, err))
@@ -873,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_parse_code_points),
         cmocka_unit_test(test_parse_nul_and_escapes),
         cmocka_unit_test(test_parse_single_matches_jansson),
+        cmocka_unit_test(test_parse_duplicate_keys),
         cmocka_unit_test(test_parse_proxy_good),
         cmocka_unit_test(test_parse_not_json),
         cmocka_unit_test(test_parse_invalid_utf8),
