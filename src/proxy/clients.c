@@ -37,7 +37,7 @@ static void apply(client_state *st, const cfile_client *cfg, int id, sched *s, d
     sched_set_weight(s, id, cfg->weight);
 }
 
-bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
+bool clients_reload(clients *c, metrics *m, sched *s, double now, char *err, size_t errlen)
 {
     if (!c->path) {
         snprintf(err, errlen, "no clients file to reload (--clients not given)");
@@ -53,6 +53,7 @@ bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
         if (st) {
             cfile_client cfg = settings_for(c, st->cfg.name, id);
             apply(st, &cfg, id, s, now);
+            metrics_client_listed(m, id, id > 0 && cfile_find(&c->file, st->cfg.name));
         }
     }
     return true;
