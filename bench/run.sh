@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: the proxy's overhead (added latency, throughput), then the
 # comparison of scheduling policies in the simulator and live, scaling out
-# over several backends, and clients, fairness and overload.
+# over several backends, clients, fairness and overload, and what looping
+# /metrics scrapers cost with many client ids.
 # Usage: bench/run.sh [BUILD_DIR]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,3 +13,5 @@ echo
 "$here/scaleout.sh" "${1:-build}"
 echo
 "$here/fairness.sh" "${1:-build}"
+echo
+"$here/metrics.sh" "${1:-build}"

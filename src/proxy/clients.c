@@ -58,7 +58,7 @@ static void apply_pool(clients *c, sched *s, double now)
                   sched_set_group_limit(s, CLIENTS_POOL_ID, c->pool.cfg.max_queued);
 }
 
-bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
+bool clients_reload(clients *c, metrics *m, sched *s, double now, char *err, size_t errlen)
 {
     if (!c->path) {
         snprintf(err, errlen, "no clients file to reload (--clients not given)");
@@ -87,6 +87,7 @@ bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
             bool pooled;
             cfile_client cfg = settings_for(c, st->cfg.name, id, &pooled);
             apply(st, &cfg, pooled, id, s, now);
+            metrics_client_listed(m, id, id > 0 && cfile_find(&c->file, st->cfg.name));
         }
     }
     return true;

@@ -65,10 +65,11 @@ bool clients_init(clients *c, const char *path, const cfile_client *defaults, ch
 void clients_fini(clients *c);
 
 /* Re-reads the file: on success every known client's settings and weight
- * are replaced; on error nothing changes and err says why. A file without
- * API keys is refused when the settings in force have keys: turning
- * authentication off takes a restart. */
-bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen);
+ * are replaced (and whether it is listed, told to the metrics); on error
+ * nothing changes and err says why. A file without API keys is refused
+ * when the settings in force have keys: turning authentication off takes
+ * a restart. */
+bool clients_reload(clients *c, metrics *m, sched *s, double now, char *err, size_t errlen);
 
 /* Finds who sent a request from its Authorization and X-Client-Id headers
  * (either may be NULL). Returns the client id (>= 0), or -1 with the

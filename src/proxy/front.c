@@ -461,16 +461,17 @@ static void handle_get(proxy *px, struct evhttp_request *req, const char *path)
                              px->npool, FRONT_READY_WINDOW);
         else
             httpd_send_json(req, 200, strdup("{\"status\":\"ready\"}"));
-    } else if (strcmp(path, "/metrics") == 0) {
-        struct evbuffer *buf = evbuffer_new();
+    } else { /* /metrics or /stats, rendered at most once per --metrics-cache-ms */
+        bool prom = strcmp(path, "/metrics") == 0;
         metrics_gauges g = gauges(px);
-        metrics_prometheus(px->metrics, &g, buf);
-        httpd_send_text(req, 200, "text/plain; version=0.0.4",
-                        (const char *)evbuffer_pullup(buf, -1), evbuffer_get_length(buf));
-        evbuffer_free(buf);
-    } else { /* /stats */
-        metrics_gauges g = gauges(px);
-        httpd_send_json(req, 200, metrics_stats_json(px->metrics, &g, mono_now()));
+        size_t len;
+        const char *body = metrics_page(
+            px->metrics, prom ? METRICS_PAGE_PROMETHEUS : METRICS_PAGE_STATS, &g, mono_now(), &len);
+        if (body)
+            httpd_send_text(req, 200, prom ? "text/plain; version=0.0.4" : "application/json", body,
+                            len);
+        else
+            httpd_send_error(req, 500, "out of memory");
     }
 }
 

@@ -84,6 +84,12 @@ static void usage(FILE *out)
         "  --cache-size N              results kept (default 10000; 0 disables)\n"
         "  --cache-ttl SECONDS         how long a result is reused (default 3600; 0: forever)\n"
         "Operations:\n"
+        "  --metrics-clients N         clients with series of their own in /metrics and\n"
+        "                              /stats (default 50): those in the clients file\n"
+        "                              first, then the busiest; the others are summed\n"
+        "                              as client \"(rest)\"\n"
+        "  --metrics-cache-ms MS       a rendered /metrics or /stats is served again for\n"
+        "                              this long (default 1000; 0: render every time)\n"
         "  --drain-timeout SECONDS     on SIGINT/SIGTERM, time given to queued work\n"
         "                              (default 10)\n"
         "  --log-level LEVEL           debug | info | warn | error (default info; debug\n"
@@ -123,6 +129,8 @@ enum {
     OPT_DRAIN,
     OPT_LOG_LEVEL,
     OPT_CLIENTS,
+    OPT_METRICS_CLIENTS,
+    OPT_METRICS_CACHE,
     OPT_HELP,
     OPT_VERSION
 };
@@ -155,6 +163,8 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"clients", required_argument, NULL, OPT_CLIENTS},
+        {"metrics-clients", required_argument, NULL, OPT_METRICS_CLIENTS},
+        {"metrics-cache-ms", required_argument, NULL, OPT_METRICS_CACHE},
         CFILE_DEFAULT_LONG_OPTIONS,
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -262,6 +272,14 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         case OPT_CLIENTS:
             c->clients_file = optarg;
             break;
+        case OPT_METRICS_CLIENTS:
+            ok =
+                cli_size(p, "metrics-clients", optarg, 0, METRICS_MAX_CLIENTS, &c->metrics_clients);
+            break;
+        case OPT_METRICS_CACHE:
+            ok = cli_double(p, "metrics-cache-ms", optarg, 0, 3600000, &ms);
+            c->metrics_cache = ms / 1000;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -299,7 +317,9 @@ int main(int argc, char **argv)
                         .max_body = 1 << 20,
                         .io_timeout = 10,
                         .client_defaults = {.weight = 1, .burst = 20, .max_queued = 1000},
-                        .log_level = LOG_INFO}};
+                        .log_level = LOG_INFO,
+                        .metrics_clients = METRICS_SHOWN_DEFAULT,
+                        .metrics_cache = METRICS_CACHE_DEFAULT}};
     int rc = parse_args(argc, argv, &px.cfg);
     if (rc)
         return rc;

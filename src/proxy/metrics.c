@@ -6,6 +6,7 @@
 #include "mono.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,14 +23,38 @@ static const char *const attempt_names[ATTEMPT_KINDS] = {
 static const double length_bounds[] = {5,  10,  15,  20,  25,  30,  40,  50,
                                        75, 100, 150, 200, 300, 500, 1000};
 
+/* Where a client's counts were in the latest page rendered (see metrics.h):
+ * not yet in any (nothing answered or admitted), its own series, or the
+ * rest. */
+enum shown_state { SHOWN_NOT_YET, SHOWN_OWN, SHOWN_REST };
+
 typedef struct client_metrics {
     htab_node node;
     char name[72];
     int id;
+    bool listed; /* in the clients file: shown first */
+    enum shown_state shown;
     uint64_t by_status[NSTATUS + 1]; /* the last one counts "other" */
     uint64_t admitted, refused[REFUSED_KINDS];
     hist total, queue_wait, backend;
 } client_metrics;
+
+typedef struct client_hist {
+    const char *name, *help;
+    size_t offset; /* of the hist in client_metrics */
+} client_hist;
+
+static const client_hist client_hists[] = {
+    {"batchproxy_request_duration_seconds", "Time from arrival to a 200 answer, by client.",
+     offsetof(client_metrics, total)},
+    {"batchproxy_queue_wait_seconds",
+     "Time a sequence waited in the queue before its batch was sent, by client.",
+     offsetof(client_metrics, queue_wait)},
+    {"batchproxy_backend_duration_seconds",
+     "Backend time of the batch that served a sequence, by client.",
+     offsetof(client_metrics, backend)},
+};
+#define NCLIENT_HISTS (sizeof client_hists / sizeof *client_hists)
 
 /* One batch attempt, for the recent-batches ring. */
 typedef struct recent_batch {
@@ -38,6 +63,20 @@ typedef struct recent_batch {
     uint32_t size, longest;
     enum metrics_attempt kind;
 } recent_batch;
+
+/* One entry of a page: a shown client, or the sum of the rest. */
+typedef struct shown_client {
+    const client_metrics *c;
+    double seconds, weight; /* backend seconds attributed to it; its weight (rest: NAN) */
+    size_t queued;
+} shown_client;
+
+/* A rendered page, kept for cache_seconds. */
+typedef struct page {
+    char *body;
+    size_t len;
+    double at;
+} page;
 
 struct metrics {
     double started;
@@ -53,6 +92,26 @@ struct metrics {
     double busy_seconds;
     struct backend_metrics *backends[METRICS_MAX_BACKENDS];
     int nbackends;
+
+    size_t shown_max;
+    double cache_seconds;
+    page pages[METRICS_PAGES];
+    /* Keeps /metrics' rest growing (see metrics.h): what shown clients had
+     * done while in the rest, minus what clients put back into the rest had
+     * done while shown. Its counts may wrap below zero: only carried plus the
+     * rest's members is ever read, and that is what the rest's members did
+     * while in the rest, never negative. */
+    client_metrics carried;
+    double carried_seconds;
+    bool rest_seen; /* the rest had a member once: /metrics keeps its series */
+    /* The floating-point sums /metrics last showed for the rest (histogram
+     * sums, backend seconds): adding in another order may round them lower,
+     * and a counter that goes down is a reset to Prometheus. */
+    double rest_floor[NCLIENT_HISTS + 1];
+    /* The entries of the page being rendered, and the rest's sum. */
+    shown_client view[METRICS_MAX_CLIENTS + 1];
+    int nview;
+    client_metrics rest;
 };
 
 /* One backend of the pool (see metrics_backend_id). */
@@ -63,15 +122,23 @@ typedef struct backend_metrics {
     double busy_seconds, cost_a, cost_b;
 } backend_metrics;
 
-static client_metrics *add_client(metrics *m, const char *name)
+/* Zero counts under a name. */
+static void client_init(client_metrics *c, const char *name)
 {
-    client_metrics *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    memset(c, 0, sizeof *c);
     snprintf(c->name, sizeof c->name, "%s", name);
     hist_init(&c->total, hist_latency_bounds, hist_latency_nbounds);
     hist_init(&c->queue_wait, hist_latency_bounds, hist_latency_nbounds);
     hist_init(&c->backend, hist_latency_bounds, hist_latency_nbounds);
+}
+
+static client_metrics *add_client(metrics *m, const char *name, bool listed)
+{
+    client_metrics *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    client_init(c, name);
+    c->listed = listed;
     c->node.key = c->name;
     c->node.klen = strlen(c->name);
     c->node.hash = htab_hash(&m->names, c->name, c->node.klen);
@@ -96,11 +163,22 @@ metrics *metrics_new(size_t max_batch, double now)
     hist_init(&m->batch_longest, length_bounds, sizeof length_bounds / sizeof *length_bounds);
     hist_init(&m->batch_seconds, hist_latency_bounds, hist_latency_nbounds);
     /* Ids 0 and 1 always exist: the anonymous client and the overflow. */
-    if (!add_client(m, "-") || !add_client(m, "_other")) {
+    if (!add_client(m, "-", false) || !add_client(m, "_other", false)) {
         metrics_free(m);
         return NULL;
     }
+    m->shown_max = METRICS_SHOWN_DEFAULT;
+    m->cache_seconds = METRICS_CACHE_DEFAULT;
+    client_init(&m->carried, METRICS_REST);
+    client_init(&m->rest, METRICS_REST);
+    m->carried.id = m->rest.id = -1;
     return m;
+}
+
+void metrics_set_exposition(metrics *m, size_t shown, double cache_seconds)
+{
+    m->shown_max = shown < METRICS_MAX_CLIENTS ? shown : METRICS_MAX_CLIENTS;
+    m->cache_seconds = cache_seconds > 0 ? cache_seconds : 0;
 }
 
 void metrics_free(metrics *m)
@@ -111,6 +189,8 @@ void metrics_free(metrics *m)
         free(m->clients[i]);
     for (int i = 0; i < m->nbackends; i++)
         free(m->backends[i]);
+    for (int i = 0; i < METRICS_PAGES; i++)
+        free(m->pages[i].body);
     htab_fini(&m->names);
     free(m);
 }
@@ -132,13 +212,19 @@ int metrics_client_id(metrics *m, const char *name, bool listed)
         return id;
     if (m->nclients >= (listed ? METRICS_MAX_CLIENTS : METRICS_MAX_CLIENTS / 2))
         return 1;
-    const client_metrics *c = add_client(m, name);
+    const client_metrics *c = add_client(m, name, listed);
     return c ? c->id : 1;
 }
 
 const char *metrics_client_name(const metrics *m, int id)
 {
     return id >= 0 && id < m->nclients ? m->clients[id]->name : "-";
+}
+
+void metrics_client_listed(metrics *m, int id, bool listed)
+{
+    if (id >= 0 && id < m->nclients)
+        m->clients[id]->listed = listed;
 }
 
 static client_metrics *client(metrics *m, int id)
@@ -342,6 +428,159 @@ static json_t *backends_json(const metrics *m)
     return o;
 }
 
+/* --- who is shown (see metrics.h) --- */
+
+static hist *client_hist_at(client_metrics *c, size_t k)
+{
+    return (hist *)((char *)c + client_hists[k].offset);
+}
+
+static const hist *client_hist_of(const client_metrics *c, size_t k)
+{
+    return (const hist *)((const char *)c + client_hists[k].offset);
+}
+
+/* into += sign × h (sign ±1; counts modulo 2^64). min and max follow only
+ * additions: the carried offsets' are never read. */
+static void hist_fold(hist *into, const hist *h, int sign)
+{
+    uint64_t f = sign > 0 ? 1 : UINT64_MAX; /* × -1 modulo 2^64 */
+    for (size_t i = 0; i <= h->nbounds; i++)
+        into->counts[i] += f * h->counts[i];
+    if (sign > 0 && h->n) {
+        into->min = into->n == 0 || h->min < into->min ? h->min : into->min;
+        into->max = into->n == 0 || h->max > into->max ? h->max : into->max;
+    }
+    into->n += f * h->n;
+    into->sum += sign * h->sum;
+}
+
+/* into += sign × c, every count and histogram. */
+static void client_fold(client_metrics *into, const client_metrics *c, int sign)
+{
+    uint64_t f = sign > 0 ? 1 : UINT64_MAX;
+    for (size_t s = 0; s <= NSTATUS; s++)
+        into->by_status[s] += f * c->by_status[s];
+    into->admitted += f * c->admitted;
+    for (int r = 0; r < REFUSED_KINDS; r++)
+        into->refused[r] += f * c->refused[r];
+    for (size_t k = 0; k < NCLIENT_HISTS; k++)
+        hist_fold(client_hist_at(into, k), client_hist_of(c, k), sign);
+}
+
+static uint64_t answered(const client_metrics *c)
+{
+    uint64_t n = 0;
+    for (size_t s = 0; s <= NSTATUS; s++)
+        n += c->by_status[s];
+    return n;
+}
+
+typedef struct candidate {
+    int id;
+    bool listed;
+    uint64_t score;
+} candidate;
+
+/* Listed first, then the highest score, then the older client. */
+static int candidate_cmp(const void *pa, const void *pb)
+{
+    const candidate *a = pa, *b = pb;
+    if (a->listed != b->listed)
+        return a->listed ? -1 : 1;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static double usage_seconds(const metrics_gauges *g, int id)
+{
+    double seconds = 0, weight;
+    size_t queued;
+    if (g->usage)
+        g->usage(g->usage_arg, id, &seconds, &queued, &weight);
+    return seconds;
+}
+
+/* Decides who is shown: the first shown_max candidates (clients that have
+ * answered or admitted anything); every other candidate is in the rest. A
+ * client moving between the two moves its totals in or out of the carried
+ * offsets, so the rest's counters in /metrics carry on from where they were. */
+static void choose_shown(metrics *m, const metrics_gauges *g)
+{
+    candidate cand[METRICS_MAX_CLIENTS];
+    size_t n = 0;
+    for (int i = 0; i < m->nclients; i++) {
+        const client_metrics *c = m->clients[i];
+        uint64_t activity = answered(c) + c->admitted;
+        if (activity == 0)
+            continue;
+        /* An incumbent's bonus: a challenger must do an eighth more. */
+        uint64_t bonus = c->shown == SHOWN_OWN ? activity / 8 + 1 : 0;
+        cand[n++] = (candidate){.id = i, .listed = c->listed, .score = activity + bonus};
+    }
+    qsort(cand, n, sizeof *cand, candidate_cmp);
+    for (size_t k = 0; k < n; k++) {
+        client_metrics *c = m->clients[cand[k].id];
+        enum shown_state to = k < m->shown_max ? SHOWN_OWN : SHOWN_REST;
+        if (c->shown != SHOWN_NOT_YET && c->shown != to) {
+            int sign = to == SHOWN_OWN ? 1 : -1; /* promoted: its past stays in the rest */
+            client_fold(&m->carried, c, sign);
+            m->carried_seconds += sign * usage_seconds(g, c->id);
+        }
+        c->shown = to;
+    }
+}
+
+/* A floating-point total of the rest that must not go down (see rest_floor). */
+static double rest_monotone(metrics *m, int k, double v)
+{
+    if (v < m->rest_floor[k])
+        v = m->rest_floor[k];
+    return m->rest_floor[k] = v;
+}
+
+/* Fills m->view with the shown clients (by id), then the rest's sum if it
+ * has members, or, with `carried` (/metrics), once it ever had. */
+static void build_view(metrics *m, const metrics_gauges *g, bool carried)
+{
+    choose_shown(m, g);
+    client_metrics *rest = &m->rest;
+    client_init(rest, METRICS_REST);
+    rest->id = -1;
+    double rest_seconds = carried ? m->carried_seconds : 0;
+    size_t rest_queued = 0, members = 0;
+    if (carried)
+        client_fold(rest, &m->carried, 1);
+    m->nview = 0;
+    for (int i = 0; i < m->nclients; i++) {
+        const client_metrics *c = m->clients[i];
+        if (c->shown == SHOWN_NOT_YET)
+            continue;
+        shown_client e = {.c = c, .weight = NAN};
+        if (g->usage)
+            g->usage(g->usage_arg, i, &e.seconds, &e.queued, &e.weight);
+        if (c->shown == SHOWN_OWN) {
+            m->view[m->nview++] = e;
+            continue;
+        }
+        client_fold(rest, c, 1);
+        rest_seconds += e.seconds;
+        rest_queued += e.queued;
+        members++;
+    }
+    m->rest_seen |= members > 0;
+    if (!members && !(carried && m->rest_seen))
+        return;
+    if (carried) {
+        for (size_t k = 0; k < NCLIENT_HISTS; k++)
+            client_hist_at(rest, k)->sum = rest_monotone(m, (int)k, client_hist_of(rest, k)->sum);
+        rest_seconds = rest_monotone(m, NCLIENT_HISTS, rest_seconds);
+    }
+    m->view[m->nview++] =
+        (shown_client){.c = rest, .seconds = rest_seconds, .queued = rest_queued, .weight = NAN};
+}
+
 /* --- Prometheus text format --- */
 
 static void prom_header(struct evbuffer *out, const char *name, const char *type, const char *help)
@@ -370,71 +609,48 @@ static void prom_hist(struct evbuffer *out, const char *name, const char *labels
                         (unsigned long long)h->n);
 }
 
-typedef struct client_hist {
-    const char *name, *help;
-    size_t offset; /* of the hist in client_metrics */
-} client_hist;
-
-static const client_hist client_hists[] = {
-    {"batchproxy_request_duration_seconds", "Time from arrival to a 200 answer, by client.",
-     offsetof(client_metrics, total)},
-    {"batchproxy_queue_wait_seconds",
-     "Time a sequence waited in the queue before its batch was sent, by client.",
-     offsetof(client_metrics, queue_wait)},
-    {"batchproxy_backend_duration_seconds",
-     "Backend time of the batch that served a sequence, by client.",
-     offsetof(client_metrics, backend)},
-};
-
-/* Admission and fair-share figures per client (clients that sent nothing
- * are left out). */
+/* Admission and fair-share figures per entry of m->view. */
 static void prom_clients(const metrics *m, const metrics_gauges *g, struct evbuffer *out)
 {
     prom_header(out, "batchproxy_client_admitted_total", "counter",
                 "Requests that passed admission control, by client.");
-    for (int i = 0; i < m->nclients; i++)
-        if (m->clients[i]->admitted)
+    for (int i = 0; i < m->nview; i++)
+        if (m->view[i].c->admitted)
             evbuffer_add_printf(out, "batchproxy_client_admitted_total{client=\"%s\"} %llu\n",
-                                m->clients[i]->name, (unsigned long long)m->clients[i]->admitted);
+                                m->view[i].c->name, (unsigned long long)m->view[i].c->admitted);
     prom_header(out, "batchproxy_client_refused_total", "counter",
                 "Requests refused before queueing, by client and reason.");
-    for (int i = 0; i < m->nclients; i++)
+    for (int i = 0; i < m->nview; i++)
         for (int r = 0; r < REFUSED_KINDS; r++)
-            if (m->clients[i]->refused[r])
+            if (m->view[i].c->refused[r])
                 evbuffer_add_printf(
                     out, "batchproxy_client_refused_total{client=\"%s\",reason=\"%s\"} %llu\n",
-                    m->clients[i]->name, refusal_names[r],
-                    (unsigned long long)m->clients[i]->refused[r]);
+                    m->view[i].c->name, refusal_names[r],
+                    (unsigned long long)m->view[i].c->refused[r]);
     if (!g->usage)
         return;
     prom_header(out, "batchproxy_client_backend_seconds_total", "counter",
                 "Backend time attributed to each client (its part of each batch).");
-    for (int i = 0; i < m->nclients; i++) {
-        double seconds, weight;
-        size_t queued;
-        g->usage(g->usage_arg, i, &seconds, &queued, &weight);
-        if (seconds > 0)
+    for (int i = 0; i < m->nview; i++)
+        if (m->view[i].seconds > 0)
             evbuffer_add_printf(out,
                                 "batchproxy_client_backend_seconds_total{client=\"%s\"} %.6f\n",
-                                m->clients[i]->name, seconds);
-    }
+                                m->view[i].c->name, m->view[i].seconds);
     prom_header(out, "batchproxy_client_queued", "gauge", "Sequences queued, by client.");
-    for (int i = 0; i < m->nclients; i++) {
-        double seconds, weight;
-        size_t queued;
-        g->usage(g->usage_arg, i, &seconds, &queued, &weight);
-        if (queued > 0 || m->clients[i]->admitted)
+    for (int i = 0; i < m->nview; i++)
+        if (m->view[i].queued > 0 || m->view[i].c->admitted)
             evbuffer_add_printf(out, "batchproxy_client_queued{client=\"%s\"} %zu\n",
-                                m->clients[i]->name, queued);
-    }
+                                m->view[i].c->name, m->view[i].queued);
 }
 
-void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuffer *out)
+/* The per-client series: the shown clients' and the rest's. */
+static void prom_per_client(metrics *m, const metrics_gauges *g, struct evbuffer *out)
 {
+    build_view(m, g, true);
     prom_header(out, "batchproxy_requests_total", "counter",
                 "Requests answered, by client and status (499: the client hung up first).");
-    for (int i = 0; i < m->nclients; i++) {
-        const client_metrics *c = m->clients[i];
+    for (int i = 0; i < m->nview; i++) {
+        const client_metrics *c = m->view[i].c;
         for (size_t s = 0; s <= NSTATUS; s++) {
             if (!c->by_status[s])
                 continue;
@@ -449,18 +665,22 @@ void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuff
         }
     }
     prom_clients(m, g, out);
-    for (size_t k = 0; k < sizeof client_hists / sizeof *client_hists; k++) {
+    for (size_t k = 0; k < NCLIENT_HISTS; k++) {
         prom_header(out, client_hists[k].name, "histogram", client_hists[k].help);
-        for (int i = 0; i < m->nclients; i++) {
-            const client_metrics *c = m->clients[i];
-            const hist *h = (const hist *)((const char *)c + client_hists[k].offset);
-            if (h->n == 0 && i > 0)
+        for (int i = 0; i < m->nview; i++) {
+            const hist *h = client_hist_of(m->view[i].c, k);
+            if (h->n == 0)
                 continue;
             char labels[96];
-            snprintf(labels, sizeof labels, "client=\"%s\",", c->name);
+            snprintf(labels, sizeof labels, "client=\"%s\",", m->view[i].c->name);
             prom_hist(out, client_hists[k].name, labels, h);
         }
     }
+}
+
+void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *out)
+{
+    prom_per_client(m, g, out);
     prom_header(out, "batchproxy_batch_size", "histogram", "Sequences per batch sent.");
     prom_hist(out, "batchproxy_batch_size", "", &m->batch_size);
     prom_header(out, "batchproxy_batch_longest_length", "histogram",
@@ -539,46 +759,51 @@ static json_t *recent_json(const metrics *m)
     return a;
 }
 
-char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now)
+/* One entry of "clients" in /stats; NULL for a client with no request. */
+static json_t *client_json(const shown_client *e)
 {
-    json_t *clients = json_object();
-    for (int i = 0; i < m->nclients; i++) {
-        const client_metrics *c = m->clients[i];
-        json_t *st = json_object();
-        json_int_t total = 0;
-        for (size_t s = 0; s <= NSTATUS; s++) {
-            if (!c->by_status[s])
-                continue;
-            char key[16];
-            if (s < NSTATUS)
-                snprintf(key, sizeof key, "%d", known_status[s]);
-            else
-                snprintf(key, sizeof key, "other");
-            json_object_set_new(st, key, json_integer((json_int_t)c->by_status[s]));
-            total += (json_int_t)c->by_status[s];
-        }
-        if (total == 0) {
-            json_decref(st);
+    const client_metrics *c = e->c;
+    json_t *st = json_object();
+    json_int_t total = 0;
+    for (size_t s = 0; s <= NSTATUS; s++) {
+        if (!c->by_status[s])
             continue;
-        }
-        json_t *cj = json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:I}", "requests", total, "by_status", st,
-                               "latency_seconds", hist_json(&c->total), "queue_wait_seconds",
-                               hist_json(&c->queue_wait), "backend_seconds", hist_json(&c->backend),
-                               "latency_buckets", buckets_json(&c->total), "admitted",
-                               (json_int_t)c->admitted);
-        json_t *refused = json_object();
-        for (int r = 0; r < REFUSED_KINDS; r++)
-            json_object_set_new(refused, refusal_names[r], json_integer((json_int_t)c->refused[r]));
-        json_object_set_new(cj, "refused", refused);
-        if (g->usage) {
-            double seconds, weight;
-            size_t queued;
-            g->usage(g->usage_arg, i, &seconds, &queued, &weight);
-            json_object_set_new(cj, "share_seconds", json_real(seconds));
-            json_object_set_new(cj, "queued", json_integer((json_int_t)queued));
-            json_object_set_new(cj, "weight", json_real(weight));
-        }
-        json_object_set_new(clients, c->name, cj);
+        char key[16];
+        if (s < NSTATUS)
+            snprintf(key, sizeof key, "%d", known_status[s]);
+        else
+            snprintf(key, sizeof key, "other");
+        json_object_set_new(st, key, json_integer((json_int_t)c->by_status[s]));
+        total += (json_int_t)c->by_status[s];
+    }
+    if (total == 0) {
+        json_decref(st);
+        return NULL;
+    }
+    json_t *cj =
+        json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:I}", "requests", total, "by_status", st,
+                  "latency_seconds", hist_json(&c->total), "queue_wait_seconds",
+                  hist_json(&c->queue_wait), "backend_seconds", hist_json(&c->backend),
+                  "latency_buckets", buckets_json(&c->total), "admitted", (json_int_t)c->admitted);
+    json_t *refused = json_object();
+    for (int r = 0; r < REFUSED_KINDS; r++)
+        json_object_set_new(refused, refusal_names[r], json_integer((json_int_t)c->refused[r]));
+    json_object_set_new(cj, "refused", refused);
+    json_object_set_new(cj, "share_seconds", json_real(e->seconds));
+    json_object_set_new(cj, "queued", json_integer((json_int_t)e->queued));
+    if (!isnan(e->weight)) /* the rest has none */
+        json_object_set_new(cj, "weight", json_real(e->weight));
+    return cj;
+}
+
+char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now)
+{
+    build_view(m, g, false);
+    json_t *clients = json_object();
+    for (int i = 0; i < m->nview; i++) {
+        json_t *cj = client_json(&m->view[i]);
+        if (cj)
+            json_object_set_new(clients, m->view[i].c->name, cj);
     }
     json_t *attempts = json_object();
     for (int k = 0; k < ATTEMPT_KINDS; k++)
@@ -607,4 +832,36 @@ char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now)
     char *s = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     return s;
+}
+
+const char *metrics_page(metrics *m, enum metrics_page which, const metrics_gauges *g, double now,
+                         size_t *len)
+{
+    page *p = &m->pages[which];
+    if (!p->body || now - p->at >= m->cache_seconds || now < p->at) {
+        char *body = NULL;
+        size_t n = 0;
+        if (which == METRICS_PAGE_PROMETHEUS) {
+            struct evbuffer *buf = evbuffer_new();
+            if (buf) {
+                metrics_prometheus(m, g, buf);
+                n = evbuffer_get_length(buf);
+                if ((body = malloc(n + 1)) && evbuffer_remove(buf, body, n) == (int)n) {
+                    body[n] = '\0';
+                } else {
+                    free(body);
+                    body = NULL;
+                }
+                evbuffer_free(buf);
+            }
+        } else if ((body = metrics_stats_json(m, g, now))) {
+            n = strlen(body);
+        }
+        if (!body)
+            return NULL;
+        free(p->body);
+        *p = (page){.body = body, .len = n, .at = now};
+    }
+    *len = p->len;
+    return p->body;
 }

@@ -7,7 +7,31 @@
  * "_other", so a client can't grow the proxy's memory without bound. Names
  * not listed in the clients file get ids only while the table is less than
  * half full, so arbitrary X-Client-Id values can't take the places of the
- * configured clients (nor their settings, given per id). */
+ * configured clients (nor their settings, given per id).
+ *
+ * Exposition: /metrics and /stats give their own series (or entry) to at
+ * most `shown` clients (metrics_set_exposition): clients listed in the
+ * clients file first, then the busiest by requests answered (ties: the one
+ * that already has a series, then the older); an incumbent keeps its place
+ * until a challenger has answered an eighth more requests than it, so equal
+ * clients don't swap places at every scrape. The other clients are summed
+ * under METRICS_REST, a name no client can have ('(' is not allowed in a
+ * client name). Who is shown is decided when a page is rendered.
+ *
+ * A shown client's series carries its true totals, so a client that drops
+ * out and comes back continues where it would have been. In /metrics, the
+ * METRICS_REST series counts what clients did while they had no series of
+ * their own (a client that gets one takes nothing away from it), so every
+ * series only grows and rate() is right for each, and sum(rate()) over
+ * clients is the total rate; only the sum of raw counters over clients can
+ * exceed the total, by what promoted clients had done before. In /stats,
+ * a snapshot, the METRICS_REST entry is the exact sum of the clients not
+ * shown, so the entries add up to the totals; it can shrink when a client
+ * gets an entry of its own.
+ *
+ * Rendered pages are kept for `cache_seconds`: scrapers asking more often
+ * get the same bytes, and the proxy renders each page at most once per
+ * interval. */
 #ifndef BP_METRICS_H
 #define BP_METRICS_H
 
@@ -19,6 +43,10 @@
 #include <stdint.h>
 
 #define METRICS_MAX_CLIENTS 1024
+/* The name of the sum of the clients without series of their own. */
+#define METRICS_REST "(rest)"
+#define METRICS_SHOWN_DEFAULT 50
+#define METRICS_CACHE_DEFAULT 1.0 /* seconds */
 /* /stats lists this many of the latest batch attempts ("recent_batches"),
  * so the dashboard can plot observed batch times against the cost curve. */
 #define METRICS_RECENT_BATCHES 200
@@ -62,6 +90,10 @@ typedef struct metrics_gauges {
 
 metrics *metrics_new(size_t max_batch, double now);
 void metrics_free(metrics *m);
+/* How many clients get series of their own (0..METRICS_MAX_CLIENTS; by
+ * default METRICS_SHOWN_DEFAULT), and how long a rendered page is reused
+ * (0: never; by default METRICS_CACHE_DEFAULT). */
+void metrics_set_exposition(metrics *m, size_t shown, double cache_seconds);
 
 /* The id of a client name already known ("" or NULL: anonymous = 0), or
  * -1 for a name never given an id. */
@@ -70,6 +102,9 @@ int metrics_client_find(const metrics *m, const char *name);
  * clients file (see above). */
 int metrics_client_id(metrics *m, const char *name, bool listed);
 const char *metrics_client_name(const metrics *m, int id);
+/* Whether a client is listed in the clients file (it changes on reload);
+ * listed clients are shown first. */
+void metrics_client_listed(metrics *m, int id, bool listed);
 
 /* One answered request: its status and total latency. */
 void metrics_request(metrics *m, int client, int status, double seconds);
@@ -97,8 +132,16 @@ void metrics_backend_ejected(metrics *m, int id);
 /* Its state ("up", "ejected", "leaving", "removed") and learned curve. */
 void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_b);
 
-void metrics_prometheus(const metrics *m, const metrics_gauges *g, struct evbuffer *out);
+/* Render a page now (and decide who is shown). */
+void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *out);
 /* A malloc'd JSON text. */
-char *metrics_stats_json(const metrics *m, const metrics_gauges *g, double now);
+char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now);
+
+enum metrics_page { METRICS_PAGE_PROMETHEUS, METRICS_PAGE_STATS, METRICS_PAGES };
+/* The page as rendered at most cache_seconds before `now` (rendered now if
+ * older); owned by m, valid until the next call. NULL when out of memory.
+ * g is only read when the page is rendered. */
+const char *metrics_page(metrics *m, enum metrics_page which, const metrics_gauges *g, double now,
+                         size_t *len);
 
 #endif

@@ -266,6 +266,7 @@ bool proxy_init(proxy *px)
         backend_list_free(&bl);
         return false;
     }
+    metrics_set_exposition(px->metrics, px->cfg.metrics_clients, px->cfg.metrics_cache);
     httpd_limits lim = {
         .max_body = px->cfg.max_body, .max_headers = 16384, .io_timeout_s = px->cfg.io_timeout};
     px->http = httpd_listen(px->base, px->cfg.listen, &lim, front_handle, px, err, sizeof err);
@@ -300,7 +301,7 @@ void proxy_reload(proxy *px)
     if (!px->cfg.clients_file)
         return;
     char err[300];
-    if (!clients_reload(&px->clients, px->sched, mono_now(), err, sizeof err)) {
+    if (!clients_reload(&px->clients, px->metrics, px->sched, mono_now(), err, sizeof err)) {
         log_error("reload: %s; keeping the settings in force", err);
         return;
     }

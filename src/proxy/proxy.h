@@ -47,6 +47,8 @@ typedef struct proxy_config {
     size_t max_body;
     int io_timeout;
     enum log_level log_level;
+    size_t metrics_clients; /* clients with series of their own in /metrics, /stats */
+    double metrics_cache;   /* seconds a rendered /metrics or /stats is reused */
 } proxy_config;
 
 struct preq;

@@ -55,8 +55,10 @@ static void start_proxy(fixture *f, int port, const char *const *extra)
 {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    const char *args[40] = {"--backend", url};
-    int n = 2;
+    /* Fresh /metrics at every scrape: these tests read values right after
+     * causing them. */
+    const char *args[40] = {"--backend", url, "--metrics-cache-ms", "0"};
+    int n = 4;
     for (; extra && *extra; extra++)
         args[n++] = *extra;
     args[n] = NULL;

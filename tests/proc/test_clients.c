@@ -64,8 +64,10 @@ static void start(fixture *f, const char *cost, bool with_file, const char *cons
     assert_true(tproc_start(&f->backend, "classifyd", bargs));
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->backend.port);
-    const char *args[32] = {"--backend", url};
-    int n = 2;
+    /* Fresh /metrics at every scrape: these tests read values right after
+     * causing them. */
+    const char *args[32] = {"--backend", url, "--metrics-cache-ms", "0"};
+    int n = 4;
     if (with_file) {
         args[n++] = "--clients";
         args[n++] = f->clients_path;

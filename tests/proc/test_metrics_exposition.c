@@ -1,0 +1,227 @@
+/* Process-level tests of what /metrics and /stats cost: a bounded number of
+ * per-client series however many client ids there are, and pages rendered
+ * at most once per --metrics-cache-ms. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tproc.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    tproc backend, proxy;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    *state = f;
+    return f ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    bool clean = tproc_stop_clean(&f->proxy, 5);
+    clean &= tproc_stop_clean(&f->backend, 5);
+    free(f);
+    return clean ? 0 : -1;
+}
+
+/* classifyd answering at once, and batchproxy in front with `extra` flags. */
+static void start(fixture *f, const char *const *extra)
+{
+    const char *bargs[] = {"--cost", "0", "--quiet", NULL};
+    assert_true(tproc_start(&f->backend, "classifyd", bargs));
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", f->backend.port);
+    const char *args[16] = {"--backend", url};
+    int n = 2;
+    for (; *extra; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
+    assert_true(tproc_start(&f->proxy, "batchproxy", args));
+}
+
+/* One request from client `id` (NULL: anonymous), answered 200. */
+static void classify(int port, const char *id, int i)
+{
+    char headers[96] = "", body[64];
+    if (id)
+        snprintf(headers, sizeof headers, "X-Client-Id: %s\r\n", id);
+    snprintf(body, sizeof body, "{\"sequence\":\"text %d\"}", i);
+    thttp_resp r;
+    assert_true(thttp_request(port, "POST", "/proxy_classify", headers, body, &r, 10));
+    assert_int_equal(r.status, 200);
+    thttp_resp_free(&r);
+}
+
+static char *get(int port, const char *path)
+{
+    thttp_resp r;
+    assert_true(thttp_request(port, "GET", path, NULL, NULL, &r, 10));
+    assert_int_equal(r.status, 200);
+    return r.body; /* thttp_resp_free only frees the body */
+}
+
+/* The value of a series in Prometheus text, or -1 if it is absent. */
+static double series(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; (p = strstr(p, name)); p += n)
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    return -1;
+}
+
+/* Checks every client="..." label in the text is one of `allowed`, and
+ * returns the sum of the batchproxy_requests_total series. */
+static double check_labels(const char *text, const char *const *allowed)
+{
+    static const char label[] = "client=\"";
+    double sum = 0;
+    for (const char *p = text; (p = strstr(p, label)); p++) {
+        const char *name = p + sizeof label - 1;
+        size_t len = strcspn(name, "\"");
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= strlen(*a) == len && strncmp(*a, name, len) == 0;
+        if (!ok)
+            printf("unexpected client label: %.*s\n", (int)len, name);
+        assert_true(ok);
+        const char *line = p;
+        while (line > text && line[-1] != '\n')
+            line--;
+        if (strncmp(line, "batchproxy_requests_total{", 26) == 0)
+            sum += strtod(strchr(p, ' ') + 1, NULL);
+    }
+    return sum;
+}
+
+/* 5 shown of 28 client ids: the 5 busiest have series of their own, the
+ * other 23 (and the anonymous client) are summed as "(rest)", in /metrics
+ * and in /stats, and the sums are the requests sent. */
+static void test_per_client_series_are_bounded(void **state)
+{
+    fixture *f = *state;
+    start(f, (const char *[]){"--metrics-clients", "5", "--metrics-cache-ms", "0", NULL});
+    int port = f->proxy.port, sent = 0;
+    char id[32];
+    for (int c = 0; c < 5; c++)
+        for (int k = 0; k < 4; k++) {
+            snprintf(id, sizeof id, "busy%d", c);
+            classify(port, id, sent++);
+        }
+    for (int c = 0; c < 22; c++) {
+        snprintf(id, sizeof id, "once%d", c);
+        classify(port, id, sent++);
+    }
+    for (int k = 0; k < 3; k++)
+        classify(port, NULL, sent++);
+
+    char *text = get(port, "/metrics");
+    static const char *const allowed[] = {"busy0", "busy1",  "busy2", "busy3",
+                                          "busy4", "(rest)", NULL};
+    assert_true(check_labels(text, allowed) == sent);
+    assert_true(series(text, "batchproxy_requests_total{client=\"busy3\",status=\"200\"}") == 4);
+    assert_true(series(text, "batchproxy_requests_total{client=\"(rest)\",status=\"200\"}") == 25);
+    assert_true(series(text, "batchproxy_client_admitted_total{client=\"(rest)\"}") == 25);
+    assert_true(series(text, "batchproxy_request_duration_seconds_count{client=\"(rest)\"}") == 25);
+    free(text);
+
+    text = get(port, "/stats");
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    json_t *clients = json_object_get(j, "clients");
+    assert_int_equal(json_object_size(clients), 6);
+    const char *name;
+    json_t *c;
+    json_int_t total = 0;
+    json_object_foreach(clients, name, c)
+    {
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= strcmp(*a, name) == 0;
+        assert_true(ok);
+        total += json_integer_value(json_object_get(c, "requests"));
+    }
+    assert_int_equal(total, sent);
+    json_t *rest = json_object_get(clients, "(rest)");
+    assert_int_equal(json_integer_value(json_object_get(rest, "requests")), 25);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(rest, "latency_seconds"), "count")), 25);
+    json_decref(j);
+    free(text);
+}
+
+/* With --metrics-cache-ms, scrapes within the interval get the same bytes
+ * (new traffic in between doesn't show), and one after it the new counts. */
+static void test_scrapes_within_the_interval_are_identical(void **state)
+{
+    fixture *f = *state;
+    /* 4 s: far longer than the few local requests between two scrapes. */
+    start(f, (const char *[]){"--metrics-cache-ms", "4000", NULL});
+    int port = f->proxy.port;
+    classify(port, "A", 1);
+    char *m1 = get(port, "/metrics"), *s1 = get(port, "/stats");
+    classify(port, "A", 2);
+    char *m2 = get(port, "/metrics"), *s2 = get(port, "/stats");
+    assert_string_equal(m1, m2);
+    assert_string_equal(s1, s2);
+    assert_true(series(m2, "batchproxy_requests_total{client=\"A\",status=\"200\"}") == 1);
+    free(m1);
+    free(m2);
+    free(s1);
+    free(s2);
+
+    const char *a = "batchproxy_requests_total{client=\"A\",status=\"200\"}";
+    assert_true(thttp_await_metric(port, a, 2, 20) == 2);
+    double end = tnow() + 20;
+    json_int_t requests = 0;
+    while (requests < 2 && tnow() < end) {
+        char *s = get(port, "/stats");
+        json_t *j = json_loads(s, 0, NULL);
+        requests = json_integer_value(
+            json_object_get(json_object_get(json_object_get(j, "clients"), "A"), "requests"));
+        json_decref(j);
+        free(s);
+        if (requests < 2)
+            tpause(0.05);
+    }
+    assert_int_equal(requests, 2);
+}
+
+/* Bad values of the new flags are refused at start, naming the flag. */
+static void test_bad_metrics_flags_are_refused(void **state)
+{
+    char out[300], err[300];
+    snprintf(out, sizeof out, "%s/tests/logs/metrics-flags-%d.out", BP_BUILD_DIR, (int)getpid());
+    snprintf(err, sizeof err, "%s/tests/logs/metrics-flags-%d.err", BP_BUILD_DIR, (int)getpid());
+    const char *many[] = {"--metrics-clients", "5000", NULL};
+    assert_int_equal(tproc_run("batchproxy", many, out, err, 10), 2);
+    assert_true(
+        tfile_contains(err, "--metrics-clients: '5000' is not a whole number in [0, 1024]"));
+    const char *neg[] = {"--metrics-cache-ms", "-1", NULL};
+    assert_int_equal(tproc_run("batchproxy", neg, out, err, 10), 2);
+    assert_true(tfile_contains(err, "--metrics-cache-ms"));
+    (void)state;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_per_client_series_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scrapes_within_the_interval_are_identical, setup,
+                                        teardown),
+        cmocka_unit_test(test_bad_metrics_flags_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
