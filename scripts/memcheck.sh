@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs classifyd and batchproxy under valgrind's memcheck through a short
-# end-to-end scenario (loadgen traffic, a few bad requests, clean SIGTERM)
-# and fails on any memory error or leak in either.
+# end-to-end scenario (loadgen traffic, a few bad requests, batches the
+# backend refuses with 413, clean SIGTERM) and fails on any memory error or
+# leak in either.
 #
 # Usage: scripts/memcheck.sh [BUILD_DIR]
 set -euo pipefail
@@ -15,8 +16,11 @@ vg=(valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
 trap bp_stop_all EXIT
 export BP_START_TIMEOUT=30 # valgrind starts slowly
 
+# classifyd takes shorter sequences than the proxy (40 code points against
+# 1000), so the longer ones below come back 413: the proxy's path for a
+# backend's 4xx answers, next to its garbage and 500s.
 bp_start "$out/classifyd.log" "${vg[@]}" --log-file="$out/classifyd.vg" "$build/classifyd" \
-  --cost 0.0001 --quiet --fail-rate 0.1 --garbage-rate 0.1
+  --cost 0.0001 --quiet --fail-rate 0.1 --garbage-rate 0.1 --max-length 40
 cport=$BP_PORT
 bp_start "$out/batchproxy.log" "${vg[@]}" --log-file="$out/batchproxy.vg" "$build/batchproxy" \
   --backend "http://127.0.0.1:$cport" --log-level error
@@ -27,6 +31,17 @@ pport=$BP_PORT
 for body in '{"sequence": "int x;"}' '{"sequences": ["a", "b"]}' 'not json' '{"sequence": 1}' \
   '{"sequences": []}'; do
   curl -s -o /dev/null -m 10 -d "$body" "http://127.0.0.1:$pport/proxy_classify"
+done
+long=$(printf 'x%.0s' $(seq 1 60))
+accents=$(printf '\xc3\xa9%.0s' $(seq 1 50))
+for body in "{\"sequence\": \"$long\"}" "{\"sequences\": [\"$accents\", \"short\"]}" \
+  "{\"sequence\": \"a $long\"}"; do
+  code=$(curl -s -o "$out/rejected.json" -w '%{http_code}' -m 10 -d "$body" \
+    "http://127.0.0.1:$pport/proxy_classify")
+  if [ "$code" != 502 ]; then
+    echo "memcheck: a batch classifyd refuses got $code, want 502: $(cat "$out/rejected.json")" >&2
+    exit 1
+  fi
 done
 curl -s -o /dev/null -m 10 "http://127.0.0.1:$pport/metrics"
 curl -s -o /dev/null -m 10 "http://127.0.0.1:$pport/stats"
