@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs classifyd and batchproxy under valgrind's memcheck through a short
 # end-to-end scenario (loadgen traffic, a few bad requests, batches the
-# backend refuses with 413, clean SIGTERM) and fails on any memory error or
-# leak in either.
+# backend refuses with 413, clean SIGTERM), then a second batchproxy in
+# front of the scriptable fake backend answering every wrong way it knows,
+# and fails on any memory error or leak in any of them.
 #
 # Usage: scripts/memcheck.sh [BUILD_DIR]
 set -euo pipefail
@@ -48,14 +49,40 @@ curl -s -o /dev/null -m 10 "http://127.0.0.1:$pport/stats"
 curl -s -o /dev/null -m 10 -H 'X-Client-Id: bad id!' -d '{"sequence": "x"}' \
   "http://127.0.0.1:$pport/proxy_classify"
 
-# Stop the proxy, then the server; valgrind's exit status says if it found anything.
+# A second proxy in front of the fake backend (built with the tests), whose
+# answers go wrong in every way it knows, one request after the other (a
+# failed attempt takes the next step on its retry); then true answers.
+# Every client must get a label or a 502.
+[ -x "$build/fakebe" ] || { echo "memcheck: $build/fakebe is missing (built with the tests)" >&2; exit 1; }
+bp_start "$out/fakebe.log" "$build/fakebe" \
+  "act=status,status=400,body=$(printf 'stale-first-body%.0s' $(seq 1 20))" \
+  'act=status,status=400,body={"detail":"no"}' \
+  'act=status,status=422,body=bad\x01\x1b[31m\xff\xfe caf\xc3\xa9' \
+  'act=raw,body=garbage\x0d\x0a\x0d\x0a' 'then=extra' 'then=repeat' 'chunked' 'pad=2000000' \
+  'act=wrong_count' 'act=close' 'trickle=0.01' 'act=silent' \
+  'act=status,status=200,body=\x01\x1b[2J' 'act=status,status=500,body={}'
+fport=$BP_PORT
+bp_start "$out/batchproxy-hostile.log" "${vg[@]}" --log-file="$out/batchproxy-hostile.vg" \
+  "$build/batchproxy" --backend "http://127.0.0.1:$fport" --backend-timeout 1 --retries 1 \
+  --backoff-base 0.01 --log-level error
+hport=$BP_PORT
+for i in $(seq 1 16); do
+  code=$(curl -s -o "$out/hostile.json" -w '%{http_code}' -m 20 \
+    -d "{\"sequence\": \"hostile $i\"}" "http://127.0.0.1:$hport/proxy_classify")
+  if [ "$code" != 200 ] && [ "$code" != 502 ]; then
+    echo "memcheck: request $i to the proxy of the fake backend got $code: $(cat "$out/hostile.json")" >&2
+    exit 1
+  fi
+done
+
+# Stop the proxies, then the servers; valgrind's exit status says if it found anything.
 status=0
-for i in 1 0; do
+for i in 3 1 0 2; do
   kill -TERM "${BP_PIDS[$i]}"
   if wait "${BP_PIDS[$i]}"; then :; else status=$?; fi
 done
 BP_PIDS=()
-for p in batchproxy classifyd; do
+for p in batchproxy classifyd batchproxy-hostile; do
   echo "memcheck: $p: $(grep -E 'ERROR SUMMARY' "$out/$p.vg" | sed 's/==[0-9]*== //')"
   grep -E 'definitely lost|indirectly lost|possibly lost|All heap blocks were freed' \
     "$out/$p.vg" | sed 's/==[0-9]*== /  /'

@@ -297,6 +297,33 @@ static void test_misbehaviours_end_in_a_label_or_a_502(void **state)
     }
 }
 
+/* The fake as a program (for shell scripts): steps in their text form,
+ * escapes decoded, then true answers; health; a clean exit on SIGTERM. */
+static void test_fakebe_program_follows_its_script(void **state)
+{
+    fixture *f = *state;
+    const char *args[] = {"act=status,status=418,body=te\\x2cpot", "then=close", NULL};
+    tproc *p = &f->proxy;
+    assert_true(tproc_start(p, "fakebe", args));
+    const char *body = "{\"sequences\": [\"a " FAKEBE_CODE_MARK "\", \"b\"]}";
+    thttp_resp r;
+    assert_true(thttp_request(p->port, "POST", "/classify", NULL, body, &r, 5));
+    assert_int_equal(r.status, 418);
+    assert_string_equal(r.body, "te,pot");
+    thttp_resp_free(&r);
+    for (int i = 0; i < 2; i++) {
+        assert_true(thttp_request(p->port, "POST", "/classify", NULL, body, &r, 5));
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "{\"results\":[\"code\",\"not code\"]}");
+        thttp_resp_free(&r);
+    }
+    assert_true(thttp_request(p->port, "GET", "/healthz", NULL, NULL, &r, 5));
+    assert_int_equal(r.status, 200);
+    thttp_resp_free(&r);
+    assert_true(tproc_stop_clean(p, 5));
+    assert_true(tproc_log_contains(p, "3 POSTs (3 answered in full), 1 health checks"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -308,6 +335,7 @@ int main(void)
         T(test_short_4xx_detail_holds_only_its_own_body),
         T(test_backend_text_reaches_the_client_printable),
         T(test_misbehaviours_end_in_a_label_or_a_502),
+        T(test_fakebe_program_follows_its_script),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -487,3 +487,96 @@ int fakebe_await(fakebe *fb, int (*count)(fakebe *), int want, double limit)
     }
     return v;
 }
+
+/* --- the text form of a step --- */
+
+/* Decodes \xHH escapes in s, in place. */
+static bool unescape(char *s)
+{
+    char *o = s;
+    for (const char *i = s; *i; o++) {
+        unsigned v;
+        if (i[0] == '\\' && i[1] == 'x' && sscanf(i + 2, "%2x", &v) == 1 && v > 0) {
+            *o = (char)v;
+            i += 4;
+        } else if (i[0] == '\\') {
+            return false;
+        } else {
+            *o = *i++;
+        }
+    }
+    *o = '\0';
+    return true;
+}
+
+/* The index of word in names[0..n), or -1. */
+static int pick(const char *word, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(word, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static bool parse_number(const char *v, double *out)
+{
+    char *end;
+    *out = strtod(v, &end);
+    return *v && !*end && *out >= 0 && *out < 1e9;
+}
+
+/* Sets one field of st from key=value (value NULL for a bare key). */
+static bool parse_field(fakebe_step *st, const char *key, char *v)
+{
+    static const char *const acts[] = {"normal", "wrong_count", "status", "raw", "close", "silent"};
+    static const char *const thens[] = {"keep", "close", "repeat", "extra"};
+    double x;
+    int k;
+    if (!v) {
+        if (strcmp(key, "chunked") != 0)
+            return false;
+        st->chunked = true;
+        return true;
+    }
+    if (strcmp(key, "act") == 0 && (k = pick(v, acts, 6)) >= 0)
+        st->act = (enum fakebe_act)k;
+    else if (strcmp(key, "then") == 0 && (k = pick(v, thens, 4)) >= 0)
+        st->then = (enum fakebe_then)k;
+    else if (strcmp(key, "status") == 0 && parse_number(v, &x) && x >= 100 && x <= 999)
+        st->status = (int)x;
+    else if (strcmp(key, "pad") == 0 && parse_number(v, &x))
+        st->pad = (size_t)x;
+    else if (strcmp(key, "delay") == 0 && parse_number(v, &x))
+        st->delay = x;
+    else if (strcmp(key, "trickle") == 0 && parse_number(v, &x))
+        st->trickle = x;
+    else if (strcmp(key, "body") == 0 && unescape(v))
+        st->body = v;
+    else if (strcmp(key, "extra") == 0 && unescape(v))
+        st->extra = v;
+    else
+        return false;
+    return true;
+}
+
+bool fakebe_parse_step(char *spec, fakebe_step *st, char *err, size_t errlen)
+{
+    *st = (fakebe_step){0};
+    for (char *field = spec, *next; field && *field; field = next) {
+        next = strchr(field, ',');
+        if (next)
+            *next++ = '\0';
+        char *eq = strchr(field, '=');
+        if (eq)
+            *eq++ = '\0';
+        if (!parse_field(st, field, eq)) {
+            snprintf(err, errlen, "bad step field '%s%s%s'", field, eq ? "=" : "", eq ? eq : "");
+            return false;
+        }
+    }
+    if (st->act == FAKEBE_STATUS && !st->status) {
+        snprintf(err, errlen, "act=status needs status=N");
+        return false;
+    }
+    return true;
+}

@@ -89,6 +89,16 @@ typedef struct fakebe {
     bool running;
 } fakebe;
 
+/* Parses a step from its text form (for scripts and the fakebe program):
+ * comma-separated fields, any of
+ *   act=normal|wrong_count|status|raw|close|silent   status=N   body=TEXT
+ *   pad=BYTES   delay=SECONDS   trickle=SECONDS   chunked
+ *   then=keep|close|repeat|extra   extra=TEXT
+ * "" is a normal step. TEXT may hold \xHH escapes (a comma is \x2c).
+ * Works in place: spec is cut up and decoded, and the step's strings point
+ * into it. False, with why in err, on an unknown field or a bad value. */
+bool fakebe_parse_step(char *spec, fakebe_step *st, char *err, size_t errlen);
+
 /* Starts the fake on a free port with a copy of `script` (NULL: answer
  * everything correctly). False (and nothing running) if it can't. */
 bool fakebe_start(fakebe *fb, const fakebe_script *script);
