@@ -311,17 +311,24 @@ static bool perform(fakebe_conn *c, const fakebe_step *st, const fb_req *r)
     }
     fbuf out = {0};
     size_t head = answer(st, r, &out);
-    bool ok = !out.failed && send_paced(c, out.p, out.n, head, st->trickle);
-    if (ok && st->then == FAKEBE_THEN_REPEAT)
-        ok = send_paced(c, out.p, out.n, head, st->trickle);
-    if (ok && st->then == FAKEBE_THEN_EXTRA) {
-        fbuf extra = {0}, body = {0};
+    /* What follows the answer goes out in the same write, so that it
+     * arrives with the answer, in the same read as far as the peer can
+     * tell: the case a client is most likely to mistake for the next
+     * answer. */
+    if (st->then == FAKEBE_THEN_REPEAT) {
+        fbuf again = {0};
+        answer(st, r, &again); /* the same bytes: answers are deterministic */
+        fbuf_add(&out, again.p, again.n);
+        out.failed |= again.failed;
+        free(again.p);
+    }
+    if (st->then == FAKEBE_THEN_EXTRA) {
+        fbuf body = {0};
         fbuf_printf(&body, "%s", st->extra ? st->extra : "{\"results\":[\"code\"]}");
-        response(&extra, 200, &body, 0, false);
-        ok = !extra.failed && send_all(c, extra.p, extra.n);
-        free(extra.p);
+        response(&out, 200, &body, 0, false);
         free(body.p);
     }
+    bool ok = !out.failed && send_paced(c, out.p, out.n, head, st->trickle);
     free(out.p);
     if (ok && r->post)
         bump(fb, &fb->answered);

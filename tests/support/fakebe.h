@@ -43,7 +43,9 @@ enum fakebe_act {
                            fakebe_stop closes it */
 };
 
-/* What follows the answer on the same connection. */
+/* What follows the answer on the same connection. A repeated answer or an
+ * extra response goes out in the same write as the answer, so the peer
+ * reads them together. */
 enum fakebe_then {
     FAKEBE_THEN_KEEP = 0, /* nothing: wait for the next request */
     FAKEBE_THEN_CLOSE,    /* close the connection */
