@@ -2,6 +2,7 @@
 #include "utf8.h"
 
 #include <stdint.h>
+#include <string.h>
 
 /* Length of the sequence a lead byte announces, 0 for a byte that can't lead.
  * C0/C1 would only start overlong 2-byte forms; F5..FF would exceed U+10FFFF. */
@@ -82,4 +83,34 @@ bool utf8_next(const char *s, size_t n, size_t *i, uint32_t *cp)
     *i += w;
     *cp = c;
     return true;
+}
+
+static bool is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+size_t utf8_printable(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    /* Invariant: o <= i, so copying in place never overwrites unread input. */
+    for (size_t i = 0; i < n;) {
+        size_t at = i;
+        uint32_t cp;
+        bool valid = utf8_next(s, n, &i, &cp);
+        if (!valid)
+            i = at + 1; /* one '?' for each byte of an invalid sequence */
+        bool keep = valid && !is_control(cp);
+        size_t w = keep ? i - at : 1;
+        if (o + w + 1 > cap)
+            break;
+        if (keep)
+            memmove(dst + o, s + at, w);
+        else
+            dst[o] = '?';
+        o += w;
+    }
+    dst[o] = '\0';
+    return o;
 }

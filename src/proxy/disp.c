@@ -3,6 +3,7 @@
 
 #include "front.h"
 #include "mono.h"
+#include "utf8.h"
 #include "wire.h"
 
 #include <math.h>
@@ -14,6 +15,7 @@
 #define CHECK_TIMEOUT 1.0 /* an active check while ejected */
 #define CHECK_AGAIN 0.5   /* a failed check is tried again this much later */
 #define MAX_BACKEND_ANSWER (1 << 20)
+#define DETAIL_BODY_MAX 120 /* bytes of a backend's 4xx body quoted in a detail */
 
 /* One outstanding batch. */
 typedef struct dbatch {
@@ -433,6 +435,8 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
     }
     if (status == 200) {
         kind = ATTEMPT_BAD_ANSWER;
+        /* jansson's message may quote the answer's bytes (controls too). */
+        utf8_printable(why, sizeof why, why, strlen(why));
     } else if (status == 429) {
         kind = ATTEMPT_BUSY;
         snprintf(why, sizeof why, "backend %s answered 429 (busy)", backend_hostport(pb->conn));
@@ -441,7 +445,11 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
         snprintf(why, sizeof why, "backend %s answered %d", backend_hostport(pb->conn), status);
     } else if (status > 0) {
         kind = ATTEMPT_REJECTED;
-        snprintf(why, sizeof why, "backend rejected the batch with %d: %.120s", status, body);
+        /* The body is the backend's bytes, not a C string: at most
+         * DETAIL_BODY_MAX of them, printable, reach the client and the log. */
+        int k = snprintf(why, sizeof why, "backend rejected the batch with %d: ", status);
+        size_t room = sizeof why - (size_t)k;
+        utf8_printable(why + k, room < DETAIL_BODY_MAX + 1 ? room : DETAIL_BODY_MAX + 1, body, len);
     } else {
         kind = ATTEMPT_NO_ANSWER;
         snprintf(why, sizeof why, "backend %s: %s", backend_name(pb->conn), error);

@@ -1,24 +1,20 @@
 /* Process-level tests of batchproxy against a real classifyd (and, for
- * failures classifyd can't produce, a small fake backend in a thread). */
+ * failures classifyd can't produce, the scriptable fake backend). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fakebe.h"
 #include "tproc.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -181,118 +177,18 @@ static void test_retries_when_backend_is_busy(void **state)
     close(busy);
 }
 
-/* --- a fake backend for failures classifyd doesn't produce --- */
-
-enum fake_mode { FAKE_FAIL_THEN_OK, FAKE_GARBAGE, FAKE_WRONG_COUNT };
-
-typedef struct fake {
-    int lfd, port;
-    enum fake_mode mode;
-    int fail_first; /* FAKE_FAIL_THEN_OK: answer 500 to this many */
-    int served;
-    pthread_t th;
-} fake;
-
-static void fake_answer(fake *fk, int fd)
-{
-    thttp_resp req; /* reuse the response reader's buffer logic: read until the body */
-    char buf[65536];
-    size_t have = 0;
-    char *end = NULL;
-    while (!end && have < sizeof buf - 1) {
-        ssize_t r = recv(fd, buf + have, sizeof buf - 1 - have, 0);
-        if (r <= 0)
-            return;
-        have += (size_t)r;
-        buf[have] = '\0';
-        end = strstr(buf, "\r\n\r\n");
-    }
-    (void)req;
-    const char *cl = strcasestr(buf, "Content-Length:");
-    size_t body_len = cl ? strtoul(cl + 15, NULL, 10) : 0;
-    size_t head = (size_t)(end - buf) + 4;
-    while (have < head + body_len && have < sizeof buf - 1) {
-        ssize_t r = recv(fd, buf + have, sizeof buf - 1 - have, 0);
-        if (r <= 0)
-            return;
-        have += (size_t)r;
-    }
-    buf[have] = '\0';
-    if (strncmp(buf, "POST ", 5) != 0) { /* health probes are not counted */
-        const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
-        send(fd, ok, strlen(ok), MSG_NOSIGNAL);
-        return;
-    }
-    json_t *j = json_loads(buf + head, 0, NULL);
-    size_t n = json_array_size(json_object_get(j, "sequences"));
-    json_decref(j);
-
-    int status = 200;
-    char body[4096];
-    int k = __atomic_fetch_add(&fk->served, 1, __ATOMIC_SEQ_CST);
-    if (fk->mode == FAKE_FAIL_THEN_OK && k < fk->fail_first) {
-        status = 500;
-        snprintf(body, sizeof body, "{\"detail\":\"injected failure\"}");
-    } else if (fk->mode == FAKE_GARBAGE) {
-        snprintf(body, sizeof body, "{\"results\": [\"maybe\"");
-    } else {
-        size_t count = fk->mode == FAKE_WRONG_COUNT ? n + 1 : n;
-        strcpy(body, "{\"results\":[");
-        for (size_t i = 0; i < count; i++)
-            strcat(body, i ? ",\"code\"" : "\"code\"");
-        strcat(body, "]}");
-    }
-    char out[5000];
-    int m = snprintf(out, sizeof out,
-                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     status, strlen(body), body);
-    send(fd, out, (size_t)m, MSG_NOSIGNAL);
-}
-
-static void *fake_run(void *arg)
-{
-    fake *fk = arg;
-    for (;;) {
-        int fd = accept(fk->lfd, NULL, NULL);
-        if (fd < 0)
-            return NULL;
-        fake_answer(fk, fd);
-        close(fd);
-    }
-}
-
-static void fake_start(fake *fk, enum fake_mode mode, int fail_first)
-{
-    memset(fk, 0, sizeof *fk);
-    fk->mode = mode;
-    fk->fail_first = fail_first;
-    fk->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fk->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fk->lfd, 16), 0);
-    socklen_t sl = sizeof sa;
-    getsockname(fk->lfd, (struct sockaddr *)&sa, &sl);
-    fk->port = ntohs(sa.sin_port);
-    pthread_create(&fk->th, NULL, fake_run, fk);
-}
-
-static void fake_stop(fake *fk)
-{
-    shutdown(fk->lfd, SHUT_RDWR);
-    close(fk->lfd);
-    pthread_join(fk->th, NULL);
-}
+/* --- failures classifyd doesn't produce, from the fake backend --- */
 
 static void test_retries_after_5xx(void **state)
 {
     fixture *f = *state;
-    fake fk;
-    fake_start(&fk, FAKE_FAIL_THEN_OK, 2);
+    static const fakebe_step fail = {
+        .act = FAKEBE_STATUS, .status = 500, .body = "{\"detail\":\"injected failure\"}"};
+    fakebe fk;
+    assert_true(fakebe_start(&fk, &(fakebe_script){.steps = (fakebe_step[]){fail, fail}, .n = 2}));
     start_proxy(f, fk.port, (const char *[]){"--backoff-base", "0.01", NULL});
     thttp_resp r;
-    post(f->proxy.port, "{\"sequence\":\"abc\"}", NULL, &r, 10);
+    post(f->proxy.port, "{\"sequence\":\"abc " FAKEBE_CODE_MARK "\"}", NULL, &r, 10);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"result\":\"code\"}");
     thttp_resp_free(&r);
@@ -301,16 +197,19 @@ static void test_retries_after_5xx(void **state)
                              "batchproxy_backend_attempts_total{outcome=\"server_error_5xx\"}") ==
                 2);
     assert_true(tproc_stop_clean(&f->proxy, 5));
-    fake_stop(&fk);
+    fakebe_stop(&fk);
 }
 
 static void test_malformed_backend_answers_never_reach_clients(void **state)
 {
     fixture *f = *state;
-    enum fake_mode modes[] = {FAKE_GARBAGE, FAKE_WRONG_COUNT};
+    const fakebe_step answers[] = {
+        {.act = FAKEBE_STATUS, .status = 200, .body = "{\"results\": [\"maybe\""},
+        {.act = FAKEBE_WRONG_COUNT},
+    };
     for (int m = 0; m < 2; m++) {
-        fake fk;
-        fake_start(&fk, modes[m], 0);
+        fakebe fk;
+        assert_true(fakebe_start(&fk, &(fakebe_script){.rest = answers[m]}));
         start_proxy(f, fk.port, (const char *[]){"--retries", "2", "--backoff-base", "0.01", NULL});
         thttp_resp r;
         post(f->proxy.port, "{\"sequences\":[\"abc\",\"def\"]}", NULL, &r, 10);
@@ -324,7 +223,7 @@ static void test_malformed_backend_answers_never_reach_clients(void **state)
         assert_true(thttp_metric(f->proxy.port,
                                  "batchproxy_backend_attempts_total{outcome=\"bad_answer\"}") == 3);
         assert_true(tproc_stop_clean(&f->proxy, 5));
-        fake_stop(&fk);
+        fakebe_stop(&fk);
     }
 }
 

@@ -1,4 +1,5 @@
-/* Unit tests for utf8_length: code-point counting and strict validation. */
+/* Unit tests for utf8_length (code-point counting and strict validation),
+ * utf8_next and utf8_printable. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -230,6 +231,35 @@ static void test_next_decodes(void **state)
     }
 }
 
+/* utf8_printable keeps printable characters whole, turns controls and
+ * each invalid byte into '?', reads exactly n bytes (not up to a NUL) and
+ * never cuts a character to fit. */
+static void test_printable(void **state)
+{
+    (void)state;
+    char out[64];
+    const char in[] = "ok \xc3\xa9\x01\x1b[1m\x7f\xc2\x85\xe2\x80\xae\0z\xff\xfe\xe2\x82";
+    size_t n = utf8_printable(out, sizeof out, in, sizeof in - 1);
+    assert_string_equal(out, "ok \xc3\xa9??[1m????z????");
+    assert_int_equal(n, strlen(out));
+
+    /* Only n bytes are read: what follows them is never looked at. */
+    const char body[4] = {'a', 'b', 'c', 'd'};
+    assert_int_equal(utf8_printable(out, sizeof out, body, 2), 2);
+    assert_string_equal(out, "ab");
+
+    /* 4 bytes of room: "x" and one é fit, the next é (2 bytes) doesn't. */
+    assert_int_equal(utf8_printable(out, 5, "x\xc3\xa9\xc3\xa9", 5), 3);
+    assert_string_equal(out, "x\xc3\xa9");
+    assert_int_equal(utf8_printable(out, 1, "abc", 3), 0);
+    assert_string_equal(out, "");
+
+    /* In place. */
+    char s[] = "a\x02\xc3\xa9\xff";
+    assert_int_equal(utf8_printable(s, sizeof s, s, strlen(s)), 5);
+    assert_string_equal(s, "a?\xc3\xa9?");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_truncated),       cmocka_unit_test(test_overlong),
         cmocka_unit_test(test_surrogates),      cmocka_unit_test(test_above_max),
         cmocka_unit_test(test_bad_lead_bytes),  cmocka_unit_test(test_bad_continuations),
+        cmocka_unit_test(test_printable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
