@@ -28,7 +28,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 pids+=($!)
 cport=$(port_of "$out/classifyd.log")
 "$build/batchproxy" --listen 127.0.0.1:0 --backend "http://127.0.0.1:$cport" \
-  --backend-timeout 0.5 --retries 3 --log-level error 2>"$out/batchproxy.log" &
+  --backend-timeout 0.5 --cost-prior 0.00005 --retries 3 --log-level error 2>"$out/batchproxy.log" &
 ppid=$!
 pids+=($ppid)
 pport=$(port_of "$out/batchproxy.log")

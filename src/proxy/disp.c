@@ -264,6 +264,23 @@ static void pending_push(disp *d, dbatch *bt)
     d->pending_tail = bt;
 }
 
+/* The oldest pending batch that may go to pb within the cost bound
+ * (sched_batch_fits), taken off the list; NULL if none. */
+static dbatch *pending_take(disp *d, const proxy_backend *pb)
+{
+    for (dbatch **at = &d->pending, *prev = NULL; *at; prev = *at, at = &(*at)->next) {
+        dbatch *bt = *at;
+        if (!sched_batch_fits(d->px->sched, pb->sid, bt->sb.longest))
+            continue;
+        *at = bt->next;
+        if (d->pending_tail == bt)
+            d->pending_tail = prev;
+        bt->next = NULL;
+        return bt;
+    }
+    return NULL;
+}
+
 static dbatch *pending_pop(disp *d)
 {
     dbatch *bt = d->pending;
@@ -523,9 +540,37 @@ static double job_deadline(const job *jb)
     return latest;
 }
 
+/* A batch that its backend can't take within the cost bound (a retry moved
+ * it to a slower backend than the one it was made for): it waits on the
+ * pending list for a usable backend where it fits, or fails if there is
+ * none. It is never sent where it would outlast its attempt. */
+static void move_elsewhere(disp *d, dbatch *bt)
+{
+    proxy *px = d->px;
+    bool somewhere = false;
+    for (size_t i = 0; i < px->npool; i++)
+        somewhere |=
+            usable(px->pool[i]) && sched_batch_fits(px->sched, px->pool[i]->sid, bt->sb.longest);
+    release(d, bt, false);
+    if (somewhere) {
+        pending_push(d, bt);
+        disp_kick(d);
+        return;
+    }
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "no usable backend is predicted to take the batch within the limit of %.3f s for "
+             "one backend attempt",
+             px->cfg.sched.max_batch_cost);
+    fail_all(d, bt, 502, detail);
+    batch_over(d, bt, false);
+}
+
 /* Sends the batch to its backend again (or for the first time), without
  * the jobs nobody waits for any more or whose every waiter's deadline
- * passed: nothing goes to a backend for a request after its deadline. */
+ * passed: nothing goes to a backend for a request after its deadline, and
+ * a batch left with no member is over without being sent. Nor does a
+ * batch go to a backend whose curve predicts it to outlast the attempt. */
 static void send_attempt(dbatch *bt)
 {
     disp *d = bt->d;
@@ -561,17 +606,23 @@ static void send_attempt(dbatch *bt)
         if (tx[i].len > bt->sb.longest)
             bt->sb.longest = tx[i].len;
     }
+    if (!sched_batch_fits(px->sched, bt->on->sid, bt->sb.longest)) {
+        move_elsewhere(d, bt);
+        return;
+    }
     char *body = wire_sequences_json(texts, bt->n);
     if (!body) {
         fail_all(d, bt, 502, "out of memory building the batch");
         batch_over(d, bt, false);
         return;
     }
-    /* The attempt may outlive its members' deadlines (their waiters get 504
-     * from their own timers): the backend keeps working on a batch whose
-     * connection we close, so the slot stays taken until it answers, or a
-     * new batch would meet 429s. The answer still fills the cache and any
-     * joiner with a later deadline. */
+    /* The attempt may outlive its members (their waiters get 504 from
+     * their own timers, or hung up): the backend keeps working on a batch
+     * whose connection we close, so the slot stays taken until it answers
+     * or the attempt times out, or a new batch would meet 429s. That wait
+     * is bounded by --backend-timeout, as no batch predicted to take
+     * longer is sent. The answer still fills the cache and any joiner
+     * with a later deadline. */
     bt->attempt++;
     bt->attempt_started = now;
     backend_post(bt->on->conn, body, strlen(body), px->cfg.backend_timeout, on_backend, bt);
@@ -636,7 +687,7 @@ static void dispatch(disp *d)
     }
     for (size_t k = 0; k < nf; k++) {
         proxy_backend *pb = fr[k];
-        dbatch *bt = pending_pop(d);
+        dbatch *bt = pending_take(d, pb);
         if (bt) {
             assign(bt, pb);
             continue;

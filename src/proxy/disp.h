@@ -19,7 +19,18 @@
  *   dispatcher, which destroys each once resolved, failed, or unwanted;
  * - a backend in px->pool is either usable, ejected (health.h; the
  *   scheduler marks it down) or leaving; a leaving backend is freed once it
- *   holds no batch. */
+ *   holds no batch;
+ * - a batch is sent to a backend only if that backend's learned curve
+ *   predicts it within --backend-timeout (sched_batch_fits): the scheduler
+ *   forms it so, and a batch moved elsewhere by a retry waits on the
+ *   pending list for a backend where it fits (502 when no usable one has);
+ * - every attempt first drops the jobs nobody waits for any more or whose
+ *   waiters' deadlines have all passed; a batch left empty ends without
+ *   being sent, freeing its backend;
+ * - a batch in flight keeps its backend until the backend answers or the
+ *   attempt times out, even when all its members have gone meanwhile (the
+ *   backend is still working on it: a new batch would meet 429s); by the
+ *   bound above that is at most about --backend-timeout. */
 #ifndef BP_DISP_H
 #define BP_DISP_H
 

@@ -238,7 +238,10 @@ static void refuse(proxy *px, struct evhttp_request *req, int client, enum metri
 }
 
 /* Admission control for the sequences that need a new queue slot. Returns
- * true to go on; false after answering the refusal. */
+ * true to go on; false after answering the refusal. A sequence whose own
+ * batch is predicted to take longer than an attempt may (--backend-timeout)
+ * on every backend up gets 413: the scheduler would never send it, and
+ * sent, it would keep the backend busy long after the attempt gave up. */
 static bool admit(proxy *px, struct evhttp_request *req, int client, const client_state *cs,
                   size_t need, size_t longest, double budget)
 {
@@ -248,6 +251,12 @@ static bool admit(proxy *px, struct evhttp_request *req, int client, const clien
     switch (sched_admit(px->sched, client, need, longest, cs->cfg.max_queued, budget, &ra)) {
     case SCHED_ADMIT:
         return true;
+    case SCHED_TOO_COSTLY: /* the sequence itself: no Retry-After */
+        refuse(px, req, client, REFUSED_TOO_COSTLY, 413, -1,
+               "a sequence of %zu code points is predicted to take %.3f s on the fastest backend, "
+               "over the limit of %.3f s for one backend attempt",
+               longest, sched_best_cost(px->sched, longest), px->cfg.sched.max_batch_cost);
+        return false;
     case SCHED_CLIENT_FULL:
         refuse(px, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
                "too many sequences queued for this client (limit %zu)", cs->cfg.max_queued);

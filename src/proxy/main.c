@@ -66,7 +66,12 @@ static void usage(FILE *out)
         "Deadlines and failures:\n"
         "  --timeout SECONDS           default request deadline (default 30; a request\n"
         "                              may set its own with X-Timeout-Ms)\n"
-        "  --backend-timeout SECONDS   per attempt (default 30)\n"
+        "  --backend-timeout SECONDS   per attempt (default 30); no batch predicted to\n"
+        "                              take longer is sent, and a sequence whose own\n"
+        "                              batch would is refused with 413\n"
+        "  --cost-prior SECONDS        c of the cost curve a + c*L^2 assumed for a\n"
+        "                              backend until its batches are measured (default\n"
+        "                              0.002, the original server's; a = 1 ms)\n"
         "  --retries N                 retries of a failed batch (default 3)\n"
         "  --backoff-base SECONDS      first retry's backoff ceiling (default 0.05)\n"
         "  --backoff-cap SECONDS       largest backoff ceiling (default 2); each wait is\n"
@@ -121,6 +126,7 @@ enum {
     OPT_MAX_REQ_SEQ,
     OPT_TIMEOUT,
     OPT_BACKEND_TIMEOUT,
+    OPT_COST_PRIOR,
     OPT_RETRIES,
     OPT_BACKOFF_BASE,
     OPT_BACKOFF_CAP,
@@ -155,6 +161,7 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         {"max-request-sequences", required_argument, NULL, OPT_MAX_REQ_SEQ},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
+        {"cost-prior", required_argument, NULL, OPT_COST_PRIOR},
         {"retries", required_argument, NULL, OPT_RETRIES},
         {"backoff-base", required_argument, NULL, OPT_BACKOFF_BASE},
         {"backoff-cap", required_argument, NULL, OPT_BACKOFF_CAP},
@@ -245,6 +252,9 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         case OPT_BACKEND_TIMEOUT:
             ok = cli_double(p, "backend-timeout", optarg, 0.001, 3600, &c->backend_timeout);
             break;
+        case OPT_COST_PRIOR:
+            ok = cli_double(p, "cost-prior", optarg, 0, 10, &c->sched.prior_b);
+            break;
         case OPT_RETRIES:
             ok = cli_int(p, "retries", optarg, 0, 100, &c->retries);
             break;
@@ -324,6 +334,8 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     px.cfg.client_defaults.timeout = px.cfg.timeout; /* the default deadline */
+    /* No batch may be predicted to outlast the attempt that carries it. */
+    px.cfg.sched.max_batch_cost = px.cfg.backend_timeout;
     log_init("batchproxy", px.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
 

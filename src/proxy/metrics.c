@@ -281,7 +281,7 @@ void metrics_retry(metrics *m)
 }
 
 static const char *const refusal_names[REFUSED_KINDS] = {
-    "unauthorized", "rate_limit", "client_queue_full", "queue_full", "deadline"};
+    "unauthorized", "rate_limit", "client_queue_full", "queue_full", "deadline", "too_costly"};
 
 void metrics_admitted(metrics *m, int id)
 {

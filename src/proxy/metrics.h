@@ -71,6 +71,7 @@ enum metrics_refusal {
     REFUSED_CLIENT_QUEUE, /* 429: the client has its maximum queued */
     REFUSED_QUEUE_FULL,   /* 503: the proxy's queue is full */
     REFUSED_DEADLINE,     /* 503: its deadline can't be met */
+    REFUSED_TOO_COSTLY,   /* 413: a sequence would take longer than a backend attempt may */
     REFUSED_KINDS
 };
 

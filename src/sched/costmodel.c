@@ -64,7 +64,8 @@ static double median(double *v, size_t n)
 /* Least squares over the points with keep[i]; returns 0, or -1 when the
  * x values have no spread. Then the curve goes through their mean keeping
  * b_fixed, unless that needs a negative intercept (a backend faster than
- * that slope allows): then through the origin and the mean. */
+ * that slope allows): then through the origin and the mean. A negative
+ * intercept from the full fit is refitted through the origin too. */
 static int fit(const double *x, const double *y, const unsigned char *keep, size_t n,
                double b_fixed, double *a, double *b)
 {
@@ -95,6 +96,20 @@ static int fit(const double *x, const double *y, const unsigned char *keep, size
     }
     *b = sxy / sxx;
     *a = my - *b * mx;
+    if (*a < 0) {
+        /* A slope so steep that the intercept goes negative is noise over
+         * lengths close together: fit through the origin instead, so the
+         * lengths measured are predicted near what they took (clamping a to
+         * 0 alone would predict them several times too slow). */
+        double x2 = 0, xy = 0;
+        for (size_t i = 0; i < n; i++)
+            if (keep[i]) {
+                x2 += x[i] * x[i];
+                xy += x[i] * y[i];
+            }
+        *a = 0;
+        *b = xy / x2;
+    }
     return 0;
 }
 

@@ -57,6 +57,12 @@
  *    (an overdue backend makes no one wait), and never for a starving item.
  *    With identical backends it never fires (waiting can't be faster).
  *
+ * 7. Cost bound. Only items whose own batch cost on the backend being
+ *    filled is within max_batch_cost are considered (sched_item_fits), and
+ *    a candidate is kept for another backend only if it fits there too;
+ *    steps 4-6 see the queue without the others. Every batch then fits, as
+ *    a batch costs what its longest member costs.
+ *
  * The planning looks at no more than MAX_PLAN items: the oldest of each
  * backlogged client, the anchor's oldest, the oldest overall and the
  * shortest, which is where every decision is made (old items carry weight,
@@ -132,7 +138,8 @@ static double better_elsewhere(const sched *s, size_t len, double oldest, double
     double here = cost_predict(&s->bk[s->filling].cost, len), until = 0;
     for (size_t k = 0; k < s->nbk; k++) {
         const sched_backend *b = &s->bk[k];
-        if (k == s->filling || !b->up || !b->busy || b->free_at <= now)
+        if (k == s->filling || !b->up || !b->busy || b->free_at <= now ||
+            !sched_cost_fits(s, k, len))
             continue;
         double there = b->free_at - now + cost_predict(&b->cost, len);
         if (there < DEFER_RATIO * here && b->free_at - oldest < DEFER_MAX_TAUS * tau(s) &&
@@ -190,7 +197,7 @@ static void gather(sched *s, cost_state *st, double now, long anchor)
             sched_item *it = SLINK_ITEM(l, arrival);
             size_t word = (size_t)it->tenant / 64 % MAX_PLAN;
             uint64_t bit = (uint64_t)1 << ((size_t)it->tenant % 64);
-            if (!sched_item_live(it, now) || (seen[word] & bit))
+            if (!sched_item_fits(s, it, now) || (seen[word] & bit))
                 continue;
             seen[word] |= bit;
             take(st, it);
@@ -199,19 +206,19 @@ static void gather(sched *s, cost_state *st, double now, long anchor)
     }
     for (slink *l = s->arrivals.next; l != &s->arrivals && st->n < MAX_PLAN / 2; l = l->next) {
         sched_item *it = SLINK_ITEM(l, arrival);
-        if (it->tenant == anchor && sched_item_live(it, now))
+        if (it->tenant == anchor && sched_item_fits(s, it, now))
             take(st, it);
     }
     for (slink *l = s->arrivals.next; l != &s->arrivals && st->n < MAX_PLAN * 3 / 4; l = l->next) {
         sched_item *it = SLINK_ITEM(l, arrival);
-        if (sched_item_live(it, now))
+        if (sched_item_fits(s, it, now))
             take(st, it);
     }
     for (size_t b = sched_next_bucket(s, 0); b != SIZE_MAX && st->n < MAX_PLAN;
          b = sched_next_bucket(s, b + 1))
         for (slink *l = s->buckets[b].next; l != &s->buckets[b] && st->n < MAX_PLAN; l = l->next) {
             sched_item *it = SLINK_ITEM(l, blink);
-            if (sched_item_live(it, now))
+            if (sched_item_fits(s, it, now))
                 take(st, it);
         }
     sort_plan(st);
@@ -303,7 +310,7 @@ static void starving_batch(sched *s, sched_item *oldest, long anchor, double now
                  l = l->next) {
                 sched_item *it = SLINK_ITEM(l, blink);
                 bool own = it->tenant == anchor;
-                if (it != oldest && sched_item_live(it, now) &&
+                if (it != oldest && sched_item_fits(s, it, now) &&
                     (pass == 0 ? own : !own || anchor < 0))
                     out->it[out->n++] = it;
             }
@@ -322,7 +329,7 @@ static void cost_policy_pick(sched *s, double now, sched_pick *out)
      * is one) goes next once it has waited STARVE_TAUS × τ. */
     for (slink *l = s->arrivals.next; l != &s->arrivals; l = l->next) {
         sched_item *it = SLINK_ITEM(l, arrival);
-        if (!sched_item_live(it, now) || (anchor >= 0 && it->tenant != anchor))
+        if (!sched_item_fits(s, it, now) || (anchor >= 0 && it->tenant != anchor))
             continue;
         if (now - it->e.enqueued >= STARVE_TAUS * t) {
             starving_batch(s, it, anchor, now, out);

@@ -2,6 +2,7 @@
  * and the policy-independent part of the decision (see sched.h). */
 #include "sched_impl.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,7 +211,7 @@ void sched_fill_from(const sched *s, slink *head, size_t link_off, double now, s
 {
     for (slink *l = head->next; l != head && out->n < s->cfg.max_batch; l = l->next) {
         sched_item *it = (sched_item *)((char *)l - link_off);
-        if (sched_item_live(it, now))
+        if (sched_item_fits(s, it, now))
             out->it[out->n++] = it;
     }
 }
@@ -237,6 +238,13 @@ enum sched_verdict sched_next(sched *s, int backend, double now, sched_batch *ou
     s->filling = (size_t)backend;
     s->defer_until = 0;
     s->ops->pick(s, now, &pick);
+    /* The cost bound holds whatever the policy proposed: a member that
+     * doesn't fit on this backend stays queued. */
+    size_t fit = 0;
+    for (size_t i = 0; i < pick.n; i++)
+        if (sched_item_fits(s, pick.it[i], now))
+            pick.it[fit++] = pick.it[i];
+    pick.n = fit;
     if (pick.n == 0) {
         if (s->defer_until > now) {
             *wake = s->defer_until;
@@ -303,9 +311,27 @@ double sched_estimate(sched *s, int client, size_t len)
     return cost_predict(&s->cost, len) + sched_drain_time(s, client, len);
 }
 
+bool sched_batch_fits(const sched *s, int backend, size_t longest)
+{
+    return backend_of(s, backend) && sched_cost_fits(s, (size_t)backend, longest);
+}
+
+double sched_best_cost(const sched *s, size_t len)
+{
+    double best = INFINITY;
+    for (size_t i = 0; i < s->nbk; i++)
+        if (s->bk[i].up)
+            best = fmin(best, cost_predict(&s->bk[i].cost, len));
+    return best < INFINITY ? best : cost_predict(&s->cost, len);
+}
+
 enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest, size_t client_max,
                                  double budget, double *retry_after)
 {
+    if (s->cfg.max_batch_cost > 0 && sched_best_cost(s, longest) > s->cfg.max_batch_cost) {
+        *retry_after = -1;
+        return SCHED_TOO_COSTLY;
+    }
     double seconds;
     size_t queued;
     sched_client_usage(s, client, &seconds, &queued);

@@ -10,8 +10,11 @@
  * - a policy's add() sees each item once after it is on the core lists, and
  *   its remove() sees it once before it leaves them, whatever the reason
  *   (sent, cancelled, expired); the policy may use `plink` and `pclass` freely;
- * - pick() only proposes: it fills `out` with live items (deadline > now) and
- *   never unlinks anything; the core removes the chosen ones if it sends;
+ * - pick() only proposes: it fills `out` with items that fit (sched_item_fits:
+ *   live, and within max_batch_cost on the backend being filled) and never
+ *   unlinks anything; the core removes the chosen ones if it sends, and
+ *   drops from the proposal any that don't fit, so the bound holds whatever
+ *   a policy does;
  * - during pick(), `filling` is the backend being filled (a valid id); a
  *   pick that leaves `out` empty on purpose, to keep the work for a faster
  *   backend, sets `defer_until` (> now) to when that backend frees up;
@@ -112,10 +115,29 @@ static inline int sched_item_live(const sched_item *it, double now)
     return it->e.deadline > now;
 }
 
+/* True if a batch whose longest member has `len` code points is predicted
+ * to take at most max_batch_cost on backend `backend` (always, without a
+ * bound). */
+static inline bool sched_cost_fits(const sched *s, size_t backend, size_t len)
+{
+    return s->cfg.max_batch_cost <= 0 ||
+           cost_predict(&s->bk[backend].cost, len) <= s->cfg.max_batch_cost;
+}
+
+/* True if the item may go into the batch being filled (backend `filling`)
+ * at `now`: live, and its own batch cost there within max_batch_cost. A
+ * batch costs what its longest member costs, so a batch of items that each
+ * fit fits too: a long item is never put with others that would push the
+ * batch over the bound, as none can. */
+static inline bool sched_item_fits(const sched *s, const sched_item *it, double now)
+{
+    return sched_item_live(it, now) && sched_cost_fits(s, s->filling, it->e.len);
+}
+
 /* The smallest non-empty bucket index >= from, or SIZE_MAX. */
 size_t sched_next_bucket(const sched *s, size_t from);
 
-/* Appends live items from the FIFO list `head` (linked through the field at
+/* Appends items that fit (sched_item_fits) from the FIFO list `head` (linked through the field at
  * byte offset `link_off` of sched_item) until `out` is full. */
 void sched_fill_from(const sched *s, slink *head, size_t link_off, double now, sched_pick *out);
 

@@ -51,6 +51,10 @@ typedef struct sched_config {
     size_t max_length;         /* longest length expected; longer ones share the last bucket */
     size_t priority_threshold; /* `priority`: lengths up to this are the high class */
     double prior_a, prior_b;   /* the cost curve assumed before batches are measured */
+    /* The longest a batch may be predicted to take on the backend it goes
+     * to, in seconds (batchproxy: --backend-timeout); 0: no bound. See
+     * sched_next and sched_admit. */
+    double max_batch_cost;
 } sched_config;
 
 /* What a batch carries for each member: the caller's data, as enqueued. */
@@ -72,7 +76,7 @@ enum sched_verdict { SCHED_IDLE, SCHED_WAIT, SCHED_SEND };
 
 /* The config's defaults: the cost policy, batches of 5, no wait, 10000
  * queued, lengths up to 1000, priority threshold 12, cost prior
- * 0.002 × L² + 1 ms (the original server's). */
+ * 0.002 × L² + 1 ms (the original server's), no bound on a batch's cost. */
 sched_config sched_config_default(void);
 
 /* NULL-terminated list of the policy names, the default first. */
@@ -117,7 +121,12 @@ size_t sched_backends(const sched *s);
 
 /* Decides what the free backend `backend` should do at `now` (see the cycle
  * above). Items whose deadline is at or before `now` are never put in a
- * batch. SCHED_WAIT may also mean that the cost policy keeps the best
+ * batch. With max_batch_cost set, neither is an item whose own predicted
+ * cost on this backend's curve exceeds it; as a batch costs what its
+ * longest member costs (a + b × L² never decreases with L), no batch sent
+ * is predicted to take longer than max_batch_cost on the backend it goes
+ * to. An item too costly here waits for a backend where it fits (or its
+ * deadline). SCHED_WAIT may also mean that the cost policy keeps the best
  * batches for a faster backend that is predicted to free up at `wake` (a
  * bounded wait; see policy_cost.c). Callers with several free backends
  * should ask the fastest first. An unknown id gets SCHED_IDLE. */
@@ -163,10 +172,27 @@ double sched_drain_time(sched *s, int client, size_t len);
  * answer, in seconds from now: its own batch's cost plus the drain time. */
 double sched_estimate(sched *s, int client, size_t len);
 
+/* Whether a batch whose longest member has `longest` code points may go to
+ * `backend`: predicted within max_batch_cost by its curve (always without
+ * a bound). For a caller that moves a batch to another backend than the
+ * one it was made for (a retry elsewhere). */
+bool sched_batch_fits(const sched *s, int backend, size_t longest);
+
+/* The predicted cost of a batch whose longest member has `len` code points
+ * on the backend up now that would take it soonest, by each backend's own
+ * curve (the curves sched_next checks max_batch_cost with); the pooled
+ * curve when no backend is up. Before a backend has measured enough
+ * batches its curve is the prior. */
+double sched_best_cost(const sched *s, size_t len);
+
 /* Admission control: whether `n` new sequences from `client`, the longest
  * of `longest` code points, may be queued now, the client being allowed
  * `client_max` queued sequences and needing its answer within `budget`
  * seconds. Checked in this order:
+ *   SCHED_TOO_COSTLY   max_batch_cost is set and sched_best_cost(longest)
+ *                      exceeds it: no backend up could be sent that
+ *                      sequence (*retry_after is -1: trying again can't help
+ *                      unless the backends change);
  *   SCHED_CLIENT_FULL  the client would have more than client_max queued;
  *   SCHED_GROUP_FULL   its group's members would have more than the
  *                      group's limit queued together;
@@ -178,6 +204,7 @@ double sched_estimate(sched *s, int client, size_t len);
  * queue's for SCHED_QUEUE_FULL. */
 enum sched_admission {
     SCHED_ADMIT,
+    SCHED_TOO_COSTLY,
     SCHED_CLIENT_FULL,
     SCHED_QUEUE_FULL,
     SCHED_TOO_LATE,

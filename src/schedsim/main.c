@@ -70,6 +70,10 @@ static void usage(FILE *out)
                  "  --max-queue N          queued sequences before refusals (default 10000)\n"
                  "  --priority-threshold N the priority policy's length threshold (default 12)\n"
                  "  --timeout SECONDS      each request's deadline (default 30)\n"
+                 "  --backend-timeout SECONDS  as batchproxy's: no batch is predicted to take\n"
+                 "                         longer, and a string whose own batch would is\n"
+                 "                         refused with 413 (default 30; 0: no bound; the\n"
+                 "                         search with foresight ignores it)\n"
                  "  --no-cache             don't model batchproxy's result cache\n"
                  "Clients (admission and fair shares, as batchproxy):\n"
                  "  --clients FILE         batchproxy's clients file: weights, rate limits,\n"
@@ -104,6 +108,7 @@ enum {
     OPT_MAX_QUEUE,
     OPT_PRIO_THRESHOLD,
     OPT_TIMEOUT,
+    OPT_BACKEND_TIMEOUT,
     OPT_NO_CACHE,
     OPT_CLIENTS,
     OPT_JSON,
@@ -180,6 +185,7 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
         {"priority-threshold", required_argument, NULL, OPT_PRIO_THRESHOLD},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
         {"no-cache", no_argument, NULL, OPT_NO_CACHE},
         {"clients", required_argument, NULL, OPT_CLIENTS},
         CFILE_DEFAULT_LONG_OPTIONS,
@@ -237,6 +243,9 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
             break;
         case OPT_TIMEOUT:
             ok = cli_double(p, "timeout", optarg, 0.001, 1e6, &c->sim.timeout);
+            break;
+        case OPT_BACKEND_TIMEOUT:
+            ok = cli_double(p, "backend-timeout", optarg, 0, 1e6, &c->sim.sched.max_batch_cost);
             break;
         case OPT_CLIENTS:
             c->clients_file = optarg;
@@ -415,6 +424,7 @@ int main(int argc, char **argv)
     cfg.src.specs = calloc((size_t)argc + 1, sizeof *cfg.src.specs);
     if (!cfg.src.specs)
         return 1;
+    cfg.sim.sched.max_batch_cost = 30; /* batchproxy's --backend-timeout */
     char all[] = "all";
     parse_policies(&cfg, all);
     int rc = parse_args(argc, argv, &cfg);

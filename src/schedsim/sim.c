@@ -142,6 +142,9 @@ static bool arrive(sim_state *st, long i)
     switch (sched_admit(st->s, client, 1, r->len, set->max_queued, timeout, &retry_after)) {
     case SCHED_ADMIT:
         break;
+    case SCHED_TOO_COSTLY:
+        answer(st, i, 413, now);
+        return true;
     case SCHED_CLIENT_FULL:
     case SCHED_GROUP_FULL:
         answer(st, i, 429, now);

@@ -10,11 +10,13 @@
  * by its deadline fails with 504. Clients are admitted as batchproxy does
  * (clients.h, sched_admit): a token-bucket rate limit (429), a per-client
  * queue limit (429), the global queue limit and hopeless deadlines (503),
+ * a string whose own batch would take longer than sched.max_batch_cost on
+ * every backend (413; batchproxy's --backend-timeout),
  * with weights, limits and deadlines from a clients file or the defaults;
  * with a clients file, the named clients not in it share the unlisted pool
  * (one weight, rate and queue limit together, from [_unlisted]), as in
- * batchproxy. Clients whose SPEC says id=no are anonymous. Time is a double that only
- * this module advances; nothing reads a clock. */
+ * batchproxy. Clients whose SPEC says id=no are anonymous. Time is a double
+ * that only this module advances; nothing reads a clock. */
 #ifndef BP_SIM_H
 #define BP_SIM_H
 

@@ -36,6 +36,8 @@ static void start_servers(run *r, const char *fault_flag, const char *rate)
                            backend,
                            "--backend-timeout",
                            "0.25",
+                           "--cost-prior",
+                           "0.0001",
                            "--retries",
                            "3",
                            "--backoff-base",
@@ -48,9 +50,17 @@ static void start_servers(run *r, const char *fault_flag, const char *rate)
                            "error",
                            NULL};
     chaos_start(&r->proxy, "batchproxy", pargs);
-    const char *bargs[] = {"--backend",   backend,     "--backend-timeout",
-                           "0.25",        "--retries", "0",
-                           "--log-level", "error",     NULL};
+    const char *bargs[] = {"--backend",
+                           backend,
+                           "--backend-timeout",
+                           "0.25",
+                           "--cost-prior",
+                           "0.0001",
+                           "--retries",
+                           "0",
+                           "--log-level",
+                           "error",
+                           NULL};
     chaos_start(&r->bare, "batchproxy", bargs);
 }
 

@@ -7,6 +7,8 @@
 
 #include "scheduler.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define FAR 1e9 /* a deadline that never comes */
@@ -378,6 +380,138 @@ static void test_cost_uses_the_learned_curve(void **state)
     sched_free(s);
 }
 
+/* A scheduler whose batches may be predicted to take at most `bound`
+ * seconds; the prior 0.001 + 0.002 x L^2 lets lengths up to 22 fit in 1 s. */
+static sched *make_bounded(const char *policy, double bound)
+{
+    sched_config cfg = sched_config_default();
+    cfg.policy = policy;
+    cfg.max_batch_cost = bound;
+    char err[128];
+    sched *s = sched_new(&cfg, err, sizeof err);
+    assert_non_null(s);
+    return s;
+}
+
+/* Sends every batch backend 0 is given until it idles; checks each is
+ * within the bound and marks its members in sent[id]. */
+static void drain_bounded(sched *s, double bound, bool *sent, size_t nsent)
+{
+    sched_batch b;
+    double wake, now = 0;
+    enum sched_verdict v;
+    while ((v = sched_next(s, 0, now, &b, &wake)) == SCHED_SEND) {
+        double took = cost_predict(sched_costs(s, 0), b.longest);
+        assert_true(took <= bound);
+        for (size_t i = 0; i < b.n; i++) {
+            assert_true((size_t)(intptr_t)b.e[i].owner < nsent);
+            sent[(intptr_t)b.e[i].owner] = true;
+        }
+        now += took;
+        sched_done(s, 0, &b, now, took, true);
+    }
+    assert_int_equal(v, SCHED_IDLE);
+}
+
+static void test_cost_bound_every_policy_keeps_batches_within_it(void **state)
+{
+    /* 23 code points cost 1.059 s at the prior, 22 cost 0.969 s: with a
+     * 1 s bound the 23- and 40-character strings are never sent, and never
+     * hold back the others, whatever the policy; the 22 one goes, with
+     * short ones riding free. */
+    for (const char *const *p = sched_policy_names(); *p; p++) {
+        sched *s = make_bounded(*p, 1.0);
+        size_t lens[] = {0, 40, 23, 22, 5, 10, 3, 7};
+        for (intptr_t i = 1; i < 8; i++)
+            put(s, i, lens[i], 0, 0.001 * (double)i);
+        bool sent[8] = {false};
+        drain_bounded(s, 1.0, sent, 8);
+        assert_false(sent[1]);
+        assert_false(sent[2]);
+        for (int i = 3; i < 8; i++)
+            assert_true(sent[i]);
+        assert_int_equal(sched_queued(s), 2); /* they wait, for a backend or their deadline */
+        sched_free(s);
+    }
+}
+
+static void test_cost_bound_zero_is_no_bound(void **state)
+{
+    sched *s = make_bounded("fifo", 0);
+    put(s, 1, 1000, 0, 0);
+    expect_batch(s, 0, (intptr_t[]){1}, 1);
+    double ra = 0;
+    assert_int_equal(sched_admit(s, 0, 1, 1000, 100, 1e9, &ra), SCHED_ADMIT);
+    sched_free(s);
+}
+
+static void test_cost_bound_admission_uses_the_fastest_backend_up(void **state)
+{
+    sched *s = make_bounded("cost", 1.0);
+    double ra = 0;
+    /* The prior alone: 22 fits, 23 and a 1000-character string don't. */
+    assert_int_equal(sched_admit(s, 0, 1, 22, 100, 1e9, &ra), SCHED_ADMIT);
+    assert_int_equal(sched_admit(s, 0, 1, 23, 100, 1e9, &ra), SCHED_TOO_COSTLY);
+    assert_true(ra < 0); /* no Retry-After: trying again can't help */
+    assert_int_equal(sched_admit(s, 7, 3, 1000, 100, 1e9, &ra), SCHED_TOO_COSTLY);
+    assert_true(sched_best_cost(s, 1000) > 1999);
+
+    /* A second backend, four times faster: a 40-character string (0.801 s
+     * there, 3.2 s on backend 0) is admitted, and goes only to it. */
+    int fast = sched_add_backend(s);
+    sched_backend_prior(s, fast, 0.001, 0.0005);
+    assert_true(fabs(sched_best_cost(s, 40) - 0.801) < 1e-9);
+    assert_int_equal(sched_admit(s, 0, 1, 40, 100, 1e9, &ra), SCHED_ADMIT);
+    put(s, 1, 40, 0, 0);
+    put(s, 2, 5, 0, 0);
+    sched_batch b;
+    double wake;
+    assert_int_equal(sched_next(s, 0, 0, &b, &wake), SCHED_SEND);
+    assert_int_equal(b.n, 1);
+    assert_int_equal((intptr_t)b.e[0].owner, 2);
+    assert_int_equal(sched_next(s, 0, 0.1, &b, &wake), SCHED_IDLE);
+    assert_int_equal(sched_next(s, fast, 0.1, &b, &wake), SCHED_SEND);
+    assert_int_equal((intptr_t)b.e[0].owner, 1);
+
+    /* The fast one down: judged by the backends up only. */
+    sched_backend_set_up(s, fast, false);
+    assert_int_equal(sched_admit(s, 0, 1, 40, 100, 1e9, &ra), SCHED_TOO_COSTLY);
+    sched_free(s);
+}
+
+static void test_cost_bound_follows_the_learned_curve(void **state)
+{
+    /* A backend measured 4 times slower than the prior: a 20-character
+     * string (0.801 s at the prior, admitted) no longer fits once learned
+     * (3.2 s), is not sent, and new ones are refused. And the other way: a
+     * backend learned faster admits longer strings than the prior did. */
+    sched *s = make_bounded("cost", 1.0);
+    double ra = 0;
+    assert_int_equal(sched_admit(s, 0, 1, 20, 100, 1e9, &ra), SCHED_ADMIT);
+    put(s, 1, 20, 0, 0);
+    for (int i = 0; i < 16; i++) {
+        size_t len = (size_t)(2 + i % 8);
+        sched_batch fake = {.n = 1, .longest = len};
+        sched_done(s, 0, &fake, 0, 0.008 * (double)(len * len), true);
+    }
+    assert_true(cost_predict(sched_costs(s, 0), 20) > 3);
+    assert_int_equal(sched_admit(s, 0, 1, 20, 100, 1e9, &ra), SCHED_TOO_COSTLY);
+    expect_idle(s, 1);
+    sched_free(s);
+
+    s = make_bounded("cost", 1.0);
+    assert_int_equal(sched_admit(s, 0, 1, 40, 100, 1e9, &ra), SCHED_TOO_COSTLY);
+    for (int i = 0; i < 16; i++) {
+        size_t len = (size_t)(2 + i % 8);
+        sched_batch fake = {.n = 1, .longest = len};
+        sched_done(s, 0, &fake, 0, 0.0001 * (double)(len * len), true);
+    }
+    assert_int_equal(sched_admit(s, 0, 1, 40, 100, 1e9, &ra), SCHED_ADMIT);
+    put(s, 1, 40, 0, 0);
+    expect_batch(s, 0, (intptr_t[]){1}, 1);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +532,10 @@ int main(void)
         cmocka_unit_test(test_cost_free_riders_are_the_longest_that_fit),
         cmocka_unit_test(test_cost_equal_lengths_are_fifo),
         cmocka_unit_test(test_cost_uses_the_learned_curve),
+        cmocka_unit_test(test_cost_bound_every_policy_keeps_batches_within_it),
+        cmocka_unit_test(test_cost_bound_zero_is_no_bound),
+        cmocka_unit_test(test_cost_bound_admission_uses_the_fastest_backend_up),
+        cmocka_unit_test(test_cost_bound_follows_the_learned_curve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
