@@ -42,8 +42,9 @@ static void start_servers(fixture *f, const char *const *proxy_extra)
     assert_true(tproc_start(&f->backend, "classifyd", bargs));
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f->backend.port);
-    const char *args[16] = {"--backend", url, "--backend-timeout", "2", "--log-level", "warn"};
-    int n = 6;
+    const char *args[16] = {"--backend",   url,    "--backend-timeout",  "2",
+                            "--log-level", "warn", "--metrics-cache-ms", "0"};
+    int n = 8;
     for (; proxy_extra && *proxy_extra; proxy_extra++)
         args[n++] = *proxy_extra;
     args[n] = NULL;
