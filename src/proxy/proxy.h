@@ -18,7 +18,6 @@
 #include "scheduler.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -46,6 +45,7 @@ typedef struct proxy_config {
     double drain_timeout;
     size_t max_body;
     int io_timeout;
+    size_t max_connections;
     enum log_level log_level;
 } proxy_config;
 
@@ -70,7 +70,7 @@ typedef struct proxy_backend {
 typedef struct proxy {
     proxy_config cfg;
     struct event_base *base;
-    struct evhttp *http;
+    struct httpd *http;
     sched *sched;
     jobs jobs;
     cache cache;
