@@ -304,7 +304,17 @@ int main(int argc, char **argv)
     px.cfg.client_defaults.timeout = px.cfg.timeout; /* the default deadline */
     log_init("batchproxy", px.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
+    httpd_raise_fd_limit();
 
+    /* "listening on" is printed before the loop's signal events exist (the
+     * loop is built with the listener): until they do, the signals wait,
+     * blocked, instead of killing us (SIGHUP's default action). */
+    sigset_t stop, before;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stop, &before);
     struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
     rc = 1;
     if (proxy_init(&px)) {
@@ -314,6 +324,7 @@ int main(int argc, char **argv)
         evsignal_add(sigterm, NULL);
         sighup = evsignal_new(px.base, SIGHUP, on_signal, &px);
         evsignal_add(sighup, NULL);
+        sigprocmask(SIG_SETMASK, &before, NULL);
         log_info("policy %s, max batch %zu, %zu backend%s", sched_policy(px.sched),
                  px.cfg.sched.max_batch, px.npool, px.npool == 1 ? "" : "s");
         for (size_t i = 0; i < px.npool; i++)
