@@ -101,6 +101,7 @@ struct hconn {
     char *in;
     size_t in_len, in_cap;
     size_t scan;    /* where http1_head_end stopped looking */
+    size_t lf_scan; /* bytes checked for a bare LF */
     size_t req_end; /* offset just past the current request (SERVING) */
     http1_chunked chunk;
     char *out;
@@ -700,7 +701,7 @@ static void req_reset(hconn *c)
     r->hdr_len = 0;
     r->peer_cb = NULL;
     r->peer_arg = r->data = NULL;
-    c->scan = c->req_end = 0;
+    c->scan = c->lf_scan = c->req_end = 0;
     c->sent_continue = false;
     http1_chunked_init(&c->chunk);
 }
@@ -801,10 +802,26 @@ static bool accept_head(hconn *c)
 
 /* Looks for the end of the head and parses it. True once the head is
  * accepted (state BODY). */
+/* A line of a head ending in a bare LF is refused (http1 does), but then
+ * the head has no CRLF CRLF to end it: look for one among the new bytes
+ * rather than wait for the request clock. */
+static bool bare_lf(hconn *c)
+{
+    for (size_t i = c->lf_scan; i < c->in_len; i++)
+        if (c->in[i] == '\n' && (i == 0 || c->in[i - 1] != '\r'))
+            return true;
+    c->lf_scan = c->in_len;
+    return false;
+}
+
 static bool head_step(hconn *c)
 {
     httpd *s = c->s;
     size_t end = http1_head_end(c->in, c->in_len, &c->scan);
+    if (end == 0 && bare_lf(c)) {
+        refuse(c, 400, "malformed head: a line ends in a bare LF");
+        return false;
+    }
     if (end == 0 || end > s->max_headers) {
         if (end || c->in_len >= s->max_headers) {
             refuse(c, 431, "request head larger than %zu bytes", s->max_headers);
