@@ -52,6 +52,9 @@ static void usage(FILE *out)
         "  --eject-max SECONDS         longest ejection (default 30)\n"
         "  --max-body BYTES            largest request body (default 1048576)\n"
         "  --io-timeout SECONDS        client read/write timeout (default 10)\n"
+        "  --max-connections N         open client connections at most (default 4096;\n"
+        "                              the oldest idle one is closed for a new one,\n"
+        "                              with none idle new ones wait to be accepted)\n"
         "Scheduling:\n"
         "  --policy NAME               cost | priority | fifo | sjf (default cost)\n"
         "  --max-batch N               sequences per batch (default 5, the backend's limit)\n"
@@ -104,6 +107,7 @@ enum {
     OPT_EJECT_MAX,
     OPT_MAX_BODY,
     OPT_IO_TIMEOUT,
+    OPT_MAX_CONNECTIONS,
     OPT_POLICY,
     OPT_MAX_BATCH,
     OPT_MAX_WAIT,
@@ -136,6 +140,7 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         {"eject-max", required_argument, NULL, OPT_EJECT_MAX},
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"io-timeout", required_argument, NULL, OPT_IO_TIMEOUT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"policy", required_argument, NULL, OPT_POLICY},
         {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
         {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
@@ -203,6 +208,9 @@ static int parse_args(int argc, char **argv, proxy_config *c)
             break;
         case OPT_IO_TIMEOUT:
             ok = cli_int(p, "io-timeout", optarg, 1, 3600, &c->io_timeout);
+            break;
+        case OPT_MAX_CONNECTIONS:
+            ok = cli_size(p, "max-connections", optarg, 1, 1000000, &c->max_connections);
             break;
         case OPT_POLICY:
             c->sched.policy = optarg;
@@ -296,6 +304,7 @@ int main(int argc, char **argv)
                         .drain_timeout = 10,
                         .max_body = 1 << 20,
                         .io_timeout = 10,
+                        .max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
                         .client_defaults = {.weight = 1, .burst = 20, .max_queued = 1000},
                         .log_level = LOG_INFO}};
     int rc = parse_args(argc, argv, &px.cfg);

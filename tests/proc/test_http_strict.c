@@ -355,6 +355,37 @@ static void test_drain_closes_and_answers_late_requests(void **state)
     assert_int_equal(tproc_wait(&f->proxy, 10), 0);
 }
 
+/* At --max-connections the oldest idle connection makes room for a new
+ * one; one with a request under way is kept. */
+static void test_connection_limit_closes_the_oldest_idle(void **state)
+{
+    fix *f = *state;
+    start(f, "0", (const char *[]){"--max-connections", "3", NULL});
+    int busy = thttp_connect(f->proxy.port);
+    send_all(busy, "GET /healthz HTTP/1.1\r\nHost: x\r\n", 32); /* a head under way */
+    int oldest = thttp_connect(f->proxy.port);
+    thttp_resp r;
+    assert_true(thttp_send(oldest, "GET", "/healthz", NULL, NULL, 0));
+    assert_true(thttp_recv(oldest, &r, 5));
+    thttp_resp_free(&r);
+    int newer = thttp_connect(f->proxy.port);
+    assert_true(thttp_send(newer, "GET", "/healthz", NULL, NULL, 0));
+    assert_true(thttp_recv(newer, &r, 5));
+    thttp_resp_free(&r);
+    /* A fourth: the oldest idle one goes, the busy one stays. */
+    assert_true(thttp_request(f->proxy.port, "GET", "/healthz", NULL, NULL, &r, 5));
+    assert_int_equal(r.status, 200);
+    thttp_resp_free(&r);
+    assert_true(closed_within(oldest, 3));
+    send_all(busy, "\r\n", 2);
+    assert_true(thttp_recv(busy, &r, 5));
+    assert_int_equal(r.status, 200);
+    thttp_resp_free(&r);
+    close(busy);
+    close(oldest);
+    close(newer);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -367,6 +398,7 @@ int main(void)
         T(test_http_features),
         T(test_half_closed_client_is_answered),
         T(test_drain_closes_and_answers_late_requests),
+        T(test_connection_limit_closes_the_oldest_idle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
