@@ -231,17 +231,18 @@ static bool admit(proxy *px, httpd_req *req, int client, const client_state *cs,
         return false;
     case SCHED_TOO_LATE: {
         double ahead = sched_drain_time(px->sched, client, longest);
-        double own = sched_estimate(px->sched, client, longest) - ahead;
+        double own = sched_own_time(px->sched, need, longest);
+        const char *plural = need == 1 ? "" : "s";
         if (own >= budget) /* hopeless whatever the queue: no Retry-After */
             refuse(px, req, client, REFUSED_DEADLINE, 503, -1,
-                   "the deadline of %.0f ms can't be met: this request's own batch takes about "
-                   "%.0f ms on the backend",
-                   budget * 1000, own * 1000);
+                   "the deadline of %.0f ms can't be met: this request's own work (%zu sequence%s) "
+                   "takes about %.0f ms on the backend",
+                   budget * 1000, need, plural, own * 1000);
         else
             refuse(px, req, client, REFUSED_DEADLINE, 503, ra,
-                   "the deadline of %.0f ms can't be met: its own batch takes about %.0f ms, after "
-                   "about %.0f ms of work queued ahead at this client's share",
-                   budget * 1000, own * 1000, ahead * 1000);
+                   "the deadline of %.0f ms can't be met: its own work (%zu sequence%s) takes "
+                   "about %.0f ms, after about %.0f ms of work queued ahead at this client's share",
+                   budget * 1000, need, plural, own * 1000, ahead * 1000);
         return false;
     }
     }

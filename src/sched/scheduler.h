@@ -150,6 +150,11 @@ double sched_drain_time(sched *s, int client, size_t len);
  * answer, in seconds from now: its own batch's cost plus the drain time. */
 double sched_estimate(sched *s, int client, size_t len);
 
+/* The backend time a request's own `n` new sequences (the longest of
+ * `longest` code points) need: its first batch, then the rest's share of
+ * full batches. What SCHED_TOO_LATE compares, with the drain time. */
+double sched_own_time(sched *s, size_t n, size_t longest);
+
 /* Admission control: whether `n` new sequences from `client`, the longest
  * of `longest` code points, may be queued now, the client being allowed
  * `client_max` queued sequences and needing its answer within `budget`
