@@ -1,12 +1,9 @@
 /* fault: classifyd's injected faults (see fault.h). */
 #include "fault.h"
 
-#include <errno.h>
-#include <event2/bufferevent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 bool fault_config_valid(const fault_config *cfg, char *err, size_t errlen)
 {
@@ -97,71 +94,20 @@ char *fault_garbage(fault_state *s, const enum wire_label *labels, size_t n)
     }
 }
 
-struct fault_hold {
-    struct evhttp_connection *evcon;
-    struct event *watch;
-    fault_hold **list;
-    fault_hold *prev, *next;
-};
-
-static void unlink_hold(fault_hold *h)
+/* A held request's client: gone (the server frees the request), or
+ * half-closed, after which nothing more can arrive on it and the held
+ * request would never end: close it, as a handler that lost its request
+ * would leave the socket to the client's close. */
+static void on_peer(httpd_req *req, enum httpd_peer what, void *arg)
 {
-    if (h->prev)
-        h->prev->next = h->next;
+    if (what == HTTPD_PEER_HALF_CLOSED)
+        httpd_req_close(req);
+}
+
+void fault_hold_request(httpd_req *req)
+{
+    if (httpd_req_half_closed(req))
+        httpd_req_close(req);
     else
-        *h->list = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-    event_free(h->watch);
-    free(h);
-}
-
-/* evhttp (2.1) does not read a connection while its request is being
- * served, so it would never notice the client giving up on a hung request
- * and the socket would stay open until exit. Readable with nothing to read
- * (EOF) or an error: the client is gone, free the connection. */
-static void on_readable(evutil_socket_t fd, short what, void *arg)
-{
-    fault_hold *h = arg;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        event_add(h->watch, NULL);
-        return;
-    }
-    /* Data (a pipelined request) tells us nothing: the watch ends and the
-     * connection waits for exit. */
-    if (n > 0)
-        return;
-    struct evhttp_connection *evcon = h->evcon;
-    unlink_hold(h);
-    evhttp_connection_free(evcon);
-}
-
-bool fault_hold_request(fault_hold **list, struct event_base *base, struct evhttp_request *req)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    fault_hold *h = calloc(1, sizeof *h);
-    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-    if (h)
-        h->watch = event_new(base, fd, EV_READ, on_readable, h);
-    if (!h || !h->watch) {
-        free(h);
-        evhttp_connection_free(evcon);
-        return false;
-    }
-    h->evcon = evcon;
-    h->list = list;
-    h->next = *list;
-    if (*list)
-        (*list)->prev = h;
-    *list = h;
-    event_add(h->watch, NULL);
-    return true;
-}
-
-void fault_hold_free_all(fault_hold **list)
-{
-    while (*list)
-        unlink_hold(*list);
+        httpd_req_on_peer(req, on_peer, NULL);
 }

@@ -15,14 +15,13 @@
  *            JSON, not JSON, the wrong number of results, an unknown label or
  *            the wrong shape
  *
- * The decision is pure (fault_decide); fault_hold_* keeps hung requests. */
+ * The decision is pure (fault_decide); fault_hold_request keeps a hung one. */
 #ifndef BP_FAULT_H
 #define BP_FAULT_H
 
+#include "httpd.h"
 #include "wire.h"
 
-#include <event2/event.h>
-#include <event2/http.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,15 +59,8 @@ const char *fault_name(enum fault_kind kind);
  * Which kind of garbage comes from the same PRNG. */
 char *fault_garbage(fault_state *s, const enum wire_label *labels, size_t n);
 
-/* Hung requests: held unanswered until their client hangs up (their
- * connection is then freed) or fault_hold_free_all at exit. */
-typedef struct fault_hold fault_hold;
-
-/* Holds req; returns false (and drops its connection) when out of memory. */
-bool fault_hold_request(fault_hold **list, struct event_base *base, struct evhttp_request *req);
-
-/* Frees every held connection's watch. Call before evhttp_free, which frees
- * the connections themselves. */
-void fault_hold_free_all(fault_hold **list);
+/* Holds a hung request unanswered: the server closes its connection when
+ * the client hangs up or half-closes, and at exit (httpd_free). */
+void fault_hold_request(httpd_req *req);
 
 #endif

@@ -6,7 +6,7 @@
  * request that arrives while one is being processed gets 429 at once. The
  * wait is a timer on the event loop, so the 429 is immediate mid-batch.
  *
- * State: at most one request is "current" (busy). It owns its evhttp request
+ * State: at most one request is "current" (busy). It owns its request
  * until its timer fires and the answer is sent. */
 #include "classifier.h"
 #include "fault.h"
@@ -17,14 +17,12 @@
 #include "wire.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #define CLASSIFYD_MAX_SEQUENCES 5
 
@@ -41,29 +39,26 @@ typedef struct classifyd_config {
 typedef struct classifyd {
     classifyd_config cfg;
     struct event_base *base;
-    struct evhttp *http;
+    httpd *http;
     struct event *timer; /* fires when the current request's time is up */
     struct event *sigint, *sigterm;
     bool stopping;
     /* The current request, valid while busy. */
     bool busy;
-    struct evhttp_request *req;
+    httpd_req *req;
     enum wire_label labels[CLASSIFYD_MAX_SEQUENCES];
     size_t n, longest;
     double started, due;   /* mono_now() times: arrival, and when the answer is due */
     enum fault_kind fault; /* what the current request gets (fault.h) */
     fault_state faults;
-    fault_hold *hung;
 } classifyd;
 
-static void log_request(const classifyd *d, struct evhttp_request *req, const char *path,
-                        int status, size_t n, size_t longest, double started)
+static void log_request(const classifyd *d, httpd_req *req, const char *path, int status, size_t n,
+                        size_t longest, double started)
 {
     if (d->cfg.quiet)
         return;
-    const char *m = evhttp_request_get_command(req) == EVHTTP_REQ_POST  ? "POST"
-                    : evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET"
-                                                                        : "OTHER";
+    const char *m = httpd_req_method(req);
     log_info("%s %s %d sequences=%zu L=%zu time=%.3fs", m, path, status, n, longest,
              mono_now() - started);
 }
@@ -109,10 +104,10 @@ static void answer_or_fault(classifyd *d)
         httpd_send_error(d->req, 500, "injected fault");
         break;
     case FAULT_DROP:
-        evhttp_connection_free(evhttp_request_get_connection(d->req));
+        httpd_req_close(d->req);
         break;
     case FAULT_HANG:
-        fault_hold_request(&d->hung, d->base, d->req);
+        fault_hold_request(d->req);
         break;
     case FAULT_GARBAGE:
         httpd_send_json(d->req, 200, fault_garbage(&d->faults, d->labels, d->n));
@@ -135,13 +130,11 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     maybe_exit(d);
 }
 
-static void handle_classify(classifyd *d, struct evhttp_request *req, double started)
+static void handle_classify(classifyd *d, httpd_req *req, double started)
 {
-    const char *body;
     size_t len;
-    if (!httpd_require_method(req, EVHTTP_REQ_POST))
-        goto logged;
-    if (!httpd_body(req, d->cfg.max_body, &body, &len))
+    const char *body = httpd_req_body(req, &len);
+    if (!httpd_require_method(req, "POST"))
         goto logged;
 
     wire_limits lim = {
@@ -197,15 +190,14 @@ static void handle_classify(classifyd *d, struct evhttp_request *req, double sta
     arm_timer(d);
     return;
 logged:
-    log_request(d, req, "/classify", evhttp_request_get_response_code(req), 0, 0, started);
+    log_request(d, req, "/classify", httpd_req_status(req), 0, 0, started);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void on_request(httpd_req *req, void *arg)
 {
     classifyd *d = arg;
     double started = mono_now();
-    char path[256];
-    httpd_path(req, path, sizeof path);
+    const char *path = httpd_req_path(req);
 
     if (strcmp(path, "/classify") == 0) {
         handle_classify(d, req, started);
@@ -214,7 +206,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     int status;
     if (strcmp(path, "/healthz") == 0) {
         /* While stopping, 503: a load balancer takes it out at once. */
-        if (httpd_require_method(req, EVHTTP_REQ_GET)) {
+        if (httpd_require_method(req, "GET")) {
             if (d->stopping)
                 httpd_send_error(req, 503, "server is shutting down");
             else
@@ -223,7 +215,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else {
         httpd_send_error(req, 404, "no such path: %s", path);
     }
-    status = evhttp_request_get_response_code(req);
+    status = httpd_req_status(req);
     log_request(d, req, path, status, 0, 0, started);
 }
 
@@ -387,13 +379,7 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     fault_init(&d.faults, &d.cfg.fault);
-    /* Many idle clients must not run us out of descriptors: use all the
-     * hard limit allows. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    httpd_raise_fd_limit();
     log_init("classifyd", LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
 
@@ -411,7 +397,8 @@ int main(int argc, char **argv)
     httpd_limits lim = {
         .max_body = d.cfg.max_body, .max_headers = 16384, .io_timeout_s = d.cfg.io_timeout};
     char err[256];
-    d.http = httpd_listen(d.base, d.cfg.listen, &lim, on_request, &d, err, sizeof err);
+    httpd_handlers h = {.on_request = on_request, .arg = &d};
+    d.http = httpd_listen(d.base, d.cfg.listen, &lim, &h, err, sizeof err);
     if (!d.http) {
         log_error("%s", err);
         event_base_free(d.base);
@@ -425,8 +412,7 @@ int main(int argc, char **argv)
 
     event_base_dispatch(d.base);
 
-    fault_hold_free_all(&d.hung);
-    evhttp_free(d.http);
+    httpd_free(d.http); /* tells the held requests first */
     event_free(d.timer);
     event_free(d.sigint);
     event_free(d.sigterm);

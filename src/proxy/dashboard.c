@@ -3,7 +3,6 @@
 
 #include "httpd.h"
 
-#include <event2/keyvalq_struct.h>
 #include <stddef.h>
 
 /* Generated at build time from dashboard/dashboard.html (embed.cmake). */
@@ -18,14 +17,13 @@ extern const size_t dashboard_page_len;
     "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "              \
     "frame-ancestors 'none'"
 
-void dashboard_handle(struct evhttp_request *req)
+void dashboard_handle(httpd_req *req)
 {
-    if (!httpd_require_method(req, EVHTTP_REQ_GET))
+    if (!httpd_require_method(req, "GET"))
         return;
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Security-Policy", DASHBOARD_CSP);
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
+    httpd_set_header(req, "Content-Security-Policy", DASHBOARD_CSP);
+    httpd_set_header(req, "X-Content-Type-Options", "nosniff");
+    httpd_set_header(req, "Cache-Control", "no-cache");
     httpd_send_text(req, 200, "text/html; charset=utf-8", (const char *)dashboard_page,
                     dashboard_page_len);
 }

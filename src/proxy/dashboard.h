@@ -7,9 +7,9 @@
 #ifndef BP_DASHBOARD_H
 #define BP_DASHBOARD_H
 
-#include <event2/http.h>
+#include "httpd.h"
 
 /* Answers a GET with the page (405 for other methods). */
-void dashboard_handle(struct evhttp_request *req);
+void dashboard_handle(httpd_req *req);
 
 #endif

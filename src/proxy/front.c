@@ -7,29 +7,24 @@
 #include "httpd.h"
 #include "mono.h"
 
-#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/keyvalq_struct.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #define FRONT_MAX_TIMEOUT_MS 3600000L
 
 typedef struct preq {
     proxy *px;
-    struct evhttp_request *req; /* NULL once the client is gone */
-    struct evhttp_connection *evcon;
+    httpd_req *req; /* NULL once the client is gone */
     int client;
     bool single;
     size_t n, pending;
     double arrived, deadline;
-    struct event *timer;  /* the deadline */
-    struct event *hangup; /* readable client socket: maybe the client left */
+    struct event *timer; /* the deadline */
     enum wire_label *labels;
     waiter *w;                /* n waiters; w[i].job is set while item i is unresolved */
     struct preq *prev, *next; /* on px->live */
@@ -52,11 +47,11 @@ static void finish(preq *r, int status, char *json, int retry_after)
     for (size_t i = 0; i < r->n; i++)
         front_release(px, &r->w[i]);
     if (r->req) {
-        evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+        httpd_req_on_peer(r->req, NULL, NULL);
         if (retry_after > 0) {
             char v[16];
             snprintf(v, sizeof v, "%d", retry_after);
-            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", v);
+            httpd_set_header(r->req, "Retry-After", v);
         }
         httpd_send_json(r->req, status, json);
     } else {
@@ -73,7 +68,6 @@ static void finish(preq *r, int status, char *json, int retry_after)
         r->next->prev = r->prev;
     px->nlive--;
     event_free(r->timer);
-    event_free(r->hangup);
     free(r->labels);
     free(r->w);
     free(r);
@@ -125,37 +119,16 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     finish_error(r, 504, 0, detail);
 }
 
-/* The client hung up before its answer. If evhttp has already detached the
- * request from the connection, the request is ours to free; otherwise evhttp
- * frees it right after this callback and we must not touch it again. */
-static void on_client_close(struct evhttp_connection *evcon, void *arg)
+/* The client hung up before its answer: its request leaves at once (the
+ * server frees the request when this returns). A half-close is no
+ * hang-up: the client may still read, and gets its answer. */
+static void on_peer(httpd_req *req, enum httpd_peer what, void *arg)
 {
     preq *r = arg;
-    struct evhttp_request *req = r->req;
-    r->req = NULL;
-    if (evhttp_request_get_connection(req) == NULL)
-        evhttp_request_free(req);
-    finish(r, 499, NULL, 0);
-}
-
-/* evhttp (2.1) stops reading a connection while its request is being
- * served, so it doesn't notice a client that hangs up. We watch the socket
- * ourselves: readable with nothing to read (EOF) or an error means the
- * client is gone; its request leaves at once and the connection is freed
- * (which frees the request too). Readable with data (a pipelined request)
- * tells us nothing, and the watch ends. */
-static void on_client_readable(evutil_socket_t fd, short what, void *arg)
-{
-    preq *r = arg;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK);
-    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+    if (what != HTTPD_PEER_GONE)
         return;
-    struct evhttp_connection *evcon = r->evcon;
-    evhttp_connection_set_closecb(evcon, NULL, NULL);
     r->req = NULL;
     finish(r, 499, NULL, 0);
-    evhttp_connection_free(evcon);
 }
 
 /* --- the classify endpoint --- */
@@ -215,12 +188,11 @@ static size_t slots_needed(proxy *px, const wire_request *w, double now, size_t 
 
 /* Answers a refusal before queueing: status, Retry-After (whole seconds,
  * at least 1) and a detail; counts it for the client. */
-static void refuse(proxy *px, struct evhttp_request *req, int client, enum metrics_refusal why,
-                   int status, double retry_after, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+static void refuse(proxy *px, httpd_req *req, int client, enum metrics_refusal why, int status,
+                   double retry_after, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static void refuse(proxy *px, struct evhttp_request *req, int client, enum metrics_refusal why,
-                   int status, double retry_after, const char *fmt, ...)
+static void refuse(proxy *px, httpd_req *req, int client, enum metrics_refusal why, int status,
+                   double retry_after, const char *fmt, ...)
 {
     char detail[300];
     va_list ap;
@@ -231,7 +203,7 @@ static void refuse(proxy *px, struct evhttp_request *req, int client, enum metri
         double ra = ceil(retry_after);
         char v[24];
         snprintf(v, sizeof v, "%.0f", ra < 1 ? 1 : ra > 3600 ? 3600 : ra);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+        httpd_set_header(req, "Retry-After", v);
     }
     metrics_refused(px->metrics, client, why);
     httpd_send_error(req, status, "%s", detail);
@@ -242,8 +214,8 @@ static void refuse(proxy *px, struct evhttp_request *req, int client, enum metri
  * batch is predicted to take longer than an attempt may (--backend-timeout)
  * on every backend up gets 413: the scheduler would never send it, and
  * sent, it would keep the backend busy long after the attempt gave up. */
-static bool admit(proxy *px, struct evhttp_request *req, int client, const client_state *cs,
-                  size_t need, size_t longest, double budget)
+static bool admit(proxy *px, httpd_req *req, int client, const client_state *cs, size_t need,
+                  size_t longest, double budget)
 {
     if (need == 0)
         return true;
@@ -274,49 +246,60 @@ static bool admit(proxy *px, struct evhttp_request *req, int client, const clien
         return false;
     case SCHED_TOO_LATE: {
         double ahead = sched_drain_time(px->sched, client, longest);
-        double own = sched_estimate(px->sched, client, longest) - ahead;
+        double own = sched_own_time(px->sched, need, longest);
+        const char *plural = need == 1 ? "" : "s";
         if (own >= budget) /* hopeless whatever the queue: no Retry-After */
             refuse(px, req, client, REFUSED_DEADLINE, 503, -1,
-                   "the deadline of %.0f ms can't be met: this request's own batch takes about "
-                   "%.0f ms on the backend",
-                   budget * 1000, own * 1000);
+                   "the deadline of %.0f ms can't be met: this request's own work (%zu sequence%s) "
+                   "takes about %.0f ms on the backend",
+                   budget * 1000, need, plural, own * 1000);
         else
             refuse(px, req, client, REFUSED_DEADLINE, 503, ra,
-                   "the deadline of %.0f ms can't be met: its own batch takes about %.0f ms, after "
-                   "about %.0f ms of work queued ahead at this client's share",
-                   budget * 1000, own * 1000, ahead * 1000);
+                   "the deadline of %.0f ms can't be met: its own work (%zu sequence%s) takes "
+                   "about %.0f ms, after about %.0f ms of work queued ahead at this client's share",
+                   budget * 1000, need, plural, own * 1000, ahead * 1000);
         return false;
     }
     }
     return false;
 }
 
-static void handle_classify(proxy *px, struct evhttp_request *req)
+/* The classify endpoint's checks that need only the head: method and
+ * identity. A refusal here is sent before the body is read (the server
+ * then closes the connection), so an unauthenticated client can't make us
+ * buffer anything. The client id travels in the request's data. */
+static bool classify_head(proxy *px, httpd_req *req)
 {
     double now = mono_now();
-    const char *body;
-    size_t len;
-    int client = 0;
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-
-    if (!httpd_require_method(req, EVHTTP_REQ_POST) ||
-        !httpd_body(req, px->cfg.max_body, &body, &len))
-        goto refused;
-    /* Who is it, and may it send now? Before the body is parsed, so these
-     * refusals stay cheap whatever the request holds. */
     int status;
     const char *why;
-    client = clients_identify(&px->clients, px->metrics, evhttp_find_header(h, "Authorization"),
-                              evhttp_find_header(h, "X-Client-Id"), &status, &why);
+    if (!httpd_require_method(req, "POST"))
+        goto refused;
+    int client = clients_identify(&px->clients, px->metrics, httpd_req_header(req, "Authorization"),
+                                  httpd_req_header(req, "X-Client-Id"), &status, &why);
     if (client < 0) {
-        client = 0;
         if (status == 401) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-            metrics_refused(px->metrics, client, REFUSED_UNAUTHORIZED);
+            httpd_set_header(req, "WWW-Authenticate", "Bearer");
+            metrics_refused(px->metrics, 0, REFUSED_UNAUTHORIZED);
         }
         httpd_send_error(req, status, "%s", why);
         goto refused;
     }
+    httpd_req_set_data(req, (void *)(intptr_t)client);
+    return true;
+refused:
+    metrics_request(px->metrics, 0, httpd_req_status(req), mono_now() - now);
+    return false;
+}
+
+static void handle_classify(proxy *px, httpd_req *req)
+{
+    double now = mono_now();
+    size_t len;
+    const char *body = httpd_req_body(req, &len);
+    int client = (int)(intptr_t)httpd_req_data(req);
+    int status;
+
     client_state *cs = clients_get(&px->clients, client, px->metrics, px->sched, now);
     if (!cs) {
         httpd_send_error(req, 500, "out of memory");
@@ -332,14 +315,14 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
         goto refused;
     }
     long timeout_ms = (long)(cs->cfg.timeout * 1000);
-    const char *tms = evhttp_find_header(h, "X-Timeout-Ms");
+    const char *tms = httpd_req_header(req, "X-Timeout-Ms");
     if (tms && !hdr_parse_timeout_ms(tms, FRONT_MAX_TIMEOUT_MS, &timeout_ms)) {
         httpd_send_error(req, 400, "X-Timeout-Ms must be a whole number of milliseconds in 1..%ld",
                          FRONT_MAX_TIMEOUT_MS);
         goto refused;
     }
-    if (px->draining) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    if (px->draining) { /* the server refuses new heads; this one came before */
+        httpd_set_header(req, "Retry-After", "1");
         httpd_send_error(req, 503, "proxy is shutting down");
         goto refused;
     }
@@ -367,18 +350,13 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
         r->labels = calloc(w.n, sizeof *r->labels);
         r->w = calloc(w.n, sizeof *r->w);
         r->timer = evtimer_new(px->base, on_deadline, r);
-        evutil_socket_t fd = bufferevent_getfd(
-            evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)));
-        r->hangup = event_new(px->base, fd, EV_READ, on_client_readable, r);
     }
-    if (!r || !r->labels || !r->w || !r->timer || !r->hangup) {
+    if (!r || !r->labels || !r->w || !r->timer) {
         if (r) {
             free(r->labels);
             free(r->w);
             if (r->timer)
                 event_free(r->timer);
-            if (r->hangup)
-                event_free(r->hangup);
             free(r);
         }
         wire_request_free(&w);
@@ -387,7 +365,6 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
     }
     r->px = px;
     r->req = req;
-    r->evcon = evhttp_request_get_connection(req);
     r->client = client;
     r->single = w.single;
     r->n = r->pending = w.n;
@@ -413,13 +390,12 @@ static void handle_classify(proxy *px, struct evhttp_request *req)
     }
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(r->timer, &tv);
-    event_add(r->hangup, NULL);
-    evhttp_connection_set_closecb(r->evcon, on_client_close, r);
+    httpd_req_on_peer(req, on_peer, r);
     disp_kick(px->disp);
     return;
 
 refused:
-    metrics_request(px->metrics, client, evhttp_request_get_response_code(req), mono_now() - now);
+    metrics_request(px->metrics, client, httpd_req_status(req), mono_now() - now);
 }
 
 /* --- the other endpoints --- */
@@ -454,9 +430,9 @@ static metrics_gauges gauges(proxy *px)
  * backend module probes it while idle) and the proxy is not draining. */
 #define FRONT_READY_WINDOW 5.0
 
-static void handle_get(proxy *px, struct evhttp_request *req, const char *path)
+static void handle_get(proxy *px, httpd_req *req, const char *path)
 {
-    if (!httpd_require_method(req, EVHTTP_REQ_GET))
+    if (!httpd_require_method(req, "GET"))
         return;
     if (strcmp(path, "/healthz") == 0) {
         httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
@@ -484,11 +460,17 @@ static void handle_get(proxy *px, struct evhttp_request *req, const char *path)
     }
 }
 
-void front_handle(struct evhttp_request *req, void *arg)
+bool front_head(httpd_req *req, void *arg)
+{
+    if (strcmp(httpd_req_path(req), "/proxy_classify") == 0)
+        return classify_head(arg, req);
+    return true;
+}
+
+void front_handle(httpd_req *req, void *arg)
 {
     proxy *px = arg;
-    char path[256];
-    httpd_path(req, path, sizeof path);
+    const char *path = httpd_req_path(req);
     if (strcmp(path, "/proxy_classify") == 0) {
         handle_classify(px, req);
     } else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||

@@ -10,8 +10,9 @@
  * - `pending` counts the items not yet resolved; the request is answered
  *   200 when it reaches 0, or earlier with an error (deadline 504, backend
  *   failure 502, shutdown 503);
- * - while unanswered, the connection's close callback points at the preq,
- *   so a client that hangs up releases its items at once. */
+ * - while unanswered, the request's peer callback points at the preq, so a
+ *   client that hangs up releases its items at once (a half-close is no
+ *   hang-up: the answer still goes out). */
 #ifndef BP_FRONT_H
 #define BP_FRONT_H
 
@@ -19,10 +20,14 @@
 #include "proxy.h"
 #include "wire.h"
 
-#include <event2/http.h>
+#include "httpd.h"
 
-/* evhttp's callback for every request (arg: the proxy). */
-void front_handle(struct evhttp_request *req, void *arg);
+/* The server's head callback (arg: the proxy): the classify endpoint's
+ * method and identity are checked before its body is read. */
+bool front_head(httpd_req *req, void *arg);
+
+/* The server's callback for every complete request (arg: the proxy). */
+void front_handle(httpd_req *req, void *arg);
 
 /* A waiter's job got its label (the waiter is already detached). */
 void front_item_done(proxy *px, waiter *w, enum wire_label label);

@@ -1,7 +1,7 @@
 /* headers: validation of batchproxy's optional request headers.
  *
  * Both take untrusted network input (a NUL-terminated header value as
- * evhttp hands it over) and accept only the documented forms:
+ * the server hands it over) and accept only the documented forms:
  *   X-Client-Id   1-64 characters of [A-Za-z0-9._-]
  *   X-Timeout-Ms  a plain decimal number of milliseconds in 1..max (no sign,
  *                 spaces, or anything after the digits) */

@@ -52,6 +52,9 @@ static void usage(FILE *out)
         "  --eject-max SECONDS         longest ejection (default 30)\n"
         "  --max-body BYTES            largest request body (default 1048576)\n"
         "  --io-timeout SECONDS        client read/write timeout (default 10)\n"
+        "  --max-connections N         open client connections at most (default 4096;\n"
+        "                              the oldest idle one is closed for a new one,\n"
+        "                              with none idle new ones wait to be accepted)\n"
         "Scheduling:\n"
         "  --policy NAME               cost | priority | fifo | sjf (default cost)\n"
         "  --max-batch N               sequences per batch (default 5, the backend's limit)\n"
@@ -117,6 +120,7 @@ enum {
     OPT_EJECT_MAX,
     OPT_MAX_BODY,
     OPT_IO_TIMEOUT,
+    OPT_MAX_CONNECTIONS,
     OPT_POLICY,
     OPT_MAX_BATCH,
     OPT_MAX_WAIT,
@@ -152,6 +156,7 @@ static int parse_args(int argc, char **argv, proxy_config *c)
         {"eject-max", required_argument, NULL, OPT_EJECT_MAX},
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"io-timeout", required_argument, NULL, OPT_IO_TIMEOUT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"policy", required_argument, NULL, OPT_POLICY},
         {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
         {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
@@ -222,6 +227,9 @@ static int parse_args(int argc, char **argv, proxy_config *c)
             break;
         case OPT_IO_TIMEOUT:
             ok = cli_int(p, "io-timeout", optarg, 1, 3600, &c->io_timeout);
+            break;
+        case OPT_MAX_CONNECTIONS:
+            ok = cli_size(p, "max-connections", optarg, 1, 1000000, &c->max_connections);
             break;
         case OPT_POLICY:
             c->sched.policy = optarg;
@@ -326,6 +334,7 @@ int main(int argc, char **argv)
                         .drain_timeout = 10,
                         .max_body = 1 << 20,
                         .io_timeout = 10,
+                        .max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
                         .client_defaults = {.weight = 1, .burst = 20, .max_queued = 1000},
                         .log_level = LOG_INFO,
                         .metrics_clients = METRICS_SHOWN_DEFAULT,
@@ -338,7 +347,17 @@ int main(int argc, char **argv)
     px.cfg.sched.max_batch_cost = px.cfg.backend_timeout;
     log_init("batchproxy", px.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
+    httpd_raise_fd_limit();
 
+    /* "listening on" is printed before the loop's signal events exist (the
+     * loop is built with the listener): until they do, the signals wait,
+     * blocked, instead of killing us (SIGHUP's default action). */
+    sigset_t stop, before;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stop, &before);
     struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
     rc = 1;
     if (proxy_init(&px)) {
@@ -348,6 +367,7 @@ int main(int argc, char **argv)
         evsignal_add(sigterm, NULL);
         sighup = evsignal_new(px.base, SIGHUP, on_signal, &px);
         evsignal_add(sighup, NULL);
+        sigprocmask(SIG_SETMASK, &before, NULL);
         log_info("policy %s, max batch %zu, %zu backend%s", sched_policy(px.sched),
                  px.cfg.sched.max_batch, px.npool, px.npool == 1 ? "" : "s");
         for (size_t i = 0; i < px.npool; i++)

@@ -44,6 +44,7 @@ void proxy_shutdown(proxy *px, int sig)
         return;
     }
     px->draining = true;
+    httpd_drain(px->http, "proxy is shutting down");
     log_info("signal %d: draining %zu requests (up to %.1f s)", sig, px->nlive,
              px->cfg.drain_timeout);
     if (px->nlive == 0) {
@@ -267,9 +268,12 @@ bool proxy_init(proxy *px)
         return false;
     }
     metrics_set_exposition(px->metrics, px->cfg.metrics_clients, px->cfg.metrics_cache);
-    httpd_limits lim = {
-        .max_body = px->cfg.max_body, .max_headers = 16384, .io_timeout_s = px->cfg.io_timeout};
-    px->http = httpd_listen(px->base, px->cfg.listen, &lim, front_handle, px, err, sizeof err);
+    httpd_limits lim = {.max_body = px->cfg.max_body,
+                        .max_headers = 16384,
+                        .io_timeout_s = px->cfg.io_timeout,
+                        .max_connections = px->cfg.max_connections};
+    httpd_handlers h = {.on_head = front_head, .on_request = front_handle, .arg = px};
+    px->http = httpd_listen(px->base, px->cfg.listen, &lim, &h, err, sizeof err);
     if (!px->http) {
         log_error("%s", err);
         return false;
@@ -311,8 +315,7 @@ void proxy_reload(proxy *px)
 
 void proxy_free(proxy *px)
 {
-    if (px->http)
-        evhttp_free(px->http);
+    httpd_free(px->http);
     front_abort_all(px, 503, "proxy shut down");
     disp_free(px->disp);
     if (px->drain_timer)

@@ -18,7 +18,6 @@
 #include "scheduler.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -46,6 +45,7 @@ typedef struct proxy_config {
     double drain_timeout;
     size_t max_body;
     int io_timeout;
+    size_t max_connections;
     enum log_level log_level;
     size_t metrics_clients; /* clients with series of their own in /metrics, /stats */
     double metrics_cache;   /* seconds a rendered /metrics or /stats is reused */
@@ -72,7 +72,7 @@ typedef struct proxy_backend {
 typedef struct proxy {
     proxy_config cfg;
     struct event_base *base;
-    struct evhttp *http;
+    struct httpd *http;
     sched *sched;
     jobs jobs;
     cache cache;

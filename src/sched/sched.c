@@ -325,6 +325,14 @@ double sched_best_cost(const sched *s, size_t len)
     return best < INFINITY ? best : cost_predict(&s->cost, len);
 }
 
+double sched_own_time(sched *s, size_t n, size_t longest)
+{
+    /* Its own first batch, then the rest of its sequences' share of
+     * batches. */
+    double batch = cost_predict(&s->cost, longest);
+    return batch + (double)(n ? n - 1 : 0) * batch / (double)s->cfg.max_batch;
+}
+
 enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest, size_t client_max,
                                  double budget, double *retry_after)
 {
@@ -353,10 +361,7 @@ enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest,
         *retry_after = work / backends_up(s);
         return SCHED_QUEUE_FULL;
     }
-    /* Its own first batch is in sched_estimate; the rest of its sequences
-     * need their share of batches too. */
-    double own_work = (double)(n - 1) * cost_predict(&s->cost, longest) / (double)s->cfg.max_batch;
-    if (sched_estimate(s, client, longest) + own_work > budget) {
+    if (sched_drain_time(s, client, longest) + sched_own_time(s, n, longest) > budget) {
         *retry_after = sched_drain_time(s, client, longest);
         return SCHED_TOO_LATE;
     }

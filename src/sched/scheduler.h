@@ -185,6 +185,11 @@ bool sched_batch_fits(const sched *s, int backend, size_t longest);
  * batches its curve is the prior. */
 double sched_best_cost(const sched *s, size_t len);
 
+/* The backend time a request's own `n` new sequences (the longest of
+ * `longest` code points) need: its first batch, then the rest's share of
+ * full batches. What SCHED_TOO_LATE compares, with the drain time. */
+double sched_own_time(sched *s, size_t n, size_t longest);
+
 /* Admission control: whether `n` new sequences from `client`, the longest
  * of `longest` code points, may be queued now, the client being allowed
  * `client_max` queued sequences and needing its answer within `budget`

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -358,6 +359,10 @@ static void test_client_hang_up_drops_its_work(void **state)
     const char *b2 = "{\"sequences\":[\"going away\",\"me too\"]}";
     assert_true(thttp_send(second, "POST", "/proxy_classify", NULL, b2, strlen(b2)));
     assert_true(thttp_await_metric(f->proxy.port, "batchproxy_queue_depth", 2, 5) == 2);
+    /* A hang-up is a reset (a close with SO_LINGER 0); an end of file alone
+     * is a half-close, whose client still gets its answer. */
+    struct linger lg = {1, 0};
+    setsockopt(second, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(second);
     assert_true(thttp_await_metric(f->proxy.port,
                                    "batchproxy_requests_total{client=\"-\",status=\"499\"}", 1,

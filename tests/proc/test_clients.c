@@ -288,10 +288,23 @@ static void test_hopeless_deadline_is_503_at_once(void **state)
     assert_int_equal(post(f->proxy.port, "X-Timeout-Ms: 1000\r\n",
                           "{\"sequence\":\"0123456789012345678901234567890123456789\"}", &r),
                      503);
-    assert_non_null(strstr(r.body, "own batch takes about 3"));
+    assert_non_null(strstr(r.body, "own work (1 sequence) takes about 3"));
     char ra[16];
     assert_null(thttp_header(&r, "Retry-After", ra, sizeof ra));
     assert_true(r.elapsed < 0.5);
+    thttp_resp_free(&r);
+    /* A large request: one batch of 20 characters takes 0.8 s, within 2 s,
+     * but its 25 sequences need about 0.8 + 24 x 0.8 / 5 = 4.6 s, and the
+     * detail names that, not the one batch. */
+    char many[1024] = "{\"sequences\":[";
+    for (int i = 0; i < 25; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%s\"%02d abcdefghijklmnopq\"",
+                 i ? "," : "", i);
+    strcat(many, "]}");
+    assert_int_equal(post(f->proxy.port, "X-Timeout-Ms: 2000\r\n", many, &r), 503);
+    if (!strstr(r.body, "own work (25 sequences) takes about 4"))
+        fail_msg("detail: %s", r.body);
+    assert_null(thttp_header(&r, "Retry-After", ra, sizeof ra));
     thttp_resp_free(&r);
     /* Work queued ahead counts too: ten 30-character sequences need about
      * 10 x 1.8 / 5 = 3.6 s; a short request behind them with 1 s can't make it. */
