@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -436,7 +437,15 @@ static void test_bytes_on_an_idle_connection_close_it(void **state)
 static res *next_res;
 static void send_next_after_stray(res *r)
 {
-    swrite(r->f->s.last, ANS_LIE, strlen(ANS_LIE));
+    sconn *sc = r->f->s.last;
+    swrite(sc, ANS_LIE, strlen(ANS_LIE));
+    /* Until the client's kernel has it (acknowledged: nothing left unsent
+     * or unacknowledged on our side). */
+    int unacked = 1;
+    double end = mono_now() + 2;
+    while (ioctl(sc->fd, TIOCOUTQ, &unacked) == 0 && unacked > 0 && mono_now() < end)
+        usleep(1000);
+    assert_int_equal(unacked, 0);
     backend_post(r->f->b, "{\"sequences\": [\"x\"]}", 20, 5, on_res, next_res);
 }
 
