@@ -15,7 +15,9 @@ mkdir -p "$out"
 rounds=${BENCH_ROUNDS:-5}
 seconds=${BENCH_SECONDS:-3}
 
+# shellcheck source=scripts/lib.sh
 . "$here/../scripts/lib.sh"
+# shellcheck source=bench/wrk.sh
 . "$here/wrk.sh"
 trap bp_stop_all EXIT INT TERM
 

@@ -21,6 +21,7 @@ rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SECONDS:-10}
 seed_rounds=${BENCH_SEED_ROUNDS:-2}
 
+# shellcheck source=scripts/lib.sh
 . "$here/../scripts/lib.sh"
 HAPROXY_PID=
 cleanup() {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the demo and the benchmarks (source it).
 #
 # bp_start LOG CMD...  starts CMD with "--listen 127.0.0.1:0" and stderr to
