@@ -1,15 +1,24 @@
-# Thin wrapper around CMake/ctest. Every target first makes sure the
-# Debian packages it needs are installed (scripts/deps.sh).
+# Thin wrapper around CMake/ctest. `make` (all) only checks that the Debian
+# packages it needs are there and says how to install them if not (make
+# deps); the targets that run something (demo, check, bench, memcheck,
+# fuzz, soak and the CI pieces) install what they need (scripts/deps.sh).
 BUILD      ?= build
 SAN_BUILD  ?= build-san
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps check demo bench format clean fuzz memcheck soak
+.PHONY: all deps check check-release demo bench format clean fuzz memcheck soak \
+	werror lint-shell ci-extra
 
-all: deps
+# The shipped build: RelWithDebInfo into $(BUILD).
+define build_release
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+endef
+
+all:
+	@scripts/deps.sh --check build
+	$(build_release)
 
 deps:
 	@scripts/deps.sh build
@@ -21,11 +30,40 @@ check:
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-demo: all
+# The same tests against the shipped build (no sanitizers, optimized): what
+# only shows without ASan's allocator and at -O2 (timing, uninitialized
+# memory the sanitizers' layout hides).
+check-release:
+	@scripts/deps.sh check
+	$(build_release)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# Every C file (programs, tests, fuzz replays) with -Werror, once with gcc
+# and once with clang, at the shipped build's optimization (some warnings
+# only show at -O2).
+WERROR_BUILD ?= build-werror
+werror:
+	@scripts/deps.sh werror
+	@for cc in gcc clang; do \
+	    echo "werror: $$cc" && \
+	    CC=$$cc cmake -S . -B $(WERROR_BUILD)-$$cc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	        -DBP_WERROR=ON >/dev/null && \
+	    cmake --build $(WERROR_BUILD)-$$cc -j $(JOBS) || exit 1; \
+	done
+
+# shellcheck on every shell script (scripts/, bench/, .ci/run).
+lint-shell:
+	@scripts/deps.sh lint
+	scripts/lint-shell.sh
+
+demo:
+	@scripts/deps.sh build
+	$(build_release)
 	scripts/demo.sh $(BUILD)
 
-bench: all
+bench:
 	@scripts/deps.sh bench
+	$(build_release)
 	bench/run.sh $(BUILD)
 
 # libFuzzer targets (clang), each run FUZZ_SECONDS (default 60) on a scratch
@@ -50,16 +88,29 @@ fuzz:
 	done
 
 # A short end-to-end scenario with both servers under valgrind's memcheck.
-memcheck: all
+memcheck:
 	@scripts/deps.sh memcheck
+	$(build_release)
 	scripts/memcheck.sh $(BUILD)
 
 # 10 minutes of mixed traffic with faults on (SOAK_SECONDS to change).
-soak: all
+soak:
+	@scripts/deps.sh build
+	$(build_release)
 	scripts/soak.sh $(BUILD)
+
+# What CI runs besides make check and make memcheck (.ci/run): the tests on
+# the shipped build, -Werror with both compilers, shellcheck, and every fuzz
+# target for CI_FUZZ_SECONDS.
+CI_FUZZ_SECONDS ?= 25
+ci-extra:
+	$(MAKE) check-release
+	$(MAKE) werror
+	$(MAKE) lint-shell
+	$(MAKE) fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) $(WERROR_BUILD)-gcc $(WERROR_BUILD)-clang

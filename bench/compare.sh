@@ -17,7 +17,9 @@ a=$1 b=$2 rounds=${3:-7}
 seconds=${BENCH_SECONDS:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
+# shellcheck source=scripts/lib.sh
 . "$here/../scripts/lib.sh"
+# shellcheck source=bench/wrk.sh
 . "$here/wrk.sh"
 trap 'bp_stop_all; rm -rf "$out"' EXIT INT TERM
 hz=$(getconf CLK_TCK)
@@ -42,8 +44,9 @@ for r in $(seq 1 "$rounds"); do
   ra=$(round "$a")
   rb=$(round "$b")
   echo "$ra $rb" >>"$out/rounds"
-  set -- $ra $rb
-  printf '  %-7s %10s %12s %10s %12s %8.3f\n' "$r" "$1" "$2" "$3" "$4" "$(awk -v a="$1" -v b="$3" 'BEGIN {print b / a}')"
+  read -r a_rps a_us b_rps b_us <<<"$ra $rb"
+  printf '  %-7s %10s %12s %10s %12s %8.3f\n' "$r" "$a_rps" "$a_us" "$b_rps" "$b_us" \
+    "$(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN {print b / a}')"
 done
 med() { cut -d' ' -f"$1" "$out/rounds" | bp_median; }
 printf '  %-7s %10.0f %12.1f %10.0f %12.1f %8.3f\n' median "$(med 1)" "$(med 2)" "$(med 3)" "$(med 4)" \

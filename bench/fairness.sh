@@ -15,6 +15,7 @@ build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 out=$build/bench/fairness
 mkdir -p "$out"
+# shellcheck source=scripts/lib.sh
 . "$here/../scripts/lib.sh"
 trap bp_stop_all EXIT INT TERM
 seconds=${BENCH_FLOOD_SECONDS:-12}

@@ -18,6 +18,7 @@ out=$build/bench/policies
 mkdir -p "$out"
 reps=${BENCH_REPS:-3}
 rounds=${BENCH_LIVE_ROUNDS:-3}
+# shellcheck source=scripts/lib.sh
 . "$here/../scripts/lib.sh"
 trap bp_stop_all EXIT INT TERM
 

@@ -21,6 +21,7 @@ rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SECONDS:-10}
 seed_rounds=${BENCH_SEED_ROUNDS:-2}
 
+# shellcheck source=scripts/lib.sh
 . "$here/../scripts/lib.sh"
 HAPROXY_PID=
 cleanup() {
@@ -45,13 +46,6 @@ proxy() { # LOG ARGS... -> PROXY_PORT
 wrk_rps() { # URL -> requests/s
   FIXED=1 CLIENT_IDS=256 wrk -t2 -c40 -d"${seconds}"s --timeout 30s -s "$here/distinct.lua" "$1" |
     sed -n 's/^RESULT.* rps=\([0-9.]*\).*/\1/p'
-}
-free_port() { # a port nothing on 127.0.0.1 answers on (HAProxy can't pick its own)
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
 }
 
 echo "== saturating traffic at --cost 0.002 (wrk, 40 connections, distinct strings, ${seconds} s x $rounds rounds)"
@@ -125,7 +119,7 @@ for r in $(seq 1 "$rounds"); do
   backends 2
   proxy "$out/batchproxy-b.log" "${BACKEND_ARGS[@]}"
   pb=$PROXY_PORT
-  hp=$(free_port)
+  hp=$(bp_free_port) # HAProxy can't pick its own
   sed -e "s/127.0.0.1:8000/127.0.0.1:$hp/" -e "s/127.0.0.1:8101/127.0.0.1:$pa/" \
     -e "s/127.0.0.1:8102/127.0.0.1:$pb/" "$here/../deploy/haproxy.cfg" >"$out/haproxy.cfg"
   haproxy -db -f "$out/haproxy.cfg" >"$out/haproxy.log" 2>&1 &

@@ -1,3 +1,6 @@
+# shellcheck shell=bash
+# The sourcing script sets $here and reads the BENCH_* variables set here.
+# shellcheck disable=SC2154,SC2034
 # Helpers for the benchmarks of the proxy's own overhead (source it after
 # scripts/lib.sh; needs $here, the bench directory).
 #

@@ -21,6 +21,7 @@ for p in classifyd batchproxy loadgen; do
 done
 mkdir -p "$out"
 
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 trap bp_stop_all EXIT
 trap 'exit 130' INT TERM

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the demo and the benchmarks (source it).
 #
 # bp_start LOG CMD...  starts CMD with "--listen 127.0.0.1:0" and stderr to
@@ -8,6 +9,9 @@
 #                      printed and bp_start fails.
 # bp_stop PID          SIGTERM, then waits for it to exit.
 # bp_stop_all          stops everything bp_start started (use in a trap).
+# bp_free_port         prints a port nothing on 127.0.0.1 answers on, for a
+#                      server that can't pick its own (it may still be taken
+#                      before that server binds it: check that it started).
 
 BP_PIDS=()
 
@@ -45,6 +49,14 @@ bp_stop_all() {
     bp_stop "$p"
   done
   BP_PIDS=()
+}
+
+bp_free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
 }
 
 # bp_median: the median of the numbers on stdin, one per line.

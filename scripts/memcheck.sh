@@ -10,9 +10,11 @@ set -euo pipefail
 build=${1:-build}
 out=$build/memcheck
 mkdir -p "$out"
+# shellcheck disable=SC2054 # the commas separate the values of one option
 vg=(valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
   --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --track-fds=no)
 
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 trap bp_stop_all EXIT
 export BP_START_TIMEOUT=30 # valgrind starts slowly

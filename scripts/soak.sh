@@ -30,7 +30,7 @@ cport=$(port_of "$out/classifyd.log")
 "$build/batchproxy" --listen 127.0.0.1:0 --backend "http://127.0.0.1:$cport" \
   --backend-timeout 0.5 --cost-prior 0.00005 --retries 3 --log-level error 2>"$out/batchproxy.log" &
 ppid=$!
-pids+=($ppid)
+pids+=("$ppid")
 pport=$(port_of "$out/batchproxy.log")
 
 rss_start=$(rss_kb "$ppid")
@@ -40,7 +40,7 @@ rss_start=$(rss_kb "$ppid")
   --client "name=uniq,arrival=poisson:30,len=5-25,duration=$secs" --trace "$out/trace.csv" \
   >"$out/loadgen.json" &
 lg=$!
-pids+=($lg)
+pids+=("$lg")
 samples=()
 while kill -0 "$lg" 2>/dev/null; do
   sleep 30
