@@ -3,15 +3,14 @@
  * label of its own text or a 502 with a JSON detail, within its deadline,
  * and the next request is served.
  *
- * Tests marked "PENDING the backend client rewrite" check defects of the
- * evhttp-based client in src/proxy/backend.c; they fail until its
- * replacement lands and are kept in the suite on purpose:
+ * The first three are the defects of the evhttp-based client that the
+ * proxy's own (src/proxy/hclient.c) fixed:
  *   - test_unsolicited_response_is_never_an_answer,
- *     test_answer_sent_twice_is_used_once: bytes that arrive while no
- *     answer is due wait in evhttp's buffer and become the next batch's
- *     answer (and are cached);
- *   - test_backend_timeout_bounds_a_trickled_answer: evhttp restarts its
- *     timeout at every byte, so --backend-timeout doesn't bound an attempt. */
+ *     test_answer_sent_twice_is_used_once: bytes that arrived while no
+ *     answer was due waited in evhttp's buffer and became the next batch's
+ *     answer (and were cached);
+ *   - test_backend_timeout_bounds_a_trickled_answer: evhttp restarted its
+ *     timeout at every byte, so --backend-timeout didn't bound an attempt. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -103,7 +102,7 @@ static void assert_next_served(fixture *f, const char *text)
     thttp_resp_free(&r);
 }
 
-/* PENDING the backend client rewrite. The backend answers batch 1, then
+/* The backend answers batch 1, then
  * sends one more well-formed response on the kept-alive connection. That
  * leftover must never answer batch 2: the proxy closes a connection on which
  * bytes arrive while no answer is due, and an answer only ever goes to the
@@ -120,7 +119,10 @@ static void test_unsolicited_response_is_never_an_answer(void **state)
     classify(f, "alpha first text", NULL, &r);
     assert_true_label(&r, "alpha first text");
     thttp_resp_free(&r);
-    assert_int_equal(fakebe_await(&f->fb, fakebe_answered, 1, 5), 1); /* the extra is out */
+    /* The extra went out with the answer, in one write: the proxy doesn't
+     * trust an answer followed by more bytes (it may itself be a stray), so
+     * it retried on a fresh connection, which the fake answers cleanly. */
+    assert_true(fakebe_await(&f->fb, fakebe_answered, 1, 5) >= 1);
 
     classify(f, "bravo second text", NULL, &r);
     if (r.status != 502) /* a 502 is allowed; the leftover's "code" never */
@@ -134,7 +136,7 @@ static void test_unsolicited_response_is_never_an_answer(void **state)
     assert_true(tproc_stop_clean(&f->proxy, 5));
 }
 
-/* PENDING the backend client rewrite. The same, with the backend sending
+/* The same, with the backend sending
  * its (true) answer twice: the copy is unsolicited too. */
 static void test_answer_sent_twice_is_used_once(void **state)
 {
@@ -145,7 +147,7 @@ static void test_answer_sent_twice_is_used_once(void **state)
     classify(f, "charlie " FAKEBE_CODE_MARK, NULL, &r);
     assert_true_label(&r, "charlie " FAKEBE_CODE_MARK);
     thttp_resp_free(&r);
-    assert_int_equal(fakebe_await(&f->fb, fakebe_answered, 1, 5), 1);
+    assert_true(fakebe_await(&f->fb, fakebe_answered, 1, 5) >= 1);
 
     classify(f, "delta plain words", NULL, &r);
     if (r.status != 502)
@@ -155,7 +157,7 @@ static void test_answer_sent_twice_is_used_once(void **state)
     assert_true(tproc_stop_clean(&f->proxy, 5));
 }
 
-/* PENDING the backend client rewrite. --backend-timeout is a hard deadline
+/* --backend-timeout is a hard deadline
  * from sending a batch to having its whole answer: a backend trickling its
  * answer (a header line or a body byte every 0.5 s, 30 s in all) fails the
  * attempt after about 1 s, far from the client's own 10 s deadline. */
