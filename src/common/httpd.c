@@ -1221,7 +1221,7 @@ static int listen_socket(const addr_hostport *hp, const char *spec, char *err, s
     return fd;
 }
 
-static void print_listening(int fd, addr_hostport *hp)
+static void print_listening(int fd, addr_hostport *hp, const char *name)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -1233,7 +1233,7 @@ static void print_listening(int fd, addr_hostport *hp)
     }
     char bound[ADDR_HOST_MAX + 16];
     addr_format(hp, bound, sizeof bound);
-    fprintf(stderr, "listening on %s\n", bound);
+    fprintf(stderr, "%s%slistening on %s\n", name ? name : "", name ? " " : "", bound);
     fflush(stderr);
 }
 
@@ -1275,7 +1275,7 @@ httpd *httpd_listen(struct event_base *base, const char *spec, const httpd_limit
         return NULL;
     }
     accept_resume(s);
-    print_listening(s->lfd, &hp);
+    print_listening(s->lfd, &hp, h->name);
     return s;
 }
 

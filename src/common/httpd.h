@@ -74,6 +74,9 @@ typedef struct httpd_handlers {
      * httpd_req_close). */
     void (*on_request)(httpd_req *req, void *arg);
     void *arg;
+    /* Optional: what the server is for, printed before "listening on"
+     * ("admin listening on ..."), for a program with more than one. */
+    const char *name;
 } httpd_handlers;
 
 /* Call first thing in main: memory handling for many short-lived buffers
@@ -85,8 +88,9 @@ void httpd_global_init(void);
 long httpd_raise_fd_limit(void);
 
 /* Listens on spec ("HOST:PORT"; port 0 picks a free one) and serves every
- * request through h, and prints "listening on HOST:PORT" (the real port)
- * on stderr. Returns NULL with a message in err on failure. */
+ * request through h, and prints "listening on HOST:PORT" (the real port;
+ * after h->name and a space when h has a name) on stderr. Returns NULL with a message in err on
+ * failure. */
 httpd *httpd_listen(struct event_base *base, const char *spec, const httpd_limits *lim,
                     const httpd_handlers *h, char *err, size_t errlen);
 

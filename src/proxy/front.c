@@ -467,18 +467,36 @@ bool front_head(httpd_req *req, void *arg)
     return true;
 }
 
+/* The operational endpoints; false when path is none of them. */
+static bool handle_operational(proxy *px, httpd_req *req, const char *path)
+{
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+        strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0)
+        handle_get(px, req, path);
+    else if (strcmp(path, "/dashboard") == 0)
+        dashboard_handle(req);
+    else
+        return false;
+    return true;
+}
+
 void front_handle(httpd_req *req, void *arg)
 {
     proxy *px = arg;
     const char *path = httpd_req_path(req);
     if (strcmp(path, "/proxy_classify") == 0) {
         handle_classify(px, req);
-    } else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
-               strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0) {
-        handle_get(px, req, path);
-    } else if (strcmp(path, "/dashboard") == 0) {
-        dashboard_handle(req);
-    } else {
+    } else if (px->admin && strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0) {
+        /* The rest of the operational endpoints are the admin listener's. */
+        httpd_send_error(req, 404, "no such path: %s", path);
+    } else if (!handle_operational(px, req, path)) {
         httpd_send_error(req, 404, "no such path: %s", path);
     }
+}
+
+void front_handle_admin(httpd_req *req, void *arg)
+{
+    const char *path = httpd_req_path(req);
+    if (!handle_operational(arg, req, path))
+        httpd_send_error(req, 404, "no such path: %s", path);
 }

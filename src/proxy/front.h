@@ -26,8 +26,15 @@
  * method and identity are checked before its body is read. */
 bool front_head(httpd_req *req, void *arg);
 
-/* The server's callback for every complete request (arg: the proxy). */
+/* The server's callback for every complete request (arg: the proxy). With
+ * an admin listener, /metrics, /stats and /dashboard are not served here
+ * (404): only there. */
 void front_handle(httpd_req *req, void *arg);
+
+/* The admin listener's callback (--admin-listen; arg: the proxy): the
+ * operational endpoints, /healthz, /readyz, /metrics, /stats, /dashboard.
+ * It keeps serving during a drain, so the drain can be watched. */
+void front_handle_admin(httpd_req *req, void *arg);
 
 /* A waiter's job got its label (the waiter is already detached). */
 void front_item_done(proxy *px, waiter *w, enum wire_label label);

@@ -93,6 +93,10 @@ static void usage(FILE *out)
         "  --cache-size N              results kept (default 10000; 0 disables)\n"
         "  --cache-ttl SECONDS         how long a result is reused (default 3600; 0: forever)\n"
         "Operations:\n"
+        "  --admin-listen HOST:PORT    serve /metrics, /stats and /dashboard (and\n"
+        "                              /healthz, /readyz) on this address only, apart\n"
+        "                              from client traffic (default: none, everything\n"
+        "                              on --listen)\n"
         "  --metrics-clients N         clients with series of their own in /metrics and\n"
         "                              /stats (default 50): those in the clients file\n"
         "                              first, then the busiest; the others are summed\n"
@@ -114,6 +118,7 @@ static void usage(FILE *out)
 
 enum {
     OPT_LISTEN = 256,
+    OPT_ADMIN_LISTEN,
     OPT_BACKEND,
     OPT_BACKENDS_FILE,
     OPT_EJECT_FAILURES,
@@ -150,6 +155,7 @@ static int parse_args(int argc, char **argv, proxy_config *c)
 {
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
         {"backend", required_argument, NULL, OPT_BACKEND},
         {"backends-file", required_argument, NULL, OPT_BACKENDS_FILE},
         {"eject-failures", required_argument, NULL, OPT_EJECT_FAILURES},
@@ -193,6 +199,9 @@ static int parse_args(int argc, char **argv, proxy_config *c)
             continue;
         bool ok = true;
         switch (c_) {
+        case OPT_ADMIN_LISTEN:
+            c->admin_listen = optarg;
+            break;
         case OPT_LISTEN:
             c->listen = optarg;
             break;

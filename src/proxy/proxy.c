@@ -278,6 +278,14 @@ bool proxy_init(proxy *px)
         log_error("%s", err);
         return false;
     }
+    if (px->cfg.admin_listen) {
+        httpd_handlers ah = {.on_request = front_handle_admin, .arg = px, .name = "admin"};
+        px->admin = httpd_listen(px->base, px->cfg.admin_listen, &lim, &ah, err, sizeof err);
+        if (!px->admin) {
+            log_error("--admin-listen: %s", err);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -315,6 +323,7 @@ void proxy_reload(proxy *px)
 
 void proxy_free(proxy *px)
 {
+    httpd_free(px->admin);
     httpd_free(px->http);
     front_abort_all(px, 503, "proxy shut down");
     disp_free(px->disp);

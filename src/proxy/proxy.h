@@ -25,6 +25,7 @@
 
 typedef struct proxy_config {
     const char *listen;
+    const char *admin_listen; /* NULL: the operational endpoints are on listen */
     const char *clients_file; /* NULL: every client gets client_defaults */
     cfile_client client_defaults;
     const char *backend_url;
@@ -73,6 +74,7 @@ typedef struct proxy {
     proxy_config cfg;
     struct event_base *base;
     struct httpd *http;
+    struct httpd *admin; /* --admin-listen's server, or NULL */
     sched *sched;
     jobs jobs;
     cache cache;

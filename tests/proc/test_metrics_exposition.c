@@ -215,6 +215,77 @@ static void test_bad_metrics_flags_are_refused(void **state)
     (void)state;
 }
 
+/* The admin port from the proxy's "admin listening on HOST:PORT" line. */
+static int admin_port(const tproc *p)
+{
+    FILE *f = fopen(p->log_path, "r");
+    char line[256];
+    int port = 0;
+    while (f && !port && fgets(line, sizeof line, f)) {
+        char *at = strstr(line, "admin listening on ");
+        char *colon = at ? strrchr(at, ':') : NULL;
+        if (colon)
+            port = atoi(colon + 1);
+    }
+    if (f)
+        fclose(f);
+    return port;
+}
+
+/* The status of GET path on port, with a JSON detail when it is not 200. */
+static int get_status(int port, const char *path)
+{
+    thttp_resp r;
+    assert_true(thttp_request(port, "GET", path, NULL, NULL, &r, 10));
+    int status = r.status;
+    if (status != 200) {
+        json_t *j = json_loads(r.body, 0, NULL);
+        assert_non_null(json_string_value(json_object_get(j, "detail")));
+        json_decref(j);
+    }
+    thttp_resp_free(&r);
+    return status;
+}
+
+/* --admin-listen: the operational pages are served there and only there;
+ * client traffic stays on --listen; health checks answer on both. */
+static void test_admin_listener_serves_the_operational_endpoints_apart(void **state)
+{
+    fixture *f = *state;
+    start(f, (const char *[]){"--admin-listen", "127.0.0.1:0", "--metrics-cache-ms", "0", NULL});
+    int admin = admin_port(&f->proxy);
+    assert_true(admin > 0 && admin != f->proxy.port);
+    classify(f->proxy.port, "alice", 1);
+
+    assert_int_equal(get_status(f->proxy.port, "/metrics"), 404);
+    assert_int_equal(get_status(f->proxy.port, "/stats"), 404);
+    assert_int_equal(get_status(f->proxy.port, "/dashboard"), 404);
+    assert_int_equal(get_status(f->proxy.port, "/healthz"), 200);
+    char *text = get(admin, "/metrics");
+    assert_true(series(text, "batchproxy_client_admitted_total{client=\"alice\"}") == 1);
+    free(text);
+    assert_int_equal(get_status(admin, "/stats"), 200);
+    assert_int_equal(get_status(admin, "/dashboard"), 200);
+    assert_int_equal(get_status(admin, "/healthz"), 200);
+
+    thttp_resp r; /* no client traffic on the admin listener */
+    assert_true(
+        thttp_request(admin, "POST", "/proxy_classify", NULL, "{\"sequence\":\"x\"}", &r, 10));
+    assert_int_equal(r.status, 404);
+    thttp_resp_free(&r);
+}
+
+/* Without --admin-listen everything stays on the one listener. */
+static void test_one_listener_by_default(void **state)
+{
+    fixture *f = *state;
+    start(f, (const char *[]){NULL});
+    assert_int_equal(admin_port(&f->proxy), 0);
+    assert_int_equal(get_status(f->proxy.port, "/metrics"), 200);
+    assert_int_equal(get_status(f->proxy.port, "/stats"), 200);
+    assert_int_equal(get_status(f->proxy.port, "/dashboard"), 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +293,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scrapes_within_the_interval_are_identical, setup,
                                         teardown),
         cmocka_unit_test(test_bad_metrics_flags_are_refused),
+        cmocka_unit_test_setup_teardown(test_admin_listener_serves_the_operational_endpoints_apart,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_listener_by_default, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
