@@ -394,6 +394,12 @@ int main(int argc, char **argv)
         log_error("cannot create the event loop");
         return 1;
     }
+    /* The signal events exist before "listening on" is printed: a signal
+     * sent the moment a supervisor sees that line is a clean stop. */
+    d.sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
+    d.sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
+    evsignal_add(d.sigint, NULL);
+    evsignal_add(d.sigterm, NULL);
     httpd_limits lim = {
         .max_body = d.cfg.max_body, .max_headers = 16384, .io_timeout_s = d.cfg.io_timeout};
     char err[256];
@@ -401,14 +407,12 @@ int main(int argc, char **argv)
     d.http = httpd_listen(d.base, d.cfg.listen, &lim, &h, err, sizeof err);
     if (!d.http) {
         log_error("%s", err);
+        event_free(d.sigint);
+        event_free(d.sigterm);
         event_base_free(d.base);
         return 1;
     }
     d.timer = evtimer_new(d.base, on_done, &d);
-    d.sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
-    d.sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
-    evsignal_add(d.sigint, NULL);
-    evsignal_add(d.sigterm, NULL);
 
     event_base_dispatch(d.base);
 

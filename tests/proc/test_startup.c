@@ -25,9 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Starts batchproxy with its stderr on a pipe; returns the pid and the
- * pipe's read end in *err. */
-static pid_t spawn_proxy(int *err)
+/* Starts prog (in the build directory) with args after argv[0] and its
+ * stderr on a pipe; returns the pid and the pipe's read end in *err. */
+static pid_t spawn(const char *prog, char *const args[], int *err)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -38,13 +38,21 @@ static pid_t spawn_proxy(int *err)
         dup2(p[1], 2);
         close(p[0]);
         close(p[1]);
-        execl(BP_BUILD_DIR "/batchproxy", "batchproxy", "--listen", "127.0.0.1:0", "--backend",
-              "http://127.0.0.1:9", NULL);
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", BP_BUILD_DIR, prog);
+        execv(path, args);
         _exit(127);
     }
     close(p[1]);
     *err = p[0];
     return pid;
+}
+
+static pid_t spawn_proxy(int *err)
+{
+    static char *const args[] = {"batchproxy", "--listen",           "127.0.0.1:0",
+                                 "--backend",  "http://127.0.0.1:9", NULL};
+    return spawn("batchproxy", args, err);
 }
 
 /* Reads the pipe until a line holding `needle` (true) or end of file or
@@ -85,6 +93,28 @@ static void test_sighup_right_after_listening_is_a_reload(void **state)
         close(err);
         if (!reloaded || gone != 0)
             fail_msg("try %d: SIGHUP right after start-up killed the proxy", i);
+    }
+}
+
+/* classifyd too: a SIGTERM the moment it listens is a clean stop (exit 0),
+ * never the signal's default action. */
+static void test_classifyd_sigterm_right_after_listening_is_a_clean_stop(void **state)
+{
+    (void)state;
+    static char *const args[] = {"classifyd", "--listen", "127.0.0.1:0", NULL};
+    for (int i = 0; i < 40; i++) {
+        int err;
+        pid_t pid = spawn("classifyd", args, &err);
+        assert_true(pid > 0);
+        assert_true(read_until(err, "listening on", 15));
+        kill(pid, SIGTERM);
+        int status;
+        waitpid(pid, &status, 0);
+        close(err);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("try %d: SIGTERM right after start-up: %s %d", i,
+                     WIFSIGNALED(status) ? "killed by signal" : "exit",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     }
 }
 
@@ -210,6 +240,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sighup_right_after_listening_is_a_reload),
+        cmocka_unit_test(test_classifyd_sigterm_right_after_listening_is_a_clean_stop),
         cmocka_unit_test(test_soft_fd_limit_is_raised_to_the_hard_one),
         cmocka_unit_test(test_out_of_descriptors_pauses_accepting),
     };
