@@ -717,6 +717,8 @@ static void refuse(hconn *c, int status, const char *fmt, ...)
     va_start(ap, fmt);
     send_verror(&c->req, status, fmt, ap);
     va_end(ap);
+    if (c->s->h.on_refused)
+        c->s->h.on_refused(status, c->s->h.arg);
 }
 
 /* Methods the application is asked about (a wrong one at an endpoint gets

@@ -74,6 +74,10 @@ typedef struct httpd_handlers {
      * httpd_req_close). */
     void (*on_request)(httpd_req *req, void *arg);
     void *arg;
+    /* Optional: the server answered a request itself, with this status
+     * (malformed or refused from the head, drain, timeout; see above), so
+     * the application can count what never reached it. */
+    void (*on_refused)(int status, void *arg);
     /* Optional: what the server is for, printed before "listening on"
      * ("admin listening on ..."), for a program with more than one. */
     const char *name;

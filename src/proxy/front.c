@@ -494,6 +494,12 @@ void front_handle(httpd_req *req, void *arg)
     }
 }
 
+void front_refused(int status, void *arg)
+{
+    proxy *px = arg;
+    metrics_request(px->metrics, 0, status, 0);
+}
+
 void front_handle_admin(httpd_req *req, void *arg)
 {
     const char *path = httpd_req_path(req);

@@ -31,6 +31,10 @@ bool front_head(httpd_req *req, void *arg);
  * (404): only there. */
 void front_handle(httpd_req *req, void *arg);
 
+/* The server answered a request itself (arg: the proxy): counted as the
+ * anonymous client's, as nothing of the request was read to tell who. */
+void front_refused(int status, void *arg);
+
 /* The admin listener's callback (--admin-listen; arg: the proxy): the
  * operational endpoints, /healthz, /readyz, /metrics, /stats, /dashboard.
  * It keeps serving during a drain, so the drain can be watched. */

@@ -272,7 +272,8 @@ bool proxy_init(proxy *px)
                         .max_headers = 16384,
                         .io_timeout_s = px->cfg.io_timeout,
                         .max_connections = px->cfg.max_connections};
-    httpd_handlers h = {.on_head = front_head, .on_request = front_handle, .arg = px};
+    httpd_handlers h = {
+        .on_head = front_head, .on_request = front_handle, .on_refused = front_refused, .arg = px};
     px->http = httpd_listen(px->base, px->cfg.listen, &lim, &h, err, sizeof err);
     if (!px->http) {
         log_error("%s", err);

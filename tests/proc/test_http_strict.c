@@ -221,6 +221,11 @@ static void test_smuggling_framings_are_refused(void **state)
              "10\r\n{\"sequence\":\"a\"}\r\n0\r\n\r\n%s",
              hidden);
     expect_refused_from_head(f->proxy.port, req, 400, "Transfer-Encoding: gzip, chunked");
+    /* Answered by the server alone, and still counted (as the anonymous
+     * client's: nothing was read to tell who sent them). */
+    assert_true(thttp_await_metric(f->proxy.port,
+                                   "batchproxy_requests_total{client=\"-\",status=\"400\"}", 2,
+                                   10) == 2);
 }
 
 static void test_every_error_is_json(void **state)
