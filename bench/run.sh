@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: the proxy's overhead (added latency, throughput), then the
 # comparison of scheduling policies in the simulator and live, scaling out
-# over several backends, clients, fairness and overload, and what looping
-# /metrics scrapers cost with many client ids.
+# over several backends, clients, fairness and overload, what looping
+# /metrics scrapers cost with many client ids, and the proxy's memory under
+# a flood of connections sending the largest bodies.
 # Usage: bench/run.sh [BUILD_DIR]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,3 +16,5 @@ echo
 "$here/fairness.sh" "${1:-build}"
 echo
 "$here/metrics.sh" "${1:-build}"
+echo
+"$here/connflood.sh" "${1:-build}"
