@@ -20,7 +20,9 @@ mkdir -p "$out"
 seconds=${BENCH_SECONDS:-5}
 ids=${BENCH_CLIENT_IDS:-1100}
 
+# shellcheck source=scripts/lib.sh
 . "$here/../scripts/lib.sh"
+# shellcheck source=bench/wrk.sh
 . "$here/wrk.sh"
 trap bp_stop_all EXIT INT TERM
 
