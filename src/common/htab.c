@@ -81,14 +81,44 @@ void htab_insert(htab *t, htab_node *n)
     t->count++;
 }
 
-void htab_remove(htab *t, htab_node *n)
+bool htab_remove(htab *t, htab_node *n)
 {
     for (htab_node **p = &t->slots[n->hash & (t->nslots - 1)]; *p; p = &(*p)->next) {
         if (*p == n) {
             *p = n->next;
             n->next = NULL;
             t->count--;
-            return;
+            return true;
         }
     }
+    return false;
+}
+
+/* One chain's nodes: in the right slot, hashed right, keys unique. */
+static const char *check_chain(const htab *t, size_t slot, size_t *count)
+{
+    for (const htab_node *n = t->slots[slot]; n; n = n->next) {
+        if (++*count > t->count)
+            return "htab: count is the number of nodes";
+        if ((n->hash & (t->nslots - 1)) != slot)
+            return "htab: each node is on the chain of its hash's slot";
+        if (n->hash != htab_hash(t, n->key, n->klen))
+            return "htab: each node's hash is its key's";
+        if (htab_find(t, n->key, n->klen, n->hash) != n)
+            return "htab: no two nodes have the same key";
+    }
+    return NULL;
+}
+
+const char *htab_check(const htab *t)
+{
+    if (!t->slots || t->nslots < 16 || (t->nslots & (t->nslots - 1)))
+        return "htab: the slot array exists and nslots is a power of two >= 16";
+    size_t count = 0;
+    for (size_t i = 0; i < t->nslots; i++) {
+        const char *why = check_chain(t, i, &count);
+        if (why)
+            return why;
+    }
+    return count == t->count ? NULL : "htab: count is the number of nodes";
 }

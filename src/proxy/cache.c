@@ -1,6 +1,8 @@
 /* cache: LRU cache of results with a time to live (see cache.h). */
 #include "cache.h"
 
+#include "check.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,22 @@ struct cache_entry {
     enum wire_label label;
     char text[];
 };
+
+/* With BP_CHECK_INVARIANTS, cache_check after an operation, amortised
+ * (see cache.h). */
+static void debug_check(cache *c)
+{
+#ifdef BP_CHECK_INVARIANTS
+    if (c->check_skip > 0) {
+        c->check_skip--;
+        return;
+    }
+    BP_INVARIANTS(cache_check(c));
+    c->check_skip = (c->table.count + c->table.nslots) / 8;
+#else
+    (void)c;
+#endif
+}
 
 bool cache_init(cache *c, size_t capacity, double ttl)
 {
@@ -49,7 +67,8 @@ static void lru_push(cache *c, cache_entry *e)
 static void drop(cache *c, cache_entry *e)
 {
     lru_unlink(c, e);
-    htab_remove(&c->table, &e->node);
+    bool was_in = htab_remove(&c->table, &e->node);
+    BP_ASSERT(was_in); /* else the entry is being freed twice */
     free(e);
 }
 
@@ -75,11 +94,13 @@ bool cache_get(cache *c, const char *text, size_t bytes, double now, enum wire_l
         return false;
     if (c->ttl > 0 && now - e->stored > c->ttl) {
         drop(c, e);
+        debug_check(c);
         return false;
     }
     lru_unlink(c, e);
     lru_push(c, e);
     *label = e->label;
+    debug_check(c);
     return true;
 }
 
@@ -106,4 +127,32 @@ void cache_put(cache *c, const char *text, size_t bytes, enum wire_label label, 
     e->label = label;
     e->stored = now;
     lru_push(c, e);
+    debug_check(c);
+}
+
+const char *cache_check(const cache *c)
+{
+    const char *why = htab_check(&c->table);
+    if (why)
+        return why;
+    if (c->table.count > c->capacity)
+        return "cache: at most `capacity` entries";
+    if (!c->newest != (c->table.count == 0))
+        return "cache: newest is NULL iff the cache is empty";
+    size_t n = 0;
+    const cache_entry *e = c->newest;
+    do {
+        if (!e)
+            break;
+        if (++n > c->table.count)
+            return "cache: the LRU list holds the table's entries (no more)";
+        if (e->next->prev != e || e->prev->next != e)
+            return "cache: the LRU list is circular and doubly linked";
+        if (e->node.key != e->text)
+            return "cache: an entry's key is its own copy of its text";
+        if (htab_find(&c->table, e->text, e->node.klen, e->node.hash) != &e->node)
+            return "cache: every entry on the LRU list is in the table";
+        e = e->next;
+    } while (e != c->newest);
+    return n == c->table.count ? NULL : "cache: the LRU list holds the table's entries";
 }

@@ -3,7 +3,12 @@
  * The classifier is deterministic, so a result may be reused for the same
  * text. The cache owns copies of the texts; at most `capacity` entries are
  * kept (the least recently used goes first); an entry older than `ttl`
- * seconds is not returned. Capacity 0 disables it. */
+ * seconds is not returned. Capacity 0 disables it.
+ *
+ * Invariants (cache_check): the table and the LRU list hold the same
+ * entries, at most `capacity` (none when it is 0); the list is circular
+ * and doubly linked, `newest` NULL iff it is empty; each entry's key is its
+ * own copy of its text. */
 #ifndef BP_CACHE_H
 #define BP_CACHE_H
 
@@ -20,6 +25,7 @@ typedef struct cache {
     size_t capacity;
     double ttl;          /* seconds; <= 0 means no expiry */
     cache_entry *newest; /* LRU list, circular through prev/next */
+    size_t check_skip;   /* BP_CHECK_INVARIANTS: operations until the next check */
 } cache;
 
 bool cache_init(cache *c, size_t capacity, double ttl);
@@ -31,5 +37,11 @@ bool cache_get(cache *c, const char *text, size_t bytes, double now, enum wire_l
 
 /* Stores (or refreshes) the result for text at time now. */
 void cache_put(cache *c, const char *text, size_t bytes, enum wire_label label, double now);
+
+/* NULL when the invariants above hold, the table's (htab_check) included,
+ * else a sentence naming the one broken. O(entries + slots). Builds with
+ * BP_CHECK_INVARIANTS run it inside cache_get and cache_put, amortised:
+ * once (entries + slots) / 8 of them have passed since the last time. */
+const char *cache_check(const cache *c);
 
 #endif

@@ -1,11 +1,32 @@
 /* jobs: distinct queued/in-flight sequences and their waiters (see jobs.h). */
 #include "jobs.h"
 
+#include "check.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+static const char *check_all(const jobs *j, bool at_rest);
+
+/* With BP_CHECK_INVARIANTS, the structural invariants after an operation
+ * (amortised, see jobs.h); the at-rest ones hold only between events. */
+static void debug_check(jobs *j)
+{
+#ifdef BP_CHECK_INVARIANTS
+    if (j->check_skip > 0) {
+        j->check_skip--;
+        return;
+    }
+    BP_INVARIANTS(check_all(j, false));
+    j->check_skip = (j->table.count + j->table.nslots) / 8;
+#else
+    (void)j;
+#endif
+}
+
 bool jobs_init(jobs *j)
 {
+    j->check_skip = 0;
     return htab_init(&j->table, 1024);
 }
 
@@ -50,18 +71,25 @@ job *jobs_create(jobs *j, const char *text, size_t bytes, size_t len, int client
     jb->node.klen = bytes;
     jb->node.hash = htab_hash(&j->table, copy, bytes);
     htab_insert(&j->table, &jb->node);
+    debug_check(j);
     return jb;
 }
 
 void jobs_destroy(jobs *j, job *jb)
 {
-    htab_remove(&j->table, &jb->node);
+    /* Waiters left would point at freed memory. */
+    BP_ASSERT(!jb->waiters && jb->nwaiters == 0);
+    bool was_in = htab_remove(&j->table, &jb->node);
+    BP_ASSERT(was_in); /* else the job is being destroyed twice */
     free(jb->text);
     free(jb);
+    debug_check(j);
 }
 
 void jobs_attach(job *jb, waiter *w)
 {
+    /* A waiter on two lists would corrupt both when it leaves one. */
+    BP_ASSERT(!w->job);
     w->job = jb;
     w->next = NULL;
     w->prev = NULL;
@@ -94,6 +122,55 @@ job *jobs_detach(waiter *w)
     }
     w->job = NULL;
     w->next = w->prev = NULL;
+    BP_ASSERT(jb->nwaiters > 0); /* else the count wraps and the job is never orphaned */
     jb->nwaiters--;
     return jb->nwaiters == 0 && jb->state == JOB_QUEUED ? jb : NULL;
+}
+
+/* The job's waiters list: doubly linked, each naming the job, counted. */
+static const char *check_waiters(const job *jb)
+{
+    size_t n = 0;
+    const waiter *prev = NULL;
+    for (const waiter *w = jb->waiters; w; w = w->next) {
+        if (++n > jb->nwaiters)
+            return "jobs: nwaiters is the length of the job's waiters list";
+        if (w->job != jb)
+            return "jobs: a waiter on a job's list names that job (it is on one list only)";
+        if (prev && w->prev != prev)
+            return "jobs: the waiters list is doubly linked";
+        prev = w;
+    }
+    if (n != jb->nwaiters)
+        return "jobs: nwaiters is the length of the job's waiters list";
+    if (jb->waiters && jb->waiters->prev != prev)
+        return "jobs: the first waiter's prev is the last waiter";
+    return NULL;
+}
+
+static const char *check_job(const job *jb, bool at_rest)
+{
+    if (jb->node.key != jb->text || jb->node.klen != jb->bytes)
+        return "jobs: a job's key in the table is its own copy of its text";
+    if (jb->state != JOB_QUEUED && jb->state != JOB_INFLIGHT)
+        return "jobs: a job is queued or in flight";
+    if (jb->state == JOB_INFLIGHT && jb->item)
+        return "jobs: an in-flight job has no scheduler item";
+    if (at_rest && jb->state == JOB_QUEUED && (!jb->item || jb->nwaiters == 0))
+        return "jobs: at rest, a queued job has its scheduler item and a waiter";
+    return check_waiters(jb);
+}
+
+static const char *check_all(const jobs *j, bool at_rest)
+{
+    const char *why = htab_check(&j->table);
+    for (size_t i = 0; !why && i < j->table.nslots; i++)
+        for (const htab_node *n = j->table.slots[i]; n && !why; n = n->next)
+            why = check_job((const job *)n, at_rest);
+    return why;
+}
+
+const char *jobs_check(const jobs *j)
+{
+    return check_all(j, true);
 }

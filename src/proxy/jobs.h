@@ -12,7 +12,14 @@
  *   last waiter (jobs_detach tells them);
  * - state JOB_INFLIGHT: `item` is NULL; the job belongs to the dispatcher's
  *   current batch and only the dispatcher destroys it, waiters or not;
- * - a waiter is on at most one job's list, and w->job says which. */
+ * - a waiter is on at most one job's list, and w->job says which; the
+ *   list is doubly linked through next (NULL-terminated) and prev, the
+ *   first waiter's prev being the last, and nwaiters is its length;
+ * - a job's key in the table is its own copy of its text.
+ * "At once" above means before the event that detached the last waiter
+ * ends: between events ("at rest"), every queued job has its item and at
+ * least one waiter. While front.c sets a new job up (jobs_create, then
+ * sched_enqueue, then jobs_attach) it has neither yet. */
 #ifndef BP_JOBS_H
 #define BP_JOBS_H
 
@@ -47,6 +54,7 @@ typedef struct job {
 
 typedef struct jobs {
     htab table;
+    size_t check_skip; /* BP_CHECK_INVARIANTS: operations until the next check */
 } jobs;
 
 bool jobs_init(jobs *j);
@@ -57,11 +65,20 @@ size_t jobs_count(const jobs *j);
 job *jobs_find(jobs *j, const char *text, size_t bytes);
 /* A new JOB_QUEUED job with a copy of text and no item yet, or NULL (out of memory). */
 job *jobs_create(jobs *j, const char *text, size_t bytes, size_t len, int client, double now);
+/* Takes the job out of the table and frees it; its waiters must be gone. */
 void jobs_destroy(jobs *j, job *jb);
 
 void jobs_attach(job *jb, waiter *w);
 /* Takes w off its job; returns the job if that left a queued job with no
  * waiters (the caller must cancel its item and destroy it), else NULL. */
 job *jobs_detach(waiter *w);
+
+/* NULL when every invariant above holds, the table's (htab_check) included,
+ * else a sentence naming the one broken. For a caller at rest; O(jobs +
+ * waiters + slots). Builds with BP_CHECK_INVARIANTS run it, without the
+ * at-rest part, inside jobs_create, jobs_destroy, jobs_attach and
+ * jobs_detach, amortised: once (jobs + slots) / 8 of them have passed since
+ * the last time. */
+const char *jobs_check(const jobs *j);
 
 #endif

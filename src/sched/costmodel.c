@@ -158,3 +158,23 @@ double cost_predict(const cost_model *m, size_t longest)
 {
     return m->a + m->b * (double)longest * (double)longest;
 }
+
+static int finite_nonneg(double v)
+{
+    return v >= 0 && isfinite(v);
+}
+
+const char *cost_check(const cost_model *m)
+{
+    if (m->n != (m->seen < COST_WINDOW ? m->seen : COST_WINDOW) || m->next != m->seen % COST_WINDOW)
+        return "cost: the window holds the last min(seen, COST_WINDOW) observations, next = seen "
+               "mod COST_WINDOW";
+    for (size_t i = 0; i < m->n; i++)
+        if (!finite_nonneg(m->x[i]) || !finite_nonneg(m->y[i]))
+            return "cost: every observation in the window is finite and >= 0";
+    if (!finite_nonneg(m->prior_a) || !finite_nonneg(m->prior_b))
+        return "cost: the prior is finite and >= 0";
+    if (!finite_nonneg(m->a) || !finite_nonneg(m->b))
+        return "cost: the estimate a, b is finite and >= 0";
+    return NULL;
+}

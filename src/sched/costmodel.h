@@ -10,7 +10,13 @@
  * than the prior's slope allows): then a = 0 and `b` is fitted, so the one
  * length seen is always predicted right. The fit is redone after each of the first
  * 4 × COST_MIN_FIT observations, then after every COST_REFIT_EVERY-th.
- * Pure: no clock, no I/O. */
+ * Pure: no clock, no I/O.
+ *
+ * Invariants (cost_check): the window holds the last min(seen, COST_WINDOW)
+ * observations, `next` = seen mod COST_WINDOW; every observation is finite
+ * and >= 0 (cost_observe drops the others); the prior is finite and >= 0
+ * (sched_new refuses others), and so is the estimate: a fit clamps a and b
+ * at 0. Predictions are therefore >= 0 and never decrease with L. */
 #ifndef BP_COSTMODEL_H
 #define BP_COSTMODEL_H
 
@@ -38,5 +44,8 @@ void cost_observe(cost_model *m, size_t longest, double seconds);
 
 /* Predicted seconds for a batch whose longest member has `longest` code points. */
 double cost_predict(const cost_model *m, size_t longest);
+
+/* NULL when the invariants above hold, else a sentence naming the one broken. */
+const char *cost_check(const cost_model *m);
 
 #endif

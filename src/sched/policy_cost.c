@@ -411,5 +411,10 @@ static void cost_policy_pick(sched *s, double now, sched_pick *out)
                 out->it[out->n++] = st->v[i];
 }
 
-const sched_policy_ops sched_cost_ops = {"cost",          cost_policy_init,   cost_policy_fini,
-                                         cost_policy_add, cost_policy_remove, cost_policy_pick};
+const sched_policy_ops sched_cost_ops = {"cost",
+                                         cost_policy_init,
+                                         cost_policy_fini,
+                                         cost_policy_add,
+                                         cost_policy_remove,
+                                         cost_policy_pick,
+                                         NULL};

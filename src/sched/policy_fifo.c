@@ -19,5 +19,5 @@ static void fifo_pick(sched *s, double now, sched_pick *out)
     sched_fill_from(s, &s->arrivals, offsetof(sched_item, arrival), now, out);
 }
 
-const sched_policy_ops sched_fifo_ops = {"fifo",   fifo_init,   fifo_fini,
-                                         fifo_add, fifo_remove, fifo_pick};
+const sched_policy_ops sched_fifo_ops = {"fifo",      fifo_init, fifo_fini, fifo_add,
+                                         fifo_remove, fifo_pick, NULL};

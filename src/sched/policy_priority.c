@@ -11,6 +11,8 @@
  * backend: that is the design's known weakness, kept for comparison. */
 #include "sched_impl.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #define PRIORITY_ALPHA 0.2
@@ -81,5 +83,28 @@ static void prio_pick(sched *s, double now, sched_pick *out)
     sched_fill_from(s, &p->queue[PRIO_LOW], offsetof(sched_item, plink), now, out);
 }
 
-const sched_policy_ops sched_priority_ops = {"priority", prio_init,   prio_fini,
-                                             prio_add,   prio_remove, prio_pick};
+/* Every queued item is on the queue of its class, in enqueue order. */
+static const char *prio_check(const sched *s)
+{
+    const prio_state *p = s->pstate;
+    size_t total = 0;
+    for (int c = PRIO_HIGH; c <= PRIO_LOW; c++) {
+        size_t n = slink_length(&p->queue[c], s->queued - total);
+        if (n == SIZE_MAX)
+            return "priority: each class's queue is well linked and holds queued items only";
+        double last = -INFINITY;
+        for (const slink *l = p->queue[c].next; l != &p->queue[c]; l = l->next) {
+            const sched_item *it = SLINK_ITEM(l, plink);
+            if (it->pclass != c)
+                return "priority: an item is on the queue of its class";
+            if (it->e.enqueued < last)
+                return "priority: each class's queue is in order of enqueue time";
+            last = it->e.enqueued;
+        }
+        total += n;
+    }
+    return total == s->queued ? NULL : "priority: every queued item is on one of the two queues";
+}
+
+const sched_policy_ops sched_priority_ops = {"priority",  prio_init, prio_fini, prio_add,
+                                             prio_remove, prio_pick, prio_check};

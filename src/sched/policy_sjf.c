@@ -25,4 +25,5 @@ static void sjf_pick(sched *s, double now, sched_pick *out)
         sched_fill_from(s, &s->buckets[b], offsetof(sched_item, blink), now, out);
 }
 
-const sched_policy_ops sched_sjf_ops = {"sjf", sjf_init, sjf_fini, sjf_add, sjf_remove, sjf_pick};
+const sched_policy_ops sched_sjf_ops = {"sjf",      sjf_init, sjf_fini, sjf_add,
+                                        sjf_remove, sjf_pick, NULL};

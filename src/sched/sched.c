@@ -2,6 +2,8 @@
  * and the policy-independent part of the decision (see sched.h). */
 #include "sched_impl.h"
 
+#include "check.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,28 @@ sched_config sched_config_default(void)
                           .prior_b = 0.002};
 }
 
+static int add_backend(sched *s);
+
+/* With BP_CHECK_INVARIANTS, runs sched_check after an operation that
+ * changes the scheduler, and aborts if it fails. Amortised: once (queued +
+ * tenants / 8) / 8 operations have passed since the last check (after
+ * every operation while the queue and the table are small), so a long
+ * queue costs a few steps per operation (the unit tests check after every
+ * operation instead). */
+static void debug_check(sched *s)
+{
+#ifdef BP_CHECK_INVARIANTS
+    if (s->check_skip > 0) {
+        s->check_skip--;
+        return;
+    }
+    BP_INVARIANTS(sched_check(s));
+    s->check_skip = (s->queued + s->share.n / 8) / 8;
+#else
+    (void)s;
+#endif
+}
+
 sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
 {
     const sched_policy_ops *ops = NULL;
@@ -47,6 +71,10 @@ sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "max length must be 1..10000000");
         return NULL;
     }
+    if (!(cfg->prior_a >= 0 && cfg->prior_b >= 0 && isfinite(cfg->prior_a + cfg->prior_b))) {
+        snprintf(err, errlen, "the cost prior must be finite and >= 0");
+        return NULL;
+    }
     sched *s = calloc(1, sizeof *s);
     if (!s)
         goto oom;
@@ -62,7 +90,7 @@ sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
         goto oom;
     for (size_t i = 0; i < nb; i++)
         slink_init(&s->buckets[i]);
-    if (sched_add_backend(s) != 0 || ops->init(s) != 0)
+    if (add_backend(s) != 0 || ops->init(s) != 0)
         goto oom;
     return s;
 oom:
@@ -80,6 +108,7 @@ oom:
 /* Takes an item off every list (policy first, see the invariants) and frees it. */
 static void unlink_item(sched *s, sched_item *it)
 {
+    BP_ASSERT(s->queued > 0); /* else the item is not queued: freeing it again corrupts the heap */
     s->ops->remove(s, it);
     share_dequeued(&s->share, it->tenant, it->work);
     slink_remove(&it->arrival);
@@ -104,7 +133,7 @@ void sched_free(sched *s)
     free(s);
 }
 
-int sched_add_backend(sched *s)
+static int add_backend(sched *s)
 {
     if (s->nbk == s->capbk) {
         size_t cap = s->capbk ? 2 * s->capbk : 4;
@@ -119,6 +148,13 @@ int sched_add_backend(sched *s)
     cost_init(&b->cost, s->cfg.prior_a, s->cfg.prior_b);
     b->up = true;
     return (int)s->nbk++;
+}
+
+int sched_add_backend(sched *s)
+{
+    int id = add_backend(s);
+    debug_check(s);
+    return id;
 }
 
 static sched_backend *backend_of(const sched *s, int id)
@@ -168,6 +204,9 @@ sched_item *sched_enqueue(sched *s, void *owner, size_t len, int client, double 
     sched_item *it = tenant >= 0 ? calloc(1, sizeof *it) : NULL;
     if (!it)
         return NULL;
+    /* A group's queued and work are its members' sums: an item of its own
+     * would break them for good. */
+    BP_ASSERT(!s->share.t[tenant].is_group);
     it->tenant = tenant;
     it->work = cost_predict(&s->cost, len) / (double)s->cfg.max_batch;
     share_enqueued(&s->share, tenant, it->work);
@@ -180,12 +219,14 @@ sched_item *sched_enqueue(sched *s, void *owner, size_t len, int client, double 
     s->nonempty[it->bucket / 64] |= (uint64_t)1 << (it->bucket % 64);
     s->queued++;
     s->ops->add(s, it);
+    debug_check(s);
     return it;
 }
 
 void sched_cancel(sched *s, sched_item *it)
 {
     unlink_item(s, it);
+    debug_check(s);
 }
 
 void sched_extend_deadline(sched *s, sched_item *it, double deadline)
@@ -227,7 +268,8 @@ static double oldest_live(const sched *s, double now)
     return -1;
 }
 
-enum sched_verdict sched_next(sched *s, int backend, double now, sched_batch *out, double *wake)
+static enum sched_verdict next_batch(sched *s, int backend, double now, sched_batch *out,
+                                     double *wake)
 {
     out->n = 0;
     out->longest = 0;
@@ -277,13 +319,22 @@ enum sched_verdict sched_next(sched *s, int backend, double now, sched_batch *ou
     return SCHED_SEND;
 }
 
+enum sched_verdict sched_next(sched *s, int backend, double now, sched_batch *out, double *wake)
+{
+    enum sched_verdict v = next_batch(s, backend, now, out, wake);
+    debug_check(s);
+    return v;
+}
+
 void sched_done(sched *s, int backend, const sched_batch *b, double now, double seconds, bool ok)
 {
+    BP_ASSERT(b->n <= SCHED_MAX_BATCH); /* indexes the arrays below */
     sched_backend *bk = backend_of(s, backend);
     if (bk)
         bk->busy = false;
     if (!ok)
         return;
+    BP_ASSERT(seconds >= 0); /* charged to clients: a negative or NaN time corrupts every share */
     if (bk)
         cost_observe(&bk->cost, b->longest, seconds);
     cost_observe(&s->cost, b->longest, seconds);
@@ -296,6 +347,7 @@ void sched_done(sched *s, int backend, const sched_batch *b, double now, double 
             return; /* out of memory: skip the accounting, not the batch */
     }
     share_charge(&s->share, tenant, len, b->n, seconds, &s->cost);
+    debug_check(s);
 }
 
 double sched_drain_time(sched *s, int client, size_t len)
@@ -370,12 +422,16 @@ enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest,
 
 bool sched_set_weight(sched *s, int client, double weight)
 {
-    return share_set_weight(&s->share, client, weight);
+    bool ok = share_set_weight(&s->share, client, weight);
+    debug_check(s);
+    return ok;
 }
 
 bool sched_set_group(sched *s, int client, int group)
 {
-    return share_set_group(&s->share, client, group);
+    bool ok = share_set_group(&s->share, client, group);
+    debug_check(s);
+    return ok;
 }
 
 bool sched_set_group_limit(sched *s, int group, size_t max_queued)
@@ -418,6 +474,7 @@ void sched_expire(sched *s, double now, void (*expired)(void *owner, void *arg),
             expired(owner, arg);
         }
     }
+    debug_check(s);
 }
 
 size_t sched_queued(const sched *s)
@@ -428,4 +485,153 @@ size_t sched_queued(const sched *s)
 size_t sched_capacity(const sched *s)
 {
     return s->cfg.max_queue;
+}
+
+/* --- sched_check: the invariants of sched_impl.h, share.h, costmodel.h --- */
+
+size_t slink_length(const slink *head, size_t max)
+{
+    size_t n = 0;
+    for (const slink *l = head;; l = l->next) {
+        if (!l->next || l->next->prev != l)
+            return SIZE_MAX;
+        if (l->next == head)
+            return n;
+        if (++n > max)
+            return SIZE_MAX;
+    }
+}
+
+static bool bucket_marked(const sched *s, size_t b)
+{
+    return (s->nonempty[b / 64] >> (b % 64)) & 1;
+}
+
+/* One queued item's own invariants. */
+static const char *check_item(const sched *s, const sched_item *it)
+{
+    size_t bucket = it->e.len < s->cfg.max_length ? it->e.len : s->cfg.max_length;
+    if (it->bucket != bucket)
+        return "sched: an item's bucket is min(len, max_length)";
+    const slink *b = &it->blink;
+    if (b->next == b || b->next->prev != b || b->prev->next != b || !bucket_marked(s, bucket))
+        return "sched: every queued item is on a bucket list, its bucket marked non-empty";
+    /* share_tenant_of, without growing the table. */
+    long t = it->e.client > 0
+                 ? (long)it->e.client + 1
+                 : (it->e.len <= s->share.threshold ? SHARE_ANON_SHORT : SHARE_ANON_LONG);
+    if (it->tenant != t || (size_t)t >= s->share.n)
+        return "sched: an item's tenant is its client's (the anonymous class by length for 0)";
+    if (s->share.t[t].is_group)
+        return "sched: no item is queued for a group";
+    if (!(it->work >= 0) || !isfinite(it->work))
+        return "sched: an item's predicted work is finite and >= 0";
+    return NULL;
+}
+
+/* The arrivals list and its items; sums each tenant's items into
+ * queued_of and work_of when they are given. */
+static const char *check_arrivals(const sched *s, size_t *queued_of, double *work_of)
+{
+    if (slink_length(&s->arrivals, s->queued) != s->queued)
+        return "sched: the arrivals list is well linked and holds the `queued` items";
+    double last = -INFINITY;
+    for (const slink *l = s->arrivals.next; l != &s->arrivals; l = l->next) {
+        const sched_item *it = SLINK_ITEM(l, arrival);
+        const char *why = check_item(s, it);
+        if (why)
+            return why;
+        if (it->e.enqueued < last)
+            return "sched: the arrivals list is in order of enqueue time";
+        last = it->e.enqueued;
+        if (queued_of) {
+            queued_of[it->tenant]++;
+            work_of[it->tenant] += it->work;
+        }
+    }
+    return NULL;
+}
+
+/* The buckets marked in `nonempty` (the items check that theirs is). */
+static const char *check_buckets(const sched *s)
+{
+    size_t nb = s->cfg.max_length + 1, total = 0;
+    for (size_t w = 0; w * 64 < nb; w++) {
+        uint64_t bits = s->nonempty[w];
+        if (w == (nb - 1) / 64 && nb % 64 && bits >> (nb % 64))
+            return "sched: no bit of nonempty is set beyond the last bucket";
+        for (; bits; bits &= bits - 1) {
+            size_t b = w * 64 + (size_t)__builtin_ctzll(bits);
+            size_t n = slink_length(&s->buckets[b], s->queued - total);
+            if (n == 0 || n == SIZE_MAX)
+                return "sched: a bucket marked non-empty is a well-linked list of queued items";
+            double last = -INFINITY;
+            for (const slink *l = s->buckets[b].next; l != &s->buckets[b]; l = l->next) {
+                const sched_item *it = SLINK_ITEM(l, blink);
+                if (it->bucket != b)
+                    return "sched: an item is on the bucket of its clamped length";
+                if (it->e.enqueued < last)
+                    return "sched: a bucket is in order of enqueue time";
+                last = it->e.enqueued;
+            }
+            total += n;
+        }
+    }
+    return total == s->queued ? NULL : "sched: the buckets hold the `queued` items in all";
+}
+
+/* share.h's invariants, and each tenant's queued and work against its items. */
+static const char *check_tenants(const sched *s)
+{
+    const char *why = share_check(&s->share);
+    if (why)
+        return why;
+    size_t n = s->share.n;
+    size_t *queued_of = n ? calloc(n, sizeof *queued_of) : NULL;
+    double *work_of = n ? calloc(n, sizeof *work_of) : NULL;
+    bool sums = queued_of && work_of;
+    why = check_arrivals(s, sums ? queued_of : NULL, sums ? work_of : NULL);
+    for (size_t i = 0; sums && !why && i < n; i++) {
+        const share_tenant *t = &s->share.t[i];
+        if (t->is_group)
+            continue;
+        if (t->queued != queued_of[i])
+            why = "sched: a tenant's queued counts its queued items";
+        else if (fabs(t->work - work_of[i]) > 1e-6 * (1 + work_of[i]))
+            why = "sched: a tenant's work is the sum of its queued items' work";
+    }
+    free(queued_of);
+    free(work_of);
+    return why;
+}
+
+static const char *check_backends(const sched *s)
+{
+    if (s->nbk < 1 || s->nbk > s->capbk || !s->bk)
+        return "sched: the backend array holds nbk >= 1 backends, within its capacity";
+    if (s->filling >= s->nbk)
+        return "sched: the backend being filled is one of them";
+    const char *why = cost_check(&s->cost);
+    for (size_t i = 0; !why && i < s->nbk; i++) {
+        why = cost_check(&s->bk[i].cost);
+        if (!why && s->bk[i].busy && !isfinite(s->bk[i].free_at))
+            why = "sched: a busy backend's predicted end is finite";
+    }
+    return why;
+}
+
+const char *sched_check(const sched *s)
+{
+    if (s->cfg.max_batch < 1 || s->cfg.max_batch > SCHED_MAX_BATCH || s->cfg.max_length < 1)
+        return "sched: the config's sizes are within what sched_new accepts";
+    if (s->queued > s->cfg.max_queue)
+        return "sched: at most max_queue items are queued";
+    const char *why = check_backends(s);
+    if (!why)
+        why = check_buckets(s);
+    if (!why)
+        why = check_tenants(s);
+    if (!why && s->ops->check)
+        why = s->ops->check(s);
+    return why;
 }

@@ -19,7 +19,22 @@
  *   pick that leaves `out` empty on purpose, to keep the work for a faster
  *   backend, sets `defer_until` (> now) to when that backend frees up;
  * - a backend is `busy` from the SCHED_SEND that filled it to its
- *   sched_done, and `free_at` is then its batch's predicted end. */
+ *   sched_done, and `free_at` is then its batch's predicted end.
+ * And, checked with the above by sched_check (scheduler.h):
+ * - `queued` <= max_queue; the arrivals list and each bucket are in enqueue
+ *   order, so in order of `enqueued` (the callers' `now` never goes back):
+ *   the first live item on arrivals is the oldest (oldest_live, the cost
+ *   policy's starvation rule rely on it);
+ * - an item's `bucket` is min(len, max_length), its `tenant` its client's
+ *   (the anonymous class by length for client 0), never a group, and its
+ *   `work` (fixed when queued, so a dequeue takes back what the enqueue
+ *   added) finite and >= 0;
+ * - each tenant's queued and work are its queued items' count and sum
+ *   (share.h's own invariants hold too);
+ * - the backend array holds nbk >= 1 backends (ids 0..nbk-1, never reused),
+ *   `filling` < nbk, and every cost curve keeps costmodel.h's invariants;
+ * - a policy with a check() keeps its own invariants (priority: every item
+ *   on the queue of its class). */
 #ifndef BP_SCHED_IMPL_H
 #define BP_SCHED_IMPL_H
 
@@ -83,6 +98,9 @@ typedef struct sched_policy_ops {
     void (*remove)(sched *s, sched_item *it);
     /* Fills out with up to cfg.max_batch live items; may leave it empty. */
     void (*pick)(sched *s, double now, sched_pick *out);
+    /* NULL when the policy's own invariants hold, else the broken one;
+     * NULL (the member) for a policy that keeps nothing to check. */
+    const char *(*check)(const sched *s);
 } sched_policy_ops;
 
 /* One backend: its own learned cost curve and what is in flight on it. */
@@ -107,6 +125,7 @@ struct sched {
     double defer_until; /* set by a pick that keeps its work for a faster backend */
     share_table share;
     uint64_t *nonempty;
+    size_t check_skip; /* BP_CHECK_INVARIANTS: operations until the next full check */
 };
 
 /* True if the item may still be sent at `now`. */
@@ -133,6 +152,11 @@ static inline bool sched_item_fits(const sched *s, const sched_item *it, double 
 {
     return sched_item_live(it, now) && sched_cost_fits(s, s->filling, it->e.len);
 }
+
+/* The number of links on the list `head`, if it is well linked (every
+ * link's neighbours point back at it) and holds at most `max`; else
+ * SIZE_MAX. For the checks. */
+size_t slink_length(const slink *head, size_t max);
 
 /* The smallest non-empty bucket index >= from, or SIZE_MAX. */
 size_t sched_next_bucket(const sched *s, size_t from);

@@ -2,9 +2,9 @@
  * the backend and decides which batch goes next.
  *
  * It reads no clock and no socket: every call that depends on time takes
- * `now` (seconds, any fixed origin) as an argument. That is what lets the
- * same code run inside batchproxy's event loop and inside schedsim's
- * virtual time.
+ * `now` (seconds, any fixed origin, never going back from one call to the
+ * next) as an argument. That is what lets the same code run inside
+ * batchproxy's event loop and inside schedsim's virtual time.
  *
  * The caller's cycle:
  *   it = sched_enqueue(s, owner, len, client, now, deadline)  one per distinct sequence
@@ -50,7 +50,7 @@ typedef struct sched_config {
     size_t max_queue;          /* queued sequences; sched_enqueue fails beyond it */
     size_t max_length;         /* longest length expected; longer ones share the last bucket */
     size_t priority_threshold; /* `priority`: lengths up to this are the high class */
-    double prior_a, prior_b;   /* the cost curve assumed before batches are measured */
+    double prior_a, prior_b;   /* the cost curve assumed before batches are measured (>= 0) */
     /* The longest a batch may be predicted to take on the backend it goes
      * to, in seconds (batchproxy: --backend-timeout); 0: no bound. See
      * sched_next and sched_admit. */
@@ -83,7 +83,7 @@ sched_config sched_config_default(void);
 const char *const *sched_policy_names(void);
 
 /* A new empty scheduler, or NULL with a message in err (unknown policy,
- * bad sizes, out of memory). */
+ * bad sizes, a negative cost prior, out of memory). */
 sched *sched_new(const sched_config *cfg, char *err, size_t errlen);
 
 /* Frees the scheduler and every item still queued (not their owners). */
@@ -91,8 +91,9 @@ void sched_free(sched *s);
 
 const char *sched_policy(const sched *s);
 
-/* Queues one sequence of `len` code points for `client` (0 = anonymous),
- * wanted until `deadline`. Returns its handle, or NULL when the queue holds
+/* Queues one sequence of `len` code points for `client` (0 = anonymous;
+ * never a group, see sched_set_group), wanted until `deadline`. Returns its
+ * handle, or NULL when the queue holds
  * max_queue items already (or out of memory). */
 sched_item *sched_enqueue(sched *s, void *owner, size_t len, int client, double now,
                           double deadline);
@@ -109,8 +110,9 @@ void sched_extend_deadline(sched *s, sched_item *it, double deadline);
  * memory. */
 int sched_add_backend(sched *s);
 
-/* Restarts a backend's cost curve from a prior of its own (a + b × L²), for
- * a caller that knows what that backend costs (the simulator's model). */
+/* Restarts a backend's cost curve from a prior of its own (a + b × L², a
+ * and b >= 0), for a caller that knows what that backend costs (the
+ * simulator's model). */
 void sched_backend_prior(sched *s, int backend, double a, double b);
 
 /* Marks a backend up (the default) or down: a down backend is never asked
@@ -132,8 +134,9 @@ size_t sched_backends(const sched *s);
  * should ask the fastest first. An unknown id gets SCHED_IDLE. */
 enum sched_verdict sched_next(sched *s, int backend, double now, sched_batch *out, double *wake);
 
-/* Reports a batch's outcome on `backend` and its measured service time;
- * successful batches teach that backend's cost curve and the pooled one. A
+/* Reports a batch's outcome on `backend` and its measured service time
+ * (>= 0 when ok: it is charged to the members' clients); successful
+ * batches teach that backend's cost curve and the pooled one. A
  * failed batch frees the backend too (the caller may send the same items
  * again elsewhere, outside the scheduler). */
 void sched_done(sched *s, int backend, const sched_batch *b, double now, double seconds, bool ok);
@@ -228,5 +231,16 @@ void sched_expire(sched *s, double now, void (*expired)(void *owner, void *arg),
 
 size_t sched_queued(const sched *s);
 size_t sched_capacity(const sched *s);
+
+/* Checks every invariant the scheduler keeps (sched_impl.h, share.h,
+ * costmodel.h, the policy's own): NULL when they all hold, else a sentence
+ * naming the one broken. O(queued + max_length + tenants × groups); it
+ * reads only, and may allocate scratch (skipping the per-tenant sums when
+ * it can't). The unit tests call it after every operation; builds with
+ * BP_CHECK_INVARIANTS (Debug, sanitizers, fuzzing) run it inside the
+ * operations that change the scheduler, amortised: after an operation, once
+ * (queued + tenants / 8) / 8 operations have passed since the last check
+ * (after every one while the queue is small), aborting when it fails. */
+const char *sched_check(const sched *s);
 
 #endif

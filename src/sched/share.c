@@ -1,6 +1,8 @@
 /* share: fair shares of the backend between clients (see share.h). */
 #include "share.h"
 
+#include "check.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -100,6 +102,7 @@ static void join(share_table *tab, long i, size_t count, double work)
 static void leave(share_table *tab, long i, size_t count, double work)
 {
     share_tenant *t = &tab->t[i];
+    BP_ASSERT(t->queued >= count); /* a count below zero would wrap silently */
     t->queued -= count;
     t->work = t->queued ? t->work - work : 0; /* no rounding residue when empty */
 }
@@ -109,7 +112,7 @@ bool share_set_group(share_table *tab, int client, int group)
     long m = share_tenant_of(tab, client, 0);
     long g = group > 0 ? share_tenant_of(tab, group, 0) : -1;
     if (client <= 0 || m < 0 || (group > 0 && g < 0) || g == m || tab->t[m].is_group ||
-        (g >= 0 && tab->t[g].group >= 0))
+        (g >= 0 && (tab->t[g].group >= 0 || (!tab->t[g].is_group && tab->t[g].queued > 0))))
         return false;
     share_tenant *t = &tab->t[m];
     if (t->group == g)
@@ -232,4 +235,61 @@ long share_anchor(const share_table *tab)
             return m;
     }
     return -1;
+}
+
+/* The invariants of one tenant on its own (see share.h). */
+static const char *check_tenant(const share_table *tab, size_t i)
+{
+    const share_tenant *t = &tab->t[i];
+    if (!(t->weight > 0) || !isfinite(t->weight))
+        return "share: a tenant's weight is finite and > 0";
+    if (!(t->charged >= 0) || !isfinite(t->charged) || !isfinite(t->service))
+        return "share: a tenant's charged seconds are finite and >= 0, its service finite";
+    if (!isfinite(t->work) || t->work < -1e-6 || /* rounding, not a missing item */
+        (t->queued == 0 && t->work != 0))
+        return "share: a tenant's work is finite, >= 0, and exactly 0 when nothing is queued";
+    if (t->group != -1 && (t->group < 0 || (size_t)t->group >= tab->n || t->group == (long)i ||
+                           !tab->t[t->group].is_group || tab->t[t->group].group != -1))
+        return "share: a member's group is a top-level group tenant of the table";
+    if (t->is_group && (t->group != -1 || i <= SHARE_ANON_LONG))
+        return "share: a group is top-level and not an anonymous tenant";
+    if (i <= SHARE_ANON_LONG && t->group != -1)
+        return "share: the anonymous tenants are never members of a group";
+    return NULL;
+}
+
+/* A group's queued and work are its members' sums. */
+static const char *check_group(const share_table *tab, size_t g)
+{
+    size_t queued = 0;
+    double work = 0;
+    for (size_t i = 0; i < tab->n; i++)
+        if (tab->t[i].group == (long)g) {
+            queued += tab->t[i].queued;
+            work += tab->t[i].work;
+        }
+    if (tab->t[g].queued != queued)
+        return "share: a group's queued is the sum of its members' (it queues nothing itself)";
+    if (fabs(tab->t[g].work - work) > 1e-6 * (1 + fabs(work)))
+        return "share: a group's work is the sum of its members'";
+    return NULL;
+}
+
+const char *share_check(const share_table *tab)
+{
+    if ((tab->n > 0) != (tab->t != NULL))
+        return "share: the tenant array exists iff the table has tenants";
+    if (!(tab->slack >= 0) || !isfinite(tab->slack))
+        return "share: the slack is finite and >= 0";
+    size_t groups = 0;
+    for (size_t i = 0; i < tab->n; i++) {
+        const char *why = check_tenant(tab, i);
+        if (!why && tab->t[i].is_group) {
+            groups++;
+            why = check_group(tab, i);
+        }
+        if (why)
+            return why;
+    }
+    return groups == tab->groups ? NULL : "share: `groups` counts the group tenants";
 }

@@ -30,7 +30,19 @@
  * charged and service grow with every charge to a member (service by the
  * group's weight); a member's service is compared only with its siblings',
  * a top-level tenant's (groups included) only with other top-level ones'.
- * Without groups, every computation is the flat one above, step for step. */
+ * Without groups, every computation is the flat one above, step for step.
+ *
+ * Invariants of the table (share_check; the scheduler's sched_check adds
+ * that each tenant's queued and work are its queued items' count and sum):
+ * - groups are one level deep: a group is top-level, never a member, and
+ *   holds no sequence of its own (share_set_group won't make a group of a
+ *   tenant with its own queue; the caller enqueues nothing for a group);
+ *   the anonymous tenants are never groups nor members; `groups` counts
+ *   the tenants with is_group;
+ * - weights are finite and > 0; charged is finite and >= 0 (a batch's
+ *   seconds are >= 0); service is finite;
+ * - work is finite and >= 0 up to rounding, and exactly 0 when queued is 0;
+ * - slack is finite and >= 0. */
 #ifndef BP_SHARE_H
 #define BP_SHARE_H
 
@@ -79,8 +91,9 @@ bool share_set_weight(share_table *tab, int client, double weight);
 
 /* Puts client's tenant in the group of client `group` (> 0; 0: back to
  * the top level), moving its queued work along. A client that is a group,
- * or the anonymous client, can't be a member. Returns false for those or
- * when out of memory. */
+ * or the anonymous client, can't be a member, nor can a client with work
+ * of its own queued become a group. Returns false for those or when out
+ * of memory. */
 bool share_set_group(share_table *tab, int client, int group);
 
 /* A sequence of predicted backend work `work` joins or leaves the queue
@@ -104,5 +117,9 @@ void share_charge(share_table *tab, const long *tenant, const size_t *len, size_
  * member with the least service. Otherwise, when a group's members spread
  * by `slack` or more, the member with the least. Never a group itself. */
 long share_anchor(const share_table *tab);
+
+/* NULL when the table's invariants above hold, else a sentence naming the
+ * one broken. O(tenants × groups). */
+const char *share_check(const share_table *tab);
 
 #endif

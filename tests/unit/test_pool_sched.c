@@ -9,6 +9,7 @@
 
 #include "health.h"
 #include "scheduler.h"
+#include "checked.h" /* every scheduler operation below is followed by sched_check */
 
 #define FAR 1e9
 

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "scheduler.h"
+#include "checked.h" /* every scheduler operation below is followed by sched_check */
 
 #include <math.h>
 #include <stdbool.h>

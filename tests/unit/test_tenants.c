@@ -10,6 +10,7 @@
 #include "scheduler.h"
 #include "share.h"
 #include "tbucket.h"
+#include "checked.h" /* every scheduler and share operation below is checked */
 
 #include <math.h>
 #include <stdio.h>
