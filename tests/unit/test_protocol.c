@@ -210,7 +210,7 @@ static void test_info(void **state)
 /* "inputs": [the tensor 'text'], and the request's start with it. */
 #define OIP_INPUTS(shape, data)                                                                    \
     "\"inputs\":[{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":" shape ",\"data\":" data "}" \
-                                                                                               "]"
+    "]"
 #define OIP_IN(shape, data) "{" OIP_INPUTS(shape, data)
 
 static void test_oip_parse(void **state)
