@@ -1,7 +1,7 @@
 /* cfile: the clients file, a small INI format (see clientsfile.h). */
 #include "clientsfile.h"
 
-#include "cli.h"
+#include "opt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -56,39 +56,28 @@ static void cut_comment(char *s)
         }
 }
 
-static bool number(const char *v, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || end == v || *end != '\0' || isnan(d) || d < min || d > max)
-        return false;
-    *out = d;
-    return true;
-}
-
 /* Applies `key = value` to c; returns NULL or what is wrong. */
 static const char *set_field(cfile_client *c, const char *key, const char *v)
 {
     double d;
     if (strcmp(key, "weight") == 0) {
-        if (!number(v, 1e-6, 1e6, &d))
+        if (!opt_number(v, 1e-6, 1e6, &d))
             return "weight must be a number in (0, 1000000]";
         c->weight = d;
     } else if (strcmp(key, "rate") == 0) {
-        if (!number(v, 0, 1e9, &d))
+        if (!opt_number(v, 0, 1e9, &d))
             return "rate must be requests per second, 0 (unlimited) or more";
         c->rate = d;
     } else if (strcmp(key, "burst") == 0) {
-        if (!number(v, 1, 1e9, &d))
+        if (!opt_number(v, 1, 1e9, &d))
             return "burst must be 1 or more";
         c->burst = d;
     } else if (strcmp(key, "max_queued") == 0) {
-        if (!number(v, 1, 1e9, &d) || d != floor(d))
+        if (!opt_number(v, 1, 1e9, &d) || d != floor(d))
             return "max_queued must be a whole number, 1 or more";
         c->max_queued = (size_t)d;
     } else if (strcmp(key, "timeout_ms") == 0) {
-        if (!number(v, 1, 3600000, &d))
+        if (!opt_number(v, 1, 3600000, &d))
             return "timeout_ms must be in 1..3600000";
         c->timeout = d / 1000;
     } else if (strcmp(key, "key") == 0) {
@@ -249,16 +238,28 @@ const cfile_client *cfile_by_key(const cfile *f, const char *key)
     return found;
 }
 
-int cfile_default_option(cfile_client *d, const char *prog, int opt, const char *arg)
-{
-    switch (opt) {
-    case CFILE_OPT_RATE_LIMIT:
-        return cli_double(prog, "rate-limit", arg, 0, 1e9, &d->rate);
-    case CFILE_OPT_RATE_BURST:
-        return cli_double(prog, "rate-burst", arg, 1, 1e9, &d->burst);
-    case CFILE_OPT_CLIENT_MAX_QUEUE:
-        return cli_size(prog, "client-max-queue", arg, 1, 10000000, &d->max_queued);
-    default:
-        return -1;
-    }
-}
+const opt_entry cfile_default_opts[] = {
+    {.name = "rate-limit",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(cfile_client, rate),
+     .dhi = 1e9,
+     .def = "0",
+     .arg = "RPS",
+     .help = "default requests/s per client (default %D: none)"},
+    {.name = "rate-burst",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(cfile_client, burst),
+     .dlo = 1,
+     .dhi = 1e9,
+     .def = "20",
+     .arg = "N",
+     .help = "default burst above the rate"},
+    {.name = "client-max-queue",
+     .type = OPT_SIZE,
+     OPT_FIELD(cfile_client, max_queued),
+     .lo = 1,
+     .hi = 10000000,
+     .def = "1000",
+     .arg = "N",
+     .help = "default sequences one client may have queued (default %D; more get 429)"},
+    {0}};

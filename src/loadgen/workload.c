@@ -1,7 +1,7 @@
 /* workload: client specs, trace planning, text generation and trace CSV (see workload.h). */
 #include "workload.h"
 
-#include "cli.h"
+#include "opt.h"
 
 #include "utf8.h"
 
@@ -946,36 +946,54 @@ out:
     return ok;
 }
 
-int wl_source_option(wl_source *src, const char *prog, int opt, const char *arg)
-{
-    size_t v;
-    switch (opt) {
-    case WL_OPT_PROFILE:
-        src->profile = arg;
-        return 1;
-    case WL_OPT_CLIENT:
-        src->specs[src->nspecs++] = arg;
-        return 1;
-    case WL_OPT_CLIENTS_FILE:
-        src->clients_file = arg;
-        return 1;
-    case WL_OPT_CLIENT_IDS:
-        src->client_ids = true;
-        return 1;
-    case WL_OPT_REPLAY:
-        src->replay = arg;
-        return 1;
-    case WL_OPT_ROUNDS:
-        return cli_size(prog, "rounds", arg, 1, 100000, &src->rounds);
-    case WL_OPT_SEED:
-        if (!cli_size(prog, "seed", arg, 0, SIZE_MAX, &v))
-            return 0;
-        src->seed = v;
-        return 1;
-    default:
-        return -1;
-    }
-}
+const opt_entry wl_source_opts[] = {
+    {.name = "profile",
+     .type = OPT_STR,
+     OPT_FIELD(wl_source, profile),
+     .arg = "NAME",
+     .help = "built-in clients: seed = the original challenge's A (3 bursts of 5, len 5-12) "
+             "and B (12 steady, len 10-25); seed is the default without --client, "
+             "--clients-file or --replay"},
+    {.name = "client",
+     .type = OPT_LIST,
+     OPT_FIELD(wl_source, specs),
+     .count_off = offsetof(wl_source, nspecs),
+     .arg = "SPEC",
+     .help = "add a client (repeatable; SPEC: see loadgen --help)"},
+    {.name = "clients-file",
+     .type = OPT_STR,
+     OPT_FIELD(wl_source, clients_file),
+     .arg = "FILE",
+     .help = "add clients, one SPEC per line, '#' comments"},
+    {.name = "client-ids",
+     .type = OPT_FLAG,
+     OPT_FIELD(wl_source, client_ids),
+     .help = "every client sends X-Client-Id (the seed profile and --replay send none unless "
+             "this is given)"},
+    {.name = "rounds",
+     .type = OPT_SIZE,
+     OPT_FIELD(wl_source, rounds),
+     .lo = 1,
+     .hi = 100000,
+     .def = "1",
+     .arg = "N",
+     .help = "repeat the plan N times, each round starting when the previous round's last "
+             "request leaves"},
+    {.name = "seed",
+     .type = OPT_U64,
+     OPT_FIELD(wl_source, seed),
+     .hi = UINT64_MAX,
+     .def = "1",
+     .arg = "N",
+     .help = "PRNG seed; the same seed plans the same trace"},
+    {.name = "replay",
+     .type = OPT_STR,
+     OPT_FIELD(wl_source, replay),
+     .arg = "FILE",
+     .help = "a trace CSV instead of a plan (columns client, send_s, length required; text "
+             "optional, else generated from the seed and row), played once: not with "
+             "--rounds, --profile, --client or --clients-file"},
+    {0}};
 
 bool wl_plan(const wl_source *src, wl_client **clients, size_t *n, wl_trace *t, char *err,
              size_t errlen)
