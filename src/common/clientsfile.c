@@ -90,6 +90,90 @@ static const char *set_field(cfile_client *c, const char *key, const char *v)
     return NULL;
 }
 
+/* Reading a clients file: the clients so far and the section being read. */
+typedef struct cfile_reader {
+    cfile f;
+    const cfile_client *defaults;
+    cfile_client *cur; /* NULL before the first section */
+    size_t cap;
+    bool unlisted_seen;
+} cfile_reader;
+
+/* A "[NAME]" line (s starts with '['): a new section. Returns NULL or what
+ * is wrong. */
+static const char *read_section(cfile_reader *rd, char *s)
+{
+    char *close = strchr(s, ']');
+    if (!close || trim(close + 1)[0] != '\0')
+        return "a section is [NAME] alone on its line";
+    *close = '\0';
+    char *name = trim(s + 1);
+    if (strcmp(name, CFILE_UNLISTED) == 0) {
+        if (rd->unlisted_seen)
+            return "the [" CFILE_UNLISTED "] pool is already configured";
+        rd->unlisted_seen = true;
+        rd->cur = &rd->f.unlisted;
+        return NULL;
+    }
+    if (!cfile_valid_name(name))
+        return "a client name is 1-64 of [A-Za-z0-9._-], not '-' or '_other'";
+    if (cfile_find(&rd->f, name))
+        return "this client is already listed";
+    if (rd->f.n == rd->cap) {
+        size_t cap = rd->cap ? rd->cap * 2 : 16;
+        cfile_client *nc =
+            cap <= CFILE_MAX_CLIENTS ? realloc(rd->f.clients, cap * sizeof *nc) : NULL;
+        if (!nc)
+            return "too many clients";
+        rd->f.clients = nc;
+        rd->cap = cap;
+    }
+    rd->cur = &rd->f.clients[rd->f.n++];
+    *rd->cur = *rd->defaults;
+    rd->cur->key[0] = '\0';
+    snprintf(rd->cur->name, sizeof rd->cur->name, "%s", name);
+    return NULL;
+}
+
+/* One line of the file (its newline included). Returns NULL or what is
+ * wrong. */
+static const char *read_line(cfile_reader *rd, char *line)
+{
+    char *s = trim(line);
+    if (*s == '\0' || *s == '#' || *s == ';')
+        return NULL;
+    cut_comment(s);
+    if (*s == '[')
+        return read_section(rd, s);
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return "expected KEY = VALUE or [NAME]";
+    if (!rd->cur)
+        return "a setting before any [NAME] section";
+    *eq = '\0';
+    char *key = trim(s);
+    if (rd->cur == &rd->f.unlisted && strcmp(key, "key") == 0)
+        return "the [" CFILE_UNLISTED "] pool has no key (its clients are the ones without)";
+    return set_field(rd->cur, key, trim(eq + 1));
+}
+
+/* Keys must be unique: a key names exactly one client. Sets f->keys. */
+static bool keys_unique(cfile *f, const char *path, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (!f->clients[i].key[0])
+            continue;
+        f->keys = true;
+        for (size_t j = i + 1; j < f->n; j++)
+            if (strcmp(f->clients[i].key, f->clients[j].key) == 0) {
+                snprintf(err, errlen, "%s: clients %s and %s have the same key", path,
+                         f->clients[i].name, f->clients[j].name);
+                return false;
+            }
+    }
+    return true;
+}
+
 bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char *err,
                 size_t errlen)
 {
@@ -98,108 +182,34 @@ bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return false;
     }
-    cfile f = {.unlisted = *defaults};
-    snprintf(f.unlisted.name, sizeof f.unlisted.name, "%s", CFILE_UNLISTED);
-    f.unlisted.key[0] = '\0';
-    bool unlisted_seen = false;
-    cfile_client *cur = NULL; /* the section being read */
-    size_t cap = 0;
+    cfile_reader rd = {.f = {.unlisted = *defaults}, .defaults = defaults};
+    snprintf(rd.f.unlisted.name, sizeof rd.f.unlisted.name, "%s", CFILE_UNLISTED);
+    rd.f.unlisted.key[0] = '\0';
     char line[1024];
     int lineno = 0;
     const char *why = NULL;
     while (!why && fgets(line, sizeof line, fp)) {
         lineno++;
-        if (!strchr(line, '\n') && !feof(fp)) {
-            why = "line too long";
-            break;
-        }
-        char *s = trim(line);
-        if (*s == '\0' || *s == '#' || *s == ';')
-            continue;
-        cut_comment(s);
-        if (*s == '[') {
-            char *close = strchr(s, ']');
-            if (!close || trim(close + 1)[0] != '\0') {
-                why = "a section is [NAME] alone on its line";
-                break;
-            }
-            *close = '\0';
-            char *name = trim(s + 1);
-            if (strcmp(name, CFILE_UNLISTED) == 0) {
-                why = unlisted_seen ? "the [" CFILE_UNLISTED "] pool is already configured" : NULL;
-                unlisted_seen = true;
-                cur = &f.unlisted;
-                continue;
-            }
-            if (!cfile_valid_name(name)) {
-                why = "a client name is 1-64 of [A-Za-z0-9._-], not '-' or '_other'";
-                break;
-            }
-            if (cfile_find(&f, name)) {
-                why = "this client is already listed";
-                break;
-            }
-            if (f.n == cap) {
-                cap = cap ? cap * 2 : 16;
-                cfile_client *nc =
-                    cap <= CFILE_MAX_CLIENTS ? realloc(f.clients, cap * sizeof *nc) : NULL;
-                if (!nc) {
-                    why = "too many clients";
-                    break;
-                }
-                f.clients = nc;
-            }
-            cur = &f.clients[f.n++];
-            *cur = *defaults;
-            cur->key[0] = '\0';
-            snprintf(cur->name, sizeof cur->name, "%s", name);
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            why = "expected KEY = VALUE or [NAME]";
-            break;
-        }
-        if (!cur) {
-            why = "a setting before any [NAME] section";
-            break;
-        }
-        *eq = '\0';
-        char *key = trim(s);
-        why = cur == &f.unlisted && strcmp(key, "key") == 0
-                  ? "the [" CFILE_UNLISTED "] pool has no key (its clients are the ones without)"
-                  : set_field(cur, key, trim(eq + 1));
+        why = !strchr(line, '\n') && !feof(fp) ? "line too long" : read_line(&rd, line);
     }
-    /* A read error (a directory, say) must not pass for an empty file: that
-     * would drop every client's settings and keys, and with them
-     * authentication. */
-    if (!why && ferror(fp)) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        fclose(fp);
-        free(f.clients);
-        return false;
-    }
-    fclose(fp);
-    /* Keys must be unique: a key names exactly one client. */
-    for (size_t i = 0; !why && i < f.n; i++) {
-        if (!f.clients[i].key[0])
-            continue;
-        f.keys = true;
-        for (size_t j = i + 1; j < f.n; j++)
-            if (strcmp(f.clients[i].key, f.clients[j].key) == 0) {
-                snprintf(err, errlen, "%s: clients %s and %s have the same key", path,
-                         f.clients[i].name, f.clients[j].name);
-                free(f.clients);
-                return false;
-            }
-    }
+    bool ok = true;
     if (why) {
         snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
-        free(f.clients);
-        return false;
+        ok = false;
+    } else if (ferror(fp)) {
+        /* A read error (a directory, say) must not pass for an empty file:
+         * that would drop every client's settings and keys, and with them
+         * authentication. */
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        ok = false;
     }
-    *out = f;
-    return true;
+    fclose(fp);
+    ok = ok && keys_unique(&rd.f, path, err, errlen);
+    if (ok)
+        *out = rd.f;
+    else
+        free(rd.f.clients);
+    return ok;
 }
 
 void cfile_free(cfile *f)
