@@ -4,7 +4,6 @@
 #include "opt.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,28 +31,6 @@ static bool valid_key(const char *s)
         if (s[i] <= ' ' || s[i] > '~')
             return false;
     return true;
-}
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
-/* Cuts a trailing comment: ';' or '#' after a space or tab. No value has
- * a space in it (names, numbers, keys), so one can't be cut short; a key
- * may hold ';' or '#' itself. */
-static void cut_comment(char *s)
-{
-    for (char *p = s; *p; p++)
-        if ((*p == ' ' || *p == '\t') && (p[1] == ';' || p[1] == '#')) {
-            *p = '\0';
-            return;
-        }
 }
 
 /* Applies `key = value` to c; returns NULL or what is wrong. */
@@ -99,15 +76,9 @@ typedef struct cfile_reader {
     bool unlisted_seen;
 } cfile_reader;
 
-/* A "[NAME]" line (s starts with '['): a new section. Returns NULL or what
- * is wrong. */
-static const char *read_section(cfile_reader *rd, char *s)
+/* A "[NAME]" line: a new section. Returns NULL or what is wrong. */
+static const char *read_section(cfile_reader *rd, const char *name)
 {
-    char *close = strchr(s, ']');
-    if (!close || trim(close + 1)[0] != '\0')
-        return "a section is [NAME] alone on its line";
-    *close = '\0';
-    char *name = trim(s + 1);
     if (strcmp(name, CFILE_UNLISTED) == 0) {
         if (rd->unlisted_seen)
             return "the [" CFILE_UNLISTED "] pool is already configured";
@@ -135,26 +106,27 @@ static const char *read_section(cfile_reader *rd, char *s)
     return NULL;
 }
 
-/* One line of the file (its newline included). Returns NULL or what is
- * wrong. */
-static const char *read_line(cfile_reader *rd, char *line)
+/* One line of the file, split (opt_ini_fn). Returns NULL or what is wrong. */
+static const char *read_line(void *arg, opt_ini kind, char *key, char *value)
 {
-    char *s = trim(line);
-    if (*s == '\0' || *s == '#' || *s == ';')
+    cfile_reader *rd = arg;
+    switch (kind) {
+    case OPT_INI_NONE:
         return NULL;
-    cut_comment(s);
-    if (*s == '[')
-        return read_section(rd, s);
-    char *eq = strchr(s, '=');
-    if (!eq)
+    case OPT_INI_SECTION:
+        return read_section(rd, key);
+    case OPT_INI_BAD_SECTION:
+        return "a section is [NAME] alone on its line";
+    case OPT_INI_BAD:
         return "expected KEY = VALUE or [NAME]";
+    case OPT_INI_PAIR:
+        break;
+    }
     if (!rd->cur)
         return "a setting before any [NAME] section";
-    *eq = '\0';
-    char *key = trim(s);
     if (rd->cur == &rd->f.unlisted && strcmp(key, "key") == 0)
         return "the [" CFILE_UNLISTED "] pool has no key (its clients are the ones without)";
-    return set_field(rd->cur, key, trim(eq + 1));
+    return set_field(rd->cur, key, value);
 }
 
 /* Keys must be unique: a key names exactly one client. Sets f->keys. */
@@ -177,34 +149,13 @@ static bool keys_unique(cfile *f, const char *path, char *err, size_t errlen)
 bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char *err,
                 size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
-    if (!fp) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return false;
-    }
     cfile_reader rd = {.f = {.unlisted = *defaults}, .defaults = defaults};
     snprintf(rd.f.unlisted.name, sizeof rd.f.unlisted.name, "%s", CFILE_UNLISTED);
     rd.f.unlisted.key[0] = '\0';
-    char line[1024];
-    int lineno = 0;
-    const char *why = NULL;
-    while (!why && fgets(line, sizeof line, fp)) {
-        lineno++;
-        why = !strchr(line, '\n') && !feof(fp) ? "line too long" : read_line(&rd, line);
-    }
-    bool ok = true;
-    if (why) {
-        snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
-        ok = false;
-    } else if (ferror(fp)) {
-        /* A read error (a directory, say) must not pass for an empty file:
-         * that would drop every client's settings and keys, and with them
-         * authentication. */
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        ok = false;
-    }
-    fclose(fp);
-    ok = ok && keys_unique(&rd.f, path, err, errlen);
+    /* A read error (a directory, say) fails too: an empty file would drop
+     * every client's settings and keys, and with them authentication. */
+    bool ok =
+        opt_ini_read(path, read_line, &rd, err, errlen) && keys_unique(&rd.f, path, err, errlen);
     if (ok)
         *out = rd.f;
     else

@@ -3,6 +3,7 @@
 
 #include "addr.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -160,6 +161,9 @@ static bool store(const opt_entry *e, char *base, const char *v, opt_from from, 
         return list_add(e, base, v, why, whylen);
     case OPT_CUSTOM:
         return e->set(e, base, v, from, why, whylen);
+    case OPT_CONFIG: /* read by opt_parse before the other options */
+        snprintf(why, whylen, "only on the command line");
+        return false;
     default:
         snprintf(why, whylen, "not an option");
         return false;
@@ -230,11 +234,11 @@ bool opt_set(const opt_entry *table, void *cfg, const char *name, const char *va
 static const char *entry_fault(const opt_entry *e)
 {
     static const size_t sizes[] = {
-        [OPT_FLAG] = sizeof(bool),     [OPT_STR] = sizeof(char *),  [OPT_URL] = sizeof(char *),
-        [OPT_INT] = sizeof(int),       [OPT_SIZE] = sizeof(size_t), [OPT_U64] = sizeof(uint64_t),
-        [OPT_DOUBLE] = sizeof(double), [OPT_MS] = sizeof(double),   [OPT_CHOICE] = sizeof(int),
-        [OPT_LIST] = sizeof(char **)};
-    if (!e->name || !e->name[0] || e->type > OPT_CUSTOM)
+        [OPT_FLAG] = sizeof(bool),     [OPT_STR] = sizeof(char *),   [OPT_URL] = sizeof(char *),
+        [OPT_INT] = sizeof(int),       [OPT_SIZE] = sizeof(size_t),  [OPT_U64] = sizeof(uint64_t),
+        [OPT_DOUBLE] = sizeof(double), [OPT_MS] = sizeof(double),    [OPT_CHOICE] = sizeof(int),
+        [OPT_LIST] = sizeof(char **),  [OPT_CONFIG] = sizeof(void *)};
+    if (!e->name || !e->name[0] || e->type == OPT_END || e->type >= OPT_INCLUDE)
         return "an entry without a name or type";
     if (e->type != OPT_CUSTOM && e->size != sizes[e->type])
         return "its field's size is not its type's";
@@ -276,21 +280,167 @@ bool opt_defaults(const opt_entry *table, void *cfg, char *err, size_t errlen)
     return opt_each(table, apply_default, &d);
 }
 
-static bool free_list(const opt_entry *e, size_t base, void *arg)
+/* A value of the settings file, kept for as long as options point to it;
+ * the OPT_CONFIG field holds the chain of them. */
+typedef struct opt_kept {
+    struct opt_kept *next;
+    char s[];
+} opt_kept;
+
+static void free_list(const opt_entry *e, char *base)
 {
-    if (e->type == OPT_LIST) {
-        char *b = (char *)arg + base;
-        const char ***items = (const char ***)(void *)(b + e->off);
-        free(*items);
-        *items = NULL;
-        *(size_t *)(void *)(b + e->count_off) = 0;
+    const char ***items = (const char ***)(void *)(base + e->off);
+    free(*items);
+    *items = NULL;
+    *(size_t *)(void *)(base + e->count_off) = 0;
+}
+
+static bool free_entry(const opt_entry *e, size_t base, void *arg)
+{
+    char *b = (char *)arg + base;
+    if (e->type == OPT_LIST)
+        free_list(e, b);
+    if (e->type == OPT_CONFIG) {
+        opt_kept **kept = (opt_kept **)(void *)(b + e->off);
+        while (*kept) {
+            opt_kept *next = (*kept)->next;
+            free(*kept);
+            *kept = next;
+        }
     }
     return true;
 }
 
 void opt_free(const opt_entry *table, void *cfg)
 {
-    opt_each(table, free_list, cfg);
+    opt_each(table, free_entry, cfg);
+}
+
+/* ---- the settings file ---- */
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* Cuts a trailing comment: ';' or '#' after a space or tab. No value has a
+ * space in it (names, numbers, keys, paths without spaces), so one can't be
+ * cut short; a value may hold ';' or '#' itself. */
+static void cut_comment(char *s)
+{
+    for (char *p = s; *p; p++)
+        if ((*p == ' ' || *p == '\t') && (p[1] == ';' || p[1] == '#')) {
+            *p = '\0';
+            return;
+        }
+}
+
+opt_ini opt_ini_line(char *line, char **key, char **value)
+{
+    char *s = trim(line);
+    if (*s == '\0' || *s == '#' || *s == ';')
+        return OPT_INI_NONE;
+    cut_comment(s);
+    if (*s == '[') {
+        char *close = strchr(s, ']');
+        if (!close || trim(close + 1)[0] != '\0')
+            return OPT_INI_BAD_SECTION;
+        *close = '\0';
+        *key = trim(s + 1);
+        return OPT_INI_SECTION;
+    }
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return OPT_INI_BAD;
+    *eq = '\0';
+    *key = trim(s);
+    *value = trim(eq + 1);
+    return OPT_INI_PAIR;
+}
+
+bool opt_ini_read(const char *path, opt_ini_fn fn, void *arg, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    char line[1024];
+    int lineno = 0;
+    const char *why = NULL;
+    while (!why && fgets(line, sizeof line, fp)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(fp)) {
+            why = "line too long";
+            break;
+        }
+        char *key = NULL, *value = NULL;
+        opt_ini kind = opt_ini_line(line, &key, &value); /* before fn reads key, value */
+        why = fn(arg, kind, key, value);
+    }
+    bool ok = true;
+    if (why) {
+        snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+        ok = false;
+    } else if (ferror(fp)) {
+        /* A read error (a directory, say) must not pass for an empty file. */
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        ok = false;
+    }
+    fclose(fp);
+    return ok;
+}
+
+typedef struct loader {
+    const opt_entry *table;
+    char *cfg;
+    opt_kept **kept;
+    char why[512];
+} loader;
+
+static const char *load_line(void *arg, opt_ini kind, char *key, char *value)
+{
+    loader *l = arg;
+    if (kind == OPT_INI_NONE)
+        return NULL;
+    if (kind == OPT_INI_SECTION || kind == OPT_INI_BAD_SECTION)
+        return "a settings file has no [sections]";
+    if (kind == OPT_INI_BAD)
+        return "expected NAME = VALUE";
+    size_t n = strlen(value) + 1;
+    opt_kept *k = malloc(sizeof *k + n);
+    if (!k)
+        return "out of memory";
+    memcpy(k->s, value, n);
+    k->next = *l->kept;
+    *l->kept = k;
+    return opt_set(l->table, l->cfg, key, k->s, OPT_FROM_FILE, l->why, sizeof l->why) ? NULL
+                                                                                      : l->why;
+}
+
+static bool find_config(const opt_entry *e, size_t base, void *arg)
+{
+    if (e->type != OPT_CONFIG)
+        return true;
+    *(size_t *)arg = base + e->off;
+    return false;
+}
+
+bool opt_load(const opt_entry *table, void *cfg, const char *path, char *err, size_t errlen)
+{
+    size_t off = SIZE_MAX;
+    opt_each(table, find_config, &off);
+    if (off == SIZE_MAX) {
+        snprintf(err, errlen, "%s: this program reads no settings file", path);
+        return false;
+    }
+    loader l = {.table = table, .cfg = cfg, .kept = (opt_kept **)(void *)((char *)cfg + off)};
+    return opt_ini_read(path, load_line, &l, err, errlen);
 }
 
 /* ---- --help and --list-options ---- */
@@ -387,9 +537,10 @@ void opt_help(const opt_program *p, FILE *out)
 static bool list_entry(const opt_entry *e, size_t base, void *arg)
 {
     static const char *const types[] = {
-        [OPT_FLAG] = "flag",     [OPT_STR] = "string", [OPT_URL] = "url",       [OPT_INT] = "int",
-        [OPT_SIZE] = "size",     [OPT_U64] = "u64",    [OPT_DOUBLE] = "double", [OPT_MS] = "ms",
-        [OPT_CHOICE] = "choice", [OPT_LIST] = "list",  [OPT_CUSTOM] = "custom"};
+        [OPT_FLAG] = "flag",     [OPT_STR] = "string",    [OPT_URL] = "url",
+        [OPT_INT] = "int",       [OPT_SIZE] = "size",     [OPT_U64] = "u64",
+        [OPT_DOUBLE] = "double", [OPT_MS] = "ms",         [OPT_CHOICE] = "choice",
+        [OPT_LIST] = "list",     [OPT_CUSTOM] = "custom", [OPT_CONFIG] = "config"};
     fprintf(arg, "--%s\t%s\t%s\t%s\t%s\n", e->name, types[e->type], e->arg ? e->arg : "-",
             e->def ? e->def : "-", e->flags & OPT_RELOAD ? "sighup" : "restart");
     return true;
@@ -406,6 +557,7 @@ void opt_list(const opt_entry *table, FILE *out)
 typedef struct flat {
     const opt_entry **e;
     size_t *base;
+    bool *seen; /* given on the command line */
     struct option *lo;
     size_t n, cap;
     const char *dup; /* a name given twice */
@@ -445,7 +597,8 @@ static bool flatten(const opt_entry *table, flat *f)
     f->e = malloc(f->cap * sizeof *f->e);
     f->base = malloc(f->cap * sizeof *f->base);
     f->lo = calloc(f->cap, sizeof *f->lo);
-    if (!f->e || !f->base || !f->lo)
+    f->seen = calloc(f->cap, sizeof *f->seen);
+    if (!f->e || !f->base || !f->lo || !f->seen)
         return false;
     f->lo[0] = (struct option){"help", no_argument, NULL, OPT_HELP_VAL};
     f->lo[1] = (struct option){"version", no_argument, NULL, OPT_VERSION_VAL};
@@ -453,8 +606,38 @@ static bool flatten(const opt_entry *table, flat *f)
     return opt_each(table, flat_add, f);
 }
 
+/* The settings file of --config, if the table has one and it is given,
+ * before every other option wherever --config is. 0 or 2. */
+static int load_config(const opt_program *p, const flat *f, void *cfg, int argc, char **argv)
+{
+    const char *path = NULL;
+    opterr = 0; /* the options' errors are for the second pass */
+    optind = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, "", f->lo, NULL)) != -1)
+        if (o >= OPT_VAL0 && o < OPT_VAL0 + (int)f->n && f->e[o - OPT_VAL0]->type == OPT_CONFIG)
+            path = optarg;
+    opterr = 1;
+    char err[800];
+    if (!path || opt_load(p->table, cfg, path, err, sizeof err))
+        return 0;
+    fprintf(stderr, "%s: --config: %s\n", p->name, err);
+    return 2;
+}
+
+/* The first command-line value of a repeatable option replaces what the
+ * settings file gave it. */
+static bool forget_file_values(const opt_entry *e, char *base, char *why, size_t whylen)
+{
+    if (e->type == OPT_LIST)
+        free_list(e, base);
+    if (e->type == OPT_CUSTOM && (e->flags & OPT_REPEAT))
+        return e->set(e, base, NULL, OPT_FROM_ARGS, why, whylen);
+    return true;
+}
+
 /* Handles getopt_long's answer o; 0 to go on, else opt_parse's answer. */
-static int apply(const opt_program *p, const flat *f, void *cfg, int o, const char *arg)
+static int apply(const opt_program *p, flat *f, void *cfg, int o, const char *arg)
 {
     if (o == OPT_HELP_VAL || o == OPT_VERSION_VAL || o == OPT_LIST_VAL) {
         if (o == OPT_HELP_VAL)
@@ -469,9 +652,14 @@ static int apply(const opt_program *p, const flat *f, void *cfg, int o, const ch
         fprintf(stderr, "%s: try --help\n", p->name); /* getopt_long said why */
         return 2;
     }
-    const opt_entry *e = f->e[o - OPT_VAL0];
-    char why[400];
-    if (store(e, (char *)cfg + f->base[o - OPT_VAL0], arg, OPT_FROM_ARGS, why, sizeof why))
+    size_t i = (size_t)(o - OPT_VAL0);
+    const opt_entry *e = f->e[i];
+    char *base = (char *)cfg + f->base[i], why[400];
+    if (e->type == OPT_CONFIG)
+        return 0; /* read first (load_config) */
+    bool ok = f->seen[i] || forget_file_values(e, base, why, sizeof why);
+    f->seen[i] = true;
+    if (ok && store(e, base, arg, OPT_FROM_ARGS, why, sizeof why))
         return 0;
     fprintf(stderr, "%s: --%s: %s\n", p->name, e->name, why);
     return 2;
@@ -493,6 +681,8 @@ int opt_parse(const opt_program *p, void *cfg, int argc, char **argv, int *opera
             fprintf(stderr, "%s: out of memory\n", p->name);
         rc = 2;
     }
+    if (rc == 0)
+        rc = load_config(p, &f, cfg, argc, argv);
     optind = 0; /* from the start, even when called again (tests) */
     int o;
     while (rc == 0 && (o = getopt_long(argc, argv, "", f.lo, NULL)) != -1)
@@ -505,6 +695,7 @@ int opt_parse(const opt_program *p, void *cfg, int argc, char **argv, int *opera
     }
     free(f.e);
     free(f.base);
+    free(f.seen);
     free(f.lo);
     return rc;
 }

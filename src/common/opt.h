@@ -23,11 +23,19 @@
  * lie in a struct inside the program's config: options several programs
  * share (the clients' defaults, the workload flags) are written once.
  *
- * Values are set by name through opt_set, the entry point the command line
- * parser uses and that a settings file could use too (from tells where a
- * value comes from). Strings are stored as given (not copied): the caller
- * keeps them alive (argv does). Messages read "--NAME: why"; the command
- * line parser prints them as "PROG: --NAME: why". */
+ * Values are set by name through opt_set, the entry point both the command
+ * line parser and the settings file use (from tells where a value comes
+ * from). Strings are stored as given (not copied): argv, or the settings
+ * file's text that the OPT_CONFIG entry's field keeps. Messages read
+ * "--NAME: why"; the command line parser prints them as "PROG: --NAME: why".
+ *
+ * A table with an OPT_CONFIG entry (--config FILE) reads a settings file:
+ * "NAME = VALUE" lines naming the table's options (without "--"; a flag's
+ * value is true or false), '#' and ';' comments, the clients file's INI
+ * syntax without sections. Defaults come first, then the file, then the
+ * command line: a value given on both wins on the command line, and a
+ * repeatable option given there replaces the file's values. An unknown name
+ * or a bad value is refused with the file's line. */
 #ifndef BP_OPT_H
 #define BP_OPT_H
 
@@ -49,6 +57,8 @@ typedef enum opt_type {
     OPT_LIST,    /* repeatable: appended to a malloc'd const char * array at off,
                     its length a size_t at count_off; at most hi items (0: any) */
     OPT_CUSTOM,  /* set() parses and stores it (the field is the whole struct) */
+    OPT_CONFIG,  /* --config FILE: read the file's settings first; the field is a
+                    void * keeping the file's values (opt_free releases them) */
     OPT_INCLUDE  /* the entries of sub, their struct at off in this one */
 } opt_type;
 
@@ -59,6 +69,11 @@ enum opt_flags {
     /* SIGHUP applies a change at run time: the file it names is re-read.
      * Every other option takes a restart. */
     OPT_RELOAD = 1u << 0,
+    /* An OPT_CUSTOM entry that may be given several times: the command
+     * line's values replace a settings file's, so before the first one its
+     * set() gets value NULL, to forget the values so far. (OPT_LIST always
+     * behaves so.) */
+    OPT_REPEAT = 1u << 1,
 };
 
 struct opt_entry;
@@ -135,8 +150,35 @@ bool opt_each(const opt_entry *table, opt_visit_fn fn, void *arg);
 void opt_help(const opt_program *p, FILE *out);
 void opt_list(const opt_entry *table, FILE *out);
 
-/* Frees what opt_set allocated in cfg (the OPT_LIST arrays). */
+/* Applies the settings file at path to cfg (the table must have an
+ * OPT_CONFIG entry, whose field keeps the values). False with
+ * "PATH:LINE: why" in err on the first bad line, or an unreadable file. */
+bool opt_load(const opt_entry *table, void *cfg, const char *path, char *err, size_t errlen);
+
+/* Frees what opt_set and opt_load allocated in cfg (the OPT_LIST arrays,
+ * the settings file's values). */
 void opt_free(const opt_entry *table, void *cfg);
+
+/* The INI syntax the settings file and the clients file share, a line at a
+ * time: blank lines and comments ('#' or ';' first, or after a space or a
+ * tab), "[NAME]" sections, "KEY = VALUE" settings. */
+typedef enum opt_ini {
+    OPT_INI_NONE,        /* blank or a comment */
+    OPT_INI_SECTION,     /* [key] */
+    OPT_INI_PAIR,        /* key = value */
+    OPT_INI_BAD_SECTION, /* '[' without "NAME]" alone on its line */
+    OPT_INI_BAD          /* none of these */
+} opt_ini;
+
+/* Splits one line in place, its parts trimmed. */
+opt_ini opt_ini_line(char *line, char **key, char **value);
+
+/* Reads path a line at a time (at most 1023 characters each): fn gets each
+ * line split, and returns NULL or what is wrong with it (which stops the
+ * reading). False with "PATH:LINE: why", or "PATH: why" when the file
+ * can't be read, in err. */
+typedef const char *(*opt_ini_fn)(void *arg, opt_ini kind, char *key, char *value);
+bool opt_ini_read(const char *path, opt_ini_fn fn, void *arg, char *err, size_t errlen);
 
 /* The parsers behind the types, for OPT_CUSTOM entries: false with why
  * ("'S' is not a number in [LO, HI]") when s is not, in full, a number

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct inner {
     double rate;
@@ -31,17 +32,24 @@ typedef struct cfg {
     size_t ntags;
     int pair[2]; /* --pair A,B: two fields from one value */
     int pairs_given;
+    int pair_resets;
+    void *settings; /* --config */
     inner in;
 } cfg;
 
 static const char *const colors[] = {"red", "green", "blue", NULL};
 
-/* --pair A,B: sets two fields; counts the values given on the command line
- * apart from the default. */
+/* --pair A,B: sets two fields; counts the values given (by the file or the
+ * command line) apart from the default, and the times it was told to forget the
+ * settings file's (v NULL). */
 static bool set_pair(const opt_entry *e, void *base, const char *v, opt_from from, char *why,
                      size_t whylen)
 {
     cfg *c = base;
+    if (!v) {
+        c->pair_resets++;
+        return true;
+    }
     int a, b;
     char end;
     if (sscanf(v, "%d,%d%c", &a, &b, &end) != 2 || a > b) {
@@ -143,7 +151,13 @@ static const opt_entry opts[] = {
      .set = set_pair,
      .def = "1,2",
      .arg = "A,B",
-     .help = "two"},
+     .help = "two",
+     .flags = OPT_REPEAT},
+    {.name = "config",
+     .type = OPT_CONFIG,
+     OPT_FIELD(cfg, settings),
+     .arg = "FILE",
+     .help = "settings"},
     {OPT_SUB(cfg, in), .sub = inner_opts, .group = "Inner:"},
     {0}};
 
@@ -385,6 +399,7 @@ static void test_list(void **state)
                              "--color\tchoice\tC\tgreen\trestart\n"
                              "--tag\tlist\tT\t-\trestart\n"
                              "--pair\tcustom\tA,B\t1,2\trestart\n"
+                             "--config\tconfig\tFILE\t-\trestart\n"
                              "--rate\tdouble\tRPS\t2.5\trestart\n"
                              "--depth\tsize\tN\t3\trestart\n");
     free(buf);
@@ -441,6 +456,134 @@ static void test_value_parsers(void **state)
     assert_false(opt_whole("0x10", 0, 100, &u, why, sizeof why));
 }
 
+/* The settings files written, removed at the end (remove_files). */
+static char written[32][64];
+static int nwritten;
+
+/* A settings file with `text`, at a fresh path each time. */
+static const char *settings_file(const char *text)
+{
+    assert_true(nwritten < 32);
+    char *path = written[nwritten];
+    snprintf(path, sizeof written[0], "/tmp/bp-opt-%d-%d.ini", (int)getpid(), nwritten++);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_ini_lines(void **state)
+{
+    (void)state;
+    char *k = NULL, *v = NULL;
+    char l1[] = "  # a comment\n", l2[] = " name = bob ; said so\n", l3[] = "[ sec ]  # x\n",
+         l4[] = "[sec] x\n", l5[] = "just words\n", l6[] = "key = a;b#c\n", l7[] = "\n";
+    assert_int_equal(opt_ini_line(l1, &k, &v), OPT_INI_NONE);
+    assert_int_equal(opt_ini_line(l2, &k, &v), OPT_INI_PAIR);
+    assert_string_equal(k, "name");
+    assert_string_equal(v, "bob");
+    assert_int_equal(opt_ini_line(l3, &k, &v), OPT_INI_SECTION);
+    assert_string_equal(k, "sec");
+    assert_int_equal(opt_ini_line(l4, &k, &v), OPT_INI_BAD_SECTION);
+    assert_int_equal(opt_ini_line(l5, &k, &v), OPT_INI_BAD);
+    assert_int_equal(opt_ini_line(l6, &k, &v), OPT_INI_PAIR);
+    assert_string_equal(v, "a;b#c"); /* a comment starts after a space only */
+    assert_int_equal(opt_ini_line(l7, &k, &v), OPT_INI_NONE);
+}
+
+static void test_settings_file(void **state)
+{
+    (void)state;
+    cfg c = defaults();
+    char err[600];
+    const char *path = settings_file("# settings\n"
+                                     "retries = 9\n"
+                                     "quiet = yes   ; a flag\n"
+                                     "\n"
+                                     "wait-ms=40\n"
+                                     "tag = one\n"
+                                     "tag = two\n"
+                                     "depth = 5\n");
+    assert_true(opt_load(opts, &c, path, err, sizeof err));
+    assert_int_equal(c.retries, 9);
+    assert_true(c.quiet);
+    assert_true(c.wait == 0.04);
+    assert_int_equal(c.ntags, 2);
+    assert_string_equal(c.tags[1], "two");
+    assert_int_equal(c.in.depth, 5);
+    opt_free(opts, &c);
+    assert_null(c.settings);
+
+    static const struct {
+        const char *text, *says;
+    } bad[] = {
+        {"retries = 1\nbogus = 2\n", ":2: unknown option 'bogus'"},
+        {"size = 5\n", ":1: --size: '5' is not a whole number in [16, 1048576]"},
+        {"[main]\n", ":1: a settings file has no [sections]"},
+        {"retries\n", ":1: expected NAME = VALUE"},
+        {"config = other.ini\n", ":1: --config: only on the command line"},
+        {"quiet = maybe\n", ":1: --quiet: 'maybe' is not true or false"},
+        {"--retries = 2\n", ":1: unknown option '--retries'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        c = defaults();
+        path = settings_file(bad[i].text);
+        err[0] = '\0';
+        if (opt_load(opts, &c, path, err, sizeof err) || !strstr(err, bad[i].says) ||
+            strncmp(err, path, strlen(path)) != 0)
+            fail_msg("'%s': got '%s', want '%s%s'", bad[i].text, err, path, bad[i].says);
+        opt_free(opts, &c);
+    }
+    c = defaults();
+    assert_false(opt_load(opts, &c, "/nonexistent/x.ini", err, sizeof err));
+    assert_string_equal(err, "/nonexistent/x.ini: No such file or directory");
+    assert_false(opt_load(inner_opts, &c.in, path, err, sizeof err)); /* no OPT_CONFIG */
+}
+
+/* Defaults, then the file, then the command line; a repeatable option on
+ * the command line replaces the file's values. */
+static void test_command_line_overrides_settings(void **state)
+{
+    (void)state;
+    const char *path = settings_file("retries = 9\nname = filed\ntag = f1\ntag = f2\n"
+                                     "pair = 5,6\ncost = 0.5\n");
+    char arg[300];
+    snprintf(arg, sizeof arg, "--config=%s", path);
+    cfg c;
+    assert_int_equal(parse(&c, NULL, "--retries", "4", arg, "--tag", "a", "--pair", "7,8", "--pair",
+                           "9,9", NULL),
+                     0);
+    assert_int_equal(c.retries, 4);       /* the command line wins, wherever --config is */
+    assert_string_equal(c.name, "filed"); /* the file over the default */
+    assert_true(c.cost == 0.5);
+    assert_int_equal(c.ntags, 1); /* replaced, not added to */
+    assert_string_equal(c.tags[0], "a");
+    assert_int_equal(c.pair[0], 9);
+    assert_int_equal(c.pair_resets, 1); /* told once to forget the file's */
+    assert_int_equal(c.pairs_given, 3); /* the file's, then two */
+    opt_free(opts, &c);
+    /* Without the command line's, the file's values stay. */
+    assert_int_equal(parse(&c, NULL, "--config", path, NULL), 0);
+    assert_int_equal(c.ntags, 2);
+    assert_int_equal(c.pair_resets, 0);
+    opt_free(opts, &c);
+    /* A bad file stops the parse. */
+    snprintf(arg, sizeof arg, "--config=%s", settings_file("retries = lots\n"));
+    assert_int_equal(parse(&c, NULL, arg, NULL), 2);
+    opt_free(opts, &c);
+    assert_int_equal(parse(&c, NULL, "--config", "/nonexistent/x.ini", NULL), 2);
+    opt_free(opts, &c);
+}
+
+static int remove_files(void **state)
+{
+    (void)state;
+    for (int i = 0; i < nwritten; i++)
+        unlink(written[i]);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,6 +596,9 @@ int main(void)
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_faulty_tables),
         cmocka_unit_test(test_value_parsers),
+        cmocka_unit_test(test_ini_lines),
+        cmocka_unit_test(test_settings_file),
+        cmocka_unit_test(test_command_line_overrides_settings),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, remove_files);
 }
