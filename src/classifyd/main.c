@@ -34,6 +34,7 @@ typedef struct classifyd_config {
     int io_timeout;
     bool quiet;
     fault_config fault;
+    void *settings; /* --config FILE's values (opt.h) */
 } classifyd_config;
 
 typedef struct classifyd {
@@ -286,6 +287,13 @@ static const opt_entry classifyd_opts[] = {
      .type = OPT_FLAG,
      OPT_FIELD(classifyd_config, quiet),
      .help = "no per-request log lines"},
+    {.name = "config",
+     .type = OPT_CONFIG,
+     OPT_FIELD(classifyd_config, settings),
+     .arg = "FILE",
+     .help = "read settings from FILE first: NAME = VALUE lines, NAME an option of this "
+             "list without \"--\" (a flag's VALUE true or false), '#' comments; the command "
+             "line overrides them (see README, 'Settings file')"},
     {.name = "fault-seed",
      .type = OPT_U64,
      OPT_FIELD(classifyd_config, fault.seed),
@@ -375,8 +383,10 @@ int main(int argc, char **argv)
     httpd_global_init();
     classifyd d = {0};
     int rc = parse_args(argc, argv, &d.cfg);
-    if (rc)
+    if (rc) {
+        opt_free(classifyd_opts, &d.cfg);
         return rc == OPT_EXIT ? 0 : rc;
+    }
     fault_init(&d.faults, &d.cfg.fault);
     httpd_raise_fd_limit();
     log_init("classifyd", LOG_INFO);
@@ -391,6 +401,7 @@ int main(int argc, char **argv)
     }
     if (!d.base) {
         log_error("cannot create the event loop");
+        opt_free(classifyd_opts, &d.cfg);
         return 1;
     }
     /* The signal events exist before "listening on" is printed: a signal
@@ -409,6 +420,7 @@ int main(int argc, char **argv)
         event_free(d.sigint);
         event_free(d.sigterm);
         event_base_free(d.base);
+        opt_free(classifyd_opts, &d.cfg);
         return 1;
     }
     d.timer = evtimer_new(d.base, on_done, &d);
@@ -420,5 +432,6 @@ int main(int argc, char **argv)
     event_free(d.sigint);
     event_free(d.sigterm);
     event_base_free(d.base);
+    opt_free(classifyd_opts, &d.cfg);
     return 0;
 }

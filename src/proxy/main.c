@@ -24,11 +24,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /* --backend URL, repeatable: the pool. The default is backend_url alone,
- * the pool when no --backend and no backends file are given (proxy.c). */
+ * the pool when no --backend and no backends file are given (proxy.c).
+ * NULL: the command line replaces the settings file's backends. */
 static bool set_backend(const opt_entry *e, void *base, const char *v, opt_from from, char *why,
                         size_t whylen)
 {
     proxy_config *c = base;
+    if (!v) {
+        c->nbackend_urls = 0;
+        return true;
+    }
     addr_url url;
     if (!addr_parse_url(v, &url, why, whylen))
         return false;
@@ -83,7 +88,8 @@ static const opt_entry proxy_opts[] = {
      .def = "http://127.0.0.1:8001",
      .arg = "URL",
      .help = "classification server (default %D; POSTs go to URL's path, /classify if it has "
-             "none); repeat it for a pool of backends, each given one batch at a time"},
+             "none); repeat it for a pool of backends, each given one batch at a time",
+     .flags = OPT_REPEAT},
     {.name = "backends-file",
      .type = OPT_STR,
      OPT_FIELD(proxy_config, backends_file),
@@ -307,6 +313,13 @@ static const opt_entry proxy_opts[] = {
      .def = "info",
      .arg = "LEVEL",
      .help = "%C (default %D; debug logs one line per batch)"},
+    {.name = "config",
+     .type = OPT_CONFIG,
+     OPT_FIELD(proxy_config, settings),
+     .arg = "FILE",
+     .help = "read settings from FILE first: NAME = VALUE lines, NAME an option of this "
+             "list without \"--\" (a flag's VALUE true or false), '#' comments; the command "
+             "line overrides them (see README, 'Settings file')"},
     {0}};
 
 static const opt_program proxy_program = {
@@ -331,8 +344,10 @@ int main(int argc, char **argv)
     /* What no option sets; the options' defaults are in proxy_opts. */
     proxy px = {.cfg = {.sched = sched_config_default(), .client_defaults.weight = 1}};
     int rc = opt_parse(&proxy_program, &px.cfg, argc, argv, NULL);
-    if (rc)
+    if (rc) {
+        opt_free(proxy_opts, &px.cfg);
         return rc == OPT_EXIT ? 0 : rc;
+    }
     log_init("batchproxy", px.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
     httpd_raise_fd_limit();
@@ -367,5 +382,6 @@ int main(int argc, char **argv)
         rc = 0;
     }
     proxy_free(&px);
+    opt_free(proxy_opts, &px.cfg);
     return rc;
 }
