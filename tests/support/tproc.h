@@ -20,7 +20,9 @@ typedef struct tproc {
 } tproc;
 
 /* Starts BUILD_DIR/prog with args (NULL-terminated) plus "--listen
- * 127.0.0.1:0" unless args has its own --listen, and waits up to 15 s for it to listen. Returns
+ * 127.0.0.1:0" unless args has its own --listen (and, for batchproxy,
+ * "--metrics-cache-ms 0" unless args has it or --config, so that a metric
+ * read right after what moved it shows the move), and waits up to 15 s for it to listen. Returns
  * false (and prints its log) if it exits or never listens. */
 bool tproc_start(tproc *p, const char *prog, const char *const *args);
 
