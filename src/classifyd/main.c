@@ -14,6 +14,8 @@
 #include "httpd.h"
 #include "log.h"
 #include "mono.h"
+#include "sdnotify.h"
+#include "version.h"
 #include "wire.h"
 
 #include <event2/event.h>
@@ -236,6 +238,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         log_info("signal %d: finishing the current request, then exiting (again: at once)",
                  (int)sig);
     }
+    if (!d->stopping)
+        sdnotify_stopping();
     d->stopping = true;
     maybe_exit(d);
 }
@@ -347,7 +351,7 @@ static int parse_args(int argc, char **argv, classifyd_config *cfg)
             usage(stdout);
             exit(0);
         case 'V':
-            printf("classifyd %s\n", BP_VERSION);
+            version_print("classifyd");
             exit(0);
         default:
             usage(stderr);
@@ -413,6 +417,7 @@ int main(int argc, char **argv)
         return 1;
     }
     d.timer = evtimer_new(d.base, on_done, &d);
+    sdnotify_ready(); /* the service manager's cue, as "listening on" is a test's */
 
     event_base_dispatch(d.base);
 

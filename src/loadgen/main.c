@@ -8,6 +8,7 @@
 #include "log.h"
 #include "plot.h"
 #include "report.h"
+#include "version.h"
 #include "workload.h"
 
 #include <errno.h>
@@ -169,7 +170,7 @@ static int parse_args(int argc, char **argv, loadgen_config *c)
             usage(stdout);
             exit(0);
         case OPT_VERSION:
-            printf("loadgen %s\n", BP_VERSION);
+            version_print("loadgen");
             exit(0);
         default:
             fprintf(stderr, "%s: try --help\n", p);

@@ -8,6 +8,8 @@
 #include "httpd.h"
 #include "mono.h"
 #include "proxy.h"
+#include "sdnotify.h"
+#include "version.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -16,12 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The service manager (Type=notify) hears of reloads and the drain: the
+ * reload is synchronous, so READY=1 follows once it is done. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    if (sig == SIGHUP)
+    if (sig == SIGHUP) {
+        sdnotify_reloading();
         proxy_reload(arg);
-    else
+        sdnotify_ready();
+    } else {
+        sdnotify_stopping();
         proxy_shutdown(arg, (int)sig);
+    }
 }
 
 static void usage(FILE *out)
@@ -312,7 +320,7 @@ static int parse_args(int argc, char **argv, proxy_config *c)
             usage(stdout);
             exit(0);
         case OPT_VERSION:
-            printf("batchproxy %s\n", BP_VERSION);
+            version_print("batchproxy");
             exit(0);
         default:
             usage(stderr);
@@ -382,6 +390,7 @@ int main(int argc, char **argv)
                  px.cfg.sched.max_batch, px.npool, px.npool == 1 ? "" : "s");
         for (size_t i = 0; i < px.npool; i++)
             log_info("backend %s", px.pool[i]->url);
+        sdnotify_ready(); /* listening, backends resolved, signals handled */
         event_base_dispatch(px.base);
         event_free(sigint);
         event_free(sigterm);

@@ -10,6 +10,7 @@
 #include "scheduler.h"
 #include "offline.h"
 #include "sim.h"
+#include "version.h"
 #include "workload.h"
 
 #include <getopt.h>
@@ -266,7 +267,7 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
             usage(stdout);
             exit(0);
         case OPT_VERSION:
-            printf("schedsim %s\n", BP_VERSION);
+            version_print("schedsim");
             exit(0);
         default:
             fprintf(stderr, "%s: try --help\n", p);
