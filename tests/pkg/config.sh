@@ -58,6 +58,7 @@ sed -n 's/^# \(\[.*\]\)/\1/p; s/^# \([a-z_]* *=.*\)/\1/p' "$src/deploy/etc/clien
 grep -q '^key = ' etc/clients || fail "clients.example has no key to try"
 key=$(sed -n 's/^key = \([^ ;]*\).*/\1/p' etc/clients | head -1)
 
+# shellcheck source=deploy/etc/classifyd.conf
 . ./etc/classifyd.conf
 # shellcheck disable=SC2086 # split into words, as systemd splits $CLASSIFYD_OPTS
 set -- $CLASSIFYD_OPTS
@@ -68,6 +69,7 @@ cpid=$!
 cport=$(port_of classifyd.log) || fail "classifyd did not listen"
 sed -i "s#http://127.0.0.1:8001#http://127.0.0.1:$cport#" etc/backends
 
+# shellcheck disable=SC1091 # made from deploy/etc/batchproxy.conf.in above
 . ./etc/batchproxy.conf
 # shellcheck disable=SC2086 # as systemd splits $BATCHPROXY_OPTS
 set -- $BATCHPROXY_OPTS

@@ -29,7 +29,10 @@ for prog in batchproxy classifyd; do
   unit=$tmp$(path "/system/$prog.service")
   exec=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
   [ "$exec" = "$(path "/sbin/$prog")" ] || { echo "FAIL: $prog.service runs '$exec'" >&2; fail=1; }
-  [ -x "$tmp$exec" ] && "$tmp$exec" --version >/dev/null || { echo "FAIL: $exec doesn't run" >&2; fail=1; }
+  if ! "$tmp$exec" --version >/dev/null; then
+    echo "FAIL: $exec doesn't run" >&2
+    fail=1
+  fi
   env=$(sed -n 's/^EnvironmentFile=-//p' "$unit")
   [ "$env" = "$(path "/batchproxy/$prog.conf")" ] || { echo "FAIL: $prog.service reads '$env'" >&2; fail=1; }
 done
