@@ -406,7 +406,6 @@ static const opt_entry cf_table[] = {
 
 static const opt_program cf_program = {
     .name = CF_PROG,
-    .version = BP_VERSION,
     .usage = "Usage: " CF_PROG " --port PORT --pid PID [OPTIONS]\n"
              "N connections to 127.0.0.1:PORT each POST a BYTES-long body, all at once;\n"
              "reports PID's RSS before, at its peak and after the closes, and the answers.\n",

@@ -14,6 +14,8 @@
 #include "httpd.h"
 #include "log.h"
 #include "mono.h"
+#include "sdnotify.h"
+#include "version.h"
 #include "wire.h"
 
 #include <event2/event.h>
@@ -237,6 +239,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         log_info("signal %d: finishing the current request, then exiting (again: at once)",
                  (int)sig);
     }
+    if (!d->stopping)
+        sdnotify_stopping();
     d->stopping = true;
     maybe_exit(d);
 }
@@ -353,7 +357,6 @@ static const opt_entry classifyd_opts[] = {
 
 static const opt_program classifyd_program = {
     .name = "classifyd",
-    .version = BP_VERSION,
     .usage = "Usage: classifyd [OPTIONS]\n"
              "A text classification server (\"code\" / \"not code\") with the original\n"
              "challenge's cost model: one request at a time, cost * L^2 seconds each.\n"
@@ -424,6 +427,7 @@ int main(int argc, char **argv)
         return 1;
     }
     d.timer = evtimer_new(d.base, on_done, &d);
+    sdnotify_ready(); /* the service manager's cue, as "listening on" is a test's */
 
     event_base_dispatch(d.base);
 

@@ -2,6 +2,7 @@
 #include "opt.h"
 
 #include "addr.h"
+#include "version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -643,7 +644,7 @@ static int apply(const opt_program *p, flat *f, void *cfg, int o, const char *ar
         if (o == OPT_HELP_VAL)
             opt_help(p, stdout);
         else if (o == OPT_VERSION_VAL)
-            printf("%s %s\n", p->name, p->version);
+            version_print(p->name);
         else
             opt_list(p->table, stdout);
         return OPT_EXIT;

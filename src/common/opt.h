@@ -108,10 +108,9 @@ typedef struct opt_entry {
 #define OPT_STR_OF_(x) #x
 
 typedef struct opt_program {
-    const char *name;    /* in messages: "NAME: --flag: ..." */
-    const char *version; /* --version prints "NAME VERSION" */
-    const char *usage;   /* --help's text before the options */
-    const char *epilog;  /* and after them (NULL: none) */
+    const char *name;   /* in messages: "NAME: --flag: ..."; --version: "NAME VERSION" */
+    const char *usage;  /* --help's text before the options */
+    const char *epilog; /* and after them (NULL: none) */
     const opt_entry *table;
     int column; /* where help texts start */
 } opt_program;

@@ -9,6 +9,7 @@
 #include "opt.h"
 #include "plot.h"
 #include "report.h"
+#include "version.h"
 #include "workload.h"
 
 #include <errno.h>
@@ -91,7 +92,6 @@ static const opt_entry loadgen_opts[] = {
 
 static const opt_program loadgen_program = {
     .name = "loadgen",
-    .version = BP_VERSION,
     .usage = "Usage: loadgen [OPTIONS]\n"
              "       loadgen --compare NAME=REPORT.json [NAME=REPORT.json ...]\n"
              "Simulated clients sending open-loop traffic to batchproxy: every request\n"

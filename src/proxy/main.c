@@ -8,6 +8,8 @@
 #include "mono.h"
 #include "opt.h"
 #include "proxy.h"
+#include "sdnotify.h"
+#include "version.h"
 
 #include <math.h>
 #include <signal.h>
@@ -15,12 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The service manager (Type=notify) hears of reloads and the drain: the
+ * reload is synchronous, so READY=1 follows once it is done. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    if (sig == SIGHUP)
+    if (sig == SIGHUP) {
+        sdnotify_reloading();
         proxy_reload(arg);
-    else
+        sdnotify_ready();
+    } else {
+        sdnotify_stopping();
         proxy_shutdown(arg, (int)sig);
+    }
 }
 
 /* --backend URL, repeatable: the pool. The default is backend_url alone,
@@ -324,7 +332,6 @@ static const opt_entry proxy_opts[] = {
 
 static const opt_program proxy_program = {
     .name = "batchproxy",
-    .version = BP_VERSION,
     .usage = "Usage: batchproxy [OPTIONS]\n"
              "A batching, scheduling proxy in front of a classification server.\n"
              "Clients POST /proxy_classify {\"sequence\": \"...\"} (or {\"sequences\": [...]});\n"
@@ -375,6 +382,7 @@ int main(int argc, char **argv)
                  px.cfg.sched.max_batch, px.npool, px.npool == 1 ? "" : "s");
         for (size_t i = 0; i < px.npool; i++)
             log_info("backend %s", px.pool[i]->url);
+        sdnotify_ready(); /* listening, backends resolved, signals handled */
         event_base_dispatch(px.base);
         event_free(sigint);
         event_free(sigterm);

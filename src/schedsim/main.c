@@ -11,6 +11,7 @@
 #include "scheduler.h"
 #include "offline.h"
 #include "sim.h"
+#include "version.h"
 #include "workload.h"
 
 #include <math.h>
@@ -257,7 +258,6 @@ static const opt_entry schedsim_opts[] = {
 
 static const opt_program schedsim_program = {
     .name = "schedsim",
-    .version = BP_VERSION,
     .usage = "Usage: schedsim [OPTIONS]\n"
              "Runs batchproxy's scheduler in virtual time against a model of the backend\n"
              "(one batch at a time, at most --max-batch sequences, a + c*L^2 seconds per\n"

@@ -162,7 +162,6 @@ static const opt_entry opts[] = {
     {0}};
 
 static const opt_program prog = {.name = "t",
-                                 .version = "9.9",
                                  .usage = "Usage: t [OPTIONS]\n\n",
                                  .epilog = "The end.\n",
                                  .table = opts,
