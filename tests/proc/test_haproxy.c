@@ -4,7 +4,7 @@
  * only the requests in flight on the killed proxy fail, and every request
  * is accounted for. Skipped (exit 77, which ctest reports as not run) when
  * haproxy is not installed; scripts/deps.sh check installs it. */
-#include "chaos_common.h"
+#include "tcheck.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -176,13 +176,13 @@ static void test_haproxy_failover(void **state)
     fix *f = *state;
     const char *cargs[] = {"--cost", "0.0005", "--quiet", NULL};
     for (int i = 0; i < 4; i++)
-        chaos_start(&f->be[i], "classifyd", cargs);
+        tcheck_start(&f->be[i], "classifyd", cargs);
     for (int p = 0; p < 2; p++) {
         char b0[64], b1[64];
         snprintf(b0, sizeof b0, "http://127.0.0.1:%d", f->be[2 * p].port);
         snprintf(b1, sizeof b1, "http://127.0.0.1:%d", f->be[2 * p + 1].port);
         const char *args[] = {"--backend", b0, "--backend", b1, "--log-level", "warn", NULL};
-        chaos_start(&f->bp[p], "batchproxy", args);
+        tcheck_start(&f->bp[p], "batchproxy", args);
     }
     f->port = free_port();
     write_config(f, f->bp[0].port, f->bp[1].port);
@@ -248,7 +248,7 @@ static void test_haproxy_failover(void **state)
     assert_true(failed <= on1);
     assert_int_equal(sent, ok + failed);
     /* bp2 counted every request it answered. */
-    double counted = chaos_metric_sum(f->bp[1].port, "batchproxy_requests_total", NULL);
+    double counted = tcheck_metric_sum(f->bp[1].port, "batchproxy_requests_total", NULL);
     assert_true(counted == by2);
 
     stop_haproxy(f);

@@ -3,7 +3,7 @@
  * small), smuggling attempts are refused, every error is JSON, a
  * half-closed client is still answered, a drain says "Connection: close"
  * and answers late requests 503. */
-#include "chaos_common.h"
+#include "tcheck.h"
 
 #include <netinet/in.h>
 #include <poll.h>

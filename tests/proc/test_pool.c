@@ -2,7 +2,7 @@
  * spread over both, a dead backend ejected while the other serves, every
  * backend down (502/504 with a detail, /readyz 503), and the backends file
  * reloaded on SIGHUP. */
-#include "chaos_common.h"
+#include "tcheck.h"
 
 #include <pthread.h>
 
@@ -35,7 +35,7 @@ static void start_backends(fix *f)
 {
     const char *cargs[] = {"--cost", "0.002", "--quiet", NULL};
     for (int i = 0; i < NB; i++)
-        chaos_start(&f->be[i], "classifyd", cargs);
+        tcheck_start(&f->be[i], "classifyd", cargs);
 }
 
 static void start_proxy(fix *f, const char *const *extra)
@@ -50,7 +50,7 @@ static void start_proxy(fix *f, const char *const *extra)
     for (size_t i = 0; extra[i]; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    chaos_start(&f->proxy, "batchproxy", args);
+    tcheck_start(&f->proxy, "batchproxy", args);
 }
 
 typedef struct client {
@@ -88,7 +88,7 @@ static int burst(int port, int first, int n, const char *hdr)
         if (cs[i].resp.status == 200)
             ok++;
         else if (cs[i].resp.status == 502 || cs[i].resp.status == 504)
-            chaos_assert_5xx_detail(&cs[i].resp);
+            tcheck_5xx_detail(&cs[i].resp);
         else
             fail_msg("request %d: unexpected status %d", first + i, cs[i].resp.status);
         thttp_resp_free(&cs[i].resp);
@@ -174,7 +174,7 @@ static void test_pool_ejects_and_fails_when_all_down(void **state)
         thttp_resp_free(&r);
     }
     assert_int_equal(status, 503);
-    assert_true(chaos_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) == 0);
+    assert_true(tcheck_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) == 0);
     assert_true(tproc_stop_clean(&f->proxy, 10));
 }
 

@@ -4,7 +4,7 @@
  * connections don't stop new ones being served; clients that leave
  * mid-request leak nothing; sizes are bounded; the default listen address
  * is loopback. */
-#include "chaos_common.h"
+#include "tcheck.h"
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -167,11 +167,11 @@ static void test_clients_leaving_mid_request_leak_nothing(void **state)
         close(fd);
     }
     double end = tnow() + 3;
-    while (chaos_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) > 0 &&
+    while (tcheck_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) > 0 &&
            tnow() < end)
         tpause(0.05);
-    assert_true(chaos_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) == 0);
-    assert_true(chaos_metric_sum(f->proxy.port, "batchproxy_queue_depth", NULL) == 0);
+    assert_true(tcheck_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) == 0);
+    assert_true(tcheck_metric_sum(f->proxy.port, "batchproxy_queue_depth", NULL) == 0);
     assert_served(f->proxy.port);
     assert_true(tproc_stop_clean(&f->proxy, 10));
 }

@@ -5,7 +5,7 @@
  * other clients are served normally; a request that is being served for
  * longer than that (3.2 s of modelled backend time), a request pipelined
  * behind it, and keep-alive requests spread over more than 1 s are not. */
-#include "chaos_common.h"
+#include "tcheck.h"
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -20,12 +20,12 @@ typedef struct fix {
 static void start_pair(fix *f, const char *cost)
 {
     const char *cargs[] = {"--cost", cost, "--io-timeout", "1", "--quiet", NULL};
-    chaos_start(&f->classifyd, "classifyd", cargs);
+    tcheck_start(&f->classifyd, "classifyd", cargs);
     char backend[64];
     snprintf(backend, sizeof backend, "http://127.0.0.1:%d", f->classifyd.port);
     const char *pargs[] = {"--backend", backend,       "--io-timeout", "1", "--cache-size",
                            "0",         "--log-level", "error",        NULL};
-    chaos_start(&f->proxy, "batchproxy", pargs);
+    tcheck_start(&f->proxy, "batchproxy", pargs);
 }
 
 static int setup(void **state)
