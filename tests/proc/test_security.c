@@ -79,7 +79,7 @@ static void stalled(void **state, const char *partial)
     assert_true(fd >= 0);
     assert_true(send(fd, partial, strlen(partial), 0) == (ssize_t)strlen(partial));
     double t0 = tnow();
-    assert_served(f->proxy.port); /* others go on meanwhile */
+    assert_served(f->proxy.port);      /* others go on meanwhile */
     assert_true(closed_within(fd, 5)); /* about 1 s; the bound is loose */
     double took = tnow() - t0;
     printf("# stalled sender cut off after %.2f s (--io-timeout 1)\n", took);
