@@ -79,7 +79,8 @@ static void assert_detail(const thttp_resp *r)
     json_decref(j);
 }
 
-/* Sends a request straight to classifyd on its own socket (returned). */
+/* Sends a request straight to classifyd on its own socket (returned), and
+ * waits until classifyd has read it: it is busy with it from then on. */
 static int occupy_backend(int port, int len)
 {
     char body[256], text[128];
@@ -89,6 +90,7 @@ static int occupy_backend(int port, int len)
     int fd = thttp_connect(port);
     assert_true(fd >= 0);
     assert_true(thttp_send(fd, "POST", "/classify", NULL, body, strlen(body)));
+    assert_true(tsock_await_consumed(fd, 5));
     return fd;
 }
 
