@@ -9,21 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"classify", "oip", "tei"};
-
-bool proto_kind_parse(const char *s, enum proto_kind *out)
-{
-    for (size_t i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++)
-        if (strcmp(s, kind_names[i]) == 0) {
-            *out = (enum proto_kind)i;
-            return true;
-        }
-    return false;
-}
+const char *const proto_kind_names[] = {"classify", "oip", "tei", NULL};
 
 const char *proto_kind_name(enum proto_kind kind)
 {
-    return kind <= PROTO_TEI ? kind_names[kind] : "?";
+    return kind <= PROTO_TEI ? proto_kind_names[kind] : "?";
 }
 
 bool proto_model_name_valid(const char *name)

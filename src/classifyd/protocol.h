@@ -23,8 +23,9 @@
 
 enum proto_kind { PROTO_CLASSIFY, PROTO_OIP, PROTO_TEI };
 
-/* The protocol named s ("classify", "oip", "tei"); false if none is. */
-bool proto_kind_parse(const char *s, enum proto_kind *out);
+/* The protocols' names, indexed by enum proto_kind and NULL-terminated:
+ * --protocol's choices (an OPT_CHOICE stores the index). */
+extern const char *const proto_kind_names[];
 const char *proto_kind_name(enum proto_kind kind);
 
 /* The server's settings that the protocols answer with. */

@@ -405,32 +405,15 @@ static void test_tei_errors(void **state)
 
 /* ---- one at a time ---- */
 
-/* Waits until the server is busy, by probing with a request that never
- * takes its slot across a loop turn: probe is answered at once when the
- * server is free (with free_status), and 429 while it is busy. */
-static void await_busy(const char *path, const char *probe, int free_status)
-{
-    for (double until = tnow() + 10; tnow() < until;) {
-        thttp_resp r;
-        request("POST", path, probe, &r);
-        int status = r.status;
-        thttp_resp_free(&r);
-        if (status == 429)
-            return;
-        if (status != free_status)
-            fail_msg("probe answered %d", status);
-    }
-    fail_msg("the server never got busy");
-}
-
 /* A long request on its own connection; the server is busy with it when
- * this returns. */
-static int send_long(const char *path, const char *body, const char *probe, int free_status)
+ * this returns: it reads and takes a request in one loop turn, so once it
+ * has read every byte sent, the request holds its slot. */
+static int send_long(const char *path, const char *body)
 {
     int fd = thttp_connect(server.port);
     assert_true(fd >= 0);
     assert_true(thttp_send(fd, "POST", path, NULL, body, strlen(body)));
-    await_busy(path, probe, free_status);
+    assert_true(tsock_await_consumed(fd, 5)); /* under way */
     return fd;
 }
 
@@ -439,10 +422,10 @@ static void test_oip_busy(void **state)
     (void)state;
     start((const char *[]){"--protocol", "oip", "--cost", "0.0005", NULL});
     char *s = repeat("a", 40); /* 0.8 s */
-    const char *long_text[] = {s}, *empty[] = {""};
-    char *body = oip_body(long_text, 1), *probe = oip_body(empty, 1); /* L = 0: at once */
+    const char *long_text[] = {s};
+    char *body = oip_body(long_text, 1);
     double t0 = tnow();
-    int fd = send_long(INFER, body, probe, 200);
+    int fd = send_long(INFER, body);
     thttp_resp r;
     char *other = oip_body(texts, 2);
     request("POST", INFER, other, &r);
@@ -459,7 +442,6 @@ static void test_oip_busy(void **state)
     thttp_resp_free(&r);
     free(s);
     free(body);
-    free(probe);
     free(other);
 }
 
@@ -470,10 +452,14 @@ static void test_tei_busy(void **state)
     char *s = repeat("a", 40); /* 0.8 s */
     const char *long_text[] = {s};
     char *body = tei_body(long_text, 1);
-    /* TEI takes its permit before it looks at the texts: an empty one is
-     * refused with 400 when free, 429 when busy, and never runs. */
-    int fd = send_long("/predict", body, "{\"inputs\":\"\"}", 400);
+    int fd = send_long("/predict", body);
     thttp_resp r;
+    /* TEI takes its permit before it looks at the texts: an empty one,
+     * refused with 400 when the server is free (test_tei_errors), gets 429
+     * while it is busy. */
+    request("POST", "/predict", "{\"inputs\":\"\"}", &r);
+    expect_error(&r, 429, "Overloaded", "an empty text during another");
+    thttp_resp_free(&r);
     request("POST", "/predict", "{\"inputs\":\"hello\"}", &r);
     expect_error(&r, 429, "Overloaded", "a request during another");
     assert_true(r.elapsed < 0.5);
@@ -620,11 +606,9 @@ static void test_oip_ready_while_stopping(void **state)
     char *s = repeat("a", 40);
     const char *long_text[] = {s}, *empty[] = {""};
     char *body = oip_body(long_text, 1), *probe = oip_body(empty, 1);
-    int fd = send_long(INFER, body, probe, 200);
+    int fd = send_long(INFER, body);
     assert_true(tproc_signal(&server, SIGTERM));
-    for (double until = tnow() + 5;
-         tnow() < until && !tproc_log_contains(&server, "finishing the current request");)
-        tpause(0.01);
+    assert_true(tproc_await_log(&server, "finishing the current request", 5));
     thttp_resp r;
     request("GET", "/v2/health/ready", NULL, &r);
     expect_error(&r, 503, NULL, "ready while stopping");
@@ -671,6 +655,45 @@ static void test_cli(void **state)
     }
 }
 
+/* A settings file (--config) names the protocol and the model as the
+ * command line does, and a bad model name in it is refused with its line. */
+static void test_settings_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/bp-protocols-conf-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs("# an oip stand-in\nprotocol = oip\nmodel = m-1\ncost = 0\n", f);
+    fclose(f);
+    start((const char *[]){"--config", path, NULL});
+    thttp_resp r;
+    request("GET", "/v2/models/m-1/ready", NULL, &r);
+    if (r.status != 200)
+        fail_msg("the file's model: %d %s", r.status, r.body);
+    thttp_resp_free(&r);
+    assert_true(tproc_stop_clean(&server, 10));
+
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("protocol = oip\nmodel = a/b\n", f);
+    fclose(f);
+    char err[] = "/tmp/bp-protocols-conf-err-XXXXXX";
+    fd = mkstemp(err);
+    assert_true(fd >= 0);
+    close(fd);
+    int rc =
+        tproc_run("classifyd", (const char *const[]){"--config", path, NULL}, "/dev/null", err, 10);
+    char want[128];
+    snprintf(want, sizeof want, "%s:2: --model: 'a/b'", path);
+    bool said = tfile_contains(err, want);
+    unlink(err);
+    unlink(path);
+    if (rc != 2 || !said)
+        fail_msg("a bad model in the file: exit %d, want 2 with '%s'", rc, want);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_teardown(f, teardown)
@@ -689,6 +712,7 @@ int main(void)
         T(test_faults),
         T(test_oip_ready_while_stopping),
         T(test_cli),
+        T(test_settings_file),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -97,12 +97,11 @@ static void expect_refused(const proto_config *p, const char *body, int status, 
 static void test_kinds_and_models(void **state)
 {
     (void)state;
-    enum proto_kind k;
-    assert_true(proto_kind_parse("oip", &k) && k == PROTO_OIP);
-    assert_true(proto_kind_parse("tei", &k) && k == PROTO_TEI);
-    assert_true(proto_kind_parse("classify", &k) && k == PROTO_CLASSIFY);
-    assert_false(proto_kind_parse("OIP", &k));
-    assert_false(proto_kind_parse("", &k));
+    /* --protocol's choices: an OPT_CHOICE stores the name's index. */
+    assert_string_equal(proto_kind_names[PROTO_CLASSIFY], "classify");
+    assert_string_equal(proto_kind_names[PROTO_OIP], "oip");
+    assert_string_equal(proto_kind_names[PROTO_TEI], "tei");
+    assert_null(proto_kind_names[PROTO_TEI + 1]);
     assert_string_equal(proto_kind_name(PROTO_TEI), "tei");
     assert_true(proto_model_name_valid("bert-base_1.0"));
     assert_false(proto_model_name_valid(""));
