@@ -275,7 +275,7 @@ static bool classify_head(proxy *px, httpd_req *req)
     const char *why;
     if (!httpd_require_method(req, "POST"))
         goto refused;
-    int client = clients_identify(&px->clients, px->metrics, httpd_req_header(req, "Authorization"),
+    int client = clients_identify(&px->clients, httpd_req_header(req, "Authorization"),
                                   httpd_req_header(req, "X-Client-Id"), &status, &why);
     if (client < 0) {
         if (status == 401) {
@@ -300,7 +300,7 @@ static void handle_classify(proxy *px, httpd_req *req)
     int client = (int)(intptr_t)httpd_req_data(req);
     int status;
 
-    client_state *cs = clients_get(&px->clients, client, px->metrics, px->sched, now);
+    client_state *cs = clients_get(&px->clients, client, px->sched, now);
     if (!cs) {
         httpd_send_error(req, 500, "out of memory");
         goto refused;

@@ -248,8 +248,14 @@ bool proxy_init(proxy *px)
         backend_list_free(&bl);
         return false;
     }
-    if (!clients_init(&px->clients, px->cfg.clients_file, &px->cfg.client_defaults, err,
-                      sizeof err)) {
+    double now = mono_now();
+    if (!(px->metrics = metrics_new(px->cfg.sched.max_batch, now))) {
+        log_error("out of memory");
+        backend_list_free(&bl);
+        return false;
+    }
+    if (!clients_init(&px->clients, px->cfg.clients_file, &px->cfg.client_defaults, px->metrics,
+                      err, sizeof err)) {
         log_error("--clients: %s", err);
         backend_list_free(&bl);
         return false;
@@ -257,10 +263,8 @@ bool proxy_init(proxy *px)
     if (px->clients.file.n)
         log_info("clients file %s: %zu clients%s", px->cfg.clients_file, px->clients.file.n,
                  px->clients.file.keys ? ", API keys required" : "");
-    double now = mono_now();
     if (!jobs_init(&px->jobs) || !cache_init(&px->cache, px->cfg.cache_size, px->cfg.cache_ttl) ||
-        !(px->base = new_event_base()) ||
-        !(px->metrics = metrics_new(px->cfg.sched.max_batch, now)) || !(px->disp = disp_new(px)) ||
+        !(px->base = new_event_base()) || !(px->disp = disp_new(px)) ||
         !backend_list_join(px, &bl) ||
         !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px))) {
         log_error("out of memory");
@@ -314,7 +318,7 @@ void proxy_reload(proxy *px)
     if (!px->cfg.clients_file)
         return;
     char err[300];
-    if (!clients_reload(&px->clients, px->metrics, px->sched, mono_now(), err, sizeof err)) {
+    if (!clients_reload(&px->clients, px->sched, mono_now(), err, sizeof err)) {
         log_error("reload: %s; keeping the settings in force", err);
         return;
     }
