@@ -12,24 +12,38 @@
  *   last waiter (jobs_detach tells them);
  * - state JOB_INFLIGHT: `item` is NULL; the job belongs to the dispatcher's
  *   current batch and only the dispatcher destroys it, waiters or not;
- * - a waiter is on at most one job's list, and w->job says which. */
+ * - a waiter is on at most one job's list, and w->job says which;
+ * - whoever ends a job with waiters tells each (jobs_resolve, jobs_fail),
+ *   detached first, through its own callbacks: this module and the
+ *   dispatcher know nothing of what a waiter belongs to. */
 #ifndef BP_JOBS_H
 #define BP_JOBS_H
 
 #include "htab.h"
 #include "scheduler.h"
+#include "wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
-struct preq;
+typedef struct waiter waiter;
 
-typedef struct waiter {
-    struct preq *req;
-    size_t idx;      /* which of the request's sequences */
+/* What a waiter's owner is told when its job ends (the waiter is detached
+ * already, and may be freed by the call). */
+typedef struct waiter_ops {
+    void (*done)(waiter *w, enum wire_label label);
+    /* The job failed for good: no label will come. */
+    void (*failed)(waiter *w, int status, const char *detail);
+} waiter_ops;
+
+struct waiter {
+    const waiter_ops *ops;
+    void *owner;     /* the ops' own (front: the request) */
+    size_t idx;      /* which of the owner's items */
+    double deadline; /* monotonic seconds: nothing is wanted for it after that */
     struct job *job; /* NULL when not attached */
     struct waiter *prev, *next;
-} waiter;
+};
 
 enum job_state { JOB_QUEUED, JOB_INFLIGHT };
 
@@ -63,5 +77,17 @@ void jobs_attach(job *jb, waiter *w);
 /* Takes w off its job; returns the job if that left a queued job with no
  * waiters (the caller must cancel its item and destroy it), else NULL. */
 job *jobs_detach(waiter *w);
+
+/* The latest deadline of the job's waiters (0 when it has none). */
+double jobs_deadline(const job *jb);
+
+/* Ends a job: each waiter, oldest first, is detached and told its label
+ * (jobs_resolve) or the failure (jobs_fail); then the job is destroyed.
+ * A waiter's callback may detach other waiters of the same job. */
+void jobs_resolve(jobs *j, job *jb, enum wire_label label);
+void jobs_fail(jobs *j, job *jb, int status, const char *detail);
+/* Ends a job without telling its waiters (detached): their own deadlines
+ * answer them. */
+void jobs_drop(jobs *j, job *jb);
 
 #endif
