@@ -2,6 +2,7 @@
 #include "disp.h"
 
 #include "backend.h"
+#include "check.h"
 #include "log.h"
 #include "mono.h"
 #include "utf8.h"
@@ -744,6 +745,94 @@ static void dispatch(disp *d)
     }
     if (wake_at < INFINITY)
         set_timer(d->wake, wake_at - now);
+    BP_INVARIANTS(disp_check(d));
+}
+
+/* --- invariants (disp.h) --- */
+
+/* A batch's own invariants, wherever it is; NULL when they hold. */
+static const char *check_batch(const disp *d, const dbatch *bt)
+{
+    if (bt->d != d)
+        return "a batch belongs to another dispatcher";
+    if (bt->n > SCHED_MAX_BATCH)
+        return "a batch holds more than SCHED_MAX_BATCH jobs";
+    for (size_t i = 0; i < bt->n; i++) {
+        const job *jb = bt->batch[i];
+        if (jb->state != JOB_INFLIGHT || jb->item)
+            return "a batch's job is not JOB_INFLIGHT, or still has a scheduler item";
+        if (jobs_find(d->jobs, jb->text, jb->bytes) != jb)
+            return "a batch's job is not in the jobs table";
+        for (size_t k = 0; k < i; k++)
+            if (bt->batch[k] == jb)
+                return "a job is twice in one batch";
+    }
+    return NULL;
+}
+
+/* Whether bt is held by a backend of the pool other than pb. */
+static bool held_elsewhere(const disp *d, const dbatch *bt, const dbackend *pb)
+{
+    for (size_t i = 0; i < d->npool; i++)
+        if (d->pool[i] != pb && d->pool[i]->cur == bt)
+            return true;
+    return false;
+}
+
+/* The pool's invariants; NULL when they hold. */
+static const char *check_pool(const disp *d)
+{
+    if (d->npool > DISP_MAX_BACKENDS)
+        return "the pool holds more than DISP_MAX_BACKENDS backends";
+    for (size_t i = 0; i < d->npool; i++) {
+        const dbackend *pb = d->pool[i];
+        if (pb->d != d)
+            return "a backend of the pool belongs to another dispatcher";
+        for (size_t k = 0; k < i; k++)
+            if (d->pool[k] == pb || d->pool[k]->sid == pb->sid ||
+                strcmp(d->pool[k]->url, pb->url) == 0)
+                return "two entries of the pool are one backend (same URL or scheduler id)";
+        if (usable(pb) && evtimer_pending(pb->check, NULL))
+            return "a usable backend has a health check timer running";
+        if (!pb->cur)
+            continue;
+        if (pb->cur->on != pb)
+            return "a backend's batch names another backend as its holder";
+        if (held_elsewhere(d, pb->cur, pb))
+            return "a batch is held by two backends";
+        if (pb->cur == d->spare)
+            return "a backend holds the spare batch";
+        const char *why = check_batch(d, pb->cur);
+        if (why)
+            return why;
+    }
+    return NULL;
+}
+
+const char *disp_check(const disp *d)
+{
+    const char *why = check_pool(d);
+    if (why)
+        return why;
+    size_t n = 0;
+    const dbatch *last = NULL;
+    for (const dbatch *bt = d->pending; bt; last = bt, bt = bt->next) {
+        if (++n > 1000000)
+            return "the pending list has a cycle";
+        if (bt->on || held_elsewhere(d, bt, NULL))
+            return "a pending batch is held by a backend";
+        if (bt == d->spare)
+            return "the spare batch is on the pending list";
+        if (evtimer_pending(bt->retry, NULL))
+            return "a pending batch has its retry timer running";
+        if ((why = check_batch(d, bt)))
+            return why;
+    }
+    if (d->pending_tail != last)
+        return "the pending list's tail is not its last batch";
+    if (d->spare && (d->spare->next || evtimer_pending(d->spare->retry, NULL)))
+        return "the spare batch is on a list or has its retry timer running";
+    return NULL;
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)

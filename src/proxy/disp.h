@@ -93,6 +93,17 @@ const char *disp_pool_url(const disp *d, size_t i);
  * batches (not ejected, not leaving), or -1: what /readyz looks at. */
 double disp_last_contact(const disp *d);
 
+/* Verifies the invariants above that the dispatcher's own state shows:
+ * each backend holds at most one batch and that batch names it; a pending
+ * batch is held by none and has no retry timer running; no batch is in two
+ * places; every batch's jobs are JOB_INFLIGHT, without a scheduler item,
+ * in the jobs table; the pool's backends are distinct (URL, scheduler and
+ * metrics ids), and a backend that is neither leaving nor ejected has no
+ * health check timer running. Returns NULL when they hold, else a sentence
+ * naming the one broken. Debug builds run it after every dispatch
+ * (BP_INVARIANTS, check.h). */
+const char *disp_check(const disp *d);
+
 /* Looks for work on the next loop turn (requests read in the same turn
  * join the same batch at no extra wait). */
 void disp_kick(disp *d);
