@@ -5,7 +5,7 @@
 #include "check.h"
 #include "log.h"
 #include "mono.h"
-#include "utf8.h"
+#include "outcome.h"
 #include "wire.h"
 
 #include <math.h>
@@ -17,7 +17,6 @@
 #define CHECK_TIMEOUT 1.0 /* an active check while ejected */
 #define CHECK_AGAIN 0.5   /* a failed check is tried again this much later */
 #define MAX_BACKEND_ANSWER (1 << 20)
-#define DETAIL_BODY_MAX 120 /* bytes of a backend's 4xx body quoted in a detail */
 
 /* One outstanding batch. */
 typedef struct dbatch {
@@ -27,7 +26,6 @@ typedef struct dbatch {
     sched_batch sb; /* as the scheduler chose it, for sched_done */
     int attempt;    /* attempts made so far */
     double attempt_started;
-    char last_error[256];
     struct dbackend *on; /* the backend holding it (sent or backing off); NULL: pending */
     struct event *retry;
     struct dbatch *next; /* on the pending list */
@@ -420,7 +418,6 @@ static dbatch *batch_new(disp *d, const sched_batch *sb)
     memcpy(bt->sb.e, sb->e, sb->n * sizeof *sb->e);
     bt->attempt = 0;
     bt->attempt_started = 0;
-    bt->last_error[0] = '\0';
     bt->on = NULL;
     bt->next = NULL;
     return bt;
@@ -462,13 +459,11 @@ static void assign(dbatch *bt, dbackend *pb)
     send_attempt(bt);
 }
 
-/* A failed attempt on pb: count it towards ejection. */
-static void note_failure(disp *d, dbackend *pb)
+/* pb was ejected by a failed attempt: it leaves the scheduler's backends
+ * and is checked again at the end of its period. */
+static void eject(disp *d, dbackend *pb)
 {
-    double now = mono_now();
-    if (!health_failure(&pb->health, now, others_usable(d, pb)))
-        return;
-    double period = pb->health.until - now;
+    double period = pb->health.until - mono_now();
     log_warn("backend %s ejected for %.1f s after %d consecutive failures", backend_name(pb->conn),
              period, pb->health.failures);
     sched_backend_set_up(d->sched, pb->sid, false);
@@ -477,97 +472,90 @@ static void note_failure(disp *d, dbackend *pb)
     set_timer(pb->check, period);
 }
 
+/* The batch's backend answered it: its labels go to the waiters. */
+static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
+{
+    dbackend *pb = bt->on;
+    log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
+              bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
+    /* The backend is free now: the next batch leaves before the answers are
+     * even built, so the backend never waits on our client work (the round
+     * trip is what bounds throughput). */
+    job *finished[SCHED_MAX_BATCH];
+    size_t n = bt->n;
+    memcpy(finished, bt->batch, n * sizeof *finished);
+    release(d, bt, true);
+    batch_free(d, bt);
+    dispatch(d);
+    resolve(d, finished, n, o->labels, seconds);
+}
+
+/* A failed attempt: the batch fails or moves as decided (outcome.h). */
+static void failed(disp *d, dbatch *bt, const outcome *o, double seconds)
+{
+    dbackend *pb = bt->on;
+    log_warn("batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n, bt->sb.longest,
+             bt->attempt, seconds, o->why);
+    if (o->ejected)
+        eject(d, pb);
+    switch (o->action) {
+    case OUTCOME_FAIL:
+        fail_all(d, bt, o->status, o->detail);
+        batch_over(d, bt, false);
+        return;
+    case OUTCOME_RETRY_OTHER:
+        metrics_retry(d->metrics);
+        release(d, bt, false);
+        assign(bt, fastest_free(d, pb));
+        disp_kick(d);
+        return;
+    case OUTCOME_RETRY_PENDING:
+        metrics_retry(d->metrics);
+        release(d, bt, false);
+        pending_push(d, bt);
+        disp_kick(d);
+        return;
+    case OUTCOME_RETRY_LATER:
+        metrics_retry(d->metrics);
+        set_timer(bt->retry, o->delay);
+        return;
+    case OUTCOME_RESOLVE:
+        break;
+    }
+}
+
 static void on_backend(void *arg, int status, const char *body, size_t len, const char *error)
 {
     dbatch *bt = arg;
     disp *d = bt->d;
     dbackend *pb = bt->on;
-    double seconds = mono_now() - bt->attempt_started;
-    enum wire_label labels[SCHED_MAX_BATCH];
-    char why[200];
-    enum metrics_attempt kind;
-
-    if (status == 200 && wire_parse_results(body, len, bt->n, labels, why, sizeof why)) {
-        metrics_attempt(d->metrics, ATTEMPT_OK, bt->n, bt->sb.longest, seconds);
-        metrics_backend_attempt(d->metrics, pb->mid, true, seconds);
-        health_success(&pb->health);
-        log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
-                  bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
-        /* The backend is free now: the next batch leaves before the
-         * answers are even built, so the backend never waits on our client
-         * work (the round trip is what bounds throughput). */
-        job *finished[SCHED_MAX_BATCH];
-        size_t n = bt->n;
-        memcpy(finished, bt->batch, n * sizeof *finished);
-        release(d, bt, true);
-        batch_free(d, bt);
-        dispatch(d);
-        resolve(d, finished, n, labels, seconds);
-        return;
-    }
-    if (status == 200) {
-        kind = ATTEMPT_BAD_ANSWER;
-        /* jansson's message may quote the answer's bytes (controls too). */
-        utf8_printable(why, sizeof why, why, strlen(why));
-    } else if (status == 429) {
-        kind = ATTEMPT_BUSY;
-        snprintf(why, sizeof why, "backend %s answered 429 (busy)", backend_hostport(pb->conn));
-    } else if (status >= 500) {
-        kind = ATTEMPT_SERVER_ERROR;
-        snprintf(why, sizeof why, "backend %s answered %d", backend_hostport(pb->conn), status);
-    } else if (status > 0) {
-        kind = ATTEMPT_REJECTED;
-        /* The body is the backend's bytes, not a C string: at most
-         * DETAIL_BODY_MAX of them, printable, reach the client and the log. */
-        int k = snprintf(why, sizeof why, "backend rejected the batch with %d: ", status);
-        size_t room = sizeof why - (size_t)k;
-        utf8_printable(why + k, room < DETAIL_BODY_MAX + 1 ? room : DETAIL_BODY_MAX + 1, body, len);
-    } else {
-        kind = ATTEMPT_NO_ANSWER;
-        snprintf(why, sizeof why, "backend %s: %s", backend_name(pb->conn), error);
-    }
-    metrics_attempt(d->metrics, kind, bt->n, bt->sb.longest, seconds);
-    metrics_backend_attempt(d->metrics, pb->mid, false, seconds);
-    snprintf(bt->last_error, sizeof bt->last_error, "%s", why);
-    log_warn("batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n, bt->sb.longest,
-             bt->attempt, seconds, why);
-
-    /* A 4xx other than 429 means the backend refuses this input: sending it
-     * again would get the same answer (and says nothing about its health). */
-    if (kind == ATTEMPT_REJECTED || bt->attempt > d->cfg.retries) {
-        if (kind != ATTEMPT_REJECTED)
-            note_failure(d, pb);
-        char detail[320];
-        snprintf(detail, sizeof detail, "backend failed after %d attempt%s: %s", bt->attempt,
-                 bt->attempt == 1 ? "" : "s", bt->last_error);
-        fail_all(d, bt, 502, detail);
-        batch_over(d, bt, false);
-        return;
-    }
-    note_failure(d, pb);
-    metrics_retry(d->metrics);
-    /* Another backend free now: retry there at once. */
-    dbackend *other = fastest_free(d, pb);
-    if (other) {
-        release(d, bt, false);
-        assign(bt, other);
-        disp_kick(d);
-        return;
-    }
-    if (!usable(pb)) {
-        /* Ejected or leaving: the next backend to free up takes it. */
-        release(d, bt, false);
-        pending_push(d, bt);
-        disp_kick(d);
-        return;
-    }
-    /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. The
-     * backend stays reserved for this batch meanwhile (a 429 says it is
-     * still busy: new work would meet the same). */
-    double ceiling = d->cfg.backoff_base * pow(2, bt->attempt - 1);
-    if (ceiling > d->cfg.backoff_cap)
-        ceiling = d->cfg.backoff_cap;
-    set_timer(bt->retry, ceiling * uniform01(d));
+    double now = mono_now(), seconds = now - bt->attempt_started;
+    outcome_in in = {.status = status,
+                     .body = body,
+                     .len = len,
+                     .error = error,
+                     .n = bt->n,
+                     .attempt = bt->attempt,
+                     .retries = d->cfg.retries,
+                     .name = backend_name(pb->conn),
+                     .hostport = backend_hostport(pb->conn),
+                     .health = pb->health,
+                     .leaving = pb->leaving,
+                     .others_usable = others_usable(d, pb),
+                     .other_free = fastest_free(d, pb) != NULL,
+                     .now = now,
+                     .backoff_base = d->cfg.backoff_base,
+                     .backoff_cap = d->cfg.backoff_cap,
+                     .jitter = uniform01(d)};
+    outcome o;
+    outcome_decide(&in, &o);
+    pb->health = o.health;
+    metrics_attempt(d->metrics, o.kind, bt->n, bt->sb.longest, seconds);
+    metrics_backend_attempt(d->metrics, pb->mid, o.kind == ATTEMPT_OK, seconds);
+    if (o.action == OUTCOME_RESOLVE)
+        succeeded(d, bt, &o, seconds);
+    else
+        failed(d, bt, &o, seconds);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)

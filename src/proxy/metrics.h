@@ -53,8 +53,9 @@ enum metrics_attempt {
     ATTEMPT_BUSY,         /* 429 */
     ATTEMPT_SERVER_ERROR, /* 5xx */
     ATTEMPT_REJECTED,     /* other 4xx */
-    ATTEMPT_BAD_ANSWER,   /* 200 with a body that doesn't parse */
-    ATTEMPT_NO_ANSWER,    /* refused, reset, timeout */
+    ATTEMPT_BAD_ANSWER,   /* 200 with a body that doesn't parse, or an answer the
+                           * client refused (malformed, too large, bytes after it) */
+    ATTEMPT_NO_ANSWER,    /* refused, reset, closed, timeout */
     ATTEMPT_KINDS
 };
 

@@ -8,7 +8,7 @@
  * nothing polls.
  *
  * The modules' calls run one way: main -> proxy -> front -> (clients, jobs,
- * cache) -> disp -> (backend, health, sched); metrics is called by the
+ * cache) -> disp -> (outcome, backend, health, sched); metrics is called by the
  * others and calls none of them (scripts/check-layers.sh checks that the
  * includes have no cycle). */
 #ifndef BP_PROXY_H
