@@ -298,63 +298,49 @@ refused:
     return false;
 }
 
-static void handle_classify(front *f, httpd_req *req)
+/* The checks between the head and the body: the client's state and rate
+ * limit, its deadline (X-Timeout-Ms, else the client's default) and a
+ * drain. Returns false after answering the refusal. */
+static bool classify_precheck(front *f, httpd_req *req, int client, double now, client_state **cs,
+                              long *timeout_ms)
 {
-    double now = mono_now();
-    size_t len;
-    const char *body = httpd_req_body(req, &len);
-    int client = (int)(intptr_t)httpd_req_data(req);
-    int status;
-
-    client_state *cs = clients_get(f->clients, client, f->sched, now);
-    if (!cs) {
+    if (!(*cs = clients_get(f->clients, client, f->sched, now))) {
         httpd_send_error(req, 500, "out of memory");
-        goto refused;
+        return false;
     }
     double wait;
     const cfile_client *by;
-    if (!clients_take(f->clients, cs, now, &wait, &by)) {
+    if (!clients_take(f->clients, *cs, now, &wait, &by)) {
         refuse(f, req, client, REFUSED_RATE_LIMIT, 429, wait,
                "rate limit exceeded: %g requests/s with bursts of %g%s", by->rate, by->burst,
                by == &f->clients->pool.cfg ? ", shared by the clients not in the clients file"
                                            : "");
-        goto refused;
+        return false;
     }
-    long timeout_ms = (long)(cs->cfg.timeout * 1000);
+    *timeout_ms = (long)((*cs)->cfg.timeout * 1000);
     const char *tms = httpd_req_header(req, "X-Timeout-Ms");
-    if (tms && !hdr_parse_timeout_ms(tms, FRONT_MAX_TIMEOUT_MS, &timeout_ms)) {
+    if (tms && !hdr_parse_timeout_ms(tms, FRONT_MAX_TIMEOUT_MS, timeout_ms)) {
         httpd_send_error(req, 400, "X-Timeout-Ms must be a whole number of milliseconds in 1..%ld",
                          FRONT_MAX_TIMEOUT_MS);
-        goto refused;
+        return false;
     }
     if (f->draining) { /* the server refuses new heads; this one came before */
         httpd_set_header(req, "Retry-After", "1");
         httpd_send_error(req, 503, "proxy is shutting down");
-        goto refused;
+        return false;
     }
+    return true;
+}
 
-    wire_limits lim = {.max_items = f->cfg.max_request_sequences,
-                       .max_length = f->cfg.max_length,
-                       .allow_single = true};
-    wire_request w;
-    char err[256];
-    status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
-    if (status) {
-        httpd_send_error(req, status, "%s", err);
-        goto refused;
-    }
-    size_t longest;
-    size_t need = slots_needed(f, &w, now, &longest);
-    if (!admit(f, req, client, cs, need, longest, (double)timeout_ms / 1000.0)) {
-        wire_request_free(&w);
-        goto refused;
-    }
-    metrics_admitted(f->metrics, client);
-
+/* A new live request for the n items of an admitted request, or NULL when
+ * out of memory. Its items are placed by the caller. */
+static preq *preq_new(front *f, httpd_req *req, int client, const wire_request *w, double now,
+                      double timeout)
+{
     preq *r = calloc(1, sizeof *r);
     if (r) {
-        r->labels = calloc(w.n, sizeof *r->labels);
-        r->w = calloc(w.n, sizeof *r->w);
+        r->labels = calloc(w->n, sizeof *r->labels);
+        r->w = calloc(w->n, sizeof *r->w);
         r->timer = evtimer_new(f->base, on_deadline, r);
     }
     if (!r || !r->labels || !r->w || !r->timer) {
@@ -365,27 +351,31 @@ static void handle_classify(front *f, httpd_req *req)
                 event_free(r->timer);
             free(r);
         }
-        wire_request_free(&w);
-        httpd_send_error(req, 500, "out of memory");
-        goto refused;
+        return NULL;
     }
     r->f = f;
     r->req = req;
     r->client = client;
-    r->single = w.single;
-    r->n = r->pending = w.n;
+    r->single = w->single;
+    r->n = r->pending = w->n;
     r->arrived = now;
-    r->deadline = now + (double)timeout_ms / 1000.0;
+    r->deadline = now + timeout;
     r->next = f->live;
     if (f->live)
         f->live->prev = r;
     f->live = r;
     f->nlive++;
+    return r;
+}
 
+/* Places every item of a new request: answered at once when the cache had
+ * them all, 503 when the queue took one no more; else it waits for its
+ * items, its deadline or its client hanging up. */
+static void start(preq *r, const wire_request *w, long timeout_ms, double now)
+{
     bool placed = true;
-    for (size_t i = 0; i < w.n && placed; i++)
-        placed = place_item(r, i, &w.items[i], now);
-    wire_request_free(&w);
+    for (size_t i = 0; i < w->n && placed; i++)
+        placed = place_item(r, i, &w->items[i], now);
     if (!placed) {
         finish_error(r, 503, 1, "queue is full");
         return;
@@ -396,8 +386,47 @@ static void handle_classify(front *f, httpd_req *req)
     }
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(r->timer, &tv);
-    httpd_req_on_peer(req, on_peer, r);
-    disp_kick(f->disp);
+    httpd_req_on_peer(r->req, on_peer, r);
+    disp_kick(r->f->disp);
+}
+
+static void handle_classify(front *f, httpd_req *req)
+{
+    double now = mono_now();
+    int client = (int)(intptr_t)httpd_req_data(req);
+    client_state *cs;
+    long timeout_ms;
+    if (!classify_precheck(f, req, client, now, &cs, &timeout_ms))
+        goto refused;
+
+    size_t len;
+    const char *body = httpd_req_body(req, &len);
+    wire_limits lim = {.max_items = f->cfg.max_request_sequences,
+                       .max_length = f->cfg.max_length,
+                       .allow_single = true};
+    wire_request w;
+    char err[256];
+    int status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
+    if (status) {
+        httpd_send_error(req, status, "%s", err);
+        goto refused;
+    }
+    size_t longest;
+    size_t need = slots_needed(f, &w, now, &longest);
+    double timeout = (double)timeout_ms / 1000.0;
+    if (!admit(f, req, client, cs, need, longest, timeout)) {
+        wire_request_free(&w);
+        goto refused;
+    }
+    metrics_admitted(f->metrics, client);
+    preq *r = preq_new(f, req, client, &w, now, timeout);
+    if (!r) {
+        wire_request_free(&w);
+        httpd_send_error(req, 500, "out of memory");
+        goto refused;
+    }
+    start(r, &w, timeout_ms, now);
+    wire_request_free(&w);
     return;
 
 refused:

@@ -200,6 +200,48 @@ static struct event_base *new_event_base(void)
     return base;
 }
 
+/* The front over the modules built, and its listeners; on failure logs
+ * why and returns false. */
+static bool start_front(proxy *px)
+{
+    px->front = (front){.cfg = {.max_request_sequences = px->cfg.max_request_sequences,
+                                .max_length = px->cfg.sched.max_length,
+                                .max_batch_cost = px->cfg.sched.max_batch_cost,
+                                .admin_apart = px->cfg.admin_listen != NULL},
+                        .base = px->base,
+                        .sched = px->sched,
+                        .jobs = &px->jobs,
+                        .cache = &px->cache,
+                        .clients = &px->clients,
+                        .metrics = px->metrics,
+                        .disp = px->disp,
+                        .on_drained = on_drained,
+                        .drained_arg = px};
+    char err[256];
+    httpd_limits lim = {.max_body = px->cfg.max_body,
+                        .max_headers = 16384,
+                        .io_timeout_s = px->cfg.io_timeout,
+                        .max_connections = px->cfg.max_connections};
+    httpd_handlers h = {.on_head = front_head,
+                        .on_request = front_handle,
+                        .on_refused = front_refused,
+                        .arg = &px->front};
+    px->http = httpd_listen(px->base, px->cfg.listen, &lim, &h, err, sizeof err);
+    if (!px->http) {
+        log_error("%s", err);
+        return false;
+    }
+    if (px->cfg.admin_listen) {
+        httpd_handlers ah = {.on_request = front_handle_admin, .arg = &px->front, .name = "admin"};
+        px->admin = httpd_listen(px->base, px->cfg.admin_listen, &lim, &ah, err, sizeof err);
+        if (!px->admin) {
+            log_error("--admin-listen: %s", err);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool proxy_init(proxy *px)
 {
     char err[256];
@@ -245,40 +287,8 @@ bool proxy_init(proxy *px)
         return false;
     }
     metrics_set_exposition(px->metrics, px->cfg.metrics_clients, px->cfg.metrics_cache);
-    px->front = (front){.cfg = {.max_request_sequences = px->cfg.max_request_sequences,
-                                .max_length = px->cfg.sched.max_length,
-                                .max_batch_cost = px->cfg.sched.max_batch_cost,
-                                .admin_apart = px->cfg.admin_listen != NULL},
-                        .base = px->base,
-                        .sched = px->sched,
-                        .jobs = &px->jobs,
-                        .cache = &px->cache,
-                        .clients = &px->clients,
-                        .metrics = px->metrics,
-                        .disp = px->disp,
-                        .on_drained = on_drained,
-                        .drained_arg = px};
-    httpd_limits lim = {.max_body = px->cfg.max_body,
-                        .max_headers = 16384,
-                        .io_timeout_s = px->cfg.io_timeout,
-                        .max_connections = px->cfg.max_connections};
-    httpd_handlers h = {.on_head = front_head,
-                        .on_request = front_handle,
-                        .on_refused = front_refused,
-                        .arg = &px->front};
-    px->http = httpd_listen(px->base, px->cfg.listen, &lim, &h, err, sizeof err);
-    if (!px->http) {
-        log_error("%s", err);
+    if (!start_front(px))
         return false;
-    }
-    if (px->cfg.admin_listen) {
-        httpd_handlers ah = {.on_request = front_handle_admin, .arg = &px->front, .name = "admin"};
-        px->admin = httpd_listen(px->base, px->cfg.admin_listen, &lim, &ah, err, sizeof err);
-        if (!px->admin) {
-            log_error("--admin-listen: %s", err);
-            return false;
-        }
-    }
     size_t n = disp_pool_size(px->disp);
     log_info("policy %s, max batch %zu, %zu backend%s", sched_policy(px->sched),
              px->cfg.sched.max_batch, n, n == 1 ? "" : "s");
