@@ -15,7 +15,9 @@
  * - a waiter is on at most one job's list, and w->job says which;
  * - whoever ends a job with waiters tells each (jobs_resolve, jobs_fail),
  *   detached first, through its own callbacks: this module and the
- *   dispatcher know nothing of what a waiter belongs to. */
+ *   dispatcher know nothing of what a waiter belongs to; only a job whose
+ *   waiters' deadlines have all passed is ended untold (jobs_drop), as their
+ *   owners answer them at their deadlines. */
 #ifndef BP_JOBS_H
 #define BP_JOBS_H
 
