@@ -2,8 +2,6 @@
  *
  * main parses the flags, builds the proxy (proxy.c) and runs its loop until
  * a signal has drained it (see proxy_shutdown). */
-#include "disp.h"
-#include "front.h"
 #include "httpd.h"
 #include "mono.h"
 #include "opt.h"
@@ -378,10 +376,6 @@ int main(int argc, char **argv)
         sighup = evsignal_new(px.base, SIGHUP, on_signal, &px);
         evsignal_add(sighup, NULL);
         sigprocmask(SIG_SETMASK, &before, NULL);
-        log_info("policy %s, max batch %zu, %zu backend%s", sched_policy(px.sched),
-                 px.cfg.sched.max_batch, px.npool, px.npool == 1 ? "" : "s");
-        for (size_t i = 0; i < px.npool; i++)
-            log_info("backend %s", px.pool[i]->url);
         sdnotify_ready(); /* listening, backends resolved, signals handled */
         event_base_dispatch(px.base);
         event_free(sigint);

@@ -2,7 +2,6 @@
 #include "metrics.h"
 
 #include "addr.h"
-#include "htab.h"
 #include "mono.h"
 
 #include <jansson.h>
@@ -29,7 +28,6 @@ static const double length_bounds[] = {5,  10,  15,  20,  25,  30,  40,  50,
 enum shown_state { SHOWN_NOT_YET, SHOWN_OWN, SHOWN_REST };
 
 typedef struct client_metrics {
-    htab_node node;
     char name[72];
     int id;
     bool listed; /* in the clients file: shown first */
@@ -82,8 +80,7 @@ struct metrics {
     double started;
     recent_batch recent[METRICS_RECENT_BATCHES];
     uint64_t nrecent; /* attempts ever recorded; the ring's next slot is nrecent % size */
-    htab names;
-    client_metrics *clients[METRICS_MAX_CLIENTS];
+    client_metrics *clients[METRICS_MAX_CLIENTS]; /* by client id (clients.h) */
     int nclients;
     double size_bounds[HIST_MAX_BUCKETS];
     hist batch_size, batch_longest, batch_seconds;
@@ -132,29 +129,11 @@ static void client_init(client_metrics *c, const char *name)
     hist_init(&c->backend, hist_latency_bounds, hist_latency_nbounds);
 }
 
-static client_metrics *add_client(metrics *m, const char *name, bool listed)
-{
-    client_metrics *c = malloc(sizeof *c);
-    if (!c)
-        return NULL;
-    client_init(c, name);
-    c->listed = listed;
-    c->node.key = c->name;
-    c->node.klen = strlen(c->name);
-    c->node.hash = htab_hash(&m->names, c->name, c->node.klen);
-    htab_insert(&m->names, &c->node);
-    c->id = m->nclients;
-    m->clients[m->nclients++] = c;
-    return c;
-}
-
 metrics *metrics_new(size_t max_batch, double now)
 {
     metrics *m = calloc(1, sizeof *m);
-    if (!m || !htab_init(&m->names, 64)) {
-        free(m);
+    if (!m)
         return NULL;
-    }
     m->started = now;
     size_t nb = max_batch < HIST_MAX_BUCKETS ? max_batch : HIST_MAX_BUCKETS;
     for (size_t i = 0; i < nb; i++)
@@ -162,11 +141,6 @@ metrics *metrics_new(size_t max_batch, double now)
     hist_init(&m->batch_size, m->size_bounds, nb);
     hist_init(&m->batch_longest, length_bounds, sizeof length_bounds / sizeof *length_bounds);
     hist_init(&m->batch_seconds, hist_latency_bounds, hist_latency_nbounds);
-    /* Ids 0 and 1 always exist: the anonymous client and the overflow. */
-    if (!add_client(m, "-", false) || !add_client(m, "_other", false)) {
-        metrics_free(m);
-        return NULL;
-    }
     m->shown_max = METRICS_SHOWN_DEFAULT;
     m->cache_seconds = METRICS_CACHE_DEFAULT;
     client_init(&m->carried, METRICS_REST);
@@ -191,34 +165,21 @@ void metrics_free(metrics *m)
         free(m->backends[i]);
     for (int i = 0; i < METRICS_PAGES; i++)
         free(m->pages[i].body);
-    htab_fini(&m->names);
     free(m);
 }
 
-int metrics_client_find(const metrics *m, const char *name)
+bool metrics_client_add(metrics *m, int id, const char *name, bool listed)
 {
-    if (!name || !*name)
-        return 0;
-    size_t len = strlen(name);
-    const client_metrics *c =
-        (const client_metrics *)htab_find(&m->names, name, len, htab_hash(&m->names, name, len));
-    return c ? c->id : -1;
-}
-
-int metrics_client_id(metrics *m, const char *name, bool listed)
-{
-    int id = metrics_client_find(m, name);
-    if (id >= 0)
-        return id;
-    if (m->nclients >= (listed ? METRICS_MAX_CLIENTS : METRICS_MAX_CLIENTS / 2))
-        return 1;
-    const client_metrics *c = add_client(m, name, listed);
-    return c ? c->id : 1;
-}
-
-const char *metrics_client_name(const metrics *m, int id)
-{
-    return id >= 0 && id < m->nclients ? m->clients[id]->name : "-";
+    if (id != m->nclients || id >= METRICS_MAX_CLIENTS)
+        return false;
+    client_metrics *c = malloc(sizeof *c);
+    if (!c)
+        return false;
+    client_init(c, name);
+    c->listed = listed;
+    c->id = id;
+    m->clients[m->nclients++] = c;
+    return true;
 }
 
 void metrics_client_listed(metrics *m, int id, bool listed)
@@ -227,9 +188,13 @@ void metrics_client_listed(metrics *m, int id, bool listed)
         m->clients[id]->listed = listed;
 }
 
+/* The counts of client id; an id never added counts as the anonymous
+ * client's (NULL before any client was added: nothing is counted). */
 static client_metrics *client(metrics *m, int id)
 {
-    return m->clients[id >= 0 && id < m->nclients ? id : 0];
+    if (id >= 0 && id < m->nclients)
+        return m->clients[id];
+    return m->nclients ? m->clients[0] : NULL;
 }
 
 static size_t status_index(int status)
@@ -243,6 +208,8 @@ static size_t status_index(int status)
 void metrics_request(metrics *m, int id, int status, double seconds)
 {
     client_metrics *c = client(m, id);
+    if (!c)
+        return;
     c->by_status[status_index(status)]++;
     if (status == 200)
         hist_add(&c->total, seconds);
@@ -251,6 +218,8 @@ void metrics_request(metrics *m, int id, int status, double seconds)
 void metrics_sequence(metrics *m, int id, double queue_wait, double backend_seconds)
 {
     client_metrics *c = client(m, id);
+    if (!c)
+        return;
     hist_add(&c->queue_wait, queue_wait);
     hist_add(&c->backend, backend_seconds);
 }
@@ -285,12 +254,16 @@ static const char *const refusal_names[REFUSED_KINDS] = {
 
 void metrics_admitted(metrics *m, int id)
 {
-    client(m, id)->admitted++;
+    client_metrics *c = client(m, id);
+    if (c)
+        c->admitted++;
 }
 
 void metrics_refused(metrics *m, int id, enum metrics_refusal why)
 {
-    client(m, id)->refused[why]++;
+    client_metrics *c = client(m, id);
+    if (c)
+        c->refused[why]++;
 }
 
 void metrics_cache_hit(metrics *m)

@@ -1,13 +1,9 @@
 /* metrics: the proxy's counters and histograms, served as Prometheus text
  * (/metrics) and as a JSON snapshot (/stats).
  *
- * Clients are interned here: each distinct X-Client-Id gets a small integer
- * id (0 is the anonymous client "-"), which the scheduler receives. At most
- * METRICS_MAX_CLIENTS names are tracked; later ones share the id of
- * "_other", so a client can't grow the proxy's memory without bound. Names
- * not listed in the clients file get ids only while the table is less than
- * half full, so arbitrary X-Client-Id values can't take the places of the
- * configured clients (nor their settings, given per id).
+ * Clients are counted by the ids clients.h gives them (0 is the anonymous
+ * client "-"), each added here with its name when it gets its id; at most
+ * METRICS_MAX_CLIENTS of them.
  *
  * Exposition: /metrics and /stats give their own series (or entry) to at
  * most `shown` clients (metrics_set_exposition): clients listed in the
@@ -57,8 +53,9 @@ enum metrics_attempt {
     ATTEMPT_BUSY,         /* 429 */
     ATTEMPT_SERVER_ERROR, /* 5xx */
     ATTEMPT_REJECTED,     /* other 4xx */
-    ATTEMPT_BAD_ANSWER,   /* 200 with a body that doesn't parse */
-    ATTEMPT_NO_ANSWER,    /* refused, reset, timeout */
+    ATTEMPT_BAD_ANSWER,   /* 200 with a body that doesn't parse, or an answer the
+                           * client refused (malformed, too large, bytes after it) */
+    ATTEMPT_NO_ANSWER,    /* refused, reset, closed, timeout */
     ATTEMPT_KINDS
 };
 
@@ -96,13 +93,11 @@ void metrics_free(metrics *m);
  * (0: never; by default METRICS_CACHE_DEFAULT). */
 void metrics_set_exposition(metrics *m, size_t shown, double cache_seconds);
 
-/* The id of a client name already known ("" or NULL: anonymous = 0), or
- * -1 for a name never given an id. */
-int metrics_client_find(const metrics *m, const char *name);
-/* The id for a client name, given one if new; `listed`: the name is in the
- * clients file (see above). */
-int metrics_client_id(metrics *m, const char *name, bool listed);
-const char *metrics_client_name(const metrics *m, int id);
+/* Counts for client id under name (copied); ids are added in order from 0
+ * (false otherwise, or when out of memory). `listed`: the name is in the
+ * clients file (see above). The counting functions below count an id never
+ * added as client 0's. */
+bool metrics_client_add(metrics *m, int id, const char *name, bool listed);
 /* Whether a client is listed in the clients file (it changes on reload);
  * listed clients are shown first. */
 void metrics_client_listed(metrics *m, int id, bool listed);

@@ -1,5 +1,5 @@
 /* sched: the pure scheduler core: the queue, its invariants (sched_impl.h),
- * and the policy-independent part of the decision (see sched.h). */
+ * and the policy-independent part of the decision (see scheduler.h). */
 #include "sched_impl.h"
 
 #include "check.h"
