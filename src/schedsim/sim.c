@@ -259,7 +259,7 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
      * short to be judged on learning a backend's speed from a wrong prior. */
     if (cfg->backend_c)
         for (size_t k = 0; k < nb; k++)
-            sched_backend_prior(st.s, id[k], cfg->a, cfg->backend_c[k]);
+            sched_backend_prior(st.s, id[k], cfg->a, 0, cfg->backend_c[k]);
     fastest_first(cfg, nb, order);
     size_t next = 0;        /* next arrival */
     double now = 0;         /* virtual time */
