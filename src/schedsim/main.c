@@ -32,7 +32,8 @@ typedef struct schedsim_config {
     sim_config sim;
     bool json;
     const char *plot;
-    double backend_c[SCHEDSIM_MAX_BACKENDS]; /* --backend-costs */
+    /* --backend-costs: each backend's c and b (NAN until resolved: --cost-linear) */
+    double backend_c[SCHEDSIM_MAX_BACKENDS], backend_b[SCHEDSIM_MAX_BACKENDS];
     const char *clients_file;
     cfile clients;
     size_t offline_iters; /* --offline-search: steps per seed, 0 = off */
@@ -42,8 +43,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: schedsim [OPTIONS]\n"
                  "Runs batchproxy's scheduler in virtual time against a model of the backend\n"
-                 "(one batch at a time, at most --max-batch sequences, a + c*L^2 seconds per\n"
-                 "batch) on loadgen's workloads, and prints loadgen's report for each policy\n"
+                 "(one batch at a time, at most --max-batch sequences, a + b*L + c*L^2 seconds\n"
+                 "per batch) on loadgen's workloads, and prints loadgen's report for each policy\n"
                  "side by side, with a lower bound on the mean latency (and, on request, the\n"
                  "best schedule a search finds knowing every arrival in advance).\n"
                  "\n"
@@ -59,11 +60,13 @@ static void usage(FILE *out)
                  "                         their requests in one report per policy (default 1)\n"
                  "Policies and backend:\n"
                  "  --policy LIST          comma-separated policies, or 'all' (default all)\n"
-                 "  --cost C               c in a + c*L^2, seconds (default 0.002)\n"
-                 "  --overhead A           a in a + c*L^2, seconds (default 0.0005)\n"
+                 "  --cost C               c in a + b*L + c*L^2, seconds (default 0.002)\n"
+                 "  --cost-linear B        b in a + b*L + c*L^2, seconds (default 0: quadratic)\n"
+                 "  --overhead A           a in a + b*L + c*L^2, seconds (default 0.0005)\n"
                  "  --backends N           a pool of N identical backends, each one batch at\n"
                  "                         a time (default 1)\n"
-                 "  --backend-costs LIST   a pool of backends of different speeds: their c,\n"
+                 "  --backend-costs LIST   a pool of backends of different speeds: their c, or\n"
+                 "                         C:B for c and b (else b is --cost-linear's),\n"
                  "                         comma-separated (sets --backends)\n"
                  "  --max-batch N          sequences per batch (default 5)\n"
                  "  --max-wait-ms MS       the bound on a policy's deliberate wait (default 0)\n"
@@ -100,6 +103,7 @@ enum {
     OPT_SEEDS = 256,
     OPT_POLICY,
     OPT_COST,
+    OPT_COST_LINEAR,
     OPT_OVERHEAD,
     OPT_BACKENDS,
     OPT_BACKEND_COSTS,
@@ -146,7 +150,8 @@ static bool parse_policies(schedsim_config *c, char *list)
     return c->npolicies > 0;
 }
 
-/* --backend-costs c1,c2,...: one backend per value. */
+/* --backend-costs c1,c2[:b2],...: one backend per entry, its c and
+ * optionally its b (else NAN: --cost-linear's, once all flags are read). */
 static bool parse_backend_costs(schedsim_config *c, char *list)
 {
     size_t n = 0;
@@ -157,7 +162,12 @@ static bool parse_backend_costs(schedsim_config *c, char *list)
                     SCHEDSIM_MAX_BACKENDS);
             return false;
         }
-        if (!cli_double("schedsim", "backend-costs", tok, 0, 10, &c->backend_c[n]))
+        char *lin = strchr(tok, ':');
+        if (lin)
+            *lin++ = '\0';
+        c->backend_b[n] = NAN;
+        if (!cli_double("schedsim", "backend-costs", tok, 0, 10, &c->backend_c[n]) ||
+            (lin && !cli_double("schedsim", "backend-costs", lin, 0, 10, &c->backend_b[n])))
             return false;
         n++;
     }
@@ -167,6 +177,7 @@ static bool parse_backend_costs(schedsim_config *c, char *list)
     }
     c->sim.backends = n;
     c->sim.backend_c = c->backend_c;
+    c->sim.backend_b = c->backend_b;
     return true;
 }
 
@@ -177,6 +188,7 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
         {"seeds", required_argument, NULL, OPT_SEEDS},
         {"policy", required_argument, NULL, OPT_POLICY},
         {"cost", required_argument, NULL, OPT_COST},
+        {"cost-linear", required_argument, NULL, OPT_COST_LINEAR},
         {"overhead", required_argument, NULL, OPT_OVERHEAD},
         {"backends", required_argument, NULL, OPT_BACKENDS},
         {"backend-costs", required_argument, NULL, OPT_BACKEND_COSTS},
@@ -217,6 +229,9 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
             break;
         case OPT_COST:
             ok = cli_double(p, "cost", optarg, 0, 10, &c->sim.c);
+            break;
+        case OPT_COST_LINEAR:
+            ok = cli_double(p, "cost-linear", optarg, 0, 10, &c->sim.b);
             break;
         case OPT_OVERHEAD:
             ok = cli_double(p, "overhead", optarg, 0, 10, &c->sim.a);
@@ -285,6 +300,9 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
     }
     if (backends)
         c->sim.backends = backends;
+    for (size_t k = 0; c->sim.backend_b && k < c->sim.backends; k++)
+        if (isnan(c->backend_b[k]))
+            c->backend_b[k] = c->sim.b;
     return 0;
 }
 
@@ -342,7 +360,8 @@ static bool pool_add(pooled *p, const wl_trace *t)
  * (policies, then the schedule found with foresight); then (with several
  * clients) a panel per client, the same series. */
 static bool write_plot(const schedsim_config *c, const pooled *runs, const char *const *labels,
-                       size_t np, const wl_client *clients, size_t nclients, double bound)
+                       size_t np, const wl_client *clients, size_t nclients, double bound,
+                       bool linear)
 {
     size_t npanels = nclients > 1 ? nclients + 1 : 1;
     plot_panel *panels = calloc(npanels, sizeof *panels);
@@ -367,15 +386,17 @@ static bool write_plot(const schedsim_config *c, const pooled *runs, const char 
     }
     char err[600];
     if (ok) {
-        char sub[512];
+        char sub[512], lin[64] = "";
         for (size_t k = 0; k < npanels; k++)
             panels[k] = (plot_panel){.title = k == 0 ? "all clients" : clients[k - 1].name,
                                      .series = &series[k * np],
                                      .nseries = np};
+        if (linear)
+            snprintf(lin, sizeof lin, " + %.4g * L", c->sim.b);
         snprintf(sub, sizeof sub,
-                 "schedsim, virtual time: %zu seed%s from %llu, backend %.4g + %.4g * L^2 s, "
+                 "schedsim, virtual time: %zu seed%s from %llu, backend %.4g%s + %.4g * L^2 s, "
                  "batches of %zu; lower bound on the mean %.1f ms",
-                 c->seeds, c->seeds == 1 ? "" : "s", (unsigned long long)c->src.seed, c->sim.a,
+                 c->seeds, c->seeds == 1 ? "" : "s", (unsigned long long)c->src.seed, c->sim.a, lin,
                  c->sim.c, c->sim.sched.max_batch, bound * 1000);
         ok = plot_cdf_file(c->plot, "schedsim: latency distribution per policy", sub, panels,
                            npanels, err, sizeof err);
@@ -399,17 +420,27 @@ static size_t pool_size(const sim_config *sc)
 
 /* The bound with a pool: a single machine as fast as all of them together
  * (max_batch × N per unit of the fastest one's time) is a relaxation of N
- * machines, so sim_lower_bound with the fastest c and N × max_batch is
+ * machines, so sim_lower_bound with the smallest b and the smallest c
+ * (each backend costs at least that at every length) and N × max_batch is
  * still a bound. */
-static double pool_fastest_c(const sim_config *sc)
+static void pool_fastest(const double *pool_b, const double *pool_c, size_t n, double *b, double *c)
 {
-    double c = sc->c;
-    if (sc->backend_c) {
-        c = sc->backend_c[0];
-        for (size_t k = 1; k < sc->backends; k++)
-            c = sc->backend_c[k] < c ? sc->backend_c[k] : c;
+    *b = pool_b[0];
+    *c = pool_c[0];
+    for (size_t k = 1; k < n; k++) {
+        *b = fmin(*b, pool_b[k]);
+        *c = fmin(*c, pool_c[k]);
     }
-    return c;
+}
+
+/* Whether some backend's cost has a linear term (the output shows b then;
+ * without one it is as before there was a b). */
+static bool pool_linear(const double *pool_b, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (pool_b[k] != 0)
+            return true;
+    return false;
 }
 
 int main(int argc, char **argv)
@@ -448,6 +479,7 @@ int main(int argc, char **argv)
     /* The policies learn the model's curve as batchproxy would; start them
      * from the true one so short runs aren't judged on the prior. */
     cfg.sim.sched.prior_a = cfg.sim.a;
+    cfg.sim.sched.prior_lin = cfg.sim.b;
     cfg.sim.sched.prior_b = cfg.sim.c;
 
     /* One run per policy, then (with --offline-search) the schedules found
@@ -463,9 +495,13 @@ int main(int argc, char **argv)
     double bound_sum = 0, offline_sum = 0;
     bool repeats = false; /* some seed's trace repeats a text */
     size_t bound_n = 0;
-    double pool_c[SCHEDSIM_MAX_BACKENDS];
-    for (size_t k = 0; k < pool_size(&cfg.sim); k++)
+    double pool_b[SCHEDSIM_MAX_BACKENDS], pool_c[SCHEDSIM_MAX_BACKENDS], fastest_b, fastest_c;
+    for (size_t k = 0; k < pool_size(&cfg.sim); k++) {
+        pool_b[k] = cfg.sim.backend_b ? cfg.sim.backend_b[k] : cfg.sim.b;
         pool_c[k] = cfg.sim.backend_c ? cfg.sim.backend_c[k] : cfg.sim.c;
+    }
+    pool_fastest(pool_b, pool_c, pool_size(&cfg.sim), &fastest_b, &fastest_c);
+    bool linear = pool_linear(pool_b, pool_size(&cfg.sim));
     char err[512];
     rc = 1;
     for (size_t s = 0; s < cfg.seeds; s++) {
@@ -487,12 +523,13 @@ int main(int argc, char **argv)
             goto out;
         }
         repeats |= rep;
-        bound_sum += sim_lower_bound(&t, cfg.sim.a, pool_fastest_c(&cfg.sim),
+        bound_sum += sim_lower_bound(&t, cfg.sim.a, fastest_b, fastest_c,
                                      cfg.sim.sched.max_batch * pool_size(&cfg.sim)) *
                      (double)t.n;
         bound_n += t.n;
         if (cfg.offline_iters) {
             offline_config oc = {.a = cfg.sim.a,
+                                 .b = pool_b,
                                  .c = pool_c,
                                  .backends = pool_size(&cfg.sim),
                                  .max_batch = cfg.sim.sched.max_batch,
@@ -563,14 +600,19 @@ int main(int argc, char **argv)
             free(txt);
             json_decref(root);
         } else {
-            printf("schedsim: %zu seed%s from %llu, %zu requests in all, backend %.4g + c * "
+            printf("schedsim: %zu seed%s from %llu, %zu requests in all, backend %.4g%s + c * "
                    "L^2 s, batches of %zu\n",
                    cfg.seeds, cfg.seeds == 1 ? "" : "s", (unsigned long long)cfg.src.seed, bound_n,
-                   cfg.sim.a, cfg.sim.sched.max_batch);
+                   cfg.sim.a, linear ? " + b * L" : "", cfg.sim.sched.max_batch);
             printf("%s%zu backend%s, c =", pool_size(&cfg.sim) > 1 ? "pool of " : "",
                    pool_size(&cfg.sim), pool_size(&cfg.sim) > 1 ? "s" : "");
             for (size_t k = 0; k < pool_size(&cfg.sim); k++)
                 printf("%s %.4g", k ? "," : "", pool_c[k]);
+            if (linear) {
+                printf(", b =");
+                for (size_t k = 0; k < pool_size(&cfg.sim); k++)
+                    printf("%s %.4g", k ? "," : "", pool_b[k]);
+            }
             printf("%s\n\n", cfg.sim.backend_c ? " (--backend-costs; slowdowns use --cost)" : "");
             report_compare(stdout, reps, labels, made);
             if (!all_served) {
@@ -598,7 +640,7 @@ int main(int argc, char **argv)
             }
         }
         rc = 0;
-        if (cfg.plot && !write_plot(&cfg, runs, labels, nruns, clients, nclients, bound))
+        if (cfg.plot && !write_plot(&cfg, runs, labels, nruns, clients, nclients, bound, linear))
             rc = 1;
     } else {
         fprintf(stderr, "schedsim: out of memory\n");
