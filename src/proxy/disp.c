@@ -120,7 +120,7 @@ static void publish_state(disp *d, proxy_backend *pb)
 {
     const cost_model *cm = sched_costs(d->px->sched, pb->sid);
     const char *state = pb->leaving ? "leaving" : health_usable(&pb->health) ? "up" : "ejected";
-    metrics_backend_state(d->px->metrics, pb->mid, state, cm->a, cm->b);
+    metrics_backend_state(d->px->metrics, pb->mid, state, cm->a, cm->lin, cm->b);
 }
 
 static void on_check_answer(void *arg, bool ok);
@@ -242,7 +242,7 @@ static void reap_leaving(disp *d)
         proxy_backend *pb = px->pool[i];
         if (pb->leaving && !pb->slot->cur) {
             log_info("backend %s left the pool", backend_name(pb->conn));
-            metrics_backend_state(px->metrics, pb->mid, "removed", 0, 0);
+            metrics_backend_state(px->metrics, pb->mid, "removed", 0, 0, 0);
             free_backend(pb);
             continue;
         }

@@ -414,6 +414,7 @@ static metrics_gauges gauges(proxy *px)
     double last = proxy_backends_last_contact(px);
     const cost_model *cm = sched_costs(px->sched, -1); /* pooled over the backends */
     return (metrics_gauges){.cost_a = cm->a,
+                            .cost_lin = cm->lin,
                             .cost_b = cm->b,
                             .cost_observations = cm->seen,
                             .queue_depth = sched_queued(px->sched),
