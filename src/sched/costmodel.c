@@ -80,6 +80,24 @@ static double term_at(term t, double len)
     return t.p * len + t.q * (len * len);
 }
 
+/* The kept points' times and term values, in window order, computed once
+ * per fit: the subsets' fits and errors all read them. */
+typedef struct design {
+    size_t k;
+    double y[COST_WINDOW], f[2][COST_WINDOW];
+} design;
+
+static void design_of(const points *pt, const term *t, size_t nt, design *d)
+{
+    d->k = 0;
+    for (size_t i = 0; i < pt->n; i++)
+        if (pt->keep[i]) {
+            for (size_t j = 0; j < nt; j++)
+                d->f[j][d->k] = term_at(t[j], pt->len[i]);
+            d->y[d->k++] = pt->y[i];
+        }
+}
+
 /* What least squares over the intercept and up to two terms needs. */
 typedef struct moments {
     double k, my, mf[2];    /* points, mean time, mean of each term */
@@ -88,35 +106,31 @@ typedef struct moments {
     double yy;              /* sum y² */
 } moments;
 
-static void moments_of(const points *pt, const term *t, size_t nt, moments *mo)
+static void moments_of(const design *d, size_t nt, moments *mo)
 {
     memset(mo, 0, sizeof *mo);
-    double sy = 0, sf[2] = {0, 0};
-    for (size_t i = 0; i < pt->n; i++)
-        if (pt->keep[i]) {
-            for (size_t j = 0; j < nt; j++)
-                sf[j] += term_at(t[j], pt->len[i]);
-            sy += pt->y[i];
-            mo->k++;
-        }
-    if (mo->k == 0)
+    if (d->k == 0)
         return;
+    double sy = 0, sf[2] = {0, 0};
+    for (size_t i = 0; i < d->k; i++) {
+        for (size_t j = 0; j < nt; j++)
+            sf[j] += d->f[j][i];
+        sy += d->y[i];
+    }
+    mo->k = (double)d->k;
     mo->my = sy / mo->k;
     for (size_t j = 0; j < nt; j++)
         mo->mf[j] = sf[j] / mo->k;
-    for (size_t i = 0; i < pt->n; i++) {
-        if (!pt->keep[i])
-            continue;
-        double f[2], y = pt->y[i];
-        for (size_t j = 0; j < nt; j++)
-            f[j] = term_at(t[j], pt->len[i]);
+    for (size_t i = 0; i < d->k; i++) {
+        double y = d->y[i];
         for (size_t j = 0; j < nt; j++) {
+            double fj = d->f[j][i];
             for (size_t l = 0; l < nt; l++) {
-                mo->cg[j][l] += (f[j] - mo->mf[j]) * (f[l] - mo->mf[l]);
-                mo->rg[j][l] += f[j] * f[l];
+                mo->cg[j][l] += (fj - mo->mf[j]) * (d->f[l][i] - mo->mf[l]);
+                mo->rg[j][l] += fj * d->f[l][i];
             }
-            mo->cr[j] += (f[j] - mo->mf[j]) * (y - mo->my);
-            mo->rr[j] += f[j] * y;
+            mo->cr[j] += (fj - mo->mf[j]) * (y - mo->my);
+            mo->rr[j] += fj * y;
         }
         mo->yy += y * y;
     }
@@ -160,16 +174,15 @@ static bool fit_subset(const moments *mo, size_t nt, unsigned mask, double *coef
     return true;
 }
 
-static double sse(const points *pt, const term *t, size_t nt, const double *coef)
+static double sse(const design *d, size_t nt, const double *coef)
 {
     double s = 0;
-    for (size_t i = 0; i < pt->n; i++)
-        if (pt->keep[i]) {
-            double pred = coef[0];
-            for (size_t j = 0; j < nt; j++)
-                pred += coef[1 + j] * term_at(t[j], pt->len[i]);
-            s += (pt->y[i] - pred) * (pt->y[i] - pred);
-        }
+    for (size_t i = 0; i < d->k; i++) {
+        double pred = coef[0];
+        for (size_t j = 0; j < nt; j++)
+            pred += coef[1 + j] * d->f[j][i];
+        s += (d->y[i] - pred) * (d->y[i] - pred);
+    }
     return s;
 }
 
@@ -182,8 +195,10 @@ static double sse(const points *pt, const term *t, size_t nt, const double *coef
  * less than a millionth is rounding, and must not join. */
 static void nnls(const points *pt, const term *t, size_t nt, double *coef)
 {
+    design d;
+    design_of(pt, t, nt, &d);
     moments mo;
-    moments_of(pt, t, nt, &mo);
+    moments_of(&d, nt, &mo);
     memset(coef, 0, (nt + 1) * sizeof *coef);
     double best = mo.yy, tol = 1e-12 * mo.yy;
     /* The subsets by size, then term 0 before term 1 (bit 0: intercept). */
@@ -198,7 +213,7 @@ static void nnls(const points *pt, const term *t, size_t nt, double *coef)
         bool feasible = true;
         for (size_t j = 0; j <= nt; j++)
             feasible &= c[j] >= 0;
-        double e = feasible ? sse(pt, t, nt, c) : INFINITY;
+        double e = feasible ? sse(&d, nt, c) : INFINITY;
         if (e < best - tol) {
             best = e;
             memcpy(coef, c, (nt + 1) * sizeof *coef);
