@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
 .PHONY: all deps check check-release demo bench format clean fuzz memcheck soak \
-	werror lint-shell ci-extra
+	werror lint-shell ci-extra deb
 
 # The shipped build: RelWithDebInfo into $(BUILD).
 define build_release
@@ -55,6 +55,14 @@ werror:
 lint-shell:
 	@scripts/deps.sh lint
 	scripts/lint-shell.sh
+
+# The Debian package (debian/): batchproxy_VERSION_ARCH.deb in this
+# directory, built from a copy in $(DEB_BUILD) and checked by lintian.
+# Install it with: apt-get install ./batchproxy_*.deb (docs/service.md).
+DEB_BUILD ?= build-deb
+deb:
+	@scripts/deps.sh deb
+	scripts/deb.sh $(DEB_BUILD)
 
 demo:
 	@scripts/deps.sh build
@@ -113,4 +121,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) $(WERROR_BUILD)-gcc $(WERROR_BUILD)-clang
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) $(WERROR_BUILD)-gcc $(WERROR_BUILD)-clang $(DEB_BUILD)

@@ -24,11 +24,11 @@
 #include "cli.h"
 #include "httpd.h" /* httpd_raise_fd_limit */
 #include "mono.h"
+#include "opt.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +60,7 @@ typedef struct cf_conn {
 
 typedef struct cf_opts {
     int port;
-    pid_t pid;
+    int pid;
     size_t conns;
     size_t body;
     const char *path;
@@ -352,81 +352,91 @@ static void cf_report(const cf_run *r)
            r->waiting, cf_mb((double)r->sent_total));
 }
 
-/* Prints the usage: after why on stderr (exit 2), or alone on stdout for
- * --help (exit 0). */
-static int cf_usage(const char *why)
-{
-    if (why)
-        fprintf(stderr, CF_PROG ": %s\n", why);
-    fprintf(why ? stderr : stdout,
-            "usage: " CF_PROG " --port PORT --pid PID [--connections N] [--body BYTES]\n"
-            "                 [--path PATH] [--key KEY] [--seconds S]\n"
-            "  N connections to 127.0.0.1:PORT (default 1000) each POST PATH (default\n"
-            "  /proxy_classify) a BYTES-long body (default 1048576), optionally with\n"
-            "  'Authorization: Bearer KEY', all at once, for S seconds at most (default 60);\n"
-            "  reports PID's RSS before, at its peak and after the closes, and the answers.\n");
-    return why ? 2 : 0;
-}
+static const opt_entry cf_table[] = {
+    {.name = "port",
+     .type = OPT_INT,
+     OPT_FIELD(cf_opts, port),
+     .lo = 1,
+     .hi = 65535,
+     .arg = "PORT",
+     .help = "the server's port on 127.0.0.1 (required)"},
+    {.name = "pid",
+     .type = OPT_INT,
+     OPT_FIELD(cf_opts, pid),
+     .lo = 1,
+     .hi = 1 << 30,
+     .arg = "PID",
+     .help = "the process whose RSS and descriptors are watched (required)"},
+    {.name = "connections",
+     .type = OPT_SIZE,
+     OPT_FIELD(cf_opts, conns),
+     .lo = 1,
+     .hi = 100000,
+     .def = "1000",
+     .arg = "N",
+     .help = "connections opened at once"},
+    {.name = "body",
+     .type = OPT_SIZE,
+     OPT_FIELD(cf_opts, body),
+     .lo = CF_MIN_BODY,
+     .hi = 1 << 30,
+     .def = "1048576",
+     .arg = "BYTES",
+     .help = "each request's body size"},
+    {.name = "path",
+     .type = OPT_STR,
+     OPT_FIELD(cf_opts, path),
+     .def = "/proxy_classify",
+     .arg = "PATH",
+     .help = "the path every request POSTs to"},
+    {.name = "key",
+     .type = OPT_STR,
+     OPT_FIELD(cf_opts, key),
+     .arg = "KEY",
+     .help = "send 'Authorization: Bearer KEY' (default: no key)"},
+    {.name = "seconds",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(cf_opts, seconds),
+     .dlo = 0.1,
+     .dhi = 3600,
+     .def = "60",
+     .arg = "S",
+     .help = "the longest the flood may last"},
+    {0}};
 
-/* Parses the options into o; false (after saying why) on bad usage. */
-static bool cf_parse(int argc, char **argv, cf_opts *o, bool *help)
+static const opt_program cf_program = {
+    .name = CF_PROG,
+    .usage = "Usage: " CF_PROG " --port PORT --pid PID [OPTIONS]\n"
+             "N connections to 127.0.0.1:PORT each POST a BYTES-long body, all at once;\n"
+             "reports PID's RSS before, at its peak and after the closes, and the answers.\n",
+    .table = cf_table,
+    .column = 24};
+
+/* Parses the options into o. Returns 0, or the exit status (OPT_EXIT: 0). */
+static int cf_parse(int argc, char **argv, cf_opts *o)
 {
-    static const struct option opts[] = {{"port", required_argument, 0, 'p'},
-                                         {"pid", required_argument, 0, 'P'},
-                                         {"connections", required_argument, 0, 'n'},
-                                         {"body", required_argument, 0, 'b'},
-                                         {"path", required_argument, 0, 'u'},
-                                         {"key", required_argument, 0, 'k'},
-                                         {"seconds", required_argument, 0, 's'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    *o = (cf_opts){.conns = 1000, .body = 1048576, .path = "/proxy_classify", .seconds = 60};
-    int pid = 0, opt;
-    bool ok = true;
-    while (ok && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            ok = cli_int(CF_PROG, "port", optarg, 1, 65535, &o->port);
-            break;
-        case 'P':
-            ok = cli_int(CF_PROG, "pid", optarg, 1, 1 << 30, &pid);
-            break;
-        case 'n':
-            ok = cli_size(CF_PROG, "connections", optarg, 1, 100000, &o->conns);
-            break;
-        case 'b':
-            ok = cli_size(CF_PROG, "body", optarg, CF_MIN_BODY, 1 << 30, &o->body);
-            break;
-        case 'u':
-            o->path = optarg;
-            ok = optarg[0] == '/' && !strpbrk(optarg, " \r\n");
-            break;
-        case 'k':
-            o->key = optarg;
-            ok = strlen(optarg) < 256 && !strpbrk(optarg, "\r\n");
-            break;
-        case 's':
-            ok = cli_double(CF_PROG, "seconds", optarg, 0.1, 3600, &o->seconds);
-            break;
-        case 'h':
-            *help = true;
-            return true;
-        default:
-            ok = false;
-        }
+    int rc = opt_parse(&cf_program, o, argc, argv, NULL);
+    if (rc)
+        return rc == OPT_EXIT ? 0 : rc;
+    if (!o->port || !o->pid) {
+        fprintf(stderr, CF_PROG ": --port and --pid are needed (see --help)\n");
+        return 2;
     }
-    o->pid = (pid_t)pid;
-    return ok && cli_no_operands(CF_PROG, argc, argv, optind) && o->port && o->pid;
+    if (o->path[0] != '/' || strpbrk(o->path, " \r\n") ||
+        (o->key && (strlen(o->key) >= 256 || strpbrk(o->key, "\r\n")))) {
+        fprintf(stderr, CF_PROG ": --path must start with '/'; neither it nor --key may hold "
+                                "spaces or line breaks\n");
+        return 2;
+    }
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
     cf_run r = {.ep = -1};
-    bool help = false;
-    if (!cf_parse(argc, argv, &r.o, &help))
-        return cf_usage("bad usage (--port and --pid are needed; a path starts with '/')");
-    if (help)
-        return cf_usage(NULL);
+    int rc = cf_parse(argc, argv, &r.o);
+    if (rc >= 0)
+        return rc;
     long limit = httpd_raise_fd_limit(); /* one descriptor per connection */
     if (limit < (long)(r.o.conns + CF_EXTRA_FDS)) {
         fprintf(stderr, CF_PROG ": %zu connections need %zu descriptors; the limit is %ld\n",

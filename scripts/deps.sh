@@ -12,7 +12,11 @@
 #   build     compiler, cmake, pkg-config, libevent 2.1, jansson, cmocka, curl
 #   check     adds chromium and nodejs, for the dashboard's browser test,
 #             haproxy, for the scale-out test (tests/proc/test_haproxy.c),
-#             and clang-format, for the layout check (scripts/format-check.sh)
+#             clang-format, for the layout check (scripts/format-check.sh),
+#             mandoc, for the manual pages' lint (tests/pkg/manlint.sh), and
+#             systemd, whose systemd-analyze checks the units (tests/pkg/units.sh)
+#   deb       adds what make deb needs: dpkg-dev, debhelper, fakeroot, and
+#             lintian to check the package
 #   bench     adds wrk, the HTTP load generator used by bench/, and nginx
 #             (nginx-light), the ceiling bench/ceiling.sh compares with
 #   fuzz      adds clang 14 and its libFuzzer runtime (make fuzz)
@@ -46,7 +50,11 @@ add_group() {
   build) ;;
   check)
     need+=("chromium:test -x /usr/bin/chromium" "nodejs:command -v node"
-      "haproxy:test -x /usr/sbin/haproxy" "clang-format:command -v clang-format") ;;
+      "haproxy:test -x /usr/sbin/haproxy" "clang-format:command -v clang-format"
+      "mandoc:command -v mandoc" "systemd:command -v systemd-analyze") ;;
+  deb)
+    need+=("dpkg-dev:command -v dpkg-buildpackage" "debhelper:command -v dh"
+      "fakeroot:command -v fakeroot" "lintian:command -v lintian") ;;
   bench) need+=("wrk:command -v wrk" "nginx-light:test -x /usr/sbin/nginx") ;;
   fuzz)
     need+=("clang-14:command -v clang"
@@ -54,9 +62,9 @@ add_group() {
   werror) need+=("clang-14:command -v clang") ;;
   lint) need+=("shellcheck:command -v shellcheck") ;;
   memcheck) need+=("valgrind:command -v valgrind") ;;
-  ci) for g in check fuzz werror lint memcheck; do add_group "$g"; done ;;
+  ci) for g in check fuzz werror lint memcheck deb; do add_group "$g"; done ;;
   *)
-    echo "deps: unknown group '$1' (build, check, bench, fuzz, werror, lint, memcheck, ci)" >&2
+    echo "deps: unknown group '$1' (build, check, bench, fuzz, werror, lint, memcheck, deb, ci)" >&2
     exit 2
     ;;
   esac

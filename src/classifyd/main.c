@@ -10,16 +10,18 @@
  * until its timer fires and the answer is sent. */
 #include "classifier.h"
 #include "fault.h"
-#include "cli.h"
+#include "opt.h"
 #include "httpd.h"
 #include "log.h"
 #include "mono.h"
+#include "sdnotify.h"
+#include "version.h"
 #include "wire.h"
 
 #include <event2/event.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@ typedef struct classifyd_config {
     int io_timeout;
     bool quiet;
     fault_config fault;
+    void *settings; /* --config FILE's values (opt.h) */
 } classifyd_config;
 
 typedef struct classifyd {
@@ -236,148 +239,157 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         log_info("signal %d: finishing the current request, then exiting (again: at once)",
                  (int)sig);
     }
+    if (!d->stopping)
+        sdnotify_stopping();
     d->stopping = true;
     maybe_exit(d);
 }
 
-static void usage(FILE *out)
-{
-    fprintf(out, "Usage: classifyd [OPTIONS]\n"
-                 "A text classification server (\"code\" / \"not code\") with the original\n"
-                 "challenge's cost model: one request at a time, cost * L^2 seconds each.\n"
-                 "\n"
-                 "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8001; port 0\n"
-                 "                       picks a free one, printed as 'listening on HOST:PORT')\n"
-                 "  --cost SECONDS       seconds per squared code point of the longest\n"
-                 "                       sequence (default 0.002; 0 answers at once)\n"
-                 "  --max-body BYTES     largest request body accepted (default 1048576)\n"
-                 "  --max-length N       longest sequence in code points (default 1000;\n"
-                 "                       longer get 413: at cost 0.002, 1000 is 2000 s)\n"
-                 "  --io-timeout SECONDS client read/write timeout (default 10)\n"
-                 "  --quiet              no per-request log lines\n"
-                 "\n"
-                 "Fault injection (for chaos tests; each accepted request draws one fate,\n"
-                 "reproducibly from the seed; rates are fractions and add up to at most 1;\n"
-                 "every fault takes effect once the modelled cost has elapsed):\n"
-                 "  --fault-seed N       PRNG seed for the faults (default 1)\n"
-                 "  --fail-rate R        answer 500 {\"detail\": ...}\n"
-                 "  --drop-rate R        close the connection without answering\n"
-                 "  --hang-rate R        never answer (the server is free again after the\n"
-                 "                       modelled cost; the connection closes when the client\n"
-                 "                       hangs up)\n"
-                 "  --slow-rate R        answer correctly but --slow-factor times slower\n"
-                 "  --slow-factor F      (default 10)\n"
-                 "  --garbage-rate R     answer 200 with malformed JSON, the wrong number of\n"
-                 "                       results, an unknown label or the wrong shape\n"
-                 "  --help               this text\n"
-                 "  --version            the version\n"
-                 "\n"
-                 "API: POST /classify {\"sequences\": [up to 5 strings]} -> {\"results\": [...]};\n"
-                 "     GET /healthz -> 200. A request during another gets 429 at once.\n"
-                 "Signals: SIGINT/SIGTERM finish the request in progress (new requests and\n"
-                 "/healthz get 503 meanwhile), then exit; a second one answers it 503 and\n"
-                 "exits at once.\n");
-}
+/* The options; their defaults are here alone. */
+static const opt_entry classifyd_opts[] = {
+    {.name = "listen",
+     .type = OPT_STR,
+     OPT_FIELD(classifyd_config, listen),
+     .def = "127.0.0.1:8001",
+     .arg = "HOST:PORT",
+     .help = "address to listen on (default %D; port 0 picks a free one, printed as 'listening "
+             "on HOST:PORT')"},
+    {.name = "cost",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(classifyd_config, cost),
+     .dhi = 10,
+     .def = "0.002",
+     .arg = "SECONDS",
+     .help = "seconds per squared code point of the longest sequence (default %D; 0 answers at "
+             "once)"},
+    {.name = "max-body",
+     .type = OPT_SIZE,
+     OPT_FIELD(classifyd_config, max_body),
+     .lo = 16,
+     .hi = 1 << 30,
+     .def = "1048576",
+     .arg = "BYTES",
+     .help = "largest request body accepted"},
+    {.name = "max-length",
+     .type = OPT_SIZE,
+     OPT_FIELD(classifyd_config, max_length),
+     .lo = 1,
+     .hi = 1000000,
+     .def = "1000",
+     .arg = "N",
+     .help = "longest sequence in code points (default %D; longer get 413: at cost 0.002, 1000 "
+             "is 2000 s)"},
+    {.name = "io-timeout",
+     .type = OPT_INT,
+     OPT_FIELD(classifyd_config, io_timeout),
+     .lo = 1,
+     .hi = 3600,
+     .def = "10",
+     .arg = "SECONDS",
+     .help = "client read/write timeout"},
+    {.name = "quiet",
+     .type = OPT_FLAG,
+     OPT_FIELD(classifyd_config, quiet),
+     .help = "no per-request log lines"},
+    {.name = "config",
+     .type = OPT_CONFIG,
+     OPT_FIELD(classifyd_config, settings),
+     .arg = "FILE",
+     .help = "read settings from FILE first: NAME = VALUE lines, NAME an option of this "
+             "list without \"--\" (a flag's VALUE true or false), '#' comments; the command "
+             "line overrides them (see README, 'Settings file')"},
+    {.name = "fault-seed",
+     .type = OPT_U64,
+     OPT_FIELD(classifyd_config, fault.seed),
+     .hi = UINT64_MAX,
+     .def = "1",
+     .arg = "N",
+     .help = "PRNG seed for the faults",
+     .group = "Fault injection (for chaos tests; each accepted request draws one fate, "
+              "reproducibly from the seed; rates are fractions and add up to at most 1; every "
+              "fault takes effect once the modelled cost has elapsed):"},
+    {.name = "fail-rate",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(classifyd_config, fault.fail_rate),
+     .dhi = 1,
+     .def = "0",
+     .arg = "R",
+     .help = "answer 500 {\"detail\": ...}"},
+    {.name = "drop-rate",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(classifyd_config, fault.drop_rate),
+     .dhi = 1,
+     .def = "0",
+     .arg = "R",
+     .help = "close the connection without answering"},
+    {.name = "hang-rate",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(classifyd_config, fault.hang_rate),
+     .dhi = 1,
+     .def = "0",
+     .arg = "R",
+     .help = "never answer (the server is free again after the modelled cost; the connection "
+             "closes when the client hangs up)"},
+    {.name = "slow-rate",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(classifyd_config, fault.slow_rate),
+     .dhi = 1,
+     .def = "0",
+     .arg = "R",
+     .help = "answer correctly but --slow-factor times slower"},
+    {.name = "slow-factor",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(classifyd_config, fault.slow_factor),
+     .dlo = 1,
+     .dhi = 1000,
+     .def = "10",
+     .arg = "F",
+     .help = "how many times the modelled cost a slow answer takes"},
+    {.name = "garbage-rate",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(classifyd_config, fault.garbage_rate),
+     .dhi = 1,
+     .def = "0",
+     .arg = "R",
+     .help = "answer 200 with malformed JSON, the wrong number of results, an unknown label or "
+             "the wrong shape"},
+    {0}};
 
+static const opt_program classifyd_program = {
+    .name = "classifyd",
+    .usage = "Usage: classifyd [OPTIONS]\n"
+             "A text classification server (\"code\" / \"not code\") with the original\n"
+             "challenge's cost model: one request at a time, cost * L^2 seconds each.\n"
+             "\n",
+    .epilog = "API: POST /classify {\"sequences\": [up to 5 strings]} -> {\"results\": [...]};\n"
+              "     GET /healthz -> 200. A request during another gets 429 at once.\n"
+              "Signals: SIGINT/SIGTERM finish the request in progress (new requests and\n"
+              "/healthz get 503 meanwhile), then exit; a second one answers it 503 and\n"
+              "exits at once.\n",
+    .table = classifyd_opts,
+    .column = 23};
+
+/* The options, then what ties several together: 0, 2 (bad) or OPT_EXIT. */
 static int parse_args(int argc, char **argv, classifyd_config *cfg)
 {
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"cost", required_argument, NULL, 'c'},
-                                         {"max-body", required_argument, NULL, 'b'},
-                                         {"max-length", required_argument, NULL, 'm'},
-                                         {"io-timeout", required_argument, NULL, 't'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {"fault-seed", required_argument, NULL, 'S'},
-                                         {"fail-rate", required_argument, NULL, 'F'},
-                                         {"drop-rate", required_argument, NULL, 'D'},
-                                         {"hang-rate", required_argument, NULL, 'H'},
-                                         {"slow-rate", required_argument, NULL, 's'},
-                                         {"slow-factor", required_argument, NULL, 'x'},
-                                         {"garbage-rate", required_argument, NULL, 'g'},
-                                         {NULL, 0, NULL, 0}};
-    fault_config *f = &cfg->fault;
-    size_t seed;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        bool ok = true;
-        switch (c) {
-        case 'l':
-            cfg->listen = optarg;
-            break;
-        case 'c':
-            ok = cli_double("classifyd", "cost", optarg, 0, 10, &cfg->cost);
-            break;
-        case 'b':
-            ok = cli_size("classifyd", "max-body", optarg, 16, (size_t)1 << 30, &cfg->max_body);
-            break;
-        case 'm':
-            ok = cli_size("classifyd", "max-length", optarg, 1, 1000000, &cfg->max_length);
-            break;
-        case 't':
-            ok = cli_int("classifyd", "io-timeout", optarg, 1, 3600, &cfg->io_timeout);
-            break;
-        case 'q':
-            cfg->quiet = true;
-            break;
-        case 'S':
-            ok = cli_size("classifyd", "fault-seed", optarg, 0, SIZE_MAX, &seed);
-            f->seed = seed;
-            break;
-        case 'F':
-            ok = cli_double("classifyd", "fail-rate", optarg, 0, 1, &f->fail_rate);
-            break;
-        case 'D':
-            ok = cli_double("classifyd", "drop-rate", optarg, 0, 1, &f->drop_rate);
-            break;
-        case 'H':
-            ok = cli_double("classifyd", "hang-rate", optarg, 0, 1, &f->hang_rate);
-            break;
-        case 's':
-            ok = cli_double("classifyd", "slow-rate", optarg, 0, 1, &f->slow_rate);
-            break;
-        case 'x':
-            ok = cli_double("classifyd", "slow-factor", optarg, 1, 1000, &f->slow_factor);
-            break;
-        case 'g':
-            ok = cli_double("classifyd", "garbage-rate", optarg, 0, 1, &f->garbage_rate);
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        case 'V':
-            printf("classifyd %s\n", BP_VERSION);
-            exit(0);
-        default:
-            usage(stderr);
-            return 2;
-        }
-        if (!ok)
-            return 2;
-    }
-    if (!cli_no_operands("classifyd", argc, argv, optind))
-        return 2;
+    int rc = opt_parse(&classifyd_program, cfg, argc, argv, NULL);
     char why[128];
-    if (!fault_config_valid(f, why, sizeof why)) {
+    if (rc == 0 && !fault_config_valid(&cfg->fault, why, sizeof why)) {
         fprintf(stderr, "classifyd: %s\n", why);
-        return 2;
+        rc = 2;
     }
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     httpd_global_init();
-    classifyd d = {.cfg = {.listen = "127.0.0.1:8001",
-                           .cost = 0.002,
-                           .max_body = 1 << 20,
-                           .max_length = 1000,
-                           .io_timeout = 10,
-                           .fault = {.slow_factor = 10, .seed = 1}}};
+    classifyd d = {0};
     int rc = parse_args(argc, argv, &d.cfg);
-    if (rc)
-        return rc;
+    if (rc) {
+        opt_free(classifyd_opts, &d.cfg);
+        return rc == OPT_EXIT ? 0 : rc;
+    }
     fault_init(&d.faults, &d.cfg.fault);
     httpd_raise_fd_limit();
     log_init("classifyd", LOG_INFO);
@@ -392,6 +404,7 @@ int main(int argc, char **argv)
     }
     if (!d.base) {
         log_error("cannot create the event loop");
+        opt_free(classifyd_opts, &d.cfg);
         return 1;
     }
     /* The signal events exist before "listening on" is printed: a signal
@@ -410,9 +423,11 @@ int main(int argc, char **argv)
         event_free(d.sigint);
         event_free(d.sigterm);
         event_base_free(d.base);
+        opt_free(classifyd_opts, &d.cfg);
         return 1;
     }
     d.timer = evtimer_new(d.base, on_done, &d);
+    sdnotify_ready(); /* the service manager's cue, as "listening on" is a test's */
 
     event_base_dispatch(d.base);
 
@@ -421,5 +436,6 @@ int main(int argc, char **argv)
     event_free(d.sigint);
     event_free(d.sigterm);
     event_base_free(d.base);
+    opt_free(classifyd_opts, &d.cfg);
     return 0;
 }

@@ -1,10 +1,9 @@
 /* cfile: the clients file, a small INI format (see clientsfile.h). */
 #include "clientsfile.h"
 
-#include "cli.h"
+#include "opt.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,61 +33,28 @@ static bool valid_key(const char *s)
     return true;
 }
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
-/* Cuts a trailing comment: ';' or '#' after a space or tab. No value has
- * a space in it (names, numbers, keys), so one can't be cut short; a key
- * may hold ';' or '#' itself. */
-static void cut_comment(char *s)
-{
-    for (char *p = s; *p; p++)
-        if ((*p == ' ' || *p == '\t') && (p[1] == ';' || p[1] == '#')) {
-            *p = '\0';
-            return;
-        }
-}
-
-static bool number(const char *v, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || end == v || *end != '\0' || isnan(d) || d < min || d > max)
-        return false;
-    *out = d;
-    return true;
-}
-
 /* Applies `key = value` to c; returns NULL or what is wrong. */
 static const char *set_field(cfile_client *c, const char *key, const char *v)
 {
     double d;
     if (strcmp(key, "weight") == 0) {
-        if (!number(v, 1e-6, 1e6, &d))
+        if (!opt_number(v, 1e-6, 1e6, &d))
             return "weight must be a number in (0, 1000000]";
         c->weight = d;
     } else if (strcmp(key, "rate") == 0) {
-        if (!number(v, 0, 1e9, &d))
+        if (!opt_number(v, 0, 1e9, &d))
             return "rate must be requests per second, 0 (unlimited) or more";
         c->rate = d;
     } else if (strcmp(key, "burst") == 0) {
-        if (!number(v, 1, 1e9, &d))
+        if (!opt_number(v, 1, 1e9, &d))
             return "burst must be 1 or more";
         c->burst = d;
     } else if (strcmp(key, "max_queued") == 0) {
-        if (!number(v, 1, 1e9, &d) || d != floor(d))
+        if (!opt_number(v, 1, 1e9, &d) || d != floor(d))
             return "max_queued must be a whole number, 1 or more";
         c->max_queued = (size_t)d;
     } else if (strcmp(key, "timeout_ms") == 0) {
-        if (!number(v, 1, 3600000, &d))
+        if (!opt_number(v, 1, 3600000, &d))
             return "timeout_ms must be in 1..3600000";
         c->timeout = d / 1000;
     } else if (strcmp(key, "key") == 0) {
@@ -101,116 +67,100 @@ static const char *set_field(cfile_client *c, const char *key, const char *v)
     return NULL;
 }
 
-bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char *err,
-                size_t errlen)
+/* Reading a clients file: the clients so far and the section being read. */
+typedef struct cfile_reader {
+    cfile f;
+    const cfile_client *defaults;
+    cfile_client *cur; /* NULL before the first section */
+    size_t cap;
+    bool unlisted_seen;
+} cfile_reader;
+
+/* A "[NAME]" line: a new section. Returns NULL or what is wrong. */
+static const char *read_section(cfile_reader *rd, const char *name)
 {
-    FILE *fp = fopen(path, "r");
-    if (!fp) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return false;
+    if (strcmp(name, CFILE_UNLISTED) == 0) {
+        if (rd->unlisted_seen)
+            return "the [" CFILE_UNLISTED "] pool is already configured";
+        rd->unlisted_seen = true;
+        rd->cur = &rd->f.unlisted;
+        return NULL;
     }
-    cfile f = {.unlisted = *defaults};
-    snprintf(f.unlisted.name, sizeof f.unlisted.name, "%s", CFILE_UNLISTED);
-    f.unlisted.key[0] = '\0';
-    bool unlisted_seen = false;
-    cfile_client *cur = NULL; /* the section being read */
-    size_t cap = 0;
-    char line[1024];
-    int lineno = 0;
-    const char *why = NULL;
-    while (!why && fgets(line, sizeof line, fp)) {
-        lineno++;
-        if (!strchr(line, '\n') && !feof(fp)) {
-            why = "line too long";
-            break;
-        }
-        char *s = trim(line);
-        if (*s == '\0' || *s == '#' || *s == ';')
-            continue;
-        cut_comment(s);
-        if (*s == '[') {
-            char *close = strchr(s, ']');
-            if (!close || trim(close + 1)[0] != '\0') {
-                why = "a section is [NAME] alone on its line";
-                break;
-            }
-            *close = '\0';
-            char *name = trim(s + 1);
-            if (strcmp(name, CFILE_UNLISTED) == 0) {
-                why = unlisted_seen ? "the [" CFILE_UNLISTED "] pool is already configured" : NULL;
-                unlisted_seen = true;
-                cur = &f.unlisted;
-                continue;
-            }
-            if (!cfile_valid_name(name)) {
-                why = "a client name is 1-64 of [A-Za-z0-9._-], not '-' or '_other'";
-                break;
-            }
-            if (cfile_find(&f, name)) {
-                why = "this client is already listed";
-                break;
-            }
-            if (f.n == cap) {
-                cap = cap ? cap * 2 : 16;
-                cfile_client *nc =
-                    cap <= CFILE_MAX_CLIENTS ? realloc(f.clients, cap * sizeof *nc) : NULL;
-                if (!nc) {
-                    why = "too many clients";
-                    break;
-                }
-                f.clients = nc;
-            }
-            cur = &f.clients[f.n++];
-            *cur = *defaults;
-            cur->key[0] = '\0';
-            snprintf(cur->name, sizeof cur->name, "%s", name);
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            why = "expected KEY = VALUE or [NAME]";
-            break;
-        }
-        if (!cur) {
-            why = "a setting before any [NAME] section";
-            break;
-        }
-        *eq = '\0';
-        char *key = trim(s);
-        why = cur == &f.unlisted && strcmp(key, "key") == 0
-                  ? "the [" CFILE_UNLISTED "] pool has no key (its clients are the ones without)"
-                  : set_field(cur, key, trim(eq + 1));
+    if (!cfile_valid_name(name))
+        return "a client name is 1-64 of [A-Za-z0-9._-], not '-' or '_other'";
+    if (cfile_find(&rd->f, name))
+        return "this client is already listed";
+    if (rd->f.n == rd->cap) {
+        size_t cap = rd->cap ? rd->cap * 2 : 16;
+        cfile_client *nc =
+            cap <= CFILE_MAX_CLIENTS ? realloc(rd->f.clients, cap * sizeof *nc) : NULL;
+        if (!nc)
+            return "too many clients";
+        rd->f.clients = nc;
+        rd->cap = cap;
     }
-    /* A read error (a directory, say) must not pass for an empty file: that
-     * would drop every client's settings and keys, and with them
-     * authentication. */
-    if (!why && ferror(fp)) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        fclose(fp);
-        free(f.clients);
-        return false;
+    rd->cur = &rd->f.clients[rd->f.n++];
+    *rd->cur = *rd->defaults;
+    rd->cur->key[0] = '\0';
+    snprintf(rd->cur->name, sizeof rd->cur->name, "%s", name);
+    return NULL;
+}
+
+/* One line of the file, split (opt_ini_fn). Returns NULL or what is wrong. */
+static const char *read_line(void *arg, opt_ini kind, char *key, char *value)
+{
+    cfile_reader *rd = arg;
+    switch (kind) {
+    case OPT_INI_NONE:
+        return NULL;
+    case OPT_INI_SECTION:
+        return read_section(rd, key);
+    case OPT_INI_BAD_SECTION:
+        return "a section is [NAME] alone on its line";
+    case OPT_INI_BAD:
+        return "expected KEY = VALUE or [NAME]";
+    case OPT_INI_PAIR:
+        break;
     }
-    fclose(fp);
-    /* Keys must be unique: a key names exactly one client. */
-    for (size_t i = 0; !why && i < f.n; i++) {
-        if (!f.clients[i].key[0])
+    if (!rd->cur)
+        return "a setting before any [NAME] section";
+    if (rd->cur == &rd->f.unlisted && strcmp(key, "key") == 0)
+        return "the [" CFILE_UNLISTED "] pool has no key (its clients are the ones without)";
+    return set_field(rd->cur, key, value);
+}
+
+/* Keys must be unique: a key names exactly one client. Sets f->keys. */
+static bool keys_unique(cfile *f, const char *path, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (!f->clients[i].key[0])
             continue;
-        f.keys = true;
-        for (size_t j = i + 1; j < f.n; j++)
-            if (strcmp(f.clients[i].key, f.clients[j].key) == 0) {
+        f->keys = true;
+        for (size_t j = i + 1; j < f->n; j++)
+            if (strcmp(f->clients[i].key, f->clients[j].key) == 0) {
                 snprintf(err, errlen, "%s: clients %s and %s have the same key", path,
-                         f.clients[i].name, f.clients[j].name);
-                free(f.clients);
+                         f->clients[i].name, f->clients[j].name);
                 return false;
             }
     }
-    if (why) {
-        snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
-        free(f.clients);
-        return false;
-    }
-    *out = f;
     return true;
+}
+
+bool cfile_load(const char *path, const cfile_client *defaults, cfile *out, char *err,
+                size_t errlen)
+{
+    cfile_reader rd = {.f = {.unlisted = *defaults}, .defaults = defaults};
+    snprintf(rd.f.unlisted.name, sizeof rd.f.unlisted.name, "%s", CFILE_UNLISTED);
+    rd.f.unlisted.key[0] = '\0';
+    /* A read error (a directory, say) fails too: an empty file would drop
+     * every client's settings and keys, and with them authentication. */
+    bool ok =
+        opt_ini_read(path, read_line, &rd, err, errlen) && keys_unique(&rd.f, path, err, errlen);
+    if (ok)
+        *out = rd.f;
+    else
+        free(rd.f.clients);
+    return ok;
 }
 
 void cfile_free(cfile *f)
@@ -249,16 +199,28 @@ const cfile_client *cfile_by_key(const cfile *f, const char *key)
     return found;
 }
 
-int cfile_default_option(cfile_client *d, const char *prog, int opt, const char *arg)
-{
-    switch (opt) {
-    case CFILE_OPT_RATE_LIMIT:
-        return cli_double(prog, "rate-limit", arg, 0, 1e9, &d->rate);
-    case CFILE_OPT_RATE_BURST:
-        return cli_double(prog, "rate-burst", arg, 1, 1e9, &d->burst);
-    case CFILE_OPT_CLIENT_MAX_QUEUE:
-        return cli_size(prog, "client-max-queue", arg, 1, 10000000, &d->max_queued);
-    default:
-        return -1;
-    }
-}
+const opt_entry cfile_default_opts[] = {
+    {.name = "rate-limit",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(cfile_client, rate),
+     .dhi = 1e9,
+     .def = "0",
+     .arg = "RPS",
+     .help = "default requests/s per client (default %D: none)"},
+    {.name = "rate-burst",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(cfile_client, burst),
+     .dlo = 1,
+     .dhi = 1e9,
+     .def = "20",
+     .arg = "N",
+     .help = "default burst above the rate"},
+    {.name = "client-max-queue",
+     .type = OPT_SIZE,
+     OPT_FIELD(cfile_client, max_queued),
+     .lo = 1,
+     .hi = 10000000,
+     .def = "1000",
+     .arg = "N",
+     .help = "default sequences one client may have queued (default %D; more get 429)"},
+    {0}};

@@ -23,6 +23,8 @@
 #ifndef BP_CLIENTSFILE_H
 #define BP_CLIENTSFILE_H
 
+#include "opt.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -60,26 +62,9 @@ const cfile_client *cfile_find(const cfile *f, const char *name);
 const cfile_client *cfile_by_key(const cfile *f, const char *key);
 
 /* The flags that set the defaults of unlisted clients, shared by batchproxy
- * and schedsim (--rate-limit, --rate-burst, --client-max-queue): their
- * getopt values, and the entries for a program's getopt_long table (the
- * program includes <getopt.h>), as loadgen's workload flags do. */
-enum cfile_default_opt {
-    CFILE_OPT_RATE_LIMIT = 0x5800, /* above any single character and the programs' own */
-    CFILE_OPT_RATE_BURST,
-    CFILE_OPT_CLIENT_MAX_QUEUE
-};
-// clang-format off
-#define CFILE_DEFAULT_LONG_OPTIONS                                        \
-    {"rate-limit", required_argument, NULL, CFILE_OPT_RATE_LIMIT},        \
-    {"rate-burst", required_argument, NULL, CFILE_OPT_RATE_BURST},        \
-    {"client-max-queue", required_argument, NULL, CFILE_OPT_CLIENT_MAX_QUEUE}
-// clang-format on
-
-/* Applies getopt's `opt` (with its argument arg) to *d when it is one of
- * those flags. Returns 1 when applied, 0 when its argument is invalid (a
- * message naming prog and the flag is on stderr), -1 when opt is not one of
- * them. */
-int cfile_default_option(cfile_client *d, const char *prog, int opt, const char *arg);
+ * and schedsim (--rate-limit, --rate-burst, --client-max-queue): option
+ * entries (opt.h) of a cfile_client, for a program's table to include. */
+extern const opt_entry cfile_default_opts[];
 
 /* True for 1-64 of [A-Za-z0-9._-] other than "-", "_other" and
  * "_unlisted" (the proxy's anonymous client, its overflow, and the pool of

@@ -10,7 +10,7 @@
 
 static const char *log_prog = "bp";
 static enum log_level log_min = LOG_INFO;
-static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
+const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 
 void log_init(const char *prog, enum log_level level)
 {
@@ -21,7 +21,7 @@ void log_init(const char *prog, enum log_level level)
 bool log_level_parse(const char *s, enum log_level *out)
 {
     for (int i = LOG_DEBUG; i <= LOG_OFF; i++) {
-        if (strcmp(s, level_names[i]) == 0) {
+        if (strcmp(s, log_levels[i]) == 0) {
             *out = (enum log_level)i;
             return true;
         }
@@ -49,7 +49,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
      * from concurrent processes sharing stderr don't interleave. */
     char line[2048];
     int off = snprintf(line, sizeof line, "%s.%03dZ %s %s: ", stamp,
-                       (int)((now - (double)secs) * 1000), log_prog, level_names[level]);
+                       (int)((now - (double)secs) * 1000), log_prog, log_levels[level]);
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line + off, sizeof line - (size_t)off - 1, fmt, ap);

@@ -11,6 +11,9 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF };
 /* Sets the program name shown in each line and the lowest level printed. */
 void log_init(const char *prog, enum log_level level);
 
+/* The levels' names, NULL-terminated, in the order of enum log_level. */
+extern const char *const log_levels[];
+
 /* Parses "debug", "info", "warn", "error" or "off". Returns false if unknown. */
 bool log_level_parse(const char *s, enum log_level *out);
 

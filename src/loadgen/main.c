@@ -6,12 +6,13 @@
 #include "cli.h"
 #include "driver.h"
 #include "log.h"
+#include "opt.h"
 #include "plot.h"
 #include "report.h"
+#include "version.h"
 #include "workload.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,159 +33,111 @@ typedef struct loadgen_config {
     bool compare;
 } loadgen_config;
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "Usage: loadgen [OPTIONS]\n"
-            "       loadgen --compare NAME=REPORT.json [NAME=REPORT.json ...]\n"
-            "Simulated clients sending open-loop traffic to batchproxy: every request\n"
-            "leaves at its planned time whether or not earlier ones were answered. Prints\n"
-            "per-client and overall latency, errors, throughput and fairness.\n"
-            "\n"
-            "Target and bounds:\n"
-            "  --url URL              endpoint (default http://127.0.0.1:8000/proxy_classify);\n"
-            "                         loadgen talks to nothing else\n"
-            "  --timeout SECONDS      a request unanswered this long counts as 'timeout'\n"
-            "                         (default 30); the run ends at most this long after the\n"
-            "                         last planned request\n"
-            "Workload (default: --profile seed):\n"
-            "  --profile NAME         built-in clients: seed = the original challenge's A\n"
-            "                         (3 bursts of 5, len 5-12) and B (12 steady, len 10-25)\n"
-            "  --client SPEC          add a client (repeatable; see SPEC below)\n"
-            "  --clients-file FILE    add clients, one SPEC per line, '#' comments\n"
-            "  --client-ids           every client sends X-Client-Id (the seed profile and\n"
-            "                         --replay send none unless this is given)\n"
-            "  --rounds N             repeat the plan N times, each round starting when the\n"
-            "                         previous round's last request leaves (default 1)\n"
-            "  --seed N               PRNG seed; the same seed plans the same trace (default 1)\n"
-            "  --replay FILE          send a trace CSV instead (columns client, send_s,\n"
-            "                         length required; text optional, else generated from\n"
-            "                         the seed and row), once: not with --rounds,\n"
-            "                         --profile, --client or --clients-file\n"
-            "Output:\n"
-            "  --trace FILE           write one CSV row per request: client,send_s,length,\n"
-            "                         status,latency_s,text\n"
-            "  --dry-run              plan only: write the trace (to --trace or stdout), send\n"
-            "                         nothing (so no --json or --plot)\n"
-            "  --json                 print the report as one JSON object\n"
-            "  --plot FILE.svg        also draw the latency distribution (CDF) of each\n"
-            "                         client's successful requests as an SVG file\n"
-            "  --cost SECONDS         c in the backend's cost c*L^2, for slowdowns\n"
-            "                         (default 0.002)\n"
-            "  --no-progress          no progress line (there is none off a terminal anyway)\n"
-            "  --compare              print the saved --json reports given as NAME=FILE\n"
-            "                         arguments side by side\n"
-            "  --help, --version\n"
-            "\n"
-            "SPEC: comma-separated KEY=VALUE, e.g.\n"
-            "  name=A,arrival=burst:5:0.05-0.1:0.5-1.0,len=5-12,count=15,distinct=yes,id=yes\n"
-            "  name=N             1-64 of [A-Za-z0-9._-], also the X-Client-Id (required)\n"
-            "  arrival=burst:K:IN:BETWEEN  bursts of K, IN s apart, BETWEEN s between bursts\n"
-            "  arrival=steady:GAP          one request every GAP s\n"
-            "  arrival=poisson:RATE        Poisson arrivals, RATE requests/s\n"
-            "                     (GAP, IN, BETWEEN: seconds, X or a uniform range X-Y)\n"
-            "  len=A-B | uniform:A-B | N | fixed:N | list:A/B/C   code points\n"
-            "  count=N | duration=S        stop after N requests / before S seconds (one or\n"
-            "                              both; both: whichever comes first)\n"
-            "  start=S            first request at S seconds (default 0)\n"
-            "  distinct=yes|no    all texts distinct in the run (default yes), or drawn from\n"
-            "                     a pool of %d texts per length\n"
-            "  id=yes|no          send X-Client-Id (default yes)\n"
-            "\n"
-            "Report: latency over successful requests, nearest-rank percentiles;\n"
-            "slowdown = latency / max(c*L^2, %g s); Jain's fairness J = (sum x)^2 / (n * sum\n"
-            "x^2) over the clients' mean slowdowns; errors by HTTP status, 'conn' (connection\n"
-            "failed) and 'timeout'. Exit status: 0 after a run, 1 if it could not run, 2 for\n"
-            "bad flags or specs. See docs/loadgen.md.\n",
-            WL_POOL, REPORT_COST_FLOOR);
-}
+/* The options; their defaults are here alone. */
+static const opt_entry loadgen_opts[] = {
+    {.name = "url",
+     .type = OPT_URL,
+     OPT_FIELD(loadgen_config, url),
+     .def = "http://127.0.0.1:8000/proxy_classify",
+     .arg = "URL",
+     .help = "endpoint (default %D); loadgen talks to nothing else",
+     .group = "Target and bounds:"},
+    {.name = "timeout",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(loadgen_config, timeout),
+     .dlo = 0.001,
+     .dhi = 3600,
+     .def = "30",
+     .arg = "SECONDS",
+     .help = "a request unanswered this long counts as 'timeout' (default %D); the run ends at "
+             "most this long after the last planned request"},
+    {OPT_SUB(loadgen_config, src), .sub = wl_source_opts, .group = "Workload:"},
+    {.name = "trace",
+     .type = OPT_STR,
+     OPT_FIELD(loadgen_config, trace),
+     .arg = "FILE",
+     .help = "write one CSV row per request: client,send_s,length,status,latency_s,text",
+     .group = "Output:"},
+    {.name = "dry-run",
+     .type = OPT_FLAG,
+     OPT_FIELD(loadgen_config, dry_run),
+     .help = "plan only: write the trace (to --trace or stdout), send nothing (so no --json or "
+             "--plot)"},
+    {.name = "json",
+     .type = OPT_FLAG,
+     OPT_FIELD(loadgen_config, json),
+     .help = "print the report as one JSON object"},
+    {.name = "plot",
+     .type = OPT_STR,
+     OPT_FIELD(loadgen_config, plot),
+     .arg = "FILE.svg",
+     .help = "also draw the latency distribution (CDF) of each client's successful requests as "
+             "an SVG file"},
+    {.name = "cost",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(loadgen_config, cost),
+     .dhi = 10,
+     .def = "0.002",
+     .arg = "SECONDS",
+     .help = "c in the backend's cost c*L^2, for slowdowns"},
+    {.name = "no-progress",
+     .type = OPT_FLAG,
+     OPT_FIELD(loadgen_config, no_progress),
+     .help = "no progress line (there is none off a terminal anyway)"},
+    {.name = "compare",
+     .type = OPT_FLAG,
+     OPT_FIELD(loadgen_config, compare),
+     .help = "print the saved --json reports given as NAME=FILE arguments side by side"},
+    {0}};
 
-enum {
-    OPT_URL = 256,
-    OPT_TIMEOUT,
-    OPT_TRACE,
-    OPT_PLOT,
-    OPT_DRY_RUN,
-    OPT_JSON,
-    OPT_COST,
-    OPT_NO_PROGRESS,
-    OPT_COMPARE,
-    OPT_HELP,
-    OPT_VERSION
-};
+static const opt_program loadgen_program = {
+    .name = "loadgen",
+    .usage = "Usage: loadgen [OPTIONS]\n"
+             "       loadgen --compare NAME=REPORT.json [NAME=REPORT.json ...]\n"
+             "Simulated clients sending open-loop traffic to batchproxy: every request\n"
+             "leaves at its planned time whether or not earlier ones were answered. Prints\n"
+             "per-client and overall latency, errors, throughput and fairness.\n"
+             "\n",
+    .epilog = "SPEC: comma-separated KEY=VALUE, e.g.\n"
+              "  name=A,arrival=burst:5:0.05-0.1:0.5-1.0,len=5-12,count=15,distinct=yes,id=yes\n"
+              "  name=N             1-64 of [A-Za-z0-9._-], also the X-Client-Id (required)\n"
+              "  arrival=burst:K:IN:BETWEEN  bursts of K, IN s apart, BETWEEN s between bursts\n"
+              "  arrival=steady:GAP          one request every GAP s\n"
+              "  arrival=poisson:RATE        Poisson arrivals, RATE requests/s\n"
+              "                     (GAP, IN, BETWEEN: seconds, X or a uniform range X-Y)\n"
+              "  len=A-B | uniform:A-B | N | fixed:N | list:A/B/C   code points\n"
+              "  count=N | duration=S        stop after N requests / before S seconds (one or\n"
+              "                              both; both: whichever comes first)\n"
+              "  start=S            first request at S seconds (default 0)\n"
+              "  distinct=yes|no    all texts distinct in the run (default yes), or drawn from\n"
+              "                     a pool of " OPT_STR_OF(
+                  WL_POOL) " texts per length\n"
+                           "  id=yes|no          send X-Client-Id (default yes)\n"
+                           "\n"
+                           "Report: latency over successful requests, nearest-rank percentiles;\n"
+                           "slowdown = latency / max(c*L^2, " OPT_STR_OF(
+                               REPORT_COST_FLOOR) " s); Jain's fairness "
+                                                  "J = (sum x)^2 / (n * sum\n"
+                                                  "x^2) over the clients' mean slowdowns; errors "
+                                                  "by HTTP status, 'conn' (connection\n"
+                                                  "failed) and 'timeout'. Exit status: 0 after a "
+                                                  "run, 1 if it could not run, 2 for\n"
+                                                  "bad flags or specs. See docs/loadgen.md.\n",
+    .table = loadgen_opts,
+    .column = 25};
 
-static int parse_args(int argc, char **argv, loadgen_config *c)
+/* The options; operands only with --compare (*first is the first).
+ * Returns 0, 2 (bad) or OPT_EXIT. */
+static int parse_args(int argc, char **argv, loadgen_config *c, int *first)
 {
-    static const struct option opts[] = {{"url", required_argument, NULL, OPT_URL},
-                                         {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                                         WL_SOURCE_LONG_OPTIONS,
-                                         {"trace", required_argument, NULL, OPT_TRACE},
-                                         {"plot", required_argument, NULL, OPT_PLOT},
-                                         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-                                         {"json", no_argument, NULL, OPT_JSON},
-                                         {"cost", required_argument, NULL, OPT_COST},
-                                         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-                                         {"compare", no_argument, NULL, OPT_COMPARE},
-                                         {"help", no_argument, NULL, OPT_HELP},
-                                         {"version", no_argument, NULL, OPT_VERSION},
-                                         {NULL, 0, NULL, 0}};
-    const char *p = "loadgen";
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int shared = wl_source_option(&c->src, p, o, optarg);
-        if (shared == 0)
-            return 2;
-        if (shared == 1)
-            continue;
-        bool ok = true;
-        switch (o) {
-        case OPT_URL:
-            c->url = optarg;
-            break;
-        case OPT_TIMEOUT:
-            ok = cli_double(p, "timeout", optarg, 0.001, 3600, &c->timeout);
-            break;
-        case OPT_TRACE:
-            c->trace = optarg;
-            break;
-        case OPT_PLOT:
-            c->plot = optarg;
-            break;
-        case OPT_DRY_RUN:
-            c->dry_run = true;
-            break;
-        case OPT_JSON:
-            c->json = true;
-            break;
-        case OPT_COST:
-            ok = cli_double(p, "cost", optarg, 0, 10, &c->cost);
-            break;
-        case OPT_NO_PROGRESS:
-            c->no_progress = true;
-            break;
-        case OPT_COMPARE:
-            c->compare = true;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            exit(0);
-        case OPT_VERSION:
-            printf("loadgen %s\n", BP_VERSION);
-            exit(0);
-        default:
-            fprintf(stderr, "%s: try --help\n", p);
-            return 2;
-        }
-        if (!ok)
-            return 2;
+    int rc = opt_parse(&loadgen_program, c, argc, argv, first);
+    if (rc == 0 && !c->compare && !cli_no_operands("loadgen", argc, argv, *first))
+        rc = 2;
+    if (rc == 0 && c->compare && *first == argc) {
+        fprintf(stderr, "loadgen: --compare needs NAME=REPORT.json arguments\n");
+        rc = 2;
     }
-    if (!c->compare && !cli_no_operands(p, argc, argv, optind))
-        return 2;
-    if (c->compare && optind == argc) {
-        fprintf(stderr, "%s: --compare needs NAME=REPORT.json arguments\n", p);
-        return 2;
-    }
-    return 0;
+    return rc;
 }
 
 static int compare(char **args, int n)
@@ -323,35 +276,25 @@ static bool print_report(const loadgen_config *c, const wl_trace *t, const wl_cl
 
 int main(int argc, char **argv)
 {
-    loadgen_config cfg = {.url = "http://127.0.0.1:8000/proxy_classify",
-                          .src = {.rounds = 1, .seed = 1},
-                          .timeout = 30,
-                          .cost = 0.002};
-    cfg.src.specs = calloc((size_t)argc + 1, sizeof *cfg.src.specs);
-    if (!cfg.src.specs)
-        return 1;
+    loadgen_config cfg = {0};
     log_init("loadgen", LOG_INFO);
-    int rc = parse_args(argc, argv, &cfg);
+    int first, rc = parse_args(argc, argv, &cfg, &first);
     if (rc || cfg.compare) {
         if (!rc)
-            rc = cli_flush_stdout("loadgen", compare(argv + optind, argc - optind));
-        free(cfg.src.specs);
-        return rc;
+            rc = cli_flush_stdout("loadgen", compare(argv + first, argc - first));
+        opt_free(loadgen_opts, &cfg);
+        return rc == OPT_EXIT ? 0 : rc;
     }
 
     if (cfg.dry_run && (cfg.plot || cfg.json)) {
         fprintf(stderr, "loadgen: --dry-run prints the plan only; --plot and --json are for a "
                         "run\n");
-        free(cfg.src.specs);
+        opt_free(loadgen_opts, &cfg);
         return 2;
     }
     drv_config dc = {.timeout = cfg.timeout};
     char err[256];
-    if (!addr_parse_url(cfg.url, &dc.url, err, sizeof err)) {
-        fprintf(stderr, "loadgen: --url: %s\n", err);
-        free(cfg.src.specs);
-        return 2;
-    }
+    addr_parse_url(cfg.url, &dc.url, err, sizeof err); /* checked by the options */
     dc.progress = !cfg.no_progress && !cfg.dry_run && isatty(STDERR_FILENO);
 
     wl_client *clients = NULL;
@@ -380,6 +323,6 @@ int main(int argc, char **argv)
     rc = cli_flush_stdout("loadgen", rc);
     wl_trace_free(&trace);
     free(clients);
-    free(cfg.src.specs);
+    opt_free(loadgen_opts, &cfg);
     return rc;
 }

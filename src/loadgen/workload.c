@@ -1,7 +1,7 @@
 /* workload: client specs, trace planning, text generation and trace CSV (see workload.h). */
 #include "workload.h"
 
-#include "cli.h"
+#include "opt.h"
 
 #include "utf8.h"
 
@@ -845,137 +845,158 @@ static int find_client(wl_client **clients, size_t *n, const char *name, bool id
     return (int)(*n)++;
 }
 
+/* Reading a trace CSV: the file, its columns (by header name; -1: absent)
+ * and what its rows have given so far. */
+typedef struct trace_reader {
+    const char *path;
+    csv_reader r;
+    size_t offs[CSV_MAX_FIELDS];
+    int col_client, col_t, col_len, col_text, nheader;
+    bool ids;
+    wl_client **clients;
+    size_t *n;
+    plan p;
+} trace_reader;
+
+static bool read_header(trace_reader *tr, char *err, size_t errlen)
+{
+    int nf = csv_record(&tr->r, tr->offs);
+    if (nf <= 0)
+        return fail(err, errlen, "%s: empty or unreadable (expected a header row)", tr->path);
+    tr->nheader = nf;
+    tr->col_client = tr->col_t = tr->col_len = tr->col_text = -1;
+    for (int i = 0; i < nf; i++) {
+        const char *h = tr->r.buf + tr->offs[i];
+        if (!strcmp(h, "client"))
+            tr->col_client = i;
+        else if (!strcmp(h, "send_s"))
+            tr->col_t = i;
+        else if (!strcmp(h, "length"))
+            tr->col_len = i;
+        else if (!strcmp(h, "text"))
+            tr->col_text = i;
+    }
+    if (tr->col_client < 0 || tr->col_t < 0 || tr->col_len < 0)
+        return fail(err, errlen, "%s:1: the header needs the columns client, send_s and length",
+                    tr->path);
+    return true;
+}
+
+/* The current record (nf fields), a request, into the plan. */
+static bool read_row(trace_reader *tr, int nf, char *err, size_t errlen)
+{
+    const char *path = tr->path, *buf = tr->r.buf;
+    int line = tr->r.line;
+    if (nf != tr->nheader)
+        return fail(err, errlen, "%s:%d: %d fields, the header has %d", path, line, nf,
+                    tr->nheader);
+    const char *name = buf + tr->offs[tr->col_client];
+    int ci = find_client(tr->clients, tr->n, name, tr->ids);
+    if (ci < 0)
+        return fail(err, errlen, "%s:%d: client '%s' is not 1-%d of [A-Za-z0-9._-]", path, line,
+                    name, WL_NAME_MAX);
+    const char *e, *ts = buf + tr->offs[tr->col_t], *ls = buf + tr->offs[tr->col_len];
+    double t;
+    size_t len;
+    if (!parse_num(ts, &e, &t) || *e || t > WL_MAX_SECONDS)
+        return fail(err, errlen, "%s:%d: send_s '%s' is not seconds in [0, %g]", path, line, ts,
+                    WL_MAX_SECONDS);
+    if (!parse_whole(ls, &e, 1, WL_MAX_LENGTH, &len) || *e)
+        return fail(err, errlen, "%s:%d: length '%s' is not a whole number in [1, %d]", path, line,
+                    ls, WL_MAX_LENGTH);
+    if (!plan_push(&tr->p, (size_t)ci, t, len))
+        return fail(err, errlen, "%s:%d: too many rows", path, line);
+    const char *text = tr->col_text >= 0 ? buf + tr->offs[tr->col_text] : "";
+    if (!*text)
+        return true; /* generated later (wl_assign_texts) */
+    size_t cps;
+    if (!utf8_length(text, strlen(text), &cps) || cps != len)
+        return fail(err, errlen, "%s:%d: text is not valid UTF-8 of exactly %zu code points", path,
+                    line, len);
+    tr->p.reqs[tr->p.n - 1].text = strdup(text);
+    return tr->p.reqs[tr->p.n - 1].text ? true : fail(err, errlen, "out of memory");
+}
+
 bool wl_trace_read(const char *path, bool ids, wl_trace *out, wl_client **clients, size_t *n,
                    char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return fail(err, errlen, "%s: %s", path, strerror(errno));
-    csv_reader r = {.f = f, .next_line = 1};
-    size_t offs[CSV_MAX_FIELDS];
-    plan p = {0};
-    bool ok = false;
-    int col_client = -1, col_t = -1, col_len = -1, col_text = -1;
-    int nf = csv_record(&r, offs);
-    if (nf <= 0) {
-        fail(err, errlen, "%s: empty or unreadable (expected a header row)", path);
-        goto out;
+    trace_reader tr = {
+        .path = path, .r = {.f = f, .next_line = 1}, .ids = ids, .clients = clients, .n = n};
+    bool ok = read_header(&tr, err, errlen);
+    int nf;
+    while (ok && (nf = csv_record(&tr.r, tr.offs)) != 0) {
+        if (nf < 0)
+            ok = fail(err, errlen, "%s:%d: malformed CSV record", path, tr.r.line);
+        else if (!(nf == 1 && tr.r.buf[0] == '\0')) /* not a blank line */
+            ok = read_row(&tr, nf, err, errlen);
     }
-    int nheader = nf;
-    for (int i = 0; i < nf; i++) {
-        const char *h = r.buf + offs[i];
-        if (!strcmp(h, "client"))
-            col_client = i;
-        else if (!strcmp(h, "send_s"))
-            col_t = i;
-        else if (!strcmp(h, "length"))
-            col_len = i;
-        else if (!strcmp(h, "text"))
-            col_text = i;
+    if (ok && tr.p.n == 0)
+        ok = fail(err, errlen, "%s: no requests after the header", path);
+    if (ok) {
+        sort_trace(tr.p.reqs, tr.p.n);
+        out->reqs = tr.p.reqs;
+        out->n = tr.p.n;
+    } else {
+        for (size_t i = 0; i < tr.p.n; i++)
+            free(tr.p.reqs[i].text);
+        free(tr.p.reqs);
     }
-    if (col_client < 0 || col_t < 0 || col_len < 0) {
-        fail(err, errlen, "%s:1: the header needs the columns client, send_s and length", path);
-        goto out;
-    }
-    while ((nf = csv_record(&r, offs)) != 0) {
-        if (nf < 0) {
-            fail(err, errlen, "%s:%d: malformed CSV record", path, r.line);
-            goto out;
-        }
-        if (nf == 1 && r.buf[0] == '\0')
-            continue; /* blank line */
-        if (nf != nheader) {
-            fail(err, errlen, "%s:%d: %d fields, the header has %d", path, r.line, nf, nheader);
-            goto out;
-        }
-        const char *name = r.buf + offs[col_client];
-        int ci = find_client(clients, n, name, ids);
-        if (ci < 0) {
-            fail(err, errlen, "%s:%d: client '%s' is not 1-%d of [A-Za-z0-9._-]", path, r.line,
-                 name, WL_NAME_MAX);
-            goto out;
-        }
-        const char *e;
-        double t;
-        size_t len;
-        if (!parse_num(r.buf + offs[col_t], &e, &t) || *e || t > WL_MAX_SECONDS) {
-            fail(err, errlen, "%s:%d: send_s '%s' is not seconds in [0, %g]", path, r.line,
-                 r.buf + offs[col_t], WL_MAX_SECONDS);
-            goto out;
-        }
-        if (!parse_whole(r.buf + offs[col_len], &e, 1, WL_MAX_LENGTH, &len) || *e) {
-            fail(err, errlen, "%s:%d: length '%s' is not a whole number in [1, %d]", path, r.line,
-                 r.buf + offs[col_len], WL_MAX_LENGTH);
-            goto out;
-        }
-        if (!plan_push(&p, (size_t)ci, t, len)) {
-            fail(err, errlen, "%s:%d: too many rows", path, r.line);
-            goto out;
-        }
-        if (col_text >= 0 && r.buf[offs[col_text]]) {
-            const char *text = r.buf + offs[col_text];
-            size_t cps;
-            if (!utf8_length(text, strlen(text), &cps) || cps != len) {
-                fail(err, errlen, "%s:%d: text is not valid UTF-8 of exactly %zu code points", path,
-                     r.line, len);
-                goto out;
-            }
-            p.reqs[p.n - 1].text = strdup(text);
-            if (!p.reqs[p.n - 1].text) {
-                fail(err, errlen, "out of memory");
-                goto out;
-            }
-        }
-    }
-    if (p.n == 0) {
-        fail(err, errlen, "%s: no requests after the header", path);
-        goto out;
-    }
-    sort_trace(p.reqs, p.n);
-    out->reqs = p.reqs;
-    out->n = p.n;
-    p.reqs = NULL;
-    p.n = 0;
-    ok = true;
-out:
-    for (size_t i = 0; i < p.n; i++)
-        free(p.reqs[i].text);
-    free(p.reqs);
-    free(r.buf);
+    free(tr.r.buf);
     fclose(f);
     return ok;
 }
 
-int wl_source_option(wl_source *src, const char *prog, int opt, const char *arg)
-{
-    size_t v;
-    switch (opt) {
-    case WL_OPT_PROFILE:
-        src->profile = arg;
-        return 1;
-    case WL_OPT_CLIENT:
-        src->specs[src->nspecs++] = arg;
-        return 1;
-    case WL_OPT_CLIENTS_FILE:
-        src->clients_file = arg;
-        return 1;
-    case WL_OPT_CLIENT_IDS:
-        src->client_ids = true;
-        return 1;
-    case WL_OPT_REPLAY:
-        src->replay = arg;
-        return 1;
-    case WL_OPT_ROUNDS:
-        return cli_size(prog, "rounds", arg, 1, 100000, &src->rounds);
-    case WL_OPT_SEED:
-        if (!cli_size(prog, "seed", arg, 0, SIZE_MAX, &v))
-            return 0;
-        src->seed = v;
-        return 1;
-    default:
-        return -1;
-    }
-}
+const opt_entry wl_source_opts[] = {
+    {.name = "profile",
+     .type = OPT_STR,
+     OPT_FIELD(wl_source, profile),
+     .arg = "NAME",
+     .help = "built-in clients: seed = the original challenge's A (3 bursts of 5, len 5-12) "
+             "and B (12 steady, len 10-25); seed is the default without --client, "
+             "--clients-file or --replay"},
+    {.name = "client",
+     .type = OPT_LIST,
+     OPT_FIELD(wl_source, specs),
+     .count_off = offsetof(wl_source, nspecs),
+     .arg = "SPEC",
+     .help = "add a client (repeatable; SPEC: see loadgen --help)"},
+    {.name = "clients-file",
+     .type = OPT_STR,
+     OPT_FIELD(wl_source, clients_file),
+     .arg = "FILE",
+     .help = "add clients, one SPEC per line, '#' comments"},
+    {.name = "client-ids",
+     .type = OPT_FLAG,
+     OPT_FIELD(wl_source, client_ids),
+     .help = "every client sends X-Client-Id (the seed profile and --replay send none unless "
+             "this is given)"},
+    {.name = "rounds",
+     .type = OPT_SIZE,
+     OPT_FIELD(wl_source, rounds),
+     .lo = 1,
+     .hi = 100000,
+     .def = "1",
+     .arg = "N",
+     .help = "repeat the plan N times, each round starting when the previous round's last "
+             "request leaves"},
+    {.name = "seed",
+     .type = OPT_U64,
+     OPT_FIELD(wl_source, seed),
+     .hi = UINT64_MAX,
+     .def = "1",
+     .arg = "N",
+     .help = "PRNG seed; the same seed plans the same trace"},
+    {.name = "replay",
+     .type = OPT_STR,
+     OPT_FIELD(wl_source, replay),
+     .arg = "FILE",
+     .help = "a trace CSV instead of a plan (columns client, send_s, length required; text "
+             "optional, else generated from the seed and row), played once: not with "
+             "--rounds, --profile, --client or --clients-file"},
+    {0}};
 
 bool wl_plan(const wl_source *src, wl_client **clients, size_t *n, wl_trace *t, char *err,
              size_t errlen)

@@ -30,6 +30,8 @@
 #ifndef BP_WORKLOAD_H
 #define BP_WORKLOAD_H
 
+#include "opt.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -185,35 +187,10 @@ typedef struct wl_source {
 } wl_source;
 
 /* The workload flags loadgen and schedsim share (--profile, --client,
- * --clients-file, --client-ids, --replay, --rounds, --seed): their getopt
- * values, and the entries for a program's getopt_long table (the program
- * includes <getopt.h>). */
-enum wl_source_opt {
-    WL_OPT_PROFILE = 0x5700, /* above any single character and the programs' own */
-    WL_OPT_CLIENT,
-    WL_OPT_CLIENTS_FILE,
-    WL_OPT_CLIENT_IDS,
-    WL_OPT_REPLAY,
-    WL_OPT_ROUNDS,
-    WL_OPT_SEED
-};
-// clang-format off
-#define WL_SOURCE_LONG_OPTIONS                                    \
-    {"profile", required_argument, NULL, WL_OPT_PROFILE},         \
-    {"client", required_argument, NULL, WL_OPT_CLIENT},           \
-    {"clients-file", required_argument, NULL, WL_OPT_CLIENTS_FILE}, \
-    {"client-ids", no_argument, NULL, WL_OPT_CLIENT_IDS},         \
-    {"replay", required_argument, NULL, WL_OPT_REPLAY},           \
-    {"rounds", required_argument, NULL, WL_OPT_ROUNDS},           \
-    {"seed", required_argument, NULL, WL_OPT_SEED}
-// clang-format on
-
-/* Applies getopt's `opt` (with its argument arg) to src when it is one of
- * the workload flags. Returns 1 when applied, 0 when its argument is
- * invalid (a message naming prog and the flag is on stderr), -1 when opt is
- * not a workload flag. src->specs must have room for one entry per
- * command-line argument. */
-int wl_source_option(wl_source *src, const char *prog, int opt, const char *arg);
+ * --clients-file, --client-ids, --replay, --rounds, --seed): option entries
+ * (opt.h) of a wl_source, for a program's table to include. --client's
+ * SPECs are a malloc'd array: opt_free releases it. */
+extern const opt_entry wl_source_opts[];
 
 /* Builds the clients (a malloc'd array) and the trace of a source, so that
  * the same flags and seed give the same requests in every program. Returns

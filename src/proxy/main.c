@@ -2,359 +2,359 @@
  *
  * main parses the flags, builds the proxy (proxy.c) and runs its loop until
  * a signal has drained it (see proxy_shutdown). */
-#include "cli.h"
 #include "disp.h"
 #include "front.h"
 #include "httpd.h"
 #include "mono.h"
+#include "opt.h"
 #include "proxy.h"
+#include "sdnotify.h"
+#include "version.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The service manager (Type=notify) hears of reloads and the drain: the
+ * reload is synchronous, so READY=1 follows once it is done. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    if (sig == SIGHUP)
+    if (sig == SIGHUP) {
+        sdnotify_reloading();
         proxy_reload(arg);
-    else
+        sdnotify_ready();
+    } else {
+        sdnotify_stopping();
         proxy_shutdown(arg, (int)sig);
-}
-
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "Usage: batchproxy [OPTIONS]\n"
-        "A batching, scheduling proxy in front of a classification server.\n"
-        "Clients POST /proxy_classify {\"sequence\": \"...\"} (or {\"sequences\": [...]});\n"
-        "the proxy batches them, sends one batch at a time, and answers each request.\n"
-        "\n"
-        "Serving:\n"
-        "  --listen HOST:PORT          listen address (default 127.0.0.1:8000; port 0\n"
-        "                              picks a free one, printed as 'listening on ...')\n"
-        "  --backend URL               classification server (default\n"
-        "                              http://127.0.0.1:8001; POSTs go to URL's path,\n"
-        "                              /classify if it has none); repeat it for a pool\n"
-        "                              of backends, each given one batch at a time\n"
-        "  --backends-file FILE        more backends, one URL a line ('#' comments);\n"
-        "                              without --backend, the pool is the file's alone;\n"
-        "                              reloaded on SIGHUP (removed backends finish their\n"
-        "                              batch in flight, then leave); a URL listed twice,\n"
-        "                              however spelt, counts once\n"
-        "  --eject-failures N          consecutive failed attempts that eject a backend\n"
-        "                              of the pool (default 3; 0 never ejects)\n"
-        "  --eject-base SECONDS        first ejection (default 1; doubles each time in a\n"
-        "                              row); GET /healthz must pass before it is back\n"
-        "  --eject-max SECONDS         longest ejection (default 30)\n"
-        "  --max-body BYTES            largest request body (default 1048576)\n"
-        "  --io-timeout SECONDS        client read/write timeout (default 10)\n"
-        "  --max-connections N         open client connections at most (default 4096;\n"
-        "                              the oldest idle one is closed for a new one,\n"
-        "                              with none idle new ones wait to be accepted)\n"
-        "Scheduling:\n"
-        "  --policy NAME               cost | priority | fifo | sjf (default cost)\n"
-        "  --max-batch N               sequences per batch (default 5, the backend's limit)\n"
-        "  --max-wait-ms MS            how long a partial batch may be held to fill up\n"
-        "                              (default 0: a batch leaves when the backend is free)\n"
-        "  --priority-threshold N      priority: lengths up to N are high priority (default 12)\n"
-        "  --max-queue N               queued sequences before new requests get 503\n"
-        "                              (default 10000)\n"
-        "  --max-length N              longest sequence in code points; longer get 413\n"
-        "                              (default 1000)\n"
-        "  --max-request-sequences N   sequences in one request (default 1000)\n"
-        "Deadlines and failures:\n"
-        "  --timeout SECONDS           default request deadline (default 30; a request\n"
-        "                              may set its own with X-Timeout-Ms)\n"
-        "  --backend-timeout SECONDS   per attempt, from sending to the whole answer\n"
-        "                              (default 30); no batch predicted to take longer\n"
-        "                              is sent, and a sequence whose own batch would is\n"
-        "                              refused with 413\n"
-        "  --cost-prior SECONDS        c of the cost curve a + c*L^2 assumed for a\n"
-        "                              backend until its batches are measured (default\n"
-        "                              0.002, the original server's; a = 1 ms)\n"
-        "  --retries N                 retries of a failed batch (default 3)\n"
-        "  --backoff-base SECONDS      first retry's backoff ceiling (default 0.05)\n"
-        "  --backoff-cap SECONDS       largest backoff ceiling (default 2); each wait is\n"
-        "                              uniform in [0, min(cap, base * 2^(retry-1))]\n"
-        "Clients (see README, 'Clients and fairness'):\n"
-        "  --clients FILE              per-client weight, rate limit, queue limit,\n"
-        "                              deadline and API key (INI); reloaded on SIGHUP\n"
-        "                              (a reload can't turn API keys off: that takes\n"
-        "                              a restart)\n"
-        "  --rate-limit RPS            default requests/s per client (default 0: none)\n"
-        "  --rate-burst N              default burst above the rate (default 20)\n"
-        "  --client-max-queue N        default sequences one client may have queued\n"
-        "                              (default 1000; more get 429)\n"
-        "Cache:\n"
-        "  --cache-size N              results kept (default 10000; 0 disables)\n"
-        "  --cache-ttl SECONDS         how long a result is reused (default 3600; 0: forever)\n"
-        "Operations:\n"
-        "  --admin-listen HOST:PORT    serve /metrics, /stats and /dashboard (and\n"
-        "                              /healthz, /readyz) on this address only, apart\n"
-        "                              from client traffic (default: none, everything\n"
-        "                              on --listen)\n"
-        "  --metrics-clients N         clients with series of their own in /metrics and\n"
-        "                              /stats (default 50): those in the clients file\n"
-        "                              first, then the busiest; the others are summed\n"
-        "                              as client \"(rest)\"\n"
-        "  --metrics-cache-ms MS       a rendered /metrics or /stats is served again for\n"
-        "                              this long (default 1000; 0: render every time)\n"
-        "  --drain-timeout SECONDS     on SIGINT/SIGTERM, time given to queued work\n"
-        "                              (default 10)\n"
-        "  --log-level LEVEL           debug | info | warn | error (default info; debug\n"
-        "                              logs one line per batch)\n"
-        "  --help, --version\n"
-        "\n"
-        "Endpoints: POST /proxy_classify, GET /healthz, /readyz, /metrics (Prometheus),\n"
-        "/stats (JSON), /dashboard. Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
-        "X-Timeout-Ms, Authorization: Bearer KEY (when the clients file has keys).\n"
-        "Signals: SIGHUP reloads the backends file and the clients file; SIGINT/SIGTERM\n"
-        "drain and exit.\n");
-}
-
-enum {
-    OPT_LISTEN = 256,
-    OPT_ADMIN_LISTEN,
-    OPT_BACKEND,
-    OPT_BACKENDS_FILE,
-    OPT_EJECT_FAILURES,
-    OPT_EJECT_BASE,
-    OPT_EJECT_MAX,
-    OPT_MAX_BODY,
-    OPT_IO_TIMEOUT,
-    OPT_MAX_CONNECTIONS,
-    OPT_POLICY,
-    OPT_MAX_BATCH,
-    OPT_MAX_WAIT,
-    OPT_PRIO_THRESHOLD,
-    OPT_MAX_QUEUE,
-    OPT_MAX_LENGTH,
-    OPT_MAX_REQ_SEQ,
-    OPT_TIMEOUT,
-    OPT_BACKEND_TIMEOUT,
-    OPT_COST_PRIOR,
-    OPT_RETRIES,
-    OPT_BACKOFF_BASE,
-    OPT_BACKOFF_CAP,
-    OPT_CACHE_SIZE,
-    OPT_CACHE_TTL,
-    OPT_DRAIN,
-    OPT_LOG_LEVEL,
-    OPT_CLIENTS,
-    OPT_METRICS_CLIENTS,
-    OPT_METRICS_CACHE,
-    OPT_HELP,
-    OPT_VERSION
-};
-
-static int parse_args(int argc, char **argv, proxy_config *c)
-{
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
-        {"backend", required_argument, NULL, OPT_BACKEND},
-        {"backends-file", required_argument, NULL, OPT_BACKENDS_FILE},
-        {"eject-failures", required_argument, NULL, OPT_EJECT_FAILURES},
-        {"eject-base", required_argument, NULL, OPT_EJECT_BASE},
-        {"eject-max", required_argument, NULL, OPT_EJECT_MAX},
-        {"max-body", required_argument, NULL, OPT_MAX_BODY},
-        {"io-timeout", required_argument, NULL, OPT_IO_TIMEOUT},
-        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
-        {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
-        {"priority-threshold", required_argument, NULL, OPT_PRIO_THRESHOLD},
-        {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
-        {"max-length", required_argument, NULL, OPT_MAX_LENGTH},
-        {"max-request-sequences", required_argument, NULL, OPT_MAX_REQ_SEQ},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
-        {"cost-prior", required_argument, NULL, OPT_COST_PRIOR},
-        {"retries", required_argument, NULL, OPT_RETRIES},
-        {"backoff-base", required_argument, NULL, OPT_BACKOFF_BASE},
-        {"backoff-cap", required_argument, NULL, OPT_BACKOFF_CAP},
-        {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
-        {"cache-ttl", required_argument, NULL, OPT_CACHE_TTL},
-        {"drain-timeout", required_argument, NULL, OPT_DRAIN},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"clients", required_argument, NULL, OPT_CLIENTS},
-        {"metrics-clients", required_argument, NULL, OPT_METRICS_CLIENTS},
-        {"metrics-cache-ms", required_argument, NULL, OPT_METRICS_CACHE},
-        CFILE_DEFAULT_LONG_OPTIONS,
-        {"help", no_argument, NULL, OPT_HELP},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0}};
-    const char *p = "batchproxy";
-    double ms;
-    int c_;
-    while ((c_ = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int shared = cfile_default_option(&c->client_defaults, p, c_, optarg);
-        if (shared == 0)
-            return 2;
-        if (shared == 1)
-            continue;
-        bool ok = true;
-        switch (c_) {
-        case OPT_ADMIN_LISTEN:
-            c->admin_listen = optarg;
-            break;
-        case OPT_LISTEN:
-            c->listen = optarg;
-            break;
-        case OPT_BACKEND: {
-            addr_url url;
-            char why[200];
-            if (!addr_parse_url(optarg, &url, why, sizeof why)) {
-                fprintf(stderr, "%s: --backend: %s\n", p, why);
-                return 2;
-            }
-            c->backend_url = optarg;
-            if (c->nbackend_urls == PROXY_MAX_BACKENDS) {
-                fprintf(stderr, "%s: --backend: at most %d\n", p, PROXY_MAX_BACKENDS);
-                return 2;
-            }
-            c->backend_urls[c->nbackend_urls++] = optarg;
-            break;
-        }
-        case OPT_BACKENDS_FILE:
-            c->backends_file = optarg;
-            break;
-        case OPT_EJECT_FAILURES:
-            ok = cli_int(p, "eject-failures", optarg, 0, 1000, &c->health.failures);
-            break;
-        case OPT_EJECT_BASE:
-            ok = cli_double(p, "eject-base", optarg, 0.001, 3600, &c->health.base);
-            break;
-        case OPT_EJECT_MAX:
-            ok = cli_double(p, "eject-max", optarg, 0.001, 86400, &c->health.max);
-            break;
-        case OPT_MAX_BODY:
-            ok = cli_size(p, "max-body", optarg, 16, (size_t)1 << 30, &c->max_body);
-            break;
-        case OPT_IO_TIMEOUT:
-            ok = cli_int(p, "io-timeout", optarg, 1, 3600, &c->io_timeout);
-            break;
-        case OPT_MAX_CONNECTIONS:
-            ok = cli_size(p, "max-connections", optarg, 1, 1000000, &c->max_connections);
-            break;
-        case OPT_POLICY:
-            c->sched.policy = optarg;
-            break;
-        case OPT_MAX_BATCH:
-            ok = cli_size(p, "max-batch", optarg, 1, SCHED_MAX_BATCH, &c->sched.max_batch);
-            break;
-        case OPT_MAX_WAIT:
-            ok = cli_double(p, "max-wait-ms", optarg, 0, 60000, &ms);
-            c->sched.max_wait = ms / 1000;
-            break;
-        case OPT_PRIO_THRESHOLD:
-            ok = cli_size(p, "priority-threshold", optarg, 0, 10000000,
-                          &c->sched.priority_threshold);
-            break;
-        case OPT_MAX_QUEUE:
-            ok = cli_size(p, "max-queue", optarg, 1, 10000000, &c->sched.max_queue);
-            break;
-        case OPT_MAX_LENGTH:
-            ok = cli_size(p, "max-length", optarg, 1, 1000000, &c->sched.max_length);
-            break;
-        case OPT_MAX_REQ_SEQ:
-            ok = cli_size(p, "max-request-sequences", optarg, 1, 100000, &c->max_request_sequences);
-            break;
-        case OPT_TIMEOUT:
-            ok = cli_double(p, "timeout", optarg, 0.001, 3600, &c->timeout);
-            break;
-        case OPT_BACKEND_TIMEOUT:
-            ok = cli_double(p, "backend-timeout", optarg, 0.001, 3600, &c->backend_timeout);
-            break;
-        case OPT_COST_PRIOR:
-            ok = cli_double(p, "cost-prior", optarg, 0, 10, &c->sched.prior_b);
-            break;
-        case OPT_RETRIES:
-            ok = cli_int(p, "retries", optarg, 0, 100, &c->retries);
-            break;
-        case OPT_BACKOFF_BASE:
-            ok = cli_double(p, "backoff-base", optarg, 0, 60, &c->backoff_base);
-            break;
-        case OPT_BACKOFF_CAP:
-            ok = cli_double(p, "backoff-cap", optarg, 0, 600, &c->backoff_cap);
-            break;
-        case OPT_CACHE_SIZE:
-            ok = cli_size(p, "cache-size", optarg, 0, 100000000, &c->cache_size);
-            break;
-        case OPT_CACHE_TTL:
-            ok = cli_double(p, "cache-ttl", optarg, 0, 1e9, &c->cache_ttl);
-            break;
-        case OPT_DRAIN:
-            ok = cli_double(p, "drain-timeout", optarg, 0, 3600, &c->drain_timeout);
-            break;
-        case OPT_LOG_LEVEL:
-            ok = log_level_parse(optarg, &c->log_level);
-            if (!ok)
-                fprintf(stderr, "%s: --log-level: '%s' is not debug, info, warn or error\n", p,
-                        optarg);
-            break;
-        case OPT_CLIENTS:
-            c->clients_file = optarg;
-            break;
-        case OPT_METRICS_CLIENTS:
-            ok =
-                cli_size(p, "metrics-clients", optarg, 0, METRICS_MAX_CLIENTS, &c->metrics_clients);
-            break;
-        case OPT_METRICS_CACHE:
-            ok = cli_double(p, "metrics-cache-ms", optarg, 0, 3600000, &ms);
-            c->metrics_cache = ms / 1000;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            exit(0);
-        case OPT_VERSION:
-            printf("batchproxy %s\n", BP_VERSION);
-            exit(0);
-        default:
-            usage(stderr);
-            return 2;
-        }
-        if (!ok)
-            return 2;
     }
-    if (!cli_no_operands(p, argc, argv, optind))
-        return 2;
-    return 0;
 }
+
+/* --backend URL, repeatable: the pool. The default is backend_url alone,
+ * the pool when no --backend and no backends file are given (proxy.c).
+ * NULL: the command line replaces the settings file's backends. */
+static bool set_backend(const opt_entry *e, void *base, const char *v, opt_from from, char *why,
+                        size_t whylen)
+{
+    proxy_config *c = base;
+    if (!v) {
+        c->nbackend_urls = 0;
+        return true;
+    }
+    addr_url url;
+    if (!addr_parse_url(v, &url, why, whylen))
+        return false;
+    c->backend_url = v;
+    if (from == OPT_FROM_DEFAULT)
+        return true;
+    if (c->nbackend_urls == PROXY_MAX_BACKENDS) {
+        snprintf(why, whylen, "at most %d", PROXY_MAX_BACKENDS);
+        return false;
+    }
+    c->backend_urls[c->nbackend_urls++] = v;
+    return true;
+}
+
+/* --timeout: the default deadline of requests, and of clients whose
+ * section of the clients file sets none. */
+static bool set_timeout(const opt_entry *e, void *base, const char *v, opt_from from, char *why,
+                        size_t whylen)
+{
+    proxy_config *c = base;
+    if (!opt_double(v, e->dlo, e->dhi, &c->timeout, why, whylen))
+        return false;
+    c->client_defaults.timeout = c->timeout;
+    return true;
+}
+
+/* --backend-timeout: the attempt's deadline, and the cost bound: no batch
+ * may be predicted to outlast the attempt that carries it. */
+static bool set_backend_timeout(const opt_entry *e, void *base, const char *v, opt_from from,
+                                char *why, size_t whylen)
+{
+    proxy_config *c = base;
+    if (!opt_double(v, e->dlo, e->dhi, &c->backend_timeout, why, whylen))
+        return false;
+    c->sched.max_batch_cost = c->backend_timeout;
+    return true;
+}
+
+/* The options; their defaults are here alone. */
+static const opt_entry proxy_opts[] = {
+    {.name = "listen",
+     .type = OPT_STR,
+     OPT_FIELD(proxy_config, listen),
+     .def = "127.0.0.1:8000",
+     .arg = "HOST:PORT",
+     .help = "listen address (default %D; port 0 picks a free one, printed as 'listening on "
+             "...')",
+     .group = "Serving:"},
+    {.name = "backend",
+     .type = OPT_CUSTOM,
+     .set = set_backend,
+     .def = "http://127.0.0.1:8001",
+     .arg = "URL",
+     .help = "classification server (default %D; POSTs go to URL's path, /classify if it has "
+             "none); repeat it for a pool of backends, each given one batch at a time",
+     .flags = OPT_REPEAT},
+    {.name = "backends-file",
+     .type = OPT_STR,
+     OPT_FIELD(proxy_config, backends_file),
+     .arg = "FILE",
+     .help = "more backends, one URL a line ('#' comments); without --backend, the pool is the "
+             "file's alone; reloaded on SIGHUP (removed backends finish their batch in flight, "
+             "then leave); a URL listed twice, however spelt, counts once",
+     .flags = OPT_RELOAD},
+    {.name = "eject-failures",
+     .type = OPT_INT,
+     OPT_FIELD(proxy_config, health.failures),
+     .hi = 1000,
+     .def = "3",
+     .arg = "N",
+     .help = "consecutive failed attempts that eject a backend of the pool (default %D; 0 never "
+             "ejects)"},
+    {.name = "eject-base",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(proxy_config, health.base),
+     .dlo = 0.001,
+     .dhi = 3600,
+     .def = "1",
+     .arg = "SECONDS",
+     .help = "first ejection (default %D; doubles each time in a row); GET /healthz must pass "
+             "before it is back"},
+    {.name = "eject-max",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(proxy_config, health.max),
+     .dlo = 0.001,
+     .dhi = 86400,
+     .def = "30",
+     .arg = "SECONDS",
+     .help = "longest ejection"},
+    {.name = "max-body",
+     .type = OPT_SIZE,
+     OPT_FIELD(proxy_config, max_body),
+     .lo = 16,
+     .hi = 1 << 30,
+     .def = "1048576",
+     .arg = "BYTES",
+     .help = "largest request body"},
+    {.name = "io-timeout",
+     .type = OPT_INT,
+     OPT_FIELD(proxy_config, io_timeout),
+     .lo = 1,
+     .hi = 3600,
+     .def = "10",
+     .arg = "SECONDS",
+     .help = "client read/write timeout"},
+    {.name = "max-connections",
+     .type = OPT_SIZE,
+     OPT_FIELD(proxy_config, max_connections),
+     .lo = 1,
+     .hi = 1000000,
+     .def = OPT_STR_OF(HTTPD_DEFAULT_MAX_CONNECTIONS),
+     .arg = "N",
+     .help = "open client connections at most (default %D; the oldest idle one is closed for a "
+             "new one, with none idle new ones wait to be accepted)"},
+    {.name = "policy",
+     .type = OPT_STR,
+     OPT_FIELD(proxy_config, sched.policy),
+     .def = "cost",
+     .arg = "NAME",
+     .help = "cost | priority | fifo | sjf",
+     .group = "Scheduling:"},
+    {.name = "max-batch",
+     .type = OPT_SIZE,
+     OPT_FIELD(proxy_config, sched.max_batch),
+     .lo = 1,
+     .hi = SCHED_MAX_BATCH,
+     .def = "5",
+     .arg = "N",
+     .help = "sequences per batch (default %D, the backend's limit)"},
+    {.name = "max-wait-ms",
+     .type = OPT_MS,
+     OPT_FIELD(proxy_config, sched.max_wait),
+     .dhi = 60000,
+     .def = "0",
+     .arg = "MS",
+     .help = "how long a partial batch may be held to fill up (default %D: a batch leaves when "
+             "the backend is free)"},
+    {.name = "priority-threshold",
+     .type = OPT_SIZE,
+     OPT_FIELD(proxy_config, sched.priority_threshold),
+     .hi = 10000000,
+     .def = "12",
+     .arg = "N",
+     .help = "priority: lengths up to N are high priority"},
+    {.name = "max-queue",
+     .type = OPT_SIZE,
+     OPT_FIELD(proxy_config, sched.max_queue),
+     .lo = 1,
+     .hi = 10000000,
+     .def = "10000",
+     .arg = "N",
+     .help = "queued sequences before new requests get 503"},
+    {.name = "max-length",
+     .type = OPT_SIZE,
+     OPT_FIELD(proxy_config, sched.max_length),
+     .lo = 1,
+     .hi = 1000000,
+     .def = "1000",
+     .arg = "N",
+     .help = "longest sequence in code points; longer get 413"},
+    {.name = "max-request-sequences",
+     .type = OPT_SIZE,
+     OPT_FIELD(proxy_config, max_request_sequences),
+     .lo = 1,
+     .hi = 100000,
+     .def = "1000",
+     .arg = "N",
+     .help = "sequences in one request"},
+    {.name = "timeout",
+     .type = OPT_CUSTOM,
+     .set = set_timeout,
+     .dlo = 0.001,
+     .dhi = 3600,
+     .def = "30",
+     .arg = "SECONDS",
+     .help = "default request deadline (default %D; a request may set its own with "
+             "X-Timeout-Ms)",
+     .group = "Deadlines and failures:"},
+    {.name = "backend-timeout",
+     .type = OPT_CUSTOM,
+     .set = set_backend_timeout,
+     .dlo = 0.001,
+     .dhi = 3600,
+     .def = "30",
+     .arg = "SECONDS",
+     .help = "per attempt, from sending to the whole answer (default %D); no batch predicted to "
+             "take longer is sent, and a sequence whose own batch would is refused with 413"},
+    {.name = "cost-prior",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(proxy_config, sched.prior_b),
+     .dhi = 10,
+     .def = "0.002",
+     .arg = "SECONDS",
+     .help = "c of the cost curve a + c*L^2 assumed for a backend until its batches are "
+             "measured (default %D, the original server's; a = 1 ms)"},
+    {.name = "retries",
+     .type = OPT_INT,
+     OPT_FIELD(proxy_config, retries),
+     .hi = 100,
+     .def = "3",
+     .arg = "N",
+     .help = "retries of a failed batch"},
+    {.name = "backoff-base",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(proxy_config, backoff_base),
+     .dhi = 60,
+     .def = "0.05",
+     .arg = "SECONDS",
+     .help = "first retry's backoff ceiling"},
+    {.name = "backoff-cap",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(proxy_config, backoff_cap),
+     .dhi = 600,
+     .def = "2",
+     .arg = "SECONDS",
+     .help = "largest backoff ceiling (default %D); each wait is uniform in [0, min(cap, base * "
+             "2^(retry-1))]"},
+    {.name = "clients",
+     .type = OPT_STR,
+     OPT_FIELD(proxy_config, clients_file),
+     .arg = "FILE",
+     .help = "per-client weight, rate limit, queue limit, deadline and API key (INI); reloaded "
+             "on SIGHUP (a reload can't turn API keys off: that takes a restart)",
+     .group = "Clients (see README, 'Clients and fairness'):",
+     .flags = OPT_RELOAD},
+    {OPT_SUB(proxy_config, client_defaults), .sub = cfile_default_opts},
+    {.name = "cache-size",
+     .type = OPT_SIZE,
+     OPT_FIELD(proxy_config, cache_size),
+     .hi = 100000000,
+     .def = "10000",
+     .arg = "N",
+     .help = "results kept (default %D; 0 disables)",
+     .group = "Cache:"},
+    {.name = "cache-ttl",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(proxy_config, cache_ttl),
+     .dhi = 1e9,
+     .def = "3600",
+     .arg = "SECONDS",
+     .help = "how long a result is reused (default %D; 0: forever)"},
+    {.name = "admin-listen",
+     .type = OPT_STR,
+     OPT_FIELD(proxy_config, admin_listen),
+     .arg = "HOST:PORT",
+     .help = "serve /metrics, /stats and /dashboard (and /healthz, /readyz) on this address "
+             "only, apart from client traffic (default: none, everything on --listen)",
+     .group = "Operations:"},
+    {.name = "metrics-clients",
+     .type = OPT_SIZE,
+     OPT_FIELD(proxy_config, metrics_clients),
+     .hi = METRICS_MAX_CLIENTS,
+     .def = OPT_STR_OF(METRICS_SHOWN_DEFAULT),
+     .arg = "N",
+     .help = "clients with series of their own in /metrics and /stats (default %D): those in "
+             "the clients file first, then the busiest; the others are summed as client "
+             "\"(rest)\""},
+    {.name = "metrics-cache-ms",
+     .type = OPT_MS,
+     OPT_FIELD(proxy_config, metrics_cache),
+     .dhi = 3600000,
+     .def = "1000",
+     .arg = "MS",
+     .help = "a rendered /metrics or /stats is served again for this long (default %D; 0: "
+             "render every time)"},
+    {.name = "drain-timeout",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(proxy_config, drain_timeout),
+     .dhi = 3600,
+     .def = "10",
+     .arg = "SECONDS",
+     .help = "on SIGINT/SIGTERM, time given to queued work"},
+    {.name = "log-level",
+     .type = OPT_CHOICE,
+     OPT_FIELD(proxy_config, log_level),
+     .choices = log_levels,
+     .def = "info",
+     .arg = "LEVEL",
+     .help = "%C (default %D; debug logs one line per batch)"},
+    {.name = "config",
+     .type = OPT_CONFIG,
+     OPT_FIELD(proxy_config, settings),
+     .arg = "FILE",
+     .help = "read settings from FILE first: NAME = VALUE lines, NAME an option of this "
+             "list without \"--\" (a flag's VALUE true or false), '#' comments; the command "
+             "line overrides them (see README, 'Settings file')"},
+    {0}};
+
+static const opt_program proxy_program = {
+    .name = "batchproxy",
+    .usage = "Usage: batchproxy [OPTIONS]\n"
+             "A batching, scheduling proxy in front of a classification server.\n"
+             "Clients POST /proxy_classify {\"sequence\": \"...\"} (or {\"sequences\": [...]});\n"
+             "the proxy batches them, sends one batch at a time, and answers each request.\n"
+             "\n",
+    .epilog = "Endpoints: POST /proxy_classify, GET /healthz, /readyz, /metrics (Prometheus),\n"
+              "/stats (JSON), /dashboard. Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
+              "X-Timeout-Ms, Authorization: Bearer KEY (when the clients file has keys).\n"
+              "Signals: SIGHUP reloads the backends file and the clients file; SIGINT/SIGTERM\n"
+              "drain and exit.\n",
+    .table = proxy_opts,
+    .column = 30};
 
 int main(int argc, char **argv)
 {
     httpd_global_init();
-    proxy px = {.cfg = {.listen = "127.0.0.1:8000",
-                        .backend_url = "http://127.0.0.1:8001",
-                        .health = {.failures = 3, .base = 1, .max = 30},
-                        .sched = sched_config_default(),
-                        .timeout = 30,
-                        .backend_timeout = 30,
-                        .retries = 3,
-                        .backoff_base = 0.05,
-                        .backoff_cap = 2,
-                        .max_request_sequences = 1000,
-                        .cache_size = 10000,
-                        .cache_ttl = 3600,
-                        .drain_timeout = 10,
-                        .max_body = 1 << 20,
-                        .io_timeout = 10,
-                        .max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS,
-                        .client_defaults = {.weight = 1, .burst = 20, .max_queued = 1000},
-                        .log_level = LOG_INFO,
-                        .metrics_clients = METRICS_SHOWN_DEFAULT,
-                        .metrics_cache = METRICS_CACHE_DEFAULT}};
-    int rc = parse_args(argc, argv, &px.cfg);
-    if (rc)
-        return rc;
-    px.cfg.client_defaults.timeout = px.cfg.timeout; /* the default deadline */
-    /* No batch may be predicted to outlast the attempt that carries it. */
-    px.cfg.sched.max_batch_cost = px.cfg.backend_timeout;
+    /* What no option sets; the options' defaults are in proxy_opts. */
+    proxy px = {.cfg = {.sched = sched_config_default(), .client_defaults.weight = 1}};
+    int rc = opt_parse(&proxy_program, &px.cfg, argc, argv, NULL);
+    if (rc) {
+        opt_free(proxy_opts, &px.cfg);
+        return rc == OPT_EXIT ? 0 : rc;
+    }
     log_init("batchproxy", px.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
     httpd_raise_fd_limit();
@@ -382,6 +382,7 @@ int main(int argc, char **argv)
                  px.cfg.sched.max_batch, px.npool, px.npool == 1 ? "" : "s");
         for (size_t i = 0; i < px.npool; i++)
             log_info("backend %s", px.pool[i]->url);
+        sdnotify_ready(); /* listening, backends resolved, signals handled */
         event_base_dispatch(px.base);
         event_free(sigint);
         event_free(sigterm);
@@ -389,5 +390,6 @@ int main(int argc, char **argv)
         rc = 0;
     }
     proxy_free(&px);
+    opt_free(proxy_opts, &px.cfg);
     return rc;
 }

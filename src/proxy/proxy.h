@@ -50,6 +50,7 @@ typedef struct proxy_config {
     enum log_level log_level;
     size_t metrics_clients; /* clients with series of their own in /metrics, /stats */
     double metrics_cache;   /* seconds a rendered /metrics or /stats is reused */
+    void *settings;         /* --config FILE's values (opt.h; main.c frees them) */
 } proxy_config;
 
 struct preq;

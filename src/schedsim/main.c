@@ -5,14 +5,15 @@
  * loadgen sends for the same flags and seed), runs each policy over them
  * (sim.c) and prints loadgen's report for each, side by side. */
 #include "cli.h"
+#include "opt.h"
 #include "plot.h"
 #include "report.h"
 #include "scheduler.h"
 #include "offline.h"
 #include "sim.h"
+#include "version.h"
 #include "workload.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,145 +35,86 @@ typedef struct schedsim_config {
     const char *plot;
     /* --backend-costs: each backend's c and b (NAN until resolved: --cost-linear) */
     double backend_c[SCHEDSIM_MAX_BACKENDS], backend_b[SCHEDSIM_MAX_BACKENDS];
+    size_t backends; /* --backends as given, 0: not given */
+    bool no_cache;
     const char *clients_file;
     cfile clients;
     size_t offline_iters; /* --offline-search: steps per seed, 0 = off */
 } schedsim_config;
 
-static void usage(FILE *out)
+/* The known policy named by the n bytes at s, or NULL. */
+static const char *policy_named(const char *s, size_t n)
 {
-    fprintf(out, "Usage: schedsim [OPTIONS]\n"
-                 "Runs batchproxy's scheduler in virtual time against a model of the backend\n"
-                 "(one batch at a time, at most --max-batch sequences, a + b*L + c*L^2 seconds\n"
-                 "per batch) on loadgen's workloads, and prints loadgen's report for each policy\n"
-                 "side by side, with a lower bound on the mean latency (and, on request, the\n"
-                 "best schedule a search finds knowing every arrival in advance).\n"
-                 "\n"
-                 "Workload (the same flags, SPECs and seeds as loadgen; default --profile seed):\n"
-                 "  --profile NAME         built-in clients (seed)\n"
-                 "  --client SPEC          add a client (repeatable; see loadgen --help)\n"
-                 "  --clients-file FILE    add clients, one SPEC per line\n"
-                 "  --client-ids           every client sends X-Client-Id\n"
-                 "  --replay FILE          a trace CSV instead (played once: not with --rounds)\n"
-                 "  --rounds N             repeat the plan N times (default 1)\n"
-                 "  --seed N               the first seed (default 1)\n"
-                 "  --seeds N              run seeds seed..seed+N-1 one after another and pool\n"
-                 "                         their requests in one report per policy (default 1)\n"
-                 "Policies and backend:\n"
-                 "  --policy LIST          comma-separated policies, or 'all' (default all)\n"
-                 "  --cost C               c in a + b*L + c*L^2, seconds (default 0.002)\n"
-                 "  --cost-linear B        b in a + b*L + c*L^2, seconds (default 0: quadratic)\n"
-                 "  --overhead A           a in a + b*L + c*L^2, seconds (default 0.0005)\n"
-                 "  --backends N           a pool of N identical backends, each one batch at\n"
-                 "                         a time (default 1)\n"
-                 "  --backend-costs LIST   a pool of backends of different speeds: their c, or\n"
-                 "                         C:B for c and b (else b is --cost-linear's),\n"
-                 "                         comma-separated (sets --backends)\n"
-                 "  --max-batch N          sequences per batch (default 5)\n"
-                 "  --max-wait-ms MS       the bound on a policy's deliberate wait (default 0)\n"
-                 "  --max-queue N          queued sequences before refusals (default 10000)\n"
-                 "  --priority-threshold N the priority policy's length threshold (default 12)\n"
-                 "  --timeout SECONDS      each request's deadline (default 30)\n"
-                 "  --backend-timeout SECONDS  as batchproxy's: no batch is predicted to take\n"
-                 "                         longer, and a string whose own batch would is\n"
-                 "                         refused with 413 (default 30; 0: no bound; the\n"
-                 "                         search with foresight ignores it)\n"
-                 "  --no-cache             don't model batchproxy's result cache\n"
-                 "Clients (admission and fair shares, as batchproxy):\n"
-                 "  --clients FILE         batchproxy's clients file: weights, rate limits,\n"
-                 "                         queue limits, deadlines of the named clients\n"
-                 "  --rate-limit RPS       default requests/s per client (default 0: none)\n"
-                 "  --rate-burst N         default burst (default 20)\n"
-                 "  --client-max-queue N   default sequences one client may queue (default 1000)\n"
-                 "Output:\n"
-                 "  --offline-search N     also search N steps per seed for the best schedule\n"
-                 "                         with foresight of every arrival (simulated\n"
-                 "                         annealing; see src/schedsim/offline.h): what is\n"
-                 "                         possible at all lies between the bound and it;\n"
-                 "                         reported (and plotted) as one more column,\n"
-                 "                         'foresight'\n"
-                 "  --json                 one JSON object: per policy the report, and the bound\n"
-                 "                         (with --offline-search, also 'foresight')\n"
-                 "  --plot FILE.svg        also draw the latency distribution (CDF) of each\n"
-                 "                         policy as an SVG file: all clients, then one panel\n"
-                 "                         per client (successful requests)\n"
-                 "  --help, --version\n");
+    for (const char *const *p = sched_policy_names(); *p; p++)
+        if (strlen(*p) == n && strncmp(*p, s, n) == 0)
+            return *p;
+    return NULL;
 }
 
-enum {
-    OPT_SEEDS = 256,
-    OPT_POLICY,
-    OPT_COST,
-    OPT_COST_LINEAR,
-    OPT_OVERHEAD,
-    OPT_BACKENDS,
-    OPT_BACKEND_COSTS,
-    OPT_MAX_BATCH,
-    OPT_MAX_WAIT,
-    OPT_MAX_QUEUE,
-    OPT_PRIO_THRESHOLD,
-    OPT_TIMEOUT,
-    OPT_BACKEND_TIMEOUT,
-    OPT_NO_CACHE,
-    OPT_CLIENTS,
-    OPT_JSON,
-    OPT_PLOT,
-    OPT_OFFLINE,
-    OPT_HELP,
-    OPT_VERSION
-};
-
-static bool parse_policies(schedsim_config *c, char *list)
+/* --policy LIST: comma-separated known policies, each once, or "all". */
+static bool set_policies(const opt_entry *e, void *base, const char *list, opt_from from, char *why,
+                         size_t whylen)
 {
+    schedsim_config *c = base;
     c->npolicies = 0;
     if (strcmp(list, "all") == 0) {
         for (const char *const *p = sched_policy_names(); *p; p++)
             c->policies[c->npolicies++] = *p;
         return true;
     }
-    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        bool known = false;
-        for (const char *const *p = sched_policy_names(); *p; p++)
-            known |= strcmp(*p, tok) == 0;
-        if (!known) {
-            fprintf(stderr, "schedsim: --policy: unknown policy '%s'\n", tok);
+    for (const char *tok = list; *tok; tok += *tok == ',') {
+        size_t n = strcspn(tok, ",");
+        if (n == 0)
+            continue; /* empty items are skipped */
+        const char *name = policy_named(tok, n);
+        if (!name) {
+            snprintf(why, whylen, "unknown policy '%.*s'", (int)n, tok);
             return false;
         }
         for (size_t i = 0; i < c->npolicies; i++)
-            if (strcmp(c->policies[i], tok) == 0) {
-                fprintf(stderr, "schedsim: --policy: '%s' is listed twice\n", tok);
+            if (c->policies[i] == name) {
+                snprintf(why, whylen, "'%s' is listed twice", name);
                 return false;
             }
-        c->policies[c->npolicies++] = tok; /* distinct known names fit */
+        c->policies[c->npolicies++] = name; /* distinct known names fit */
+        tok += n;
     }
     if (c->npolicies == 0)
-        fprintf(stderr, "schedsim: --policy: no policy named (cost, priority, fifo, sjf or all)\n");
+        snprintf(why, whylen, "no policy named (cost, priority, fifo, sjf or all)");
     return c->npolicies > 0;
 }
 
 /* --backend-costs c1,c2[:b2],...: one backend per entry, its c and
- * optionally its b (else NAN: --cost-linear's, once all flags are read). */
-static bool parse_backend_costs(schedsim_config *c, char *list)
+ * optionally its b (else NAN: --cost-linear's, once all options are read,
+ * see parse_args); sets the pool's size. */
+static bool set_backend_costs(const opt_entry *e, void *base, const char *list, opt_from from,
+                              char *why, size_t whylen)
 {
+    schedsim_config *c = base;
     size_t n = 0;
-    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
+    for (const char *tok = list; *tok; tok += *tok == ',') {
+        size_t len = strcspn(tok, ",");
+        if (len == 0)
+            continue; /* empty items are skipped */
         if (n == SCHEDSIM_MAX_BACKENDS) {
-            fprintf(stderr, "schedsim: --backend-costs: at most %d backends\n",
-                    SCHEDSIM_MAX_BACKENDS);
+            snprintf(why, whylen, "at most %d backends", SCHEDSIM_MAX_BACKENDS);
             return false;
         }
-        char *lin = strchr(tok, ':');
+        char *v = strndup(tok, len);
+        char *lin = v ? strchr(v, ':') : NULL;
         if (lin)
             *lin++ = '\0';
         c->backend_b[n] = NAN;
-        if (!cli_double("schedsim", "backend-costs", tok, 0, 10, &c->backend_c[n]) ||
-            (lin && !cli_double("schedsim", "backend-costs", lin, 0, 10, &c->backend_b[n])))
+        bool ok = v && opt_double(v, 0, 10, &c->backend_c[n], why, whylen) &&
+                  (!lin || opt_double(lin, 0, 10, &c->backend_b[n], why, whylen));
+        free(v);
+        if (!ok)
             return false;
         n++;
+        tok += len;
     }
     if (n == 0) {
-        fprintf(stderr, "schedsim: --backend-costs: no value\n");
+        snprintf(why, whylen, "no value");
         return false;
     }
     c->sim.backends = n;
@@ -181,128 +123,187 @@ static bool parse_backend_costs(schedsim_config *c, char *list)
     return true;
 }
 
+/* --backends N: the default is the pool's size; a size given is kept
+ * apart, to be checked against --backend-costs (parse_args). */
+static bool set_backends(const opt_entry *e, void *base, const char *v, opt_from from, char *why,
+                         size_t whylen)
+{
+    schedsim_config *c = base;
+    unsigned long long n;
+    if (!opt_whole(v, 1, SCHEDSIM_MAX_BACKENDS, &n, why, whylen))
+        return false;
+    *(from == OPT_FROM_DEFAULT ? &c->sim.backends : &c->backends) = (size_t)n;
+    return true;
+}
+
+/* The options; their defaults are here alone. */
+static const opt_entry schedsim_opts[] = {
+    {OPT_SUB(schedsim_config, src), .sub = wl_source_opts,
+     .group = "Workload (the same flags, SPECs and seeds as loadgen; --seed is the first seed):"},
+    {.name = "seeds",
+     .type = OPT_SIZE,
+     OPT_FIELD(schedsim_config, seeds),
+     .lo = 1,
+     .hi = 100000,
+     .def = "1",
+     .arg = "N",
+     .help = "run seeds seed..seed+N-1 one after another and pool their requests in one report "
+             "per policy"},
+    {.name = "policy",
+     .type = OPT_CUSTOM,
+     .set = set_policies,
+     .def = "all",
+     .arg = "LIST",
+     .help = "comma-separated policies (cost, priority, fifo, sjf), or 'all'",
+     .group = "Policies and backend:"},
+    {.name = "cost",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(schedsim_config, sim.c),
+     .dhi = 10,
+     .def = "0.002",
+     .arg = "C",
+     .help = "c in a + b*L + c*L^2, seconds"},
+    {.name = "cost-linear",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(schedsim_config, sim.b),
+     .dhi = 10,
+     .def = "0",
+     .arg = "B",
+     .help = "b in a + b*L + c*L^2, seconds (default %D: quadratic)"},
+    {.name = "overhead",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(schedsim_config, sim.a),
+     .dhi = 10,
+     .def = "0.0005",
+     .arg = "A",
+     .help = "a in a + b*L + c*L^2, seconds"},
+    {.name = "backends",
+     .type = OPT_CUSTOM,
+     .set = set_backends,
+     .def = "1",
+     .arg = "N",
+     .help = "a pool of N identical backends, each one batch at a time"},
+    {.name = "backend-costs",
+     .type = OPT_CUSTOM,
+     .set = set_backend_costs,
+     .arg = "LIST",
+     .help = "a pool of backends of different speeds: their c, or C:B for c and b (else b is "
+             "--cost-linear's), comma-separated (sets --backends)"},
+    {.name = "max-batch",
+     .type = OPT_SIZE,
+     OPT_FIELD(schedsim_config, sim.sched.max_batch),
+     .lo = 1,
+     .hi = SCHED_MAX_BATCH,
+     .def = "5",
+     .arg = "N",
+     .help = "sequences per batch"},
+    {.name = "max-wait-ms",
+     .type = OPT_MS,
+     OPT_FIELD(schedsim_config, sim.sched.max_wait),
+     .dhi = 60000,
+     .def = "0",
+     .arg = "MS",
+     .help = "the bound on a policy's deliberate wait"},
+    {.name = "max-queue",
+     .type = OPT_SIZE,
+     OPT_FIELD(schedsim_config, sim.sched.max_queue),
+     .lo = 1,
+     .hi = 10000000,
+     .def = "10000",
+     .arg = "N",
+     .help = "queued sequences before refusals"},
+    {.name = "priority-threshold",
+     .type = OPT_SIZE,
+     OPT_FIELD(schedsim_config, sim.sched.priority_threshold),
+     .hi = 10000000,
+     .def = "12",
+     .arg = "N",
+     .help = "the priority policy's length threshold"},
+    {.name = "timeout",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(schedsim_config, sim.timeout),
+     .dlo = 0.001,
+     .dhi = 1e6,
+     .def = "30",
+     .arg = "SECONDS",
+     .help = "each request's deadline"},
+    {.name = "backend-timeout",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(schedsim_config, sim.sched.max_batch_cost),
+     .dhi = 1e6,
+     .def = "30",
+     .arg = "SECONDS",
+     .help = "as batchproxy's: no batch is predicted to take longer, and a string whose own "
+             "batch would is refused with 413 (default %D; 0: no bound; the search with "
+             "foresight ignores it)"},
+    {.name = "no-cache",
+     .type = OPT_FLAG,
+     OPT_FIELD(schedsim_config, no_cache),
+     .help = "don't model batchproxy's result cache"},
+    {.name = "clients",
+     .type = OPT_STR,
+     OPT_FIELD(schedsim_config, clients_file),
+     .arg = "FILE",
+     .help = "batchproxy's clients file: weights, rate limits, queue limits, deadlines of the "
+             "named clients",
+     .group = "Clients (admission and fair shares, as batchproxy):"},
+    {OPT_SUB(schedsim_config, sim.client_defaults), .sub = cfile_default_opts},
+    {.name = "offline-search",
+     .type = OPT_SIZE,
+     OPT_FIELD(schedsim_config, offline_iters),
+     .hi = 1000000000,
+     .def = "0",
+     .arg = "N",
+     .help = "also search N steps per seed for the best schedule with foresight of every "
+             "arrival (simulated annealing; see src/schedsim/offline.h): what is possible at "
+             "all lies between the bound and it; reported (and plotted) as one more column, "
+             "'" FORESIGHT "' (default %D: none)",
+     .group = "Output:"},
+    {.name = "json",
+     .type = OPT_FLAG,
+     OPT_FIELD(schedsim_config, json),
+     .help = "one JSON object: per policy the report, and the bound (with --offline-search, "
+             "also '" FORESIGHT "')"},
+    {.name = "plot",
+     .type = OPT_STR,
+     OPT_FIELD(schedsim_config, plot),
+     .arg = "FILE.svg",
+     .help = "also draw the latency distribution (CDF) of each policy as an SVG file: all "
+             "clients, then one panel per client (successful requests)"},
+    {0}};
+
+static const opt_program schedsim_program = {
+    .name = "schedsim",
+    .usage = "Usage: schedsim [OPTIONS]\n"
+             "Runs batchproxy's scheduler in virtual time against a model of the backend\n"
+             "(one batch at a time, at most --max-batch sequences, a + b*L + c*L^2 seconds\n"
+             "per batch) on loadgen's workloads, and prints loadgen's report for each policy\n"
+             "side by side, with a lower bound on the mean latency (and, on request, the\n"
+             "best schedule a search finds knowing every arrival in advance).\n"
+             "\n",
+    .table = schedsim_opts,
+    .column = 25};
+
+/* The options, then what ties several together: 0, 2 (bad) or OPT_EXIT. */
 static int parse_args(int argc, char **argv, schedsim_config *c)
 {
-    static const struct option opts[] = {
-        WL_SOURCE_LONG_OPTIONS,
-        {"seeds", required_argument, NULL, OPT_SEEDS},
-        {"policy", required_argument, NULL, OPT_POLICY},
-        {"cost", required_argument, NULL, OPT_COST},
-        {"cost-linear", required_argument, NULL, OPT_COST_LINEAR},
-        {"overhead", required_argument, NULL, OPT_OVERHEAD},
-        {"backends", required_argument, NULL, OPT_BACKENDS},
-        {"backend-costs", required_argument, NULL, OPT_BACKEND_COSTS},
-        {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
-        {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
-        {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
-        {"priority-threshold", required_argument, NULL, OPT_PRIO_THRESHOLD},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
-        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
-        {"clients", required_argument, NULL, OPT_CLIENTS},
-        CFILE_DEFAULT_LONG_OPTIONS,
-        {"json", no_argument, NULL, OPT_JSON},
-        {"plot", required_argument, NULL, OPT_PLOT},
-        {"offline-search", required_argument, NULL, OPT_OFFLINE},
-        {"help", no_argument, NULL, OPT_HELP},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0}};
-    const char *p = "schedsim";
-    double ms;
-    size_t backends = 0; /* --backends, 0: not given */
-    int o;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int shared = wl_source_option(&c->src, p, o, optarg);
-        if (shared < 0)
-            shared = cfile_default_option(&c->sim.client_defaults, p, o, optarg);
-        if (shared == 0)
-            return 2;
-        if (shared == 1)
-            continue;
-        bool ok = true;
-        switch (o) {
-        case OPT_SEEDS:
-            ok = cli_size(p, "seeds", optarg, 1, 100000, &c->seeds);
-            break;
-        case OPT_POLICY:
-            ok = parse_policies(c, optarg);
-            break;
-        case OPT_COST:
-            ok = cli_double(p, "cost", optarg, 0, 10, &c->sim.c);
-            break;
-        case OPT_COST_LINEAR:
-            ok = cli_double(p, "cost-linear", optarg, 0, 10, &c->sim.b);
-            break;
-        case OPT_OVERHEAD:
-            ok = cli_double(p, "overhead", optarg, 0, 10, &c->sim.a);
-            break;
-        case OPT_BACKENDS:
-            ok = cli_size(p, "backends", optarg, 1, SCHEDSIM_MAX_BACKENDS, &backends);
-            break;
-        case OPT_BACKEND_COSTS:
-            ok = parse_backend_costs(c, optarg);
-            break;
-        case OPT_MAX_BATCH:
-            ok = cli_size(p, "max-batch", optarg, 1, SCHED_MAX_BATCH, &c->sim.sched.max_batch);
-            break;
-        case OPT_MAX_WAIT:
-            ok = cli_double(p, "max-wait-ms", optarg, 0, 60000, &ms);
-            c->sim.sched.max_wait = ms / 1000;
-            break;
-        case OPT_MAX_QUEUE:
-            ok = cli_size(p, "max-queue", optarg, 1, 10000000, &c->sim.sched.max_queue);
-            break;
-        case OPT_PRIO_THRESHOLD:
-            ok = cli_size(p, "priority-threshold", optarg, 0, 10000000,
-                          &c->sim.sched.priority_threshold);
-            break;
-        case OPT_TIMEOUT:
-            ok = cli_double(p, "timeout", optarg, 0.001, 1e6, &c->sim.timeout);
-            break;
-        case OPT_BACKEND_TIMEOUT:
-            ok = cli_double(p, "backend-timeout", optarg, 0, 1e6, &c->sim.sched.max_batch_cost);
-            break;
-        case OPT_CLIENTS:
-            c->clients_file = optarg;
-            break;
-        case OPT_NO_CACHE:
-            c->sim.cache = false;
-            break;
-        case OPT_JSON:
-            c->json = true;
-            break;
-        case OPT_PLOT:
-            c->plot = optarg;
-            break;
-        case OPT_OFFLINE:
-            ok = cli_size(p, "offline-search", optarg, 0, 1000000000, &c->offline_iters);
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            exit(0);
-        case OPT_VERSION:
-            printf("schedsim %s\n", BP_VERSION);
-            exit(0);
-        default:
-            fprintf(stderr, "%s: try --help\n", p);
-            return 2;
-        }
-        if (!ok)
-            return 2;
-    }
-    if (!cli_no_operands(p, argc, argv, optind))
-        return 2;
+    int rc = opt_parse(&schedsim_program, c, argc, argv, NULL);
+    if (rc)
+        return rc;
     /* --backend-costs sets the pool's size; --backends must agree with it. */
-    if (backends && c->sim.backend_c && backends != c->sim.backends) {
-        fprintf(stderr, "%s: --backends %zu but --backend-costs lists %zu backends\n", p, backends,
-                c->sim.backends);
+    if (c->backends && c->sim.backend_c && c->backends != c->sim.backends) {
+        fprintf(stderr, "schedsim: --backends %zu but --backend-costs lists %zu backends\n",
+                c->backends, c->sim.backends);
         return 2;
     }
-    if (backends)
-        c->sim.backends = backends;
+    if (c->backends)
+        c->sim.backends = c->backends;
     for (size_t k = 0; c->sim.backend_b && k < c->sim.backends; k++)
         if (isnan(c->backend_b[k]))
             c->backend_b[k] = c->sim.b;
+    c->sim.cache = !c->no_cache;
+    if (c->plot && !cli_writable("schedsim", "--plot", c->plot))
+        return 2;
     return 0;
 }
 
@@ -443,216 +444,254 @@ static bool pool_linear(const double *pool_b, size_t n)
     return false;
 }
 
-int main(int argc, char **argv)
+/* What the runs over every seed gather: per policy (then, with
+ * --offline-search, for the schedules found with foresight) the pooled
+ * requests, and the bound. */
+typedef struct tally {
+    pooled runs[SCHEDSIM_MAX_POLICIES + 1];
+    const char *labels[SCHEDSIM_MAX_POLICIES + 1];
+    size_t nruns;
+    wl_client *clients; /* the last seed's (every seed plans the same clients) */
+    size_t nclients;
+    double bound_sum, offline_sum; /* over every request */
+    size_t bound_n;
+    bool repeats; /* some seed's trace repeats a text */
+    /* Each backend's b and c; the smallest of each (the bound's); whether
+     * some b is not 0. */
+    double pool_b[SCHEDSIM_MAX_BACKENDS], pool_c[SCHEDSIM_MAX_BACKENDS];
+    double fastest_b, fastest_c;
+    bool linear;
+} tally;
+
+static int out_of_memory(void)
 {
-    schedsim_config cfg = {.src = {.rounds = 1, .seed = 1}, .seeds = 1};
-    cfg.sim = (sim_config){.sched = sched_config_default(),
-                           .a = 0.0005,
-                           .c = 0.002,
-                           .timeout = 30,
-                           .cache = true,
-                           .client_defaults = {.weight = 1, .burst = 20, .max_queued = 1000}};
-    cfg.src.specs = calloc((size_t)argc + 1, sizeof *cfg.src.specs);
-    if (!cfg.src.specs)
-        return 1;
-    cfg.sim.sched.max_batch_cost = 30; /* batchproxy's --backend-timeout */
-    char all[] = "all";
-    parse_policies(&cfg, all);
-    int rc = parse_args(argc, argv, &cfg);
-    if (!rc && cfg.plot && !cli_writable("schedsim", "--plot", cfg.plot))
-        rc = 2;
-    if (rc) {
-        free(cfg.src.specs);
-        return rc;
-    }
-    if (cfg.clients_file) {
+    fprintf(stderr, "schedsim: out of memory\n");
+    return 1;
+}
+
+/* Loads --clients and derives what the options imply. 0 or 2. */
+static int prepare(schedsim_config *cfg, tally *t)
+{
+    if (cfg->clients_file) {
         char why[512];
-        cfile_client defaults = cfg.sim.client_defaults;
-        defaults.timeout = cfg.sim.timeout;
-        if (!cfile_load(cfg.clients_file, &defaults, &cfg.clients, why, sizeof why)) {
+        cfile_client defaults = cfg->sim.client_defaults;
+        defaults.timeout = cfg->sim.timeout;
+        if (!cfile_load(cfg->clients_file, &defaults, &cfg->clients, why, sizeof why)) {
             fprintf(stderr, "schedsim: --clients: %s\n", why);
-            free(cfg.src.specs);
             return 2;
         }
-        cfg.sim.clients = &cfg.clients;
+        cfg->sim.clients = &cfg->clients;
     }
     /* The policies learn the model's curve as batchproxy would; start them
      * from the true one so short runs aren't judged on the prior. */
-    cfg.sim.sched.prior_a = cfg.sim.a;
-    cfg.sim.sched.prior_lin = cfg.sim.b;
-    cfg.sim.sched.prior_b = cfg.sim.c;
-
-    /* One run per policy, then (with --offline-search) the schedules found
-     * with foresight, reported like a policy under FORESIGHT. */
-    pooled runs[SCHEDSIM_MAX_POLICIES + 1] = {0};
-    const char *labels[SCHEDSIM_MAX_POLICIES + 1];
-    memcpy(labels, cfg.policies, cfg.npolicies * sizeof *labels);
-    size_t nruns = cfg.npolicies;
-    if (cfg.offline_iters)
-        labels[nruns++] = FORESIGHT;
-    wl_client *clients = NULL;
-    size_t nclients = 0;
-    double bound_sum = 0, offline_sum = 0;
-    bool repeats = false; /* some seed's trace repeats a text */
-    size_t bound_n = 0;
-    double pool_b[SCHEDSIM_MAX_BACKENDS], pool_c[SCHEDSIM_MAX_BACKENDS], fastest_b, fastest_c;
-    for (size_t k = 0; k < pool_size(&cfg.sim); k++) {
-        pool_b[k] = cfg.sim.backend_b ? cfg.sim.backend_b[k] : cfg.sim.b;
-        pool_c[k] = cfg.sim.backend_c ? cfg.sim.backend_c[k] : cfg.sim.c;
+    cfg->sim.sched.prior_a = cfg->sim.a;
+    cfg->sim.sched.prior_lin = cfg->sim.b;
+    cfg->sim.sched.prior_b = cfg->sim.c;
+    memcpy(t->labels, cfg->policies, cfg->npolicies * sizeof *t->labels);
+    t->nruns = cfg->npolicies;
+    if (cfg->offline_iters)
+        t->labels[t->nruns++] = FORESIGHT;
+    size_t np = pool_size(&cfg->sim);
+    for (size_t k = 0; k < np; k++) {
+        t->pool_b[k] = cfg->sim.backend_b ? cfg->sim.backend_b[k] : cfg->sim.b;
+        t->pool_c[k] = cfg->sim.backend_c ? cfg->sim.backend_c[k] : cfg->sim.c;
     }
-    pool_fastest(pool_b, pool_c, pool_size(&cfg.sim), &fastest_b, &fastest_c);
-    bool linear = pool_linear(pool_b, pool_size(&cfg.sim));
+    pool_fastest(t->pool_b, t->pool_c, np, &t->fastest_b, &t->fastest_c);
+    t->linear = pool_linear(t->pool_b, np);
+    return 0;
+}
+
+/* The bound of a seed's trace, and with --offline-search the best schedule
+ * found with foresight (the trace then holds it). 0 or 1. */
+static int bound_seed(const schedsim_config *cfg, uint64_t seed, wl_trace *tr, tally *t)
+{
+    int rep = texts_repeat(tr);
+    if (rep < 0)
+        return out_of_memory();
+    t->repeats |= rep;
+    t->bound_sum += sim_lower_bound(tr, cfg->sim.a, t->fastest_b, t->fastest_c,
+                                    cfg->sim.sched.max_batch * pool_size(&cfg->sim)) *
+                    (double)tr->n;
+    t->bound_n += tr->n;
+    if (!cfg->offline_iters)
+        return 0;
+    offline_config oc = {.a = cfg->sim.a,
+                         .b = t->pool_b,
+                         .c = t->pool_c,
+                         .backends = pool_size(&cfg->sim),
+                         .max_batch = cfg->sim.sched.max_batch,
+                         .iters = cfg->offline_iters,
+                         .seed = seed};
+    double m = offline_search(tr, &oc);
+    if (m < 0 || !pool_add(&t->runs[cfg->npolicies], tr))
+        return out_of_memory();
+    t->offline_sum += m * (double)tr->n;
+    return 0;
+}
+
+/* One seed: plans its trace, takes its bound, runs every policy on it.
+ * 0, 1 (out of memory) or 2 (the workload is bad). */
+static int run_seed(const schedsim_config *cfg, uint64_t seed, tally *t)
+{
+    wl_source src = cfg->src;
+    src.seed = seed;
+    wl_trace tr = {0};
+    free(t->clients);
+    t->clients = NULL;
+    t->nclients = 0;
     char err[512];
-    rc = 1;
-    for (size_t s = 0; s < cfg.seeds; s++) {
-        wl_source src = cfg.src;
-        src.seed = cfg.src.seed + s;
-        wl_trace t = {0};
-        free(clients);
-        clients = NULL;
-        nclients = 0;
-        if (!wl_plan(&src, &clients, &nclients, &t, err, sizeof err)) {
-            fprintf(stderr, "schedsim: %s\n", err);
-            rc = 2;
-            goto out;
-        }
-        int rep = texts_repeat(&t);
-        if (rep < 0) {
-            fprintf(stderr, "schedsim: out of memory\n");
-            wl_trace_free(&t);
-            goto out;
-        }
-        repeats |= rep;
-        bound_sum += sim_lower_bound(&t, cfg.sim.a, fastest_b, fastest_c,
-                                     cfg.sim.sched.max_batch * pool_size(&cfg.sim)) *
-                     (double)t.n;
-        bound_n += t.n;
-        if (cfg.offline_iters) {
-            offline_config oc = {.a = cfg.sim.a,
-                                 .b = pool_b,
-                                 .c = pool_c,
-                                 .backends = pool_size(&cfg.sim),
-                                 .max_batch = cfg.sim.sched.max_batch,
-                                 .iters = cfg.offline_iters,
-                                 .seed = src.seed};
-            double m = offline_search(&t, &oc);
-            if (m < 0) {
-                fprintf(stderr, "schedsim: out of memory\n");
-                wl_trace_free(&t);
-                goto out;
-            }
-            offline_sum += m * (double)t.n;
-            if (!pool_add(&runs[cfg.npolicies], &t)) {
-                fprintf(stderr, "schedsim: out of memory\n");
-                wl_trace_free(&t);
-                goto out;
-            }
-        }
-        for (size_t p = 0; p < cfg.npolicies; p++) {
-            sim_config sc = cfg.sim;
-            sc.sched.policy = cfg.policies[p];
-            if (!sim_run(&sc, &t, clients, err, sizeof err) || !pool_add(&runs[p], &t)) {
-                fprintf(stderr, "schedsim: %s: %s\n", cfg.policies[p], err);
-                wl_trace_free(&t);
-                goto out;
-            }
-        }
-        wl_trace_free(&t);
+    if (!wl_plan(&src, &t->clients, &t->nclients, &tr, err, sizeof err)) {
+        fprintf(stderr, "schedsim: %s\n", err);
+        return 2;
     }
-
-    const char **names = malloc((nclients ? nclients : 1) * sizeof *names);
-    if (!names) {
-        fprintf(stderr, "schedsim: out of memory\n");
-        goto out;
-    }
-    for (size_t i = 0; i < nclients; i++)
-        names[i] = clients[i].name;
-    report reps[SCHEDSIM_MAX_POLICIES + 1];
-    size_t made = 0;
-    for (; made < nruns; made++)
-        if (!report_compute(runs[made].recs, runs[made].n, names, nclients, cfg.sim.c, &reps[made]))
-            break;
-    double bound = bound_n ? bound_sum / (double)bound_n : 0;
-    double offline = bound_n ? offline_sum / (double)bound_n : 0;
-    if (made == nruns) {
-        /* The bound assumes every request is served; with refusals
-         * or failures the means are over fewer requests. */
-        bool all_served = true;
-        for (size_t p = 0; p < cfg.npolicies; p++)
-            all_served &= reps[p].overall.errors == 0;
-        if (cfg.json) {
-            json_t *root = json_object(), *pol = json_object();
-            for (size_t p = 0; p < cfg.npolicies; p++)
-                json_object_set_new(pol, cfg.policies[p], report_to_json(&reps[p]));
-            json_object_set_new(root, "tool", json_string("schedsim " BP_VERSION));
-            json_object_set_new(root, "seeds", json_integer((json_int_t)cfg.seeds));
-            json_object_set_new(root, "policies", pol);
-            json_object_set_new(root, "lower_bound_mean_s", json_real(bound));
-            /* false: refusals, failures or repeated texts (see the text report) */
-            json_object_set_new(root, "bound_comparable", json_boolean(all_served && !repeats));
-            if (cfg.offline_iters) {
-                json_object_set_new(root, "offline_mean_s", json_real(offline));
-                json_object_set_new(root, FORESIGHT, report_to_json(&reps[cfg.npolicies]));
-            }
-            char *txt = json_dumps(root, JSON_INDENT(2));
-            if (txt)
-                printf("%s\n", txt);
-            free(txt);
-            json_decref(root);
-        } else {
-            printf("schedsim: %zu seed%s from %llu, %zu requests in all, backend %.4g%s + c * "
-                   "L^2 s, batches of %zu\n",
-                   cfg.seeds, cfg.seeds == 1 ? "" : "s", (unsigned long long)cfg.src.seed, bound_n,
-                   cfg.sim.a, linear ? " + b * L" : "", cfg.sim.sched.max_batch);
-            printf("%s%zu backend%s, c =", pool_size(&cfg.sim) > 1 ? "pool of " : "",
-                   pool_size(&cfg.sim), pool_size(&cfg.sim) > 1 ? "s" : "");
-            for (size_t k = 0; k < pool_size(&cfg.sim); k++)
-                printf("%s %.4g", k ? "," : "", pool_c[k]);
-            if (linear) {
-                printf(", b =");
-                for (size_t k = 0; k < pool_size(&cfg.sim); k++)
-                    printf("%s %.4g", k ? "," : "", pool_b[k]);
-            }
-            printf("%s\n\n", cfg.sim.backend_c ? " (--backend-costs; slowdowns use --cost)" : "");
-            report_compare(stdout, reps, labels, made);
-            if (!all_served) {
-                printf("\nlower bound on the mean latency%s: not comparable (some requests were "
-                       "refused or failed; means are over the served ones)\n",
-                       cfg.offline_iters ? " and foresight" : "");
-            } else if (repeats) {
-                printf("\nlower bound on the mean latency%s: not comparable (texts repeat: the "
-                       "cache and coalescing serve some requests without the backend)\n",
-                       cfg.offline_iters ? " and foresight" : "");
-            } else {
-                printf("\nlower bound on the mean latency: %.4f s (see sim.c)\n", bound);
-                for (size_t p = 0; p < cfg.npolicies; p++)
-                    printf("  %-10s mean %.4f s = %.2f x the bound\n", cfg.policies[p],
-                           reps[p].overall.mean, bound > 0 ? reps[p].overall.mean / bound : NAN);
-                if (cfg.offline_iters) {
-                    printf("best schedule found with foresight of every arrival (%zu steps of "
-                           "search per seed): %.4f s\n",
-                           cfg.offline_iters, offline);
-                    for (size_t p = 0; p < cfg.npolicies; p++)
-                        printf("  %-10s mean %.4f s = %.2f x it\n", cfg.policies[p],
-                               reps[p].overall.mean,
-                               offline > 0 ? reps[p].overall.mean / offline : NAN);
-                }
-            }
-        }
-        rc = 0;
-        if (cfg.plot && !write_plot(&cfg, runs, labels, nruns, clients, nclients, bound, linear))
+    int rc = bound_seed(cfg, seed, &tr, t);
+    for (size_t p = 0; rc == 0 && p < cfg->npolicies; p++) {
+        sim_config sc = cfg->sim;
+        sc.sched.policy = cfg->policies[p];
+        snprintf(err, sizeof err, "out of memory");
+        if (!sim_run(&sc, &tr, t->clients, err, sizeof err) || !pool_add(&t->runs[p], &tr)) {
+            fprintf(stderr, "schedsim: %s: %s\n", cfg->policies[p], err);
             rc = 1;
-    } else {
-        fprintf(stderr, "schedsim: out of memory\n");
+        }
+    }
+    wl_trace_free(&tr);
+    return rc;
+}
+
+/* The figures of the report, over every seed. */
+typedef struct summary {
+    report reps[SCHEDSIM_MAX_POLICIES + 1];
+    double bound, offline; /* means */
+    /* The bound assumes every request is served; with refusals or failures
+     * the means are over fewer requests. */
+    bool all_served;
+} summary;
+
+static void print_json(const schedsim_config *cfg, const tally *t, const summary *s)
+{
+    json_t *root = json_object(), *pol = json_object();
+    for (size_t p = 0; p < cfg->npolicies; p++)
+        json_object_set_new(pol, cfg->policies[p], report_to_json(&s->reps[p]));
+    json_object_set_new(root, "tool", json_string("schedsim " BP_VERSION));
+    json_object_set_new(root, "seeds", json_integer((json_int_t)cfg->seeds));
+    json_object_set_new(root, "policies", pol);
+    json_object_set_new(root, "lower_bound_mean_s", json_real(s->bound));
+    /* false: refusals, failures or repeated texts (see the text report) */
+    json_object_set_new(root, "bound_comparable", json_boolean(s->all_served && !t->repeats));
+    if (cfg->offline_iters) {
+        json_object_set_new(root, "offline_mean_s", json_real(s->offline));
+        json_object_set_new(root, FORESIGHT, report_to_json(&s->reps[cfg->npolicies]));
+    }
+    char *txt = json_dumps(root, JSON_INDENT(2));
+    if (txt)
+        printf("%s\n", txt);
+    free(txt);
+    json_decref(root);
+}
+
+/* How the policies compare with the bound (and the search with foresight). */
+static void print_bound(const schedsim_config *cfg, const tally *t, const summary *s)
+{
+    const char *and_foresight = cfg->offline_iters ? " and foresight" : "";
+    if (!s->all_served) {
+        printf("\nlower bound on the mean latency%s: not comparable (some requests were "
+               "refused or failed; means are over the served ones)\n",
+               and_foresight);
+        return;
+    }
+    if (t->repeats) {
+        printf("\nlower bound on the mean latency%s: not comparable (texts repeat: the "
+               "cache and coalescing serve some requests without the backend)\n",
+               and_foresight);
+        return;
+    }
+    printf("\nlower bound on the mean latency: %.4f s (see sim.c)\n", s->bound);
+    for (size_t p = 0; p < cfg->npolicies; p++)
+        printf("  %-10s mean %.4f s = %.2f x the bound\n", cfg->policies[p],
+               s->reps[p].overall.mean, s->bound > 0 ? s->reps[p].overall.mean / s->bound : NAN);
+    if (!cfg->offline_iters)
+        return;
+    printf("best schedule found with foresight of every arrival (%zu steps of "
+           "search per seed): %.4f s\n",
+           cfg->offline_iters, s->offline);
+    for (size_t p = 0; p < cfg->npolicies; p++)
+        printf("  %-10s mean %.4f s = %.2f x it\n", cfg->policies[p], s->reps[p].overall.mean,
+               s->offline > 0 ? s->reps[p].overall.mean / s->offline : NAN);
+}
+
+static void print_text(const schedsim_config *cfg, const tally *t, const summary *s)
+{
+    size_t np = pool_size(&cfg->sim);
+    printf("schedsim: %zu seed%s from %llu, %zu requests in all, backend %.4g%s + c * "
+           "L^2 s, batches of %zu\n",
+           cfg->seeds, cfg->seeds == 1 ? "" : "s", (unsigned long long)cfg->src.seed, t->bound_n,
+           cfg->sim.a, t->linear ? " + b * L" : "", cfg->sim.sched.max_batch);
+    printf("%s%zu backend%s, c =", np > 1 ? "pool of " : "", np, np > 1 ? "s" : "");
+    for (size_t k = 0; k < np; k++)
+        printf("%s %.4g", k ? "," : "", t->pool_c[k]);
+    if (t->linear) {
+        printf(", b =");
+        for (size_t k = 0; k < np; k++)
+            printf("%s %.4g", k ? "," : "", t->pool_b[k]);
+    }
+    printf("%s\n\n", cfg->sim.backend_c ? " (--backend-costs; slowdowns use --cost)" : "");
+    report_compare(stdout, s->reps, t->labels, t->nruns);
+    print_bound(cfg, t, s);
+}
+
+/* Computes each run's report over every seed, prints them and draws the
+ * plot. 0 or 1. */
+static int report_all(const schedsim_config *cfg, const tally *t)
+{
+    const char **names = malloc((t->nclients ? t->nclients : 1) * sizeof *names);
+    if (!names)
+        return out_of_memory();
+    for (size_t i = 0; i < t->nclients; i++)
+        names[i] = t->clients[i].name;
+    summary s = {.all_served = true};
+    size_t made = 0;
+    for (; made < t->nruns; made++)
+        if (!report_compute(t->runs[made].recs, t->runs[made].n, names, t->nclients, cfg->sim.c,
+                            &s.reps[made]))
+            break;
+    int rc = made == t->nruns ? 0 : out_of_memory();
+    if (rc == 0) {
+        s.bound = t->bound_n ? t->bound_sum / (double)t->bound_n : 0;
+        s.offline = t->bound_n ? t->offline_sum / (double)t->bound_n : 0;
+        for (size_t p = 0; p < cfg->npolicies; p++)
+            s.all_served &= s.reps[p].overall.errors == 0;
+        if (cfg->json)
+            print_json(cfg, t, &s);
+        else
+            print_text(cfg, t, &s);
+        if (cfg->plot && !write_plot(cfg, t->runs, t->labels, t->nruns, t->clients, t->nclients,
+                                     s.bound, t->linear))
+            rc = 1;
     }
     for (size_t p = 0; p < made; p++)
-        report_free(&reps[p]);
+        report_free(&s.reps[p]);
     free(names);
-out:
-    for (size_t p = 0; p < nruns; p++)
-        free(runs[p].recs);
-    free(clients);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    schedsim_config cfg = {.sim = {.sched = sched_config_default(), .client_defaults.weight = 1}};
+    tally t = {0};
+    int rc = parse_args(argc, argv, &cfg);
+    if (rc == 0)
+        rc = prepare(&cfg, &t);
+    bool ran = rc == 0;
+    for (size_t s = 0; rc == 0 && s < cfg.seeds; s++)
+        rc = run_seed(&cfg, cfg.src.seed + s, &t);
+    if (rc == 0)
+        rc = report_all(&cfg, &t);
+    for (size_t p = 0; p < t.nruns; p++)
+        free(t.runs[p].recs);
+    free(t.clients);
     cfile_free(&cfg.clients);
-    free(cfg.src.specs);
+    opt_free(schedsim_opts, &cfg);
+    if (!ran)
+        return rc == OPT_EXIT ? 0 : rc;
     return cli_flush_stdout("schedsim", rc);
 }

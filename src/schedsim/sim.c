@@ -18,6 +18,17 @@ typedef struct sim_text {
     long first_waiter; /* request index, -1 for none */
 } sim_text;
 
+#define SIM_MAX_BACKENDS 64
+
+/* The pool of backends, each running one batch at a time. */
+typedef struct sim_backends {
+    size_t n;
+    int id[SIM_MAX_BACKENDS];            /* in the scheduler */
+    size_t order[SIM_MAX_BACKENDS];      /* fastest first */
+    double busy_until[SIM_MAX_BACKENDS]; /* its batch in flight completes then (-1: idle) */
+    sched_batch *inflight;               /* per backend, its batch in flight */
+} sim_backends;
+
 typedef struct sim_state {
     const sim_config *cfg;
     wl_trace *trace;
@@ -34,9 +45,8 @@ typedef struct sim_state {
     int *sched_id; /* the client id the scheduler sees (0: anonymous) */
     bool *pooled;  /* named but not in the clients file: in batchproxy's unlisted pool */
     tb pool_bucket;
+    sim_backends be;
 } sim_state;
-
-#define SIM_MAX_BACKENDS 64
 
 static double backend_b(const sim_config *cfg, size_t backend)
 {
@@ -54,8 +64,8 @@ static double batch_cost(const sim_config *cfg, size_t backend, size_t longest)
     return cfg->a + backend_b(cfg, backend) * len + backend_c(cfg, backend) * len * len;
 }
 
-/* Backend indexes, fastest first (by a 22-character batch's cost), so a free fast backend is asked
- * before a free slow one, as batchproxy does. */
+/* Backend indexes, fastest first (by a 22-character batch's cost), so a
+ * free fast backend is asked before a free slow one, as batchproxy does. */
 static void fastest_first(const sim_config *cfg, size_t n, size_t *order)
 {
     for (size_t i = 0; i < n; i++)
@@ -229,135 +239,170 @@ static bool setup_clients(sim_state *st, const wl_client *clients, char *err, si
     return true;
 }
 
-bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, char *err,
-             size_t errlen)
+/* Adds the pool's backends to the scheduler, each idle. */
+static bool setup_backends(sim_state *st, char *err, size_t errlen)
 {
-    sim_state st = {.cfg = cfg, .trace = trace};
-    sched_batch *inflight_of = NULL; /* per backend, its batch in flight */
-    bool ok = false;
-    st.s = sched_new(&cfg->sched, err, errlen);
-    st.pool = malloc((trace->n ? trace->n : 1) * sizeof *st.pool);
-    st.next_waiter = malloc((trace->n ? trace->n : 1) * sizeof *st.next_waiter);
-    if (!st.s || !st.pool || !st.next_waiter || !htab_init(&st.texts, trace->n)) {
-        if (st.s)
-            snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < trace->n; i++) {
-        trace->reqs[i].status = WL_STATUS_NONE;
-        if (trace->reqs[i].client + 1 > st.nclients)
-            st.nclients = trace->reqs[i].client + 1;
-    }
-    if (!setup_clients(&st, clients, err, errlen))
-        goto out;
-
-    size_t nb = cfg->backends ? cfg->backends : 1;
-    if (nb > SIM_MAX_BACKENDS) {
+    const sim_config *cfg = st->cfg;
+    sim_backends *be = &st->be;
+    be->n = cfg->backends ? cfg->backends : 1;
+    if (be->n > SIM_MAX_BACKENDS) {
         snprintf(err, errlen, "at most %d backends", SIM_MAX_BACKENDS);
-        goto out;
+        return false;
     }
-    int id[SIM_MAX_BACKENDS];
-    size_t order[SIM_MAX_BACKENDS];
-    id[0] = 0; /* a new scheduler has one backend */
-    for (size_t k = 1; k < nb; k++)
-        if ((id[k] = sched_add_backend(st.s)) < 0) {
+    be->id[0] = 0; /* a new scheduler has one backend */
+    for (size_t k = 1; k < be->n; k++)
+        if ((be->id[k] = sched_add_backend(st->s)) < 0) {
             snprintf(err, errlen, "out of memory");
-            goto out;
+            return false;
         }
     /* Each backend's curve starts from its true one, as the pooled prior
      * does for a pool of equals (see main.c): a run of one seed is too
      * short to be judged on learning a backend's speed from a wrong prior. */
     if (cfg->backend_b || cfg->backend_c)
-        for (size_t k = 0; k < nb; k++)
-            sched_backend_prior(st.s, id[k], cfg->a, backend_b(cfg, k), backend_c(cfg, k));
-    fastest_first(cfg, nb, order);
+        for (size_t k = 0; k < be->n; k++)
+            sched_backend_prior(st->s, be->id[k], cfg->a, backend_b(cfg, k), backend_c(cfg, k));
+    fastest_first(cfg, be->n, be->order);
+    be->inflight = calloc(be->n, sizeof *be->inflight);
+    if (!be->inflight) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    for (size_t k = 0; k < be->n; k++)
+        be->busy_until[k] = -1;
+    return true;
+}
+
+/* Builds the scheduler, the clients and the backends for a run. */
+static bool setup(sim_state *st, const wl_client *clients, char *err, size_t errlen)
+{
+    wl_trace *trace = st->trace;
+    st->s = sched_new(&st->cfg->sched, err, errlen);
+    st->pool = malloc((trace->n ? trace->n : 1) * sizeof *st->pool);
+    st->next_waiter = malloc((trace->n ? trace->n : 1) * sizeof *st->next_waiter);
+    if (!st->s || !st->pool || !st->next_waiter || !htab_init(&st->texts, trace->n)) {
+        if (st->s)
+            snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < trace->n; i++) {
+        trace->reqs[i].status = WL_STATUS_NONE;
+        if (trace->reqs[i].client + 1 > st->nclients)
+            st->nclients = trace->reqs[i].client + 1;
+    }
+    return setup_clients(st, clients, err, errlen) && setup_backends(st, err, errlen);
+}
+
+static void free_state(sim_state *st)
+{
+    free(st->settings);
+    free(st->buckets);
+    free(st->sched_id);
+    free(st->pooled);
+    free(st->be.inflight);
+    sched_free(st->s);
+    htab_fini(&st->texts);
+    free(st->pool);
+    free(st->next_waiter);
+}
+
+/* The time of the next event: the arrival of trace request `next`, a
+ * batch's completion, or the policy's chosen wake-up. */
+static double next_event(const sim_state *st, size_t next, double wake)
+{
+    double t_arr = next < st->trace->n ? st->trace->reqs[next].t : INFINITY;
+    double t_done = INFINITY;
+    for (size_t k = 0; k < st->be.n; k++)
+        if (st->be.busy_until[k] >= 0)
+            t_done = fmin(t_done, st->be.busy_until[k]);
+    return fmin(t_arr, fmin(t_done, wake));
+}
+
+/* Answers the members of every batch done by now; its backend is idle. */
+static void complete_batches(sim_state *st, double now)
+{
+    sim_backends *be = &st->be;
+    for (size_t b = 0; b < be->n; b++) {
+        if (be->busy_until[b] < 0 || be->busy_until[b] > now)
+            continue;
+        sched_batch *inflight = &be->inflight[b];
+        double took = batch_cost(st->cfg, b, inflight->longest);
+        for (size_t k = 0; k < inflight->n; k++) {
+            sim_text *x = inflight->e[k].owner;
+            answer_waiters(st, x, 200, now);
+            x->state = TEXT_DONE;
+            if (!st->cfg->cache)
+                htab_remove(&st->texts, &x->node);
+        }
+        sched_done(st->s, be->id[b], inflight, now, took, true);
+        be->busy_until[b] = -1;
+    }
+}
+
+/* Asks the scheduler for a batch for each idle backend, fastest first.
+ * Returns whether any backend is busy; *wake is the earliest time a policy
+ * chose to wait for (INFINITY: none). */
+static bool dispatch(sim_state *st, double now, double *wake)
+{
+    sim_backends *be = &st->be;
+    bool any_busy = false;
+    *wake = INFINITY;
+    for (size_t o = 0; o < be->n; o++) {
+        size_t b = be->order[o];
+        if (be->busy_until[b] >= 0)
+            continue;
+        double w = INFINITY;
+        sched_batch *inflight = &be->inflight[b];
+        switch (sched_next(st->s, be->id[b], now, inflight, &w)) {
+        case SCHED_SEND:
+            for (size_t k = 0; k < inflight->n; k++)
+                ((sim_text *)inflight->e[k].owner)->state = TEXT_INFLIGHT;
+            be->busy_until[b] = now + batch_cost(st->cfg, b, inflight->longest);
+            any_busy = true;
+            break;
+        case SCHED_WAIT:
+            *wake = fmin(*wake, w > now ? w : now + 1e-9);
+            break;
+        case SCHED_IDLE:
+            break;
+        }
+    }
+    for (size_t b = 0; b < be->n; b++)
+        any_busy |= be->busy_until[b] >= 0;
+    return any_busy;
+}
+
+bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, char *err,
+             size_t errlen)
+{
+    sim_state st = {.cfg = cfg, .trace = trace};
+    bool ok = setup(&st, clients, err, errlen);
     size_t next = 0;        /* next arrival */
     double now = 0;         /* virtual time */
     double wake = INFINITY; /* the policy's chosen wait */
-    /* Per backend: its batch in flight completes at busy_until (-1: idle). */
-    double busy_until[SIM_MAX_BACKENDS];
-    inflight_of = calloc(nb, sizeof *inflight_of);
-    if (!inflight_of) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    for (size_t k = 0; k < nb; k++)
-        busy_until[k] = -1;
-    for (;;) {
+    while (ok) {
         /* The next event: an arrival, a batch's completion, or a wake-up. */
-        double t_arr = next < trace->n ? trace->reqs[next].t : INFINITY;
-        double t_done = INFINITY;
-        for (size_t k = 0; k < nb; k++)
-            if (busy_until[k] >= 0)
-                t_done = fmin(t_done, busy_until[k]);
-        double t = fmin(t_arr, fmin(t_done, wake));
+        double t = next_event(&st, next, wake);
         if (t == INFINITY)
             break;
         now = t > now ? t : now;
-        for (size_t b = 0; b < nb; b++) {
-            if (busy_until[b] < 0 || busy_until[b] > now)
-                continue;
-            sched_batch *inflight = &inflight_of[b];
-            double took = batch_cost(cfg, b, inflight->longest);
-            for (size_t k = 0; k < inflight->n; k++) {
-                sim_text *x = inflight->e[k].owner;
-                answer_waiters(&st, x, 200, now);
-                x->state = TEXT_DONE;
-                if (!cfg->cache)
-                    htab_remove(&st.texts, &x->node);
-            }
-            sched_done(st.s, id[b], inflight, now, took, true);
-            busy_until[b] = -1;
+        complete_batches(&st, now);
+        while (ok && next < trace->n && trace->reqs[next].t <= now)
+            ok = arrive(&st, (long)next++);
+        if (!ok) {
+            snprintf(err, errlen, "out of memory");
+            break;
         }
-        while (next < trace->n && trace->reqs[next].t <= now)
-            if (!arrive(&st, (long)next++)) {
-                snprintf(err, errlen, "out of memory");
-                goto out;
-            }
         sched_expire(st.s, now, on_expired, &st);
-        wake = INFINITY;
-        bool any_busy = false;
-        for (size_t o = 0; o < nb; o++) {
-            size_t b = order[o];
-            if (busy_until[b] >= 0)
-                continue;
-            double w = INFINITY;
-            sched_batch *inflight = &inflight_of[b];
-            switch (sched_next(st.s, id[b], now, inflight, &w)) {
-            case SCHED_SEND:
-                for (size_t k = 0; k < inflight->n; k++)
-                    ((sim_text *)inflight->e[k].owner)->state = TEXT_INFLIGHT;
-                busy_until[b] = now + batch_cost(cfg, b, inflight->longest);
-                any_busy = true;
-                break;
-            case SCHED_WAIT:
-                wake = fmin(wake, w > now ? w : now + 1e-9);
-                break;
-            case SCHED_IDLE:
-                break;
-            }
-        }
-        for (size_t b = 0; b < nb; b++)
-            any_busy |= busy_until[b] >= 0;
+        bool any_busy = dispatch(&st, now, &wake);
         /* Deadlines of queued items pass even when nothing else happens. */
         if (!any_busy && wake == INFINITY && next >= trace->n && sched_queued(st.s) > 0)
             wake = now + cfg->timeout;
     }
     /* Whatever is left unanswered (it can't be: every path answers) is a timeout. */
-    for (size_t i = 0; i < trace->n; i++)
+    for (size_t i = 0; ok && i < trace->n; i++)
         if (trace->reqs[i].status == WL_STATUS_NONE)
             answer(&st, (long)i, WL_STATUS_TIMEOUT, now);
-    ok = true;
-out:
-    free(st.settings);
-    free(st.buckets);
-    free(st.sched_id);
-    free(st.pooled);
-    free(inflight_of);
-    sched_free(st.s);
-    htab_fini(&st.texts);
-    free(st.pool);
-    free(st.next_waiter);
+    free_state(&st);
     return ok;
 }
 

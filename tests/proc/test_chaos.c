@@ -2,7 +2,7 @@
  * injects each fault at 10% and 30%. Every request gets exactly one answer
  * (loadgen's count and /metrics agree), every error is a 5xx with a detail,
  * and with retries at least 99% succeed at a 10% fault rate. */
-#include "chaos_common.h"
+#include "tcheck.h"
 
 typedef struct run {
     tproc classifyd, proxy, bare; /* bare: a proxy that never retries */
@@ -29,7 +29,7 @@ static void start_servers(run *r, const char *fault_flag, const char *rate)
     const char *cargs[] = {"--cost", "0.0001",   "--quiet", "--fault-seed",
                            "42",     fault_flag, rate,      "--slow-factor",
                            "5",      NULL};
-    chaos_start(&r->classifyd, "classifyd", cargs);
+    tcheck_start(&r->classifyd, "classifyd", cargs);
     char backend[64];
     snprintf(backend, sizeof backend, "http://127.0.0.1:%d", r->classifyd.port);
     const char *pargs[] = {"--backend",
@@ -49,7 +49,7 @@ static void start_servers(run *r, const char *fault_flag, const char *rate)
                            "--log-level",
                            "error",
                            NULL};
-    chaos_start(&r->proxy, "batchproxy", pargs);
+    tcheck_start(&r->proxy, "batchproxy", pargs);
     const char *bargs[] = {"--backend",
                            backend,
                            "--backend-timeout",
@@ -61,7 +61,7 @@ static void start_servers(run *r, const char *fault_flag, const char *rate)
                            "--log-level",
                            "error",
                            NULL};
-    chaos_start(&r->bare, "batchproxy", bargs);
+    tcheck_start(&r->bare, "batchproxy", bargs);
 }
 
 /* One run: 150 requests at 60/s through the retrying proxy, then 30 one by
@@ -78,10 +78,10 @@ static void chaos_run(void **state, const char *fault_flag, const char *rate, do
         "--url",     url,  "--client", "name=A,arrival=poisson:60,len=5-20,count=150",
         "--timeout", "40", "--seed",   "3",
         NULL};
-    json_t *rep = chaos_loadgen(tag, args, 90);
+    json_t *rep = tcheck_loadgen(tag, args, 90);
     const json_t *o = json_object_get(rep, "overall");
-    long sent = chaos_jint(rep, "sent"), ok = chaos_jint(o, "successes"),
-         errors = chaos_jint(o, "errors");
+    long sent = tcheck_jint(rep, "sent"), ok = tcheck_jint(o, "successes"),
+         errors = tcheck_jint(o, "errors");
     assert_int_equal(sent, 150);
     assert_int_equal(ok + errors, sent);
     /* Every error has an HTTP status (no lost connection, no timeout), a 5xx. */
@@ -97,10 +97,10 @@ static void chaos_run(void **state, const char *fault_flag, const char *rate, do
                      (long long)json_integer_value(count), key);
     }
     /* The proxy saw the same: one answer per request, as many 200s. */
-    assert_int_equal((long)chaos_metric_sum(r->proxy.port, "batchproxy_requests_total", NULL),
+    assert_int_equal((long)tcheck_metric_sum(r->proxy.port, "batchproxy_requests_total", NULL),
                      sent);
     assert_int_equal(
-        (long)chaos_metric_sum(r->proxy.port, "batchproxy_requests_total", "status=\"200\""), ok);
+        (long)tcheck_metric_sum(r->proxy.port, "batchproxy_requests_total", "status=\"200\""), ok);
     printf("# %s=%s: sent %ld, answered %ld, ok %ld (%.1f%%), errors %ld, lost %ld\n", fault_flag,
            rate, sent, ok + errors, ok, 100.0 * (double)ok / (double)sent, errors,
            sent - ok - errors);
@@ -116,7 +116,7 @@ static void chaos_run(void **state, const char *fault_flag, const char *rate, do
         if (!thttp_request(r->bare.port, "POST", "/proxy_classify", NULL, body, &resp, 10))
             fail_msg("%s=%s: request %d got no answer", fault_flag, rate, i);
         if (resp.status != 200) {
-            chaos_assert_5xx_detail(&resp);
+            tcheck_5xx_detail(&resp);
             errs++;
         }
         thttp_resp_free(&resp);

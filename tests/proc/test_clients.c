@@ -171,23 +171,10 @@ static void test_reload_cannot_turn_keys_off(void **state)
         write_clients(f, files[i]);
         assert_true(tproc_signal(&f->proxy, SIGHUP));
         /* Wait for the refusal to be logged at error (one line per reload). */
-        double until = tnow() + 10;
-        int seen = 0;
-        while (tnow() < until) {
-            seen = 0;
-            FILE *fp = fopen(f->proxy.log_path, "r");
-            char line[1024];
-            while (fp && fgets(line, sizeof line, fp))
-                seen += strstr(line, "error: reload: ") &&
-                        strstr(line, "would turn authentication off") &&
-                        strstr(line, "keeping the settings in force");
-            if (fp)
-                fclose(fp);
-            if (seen > (int)i)
-                break;
-            tpause(0.02);
-        }
-        assert_int_equal(seen, (int)i + 1);
+        assert_true(
+            tproc_await_log_count(&f->proxy, "would turn authentication off", (int)i + 1, 10));
+        assert_int_equal(tproc_log_count(&f->proxy, "error: reload: "), (int)i + 1);
+        assert_int_equal(tproc_log_count(&f->proxy, "keeping the settings in force"), (int)i + 1);
         thttp_resp r;
         assert_int_equal(post(f->proxy.port, NULL, body, &r), 401);
         thttp_resp_free(&r);
@@ -200,17 +187,11 @@ static void test_reload_cannot_turn_keys_off(void **state)
     /* A file that keeps keys is still accepted. */
     write_clients(f, "[bob]\nkey = bob-key-0123456789ab\n");
     assert_true(tproc_signal(&f->proxy, SIGHUP));
+    assert_true(tproc_await_log(&f->proxy, "reload: clients file", 10));
     thttp_resp r;
-    double until = tnow() + 10;
-    int status = 0;
-    while (tnow() < until) {
-        status = post(f->proxy.port, "Authorization: Bearer bob-key-0123456789ab\r\n", body, &r);
-        thttp_resp_free(&r);
-        if (status == 200)
-            break;
-        tpause(0.02);
-    }
-    assert_int_equal(status, 200);
+    assert_int_equal(
+        post(f->proxy.port, "Authorization: Bearer bob-key-0123456789ab\r\n", body, &r), 200);
+    thttp_resp_free(&r);
     assert_int_equal(
         post(f->proxy.port, "Authorization: Bearer alice-key-0123456789\r\n", body, &r), 401);
     thttp_resp_free(&r);
@@ -231,7 +212,7 @@ static void test_rate_limit_is_429_with_retry_after_and_fast(void **state)
     assert_int_equal(post(f->proxy.port, "X-Client-Id: bob\r\n", "{\"sequence\":\"one more\"}", &r),
                      429);
     assert_detail_and_retry_after(&r);
-    assert_true(r.elapsed < 0.1); /* refused at once (the sanitizer build is slow: loose) */
+    assert_true(r.elapsed < 1); /* refused at once: an order of magnitude, not a tight bound */
     thttp_resp_free(&r);
     /* Other clients are not limited by bob's bucket; unlisted ones get the
      * defaults (no limit). */
@@ -291,7 +272,7 @@ static void test_hopeless_deadline_is_503_at_once(void **state)
     assert_non_null(strstr(r.body, "own work (1 sequence) takes about 3"));
     char ra[16];
     assert_null(thttp_header(&r, "Retry-After", ra, sizeof ra));
-    assert_true(r.elapsed < 0.5);
+    assert_true(r.elapsed < 1); /* at once, not at the 1 s deadline */
     thttp_resp_free(&r);
     /* A large request: one batch of 20 characters takes 0.8 s, within 2 s,
      * but its 25 sequences need about 0.8 + 24 x 0.8 / 5 = 4.6 s, and the
@@ -345,15 +326,19 @@ static void test_reload_under_load_drops_nothing(void **state)
         assert_true(fds[i] >= 0);
         assert_true(thttp_send(fds[i], "POST", "/proxy_classify", "X-Client-Id: frank\r\n", body,
                                strlen(body)));
-        if (i == 20) {
+        if (i == 20) { /* the first 21 admitted under the old settings, then the reload */
+            assert_true(thttp_await_metric(f->proxy.port,
+                                           "batchproxy_client_admitted_total{client=\"frank\"}", 21,
+                                           10) == 21);
             write_clients(f, "[frank]\nrate = 1\nburst = 1\n");
             kill(f->proxy.pid, SIGHUP);
+            assert_true(tproc_await_log(&f->proxy, "reload: clients file", 10));
         }
         if (i == 40) {
             write_clients(f, "[frank]\nrate = lots\n"); /* broken: the old settings stay */
             kill(f->proxy.pid, SIGHUP);
+            assert_true(tproc_await_log(&f->proxy, "keeping the settings in force", 10));
         }
-        tpause(0.01);
     }
     int ok = 0, limited = 0;
     for (int i = 0; i < N; i++) {
@@ -392,7 +377,7 @@ static void test_flood_is_refused_and_others_are_served(void **state)
                                    body, strlen(body)));
             sent_b++;
         }
-        tpause(0.002);
+        tpause(0.002); /* the flood's pace: what is exercised, not ordering */
     }
     int refused = 0, okA = 0;
     double slowest_refusal = 0;

@@ -108,7 +108,7 @@ static void test_over_long_sequence_refused_and_others_served(void **state)
                               "{\"sequence\": \"def f(): return 1\"}", &r, 30));
     if (r.status != 200)
         fail_msg("the next request got %d: %s", r.status, r.body);
-    assert_true(r.elapsed < 1.5); /* 9 ms of backend work, not a wait for the long one */
+    assert_true(r.elapsed < 5); /* 9 ms of backend work, not a wait behind the long one */
     thttp_resp_free(&r);
     assert_true(thttp_metric(f->proxy.port, "batchproxy_backend_attempts_total{outcome=\"ok\"}") ==
                 1);

@@ -3,7 +3,7 @@
  * small), smuggling attempts are refused, every error is JSON, a
  * half-closed client is still answered, a drain says "Connection: close"
  * and answers late requests 503. */
-#include "chaos_common.h"
+#include "tcheck.h"
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -193,7 +193,7 @@ static void test_missing_key_is_refused_before_the_body(void **state)
     for (int k = 0; k < 10; k++) {
         long now = rss_kb(f->proxy.pid);
         peak = now > peak ? now : peak;
-        tpause(0.05);
+        tpause(0.05); /* sampling the peak while they push: a measurement, not ordering */
     }
     for (int i = 0; i < N; i++)
         close(fds[i]);
@@ -341,8 +341,7 @@ static void test_drain_closes_and_answers_late_requests(void **state)
     assert_true(thttp_send(busy, "POST", "/proxy_classify", NULL, body, strlen(body)));
     assert_true(thttp_await_metric(f->proxy.port, "batchproxy_inflight_requests", 1, 5) == 1);
     assert_true(tproc_signal(&f->proxy, SIGTERM));
-    for (double end = tnow() + 5; tnow() < end && !tproc_log_contains(&f->proxy, "draining");)
-        tpause(0.02);
+    assert_true(tproc_await_log(&f->proxy, "draining", 5));
     char v[64];
     assert_true(thttp_send(idle, "GET", "/healthz", NULL, NULL, 0));
     assert_true(thttp_recv(idle, &r, 5));

@@ -162,6 +162,24 @@ static void test_per_client_series_are_bounded(void **state)
     free(text);
 }
 
+/* Client A's request count in /stats, awaited until it is 2. */
+typedef struct stats_wait {
+    int port;
+    json_int_t requests;
+} stats_wait;
+
+static bool stats_counted_two(void *arg)
+{
+    stats_wait *w = arg;
+    char *s = get(w->port, "/stats");
+    json_t *j = json_loads(s, 0, NULL);
+    w->requests = json_integer_value(
+        json_object_get(json_object_get(json_object_get(j, "clients"), "A"), "requests"));
+    json_decref(j);
+    free(s);
+    return w->requests >= 2;
+}
+
 /* With --metrics-cache-ms, scrapes within the interval get the same bytes
  * (new traffic in between doesn't show), and one after it the new counts. */
 static void test_scrapes_within_the_interval_are_identical(void **state)
@@ -184,19 +202,9 @@ static void test_scrapes_within_the_interval_are_identical(void **state)
 
     const char *a = "batchproxy_requests_total{client=\"A\",status=\"200\"}";
     assert_true(thttp_await_metric(port, a, 2, 20) == 2);
-    double end = tnow() + 20;
-    json_int_t requests = 0;
-    while (requests < 2 && tnow() < end) {
-        char *s = get(port, "/stats");
-        json_t *j = json_loads(s, 0, NULL);
-        requests = json_integer_value(
-            json_object_get(json_object_get(json_object_get(j, "clients"), "A"), "requests"));
-        json_decref(j);
-        free(s);
-        if (requests < 2)
-            tpause(0.05);
-    }
-    assert_int_equal(requests, 2);
+    stats_wait w = {port, 0};
+    tproc_wait_for(stats_counted_two, &w, 20);
+    assert_int_equal(w.requests, 2);
 }
 
 /* Bad values of the new flags are refused at start, naming the flag. */

@@ -141,9 +141,9 @@ static void test_json_report_with_foresight(void **state)
 }
 
 /* A linear backend, given as --cost-linear or per backend in
- * --backend-costs C:B (or C, taking --cost-linear's b, given after it):
- * one 10-character request alone takes a + b × 10 + c × 100, and so does
- * the bound; the text report names b. */
+ * --backend-costs C:B (or C, taking --cost-linear's b, given after or
+ * before it): one 10-character request alone takes a + b × 10 + c × 100,
+ * and so does the bound; the text report names b. */
 static void test_linear_backend(void **state)
 {
     files f;
@@ -154,6 +154,7 @@ static void test_linear_backend(void **state)
         {{"--cost", "0.0001", "--cost-linear", "0.01", NULL}},
         {{"--backend-costs", "0.0001:0.01", NULL}},
         {{"--backend-costs", "0.0001", "--cost-linear", "0.01", NULL}},
+        {{"--cost-linear", "0.01", "--backend-costs", "0.0001", NULL}},
     };
     for (size_t w = 0; w < sizeof ways / sizeof *ways; w++) {
         const char *args[16] = {"--client",   "name=x,arrival=steady:1,len=fixed:10,count=1",

@@ -4,7 +4,7 @@
  * connections don't stop new ones being served; clients that leave
  * mid-request leak nothing; sizes are bounded; the default listen address
  * is loopback. */
-#include "chaos_common.h"
+#include "tcheck.h"
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -27,8 +27,8 @@ static int setup(void **state)
     }
     char backend[64];
     snprintf(backend, sizeof backend, "http://127.0.0.1:%d", f->classifyd.port);
-    const char *pargs[] = {"--backend", backend,       "--io-timeout", "1", "--max-body",
-                           "4096",      "--log-level", "error",        NULL};
+    const char *pargs[] = {"--backend",   backend, "--io-timeout",       "1", "--max-body", "4096",
+                           "--log-level", "error", "--metrics-cache-ms", "0", NULL};
     if (!tproc_start(&f->proxy, "batchproxy", pargs)) {
         tproc_stop(&f->classifyd, 5);
         free(f);
@@ -79,8 +79,8 @@ static void stalled(void **state, const char *partial)
     assert_true(fd >= 0);
     assert_true(send(fd, partial, strlen(partial), 0) == (ssize_t)strlen(partial));
     double t0 = tnow();
-    assert_served(f->proxy.port); /* others go on meanwhile */
-    assert_true(closed_within(fd, 3));
+    assert_served(f->proxy.port);      /* others go on meanwhile */
+    assert_true(closed_within(fd, 5)); /* about 1 s; the bound is loose */
     double took = tnow() - t0;
     printf("# stalled sender cut off after %.2f s (--io-timeout 1)\n", took);
     assert_true(took >= 0.8);
@@ -112,10 +112,26 @@ static void test_trickling_sender_does_not_stall_others(void **state)
             break;
         if ((p - req) % 8 == 0)
             assert_served(f->proxy.port);
-        tpause(0.02);
+        tpause(0.02); /* the trickle's pace: what is exercised, not ordering */
     }
     close(fd);
     assert_true(tproc_stop_clean(&f->proxy, 10));
+}
+
+typedef struct idle_set {
+    const int *fds;
+    int n;
+} idle_set;
+
+/* Every connection of the set has been closed by the proxy (reading it
+ * would not block: an idle client is sent nothing else). */
+static bool all_closed_by_peer(void *arg)
+{
+    const idle_set *s = arg;
+    for (int i = 0; i < s->n; i++)
+        if (!tsock_readable(s->fds[i]))
+            return false;
+    return true;
 }
 
 static void test_idle_connections_do_not_block_new_ones(void **state)
@@ -136,9 +152,11 @@ static void test_idle_connections_do_not_block_new_ones(void **state)
         fds[i] = thttp_connect(f->proxy.port);
         assert_true(fds[i] >= 0);
     }
-    /* Within the idle connections' timeout (1 s) and after it. */
+    /* Within the idle connections' timeout (1 s) and after it, once the
+     * proxy has closed them all. */
     assert_served(f->proxy.port);
-    tpause(1.5);
+    idle_set set = {fds, IDLE};
+    assert_true(tproc_wait_for(all_closed_by_peer, &set, 30));
     assert_served(f->proxy.port);
     for (int i = 0; i < IDLE; i++)
         close(fds[i]);
@@ -166,12 +184,9 @@ static void test_clients_leaving_mid_request_leak_nothing(void **state)
         assert_true(thttp_send(fd, "POST", "/proxy_classify", NULL, body, strlen(body)));
         close(fd);
     }
-    double end = tnow() + 3;
-    while (chaos_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) > 0 &&
-           tnow() < end)
-        tpause(0.05);
-    assert_true(chaos_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) == 0);
-    assert_true(chaos_metric_sum(f->proxy.port, "batchproxy_queue_depth", NULL) == 0);
+    thttp_await_metric_at_most(f->proxy.port, "batchproxy_inflight_requests", 0, 10);
+    assert_true(tcheck_metric_sum(f->proxy.port, "batchproxy_inflight_requests", NULL) == 0);
+    assert_true(tcheck_metric_sum(f->proxy.port, "batchproxy_queue_depth", NULL) == 0);
     assert_served(f->proxy.port);
     assert_true(tproc_stop_clean(&f->proxy, 10));
 }
@@ -241,7 +256,7 @@ static void test_client_not_reading_is_cut_off(void **state)
     enum { N = 600 }; /* the page is tens of KB: N of them is ~20 MB */
     for (int i = 0; i < N; i++)
         assert_true(send(fd, req, sizeof req - 1, 0) == (ssize_t)(sizeof req - 1));
-    tpause(3);
+    tpause(3); /* not reading, for far longer than --io-timeout: what is exercised */
     assert_served(f->proxy.port);
     thttp_resp one;
     assert_true(thttp_request(f->proxy.port, "GET", "/dashboard", NULL, NULL, &one, 5));

@@ -5,7 +5,7 @@
  * other clients are served normally; a request that is being served for
  * longer than that (3.2 s of modelled backend time), a request pipelined
  * behind it, and keep-alive requests spread over more than 1 s are not. */
-#include "chaos_common.h"
+#include "tcheck.h"
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -20,12 +20,12 @@ typedef struct fix {
 static void start_pair(fix *f, const char *cost)
 {
     const char *cargs[] = {"--cost", cost, "--io-timeout", "1", "--quiet", NULL};
-    chaos_start(&f->classifyd, "classifyd", cargs);
+    tcheck_start(&f->classifyd, "classifyd", cargs);
     char backend[64];
     snprintf(backend, sizeof backend, "http://127.0.0.1:%d", f->classifyd.port);
     const char *pargs[] = {"--backend", backend,       "--io-timeout", "1", "--cache-size",
                            "0",         "--log-level", "error",        NULL};
-    chaos_start(&f->proxy, "batchproxy", pargs);
+    tcheck_start(&f->proxy, "batchproxy", pargs);
 }
 
 static int setup(void **state)
@@ -182,7 +182,7 @@ static void test_many_tricklers_do_not_stall_others(void **state)
             }
         assert_served(&f->classifyd, false);
         assert_served(&f->proxy, true);
-        tpause(0.2);
+        tpause(0.2); /* the trickle's pace: what is exercised, not ordering */
     }
     for (int i = 0; i < N; i++) {
         if (!cut[i])
@@ -237,7 +237,7 @@ static void test_slow_answers_are_not_cut(void **state)
         assert_true(fd >= 0);
         assert_true(
             thttp_send(fd, "POST", cases[i].path, NULL, cases[i].slow, strlen(cases[i].slow)));
-        tpause(0.3);
+        assert_true(tsock_await_consumed(fd, 5)); /* the slow one is under way */
         assert_true(
             thttp_send(fd, "POST", cases[i].path, NULL, cases[i].fast, strlen(cases[i].fast)));
         assert_true(thttp_recv(fd, &r, 10));
@@ -272,7 +272,7 @@ static void test_keepalive_requests_each_get_their_own_clock(void **state)
         double t0 = tnow();
         for (int k = 0; k < 3; k++) {
             if (k)
-                tpause(0.6);
+                tpause(0.6); /* idle, under the 1 s timeout: what is exercised */
             thttp_resp r;
             assert_true(
                 thttp_send(fd, "POST", cases[i].path, NULL, cases[i].body, strlen(cases[i].body)));

@@ -210,9 +210,11 @@ static void test_out_of_descriptors_pauses_accepting(void **state)
     int extra[16];
     for (int i = 0; i < 16; i++)
         extra[i] = thttp_connect(p.port); /* the kernel completes them all */
+    /* Out of descriptors from now on (it says so), then watched for 1.5 s. */
+    assert_true(tproc_await_log(&p, "cannot accept connections", 10));
     double cpu0 = cpu_seconds(p.pid);
     off_t log0 = file_size(p.log_path);
-    tpause(1.5);
+    tpause(1.5); /* the spell measured: what is exercised, not ordering */
     double cpu = cpu_seconds(p.pid) - cpu0;
     off_t logged = file_size(p.log_path) - log0;
     /* The open connection is still served, at once. */

@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #ifndef BP_BUILD_DIR
 #error "BP_BUILD_DIR must name the directory holding the programs"
@@ -69,12 +71,20 @@ static pid_t spawn(const char *prog, const char *const *args, bool listen, const
     argv[n++] = path;
     for (; args && *args && n < 60; args++)
         argv[n++] = *args;
-    bool has_listen = false;
-    for (int i = 1; i < n; i++)
+    bool has_listen = false, has_cache = false;
+    for (int i = 1; i < n; i++) {
         has_listen |= strcmp(argv[i], "--listen") == 0;
+        has_cache |= strcmp(argv[i], "--metrics-cache-ms") == 0 || strcmp(argv[i], "--config") == 0;
+    }
     if (listen && !has_listen) {
         argv[n++] = "--listen";
         argv[n++] = "127.0.0.1:0";
+    }
+    /* Tests read a counter right after what moves it: a page kept for a
+     * second would show the one before. */
+    if (listen && !has_cache && strcmp(prog, "batchproxy") == 0) {
+        argv[n++] = "--metrics-cache-ms";
+        argv[n++] = "0";
     }
     argv[n] = NULL;
 
@@ -387,12 +397,131 @@ double thttp_metric(int port, const char *series)
     return v;
 }
 
+bool tproc_wait_for(bool (*cond)(void *arg), void *arg, double timeout)
+{
+    double end = tnow() + timeout;
+    while (tnow() < end) {
+        if (cond(arg))
+            return true;
+        pause_ms(5);
+    }
+    return cond(arg);
+}
+
+/* A metric awaited by thttp_await_metric(_at_most): the last value read. */
+typedef struct metric_wait {
+    int port;
+    const char *series;
+    double want, last;
+    bool at_most;
+} metric_wait;
+
+static bool metric_reached(void *arg)
+{
+    metric_wait *w = arg;
+    w->last = thttp_metric(w->port, w->series);
+    return w->at_most ? w->last <= w->want : w->last >= w->want; /* false on NAN */
+}
+
 double thttp_await_metric(int port, const char *series, double want, double limit)
 {
-    double end = tnow() + limit, v;
-    while (!((v = thttp_metric(port, series)) >= want) && tnow() < end)
-        pause_ms(10);
-    return v;
+    metric_wait w = {port, series, want, NAN, false};
+    tproc_wait_for(metric_reached, &w, limit);
+    return w.last;
+}
+
+double thttp_await_metric_at_most(int port, const char *series, double want, double limit)
+{
+    metric_wait w = {port, series, want, NAN, true};
+    tproc_wait_for(metric_reached, &w, limit);
+    return w.last;
+}
+
+int tproc_log_count(const tproc *p, const char *needle)
+{
+    FILE *f = fopen(p->log_path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+typedef struct log_wait {
+    const tproc *p;
+    const char *needle;
+    int n;
+} log_wait;
+
+static bool log_reached(void *arg)
+{
+    const log_wait *w = arg;
+    return tproc_log_count(w->p, w->needle) >= w->n;
+}
+
+bool tproc_await_log_count(const tproc *p, const char *needle, int n, double timeout)
+{
+    log_wait w = {p, needle, n};
+    return tproc_wait_for(log_reached, &w, timeout);
+}
+
+bool tproc_await_log(const tproc *p, const char *needle, double timeout)
+{
+    return tproc_await_log_count(p, needle, 1, timeout);
+}
+
+/* The receive queue of the IPv4 socket whose local address is `local` and
+ * remote address `remote`, from /proc/net/tcp; -1 if there is none. */
+static long peer_rx_queue(const struct sockaddr_in *local, const struct sockaddr_in *remote)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    long rx = -1;
+    while (rx < 0 && fgets(line, sizeof line, f)) {
+        unsigned la, lp, ra, rp, st;
+        unsigned long tx, rq;
+        if (sscanf(line, " %*d: %x:%x %x:%x %x %lx:%lx", &la, &lp, &ra, &rp, &st, &tx, &rq) != 7)
+            continue; /* the heading */
+        /* Addresses are printed as the raw 32-bit word, ports in host order. */
+        if (la == local->sin_addr.s_addr && lp == ntohs(local->sin_port) &&
+            ra == remote->sin_addr.s_addr && rp == ntohs(remote->sin_port))
+            rx = (long)rq;
+    }
+    fclose(f);
+    return rx;
+}
+
+bool tsock_consumed(int fd)
+{
+    int unacked = -1;
+    struct sockaddr_in self, peer;
+    socklen_t sl = sizeof self, pl = sizeof peer;
+    if (ioctl(fd, SIOCOUTQ, &unacked) != 0 || unacked != 0 ||
+        getsockname(fd, (struct sockaddr *)&self, &sl) != 0 ||
+        getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 || self.sin_family != AF_INET)
+        return false;
+    return peer_rx_queue(&peer, &self) == 0;
+}
+
+static bool consumed(void *arg)
+{
+    return tsock_consumed(*(const int *)arg);
+}
+
+bool tsock_await_consumed(int fd, double timeout)
+{
+    return tproc_wait_for(consumed, &fd, timeout);
+}
+
+bool tsock_readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
 }
 
 void tpause(double s)

@@ -20,7 +20,9 @@ typedef struct tproc {
 } tproc;
 
 /* Starts BUILD_DIR/prog with args (NULL-terminated) plus "--listen
- * 127.0.0.1:0" unless args has its own --listen, and waits up to 15 s for it to listen. Returns
+ * 127.0.0.1:0" unless args has its own --listen (and, for batchproxy,
+ * "--metrics-cache-ms 0" unless args has it or --config, so that a metric
+ * read right after what moved it shows the move), and waits up to 15 s for it to listen. Returns
  * false (and prints its log) if it exits or never listens. */
 bool tproc_start(tproc *p, const char *prog, const char *const *args);
 
@@ -99,7 +101,44 @@ double thttp_metric(int port, const char *series);
  * returns the last value read. */
 double thttp_await_metric(int port, const char *series, double want, double limit);
 
-/* Sleeps for s seconds (for pacing traffic, never for readiness). */
+/* Waits up to `limit` seconds for thttp_metric to fall to at most `want`;
+ * returns the last value read. */
+double thttp_await_metric_at_most(int port, const char *series, double want, double limit);
+
+/* Waits up to `timeout` seconds, polling every few milliseconds, until
+ * cond(arg) is true; returns whether it became true (it is asked once more
+ * at the deadline). Tests order events with this, on what shows that the
+ * event happened (a metric, a log line, a socket or process state), never
+ * with a fixed sleep. */
+bool tproc_wait_for(bool (*cond)(void *arg), void *arg, double timeout);
+
+/* Lines of the process's log that contain `needle`. */
+int tproc_log_count(const tproc *p, const char *needle);
+
+/* Waits up to `timeout` seconds for at least `n` lines of the process's log
+ * to contain `needle`; returns whether they did. */
+bool tproc_await_log_count(const tproc *p, const char *needle, int n, double timeout);
+
+/* tproc_await_log_count for one line. */
+bool tproc_await_log(const tproc *p, const char *needle, double timeout);
+
+/* True if the process at the other end of the loopback TCP connection fd
+ * has read every byte sent on it so far: nothing is left unacknowledged in
+ * fd's send queue and nothing unread in the peer socket's receive queue
+ * (from /proc/net/tcp). A server that reads and dispatches a request in one
+ * loop turn has then started on it. */
+bool tsock_consumed(int fd);
+
+/* Waits up to `timeout` seconds for tsock_consumed(fd). */
+bool tsock_await_consumed(int fd, double timeout);
+
+/* True if a read on fd would not block right now (data, end of file or an
+ * error are waiting). */
+bool tsock_readable(int fd);
+
+/* Sleeps for s seconds. Only for a pace or a period that is itself what a
+ * test exercises (a trickling client, an idle spell that lets a timeout
+ * pass), never to order events: see tproc_wait_for. */
 void tpause(double s);
 
 /* Seconds on the monotonic clock. */

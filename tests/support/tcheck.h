@@ -1,9 +1,10 @@
-/* chaos_common: helpers shared by the chaos and security process tests:
- * starting classifyd + batchproxy with extra flags, running loadgen, and
- * reading /metrics. Header-only (static functions) because every
+/* tcheck: tproc helpers that fail the running cmocka test when what they
+ * expect does not happen: starting a server, running loadgen for its JSON
+ * report, summing /metrics series, waiting for a batch to be in flight,
+ * checking an error answer. Header-only (static functions) because every
  * tests/proc/test_*.c is its own program. */
-#ifndef BP_CHAOS_COMMON_H
-#define BP_CHAOS_COMMON_H
+#ifndef BP_TCHECK_H
+#define BP_TCHECK_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +25,7 @@
 #include <unistd.h>
 
 /* Starts prog with args; fails the test if it does not come up. */
-static inline void chaos_start(tproc *p, const char *prog, const char *const *args)
+static inline void tcheck_start(tproc *p, const char *prog, const char *const *args)
 {
     if (!tproc_start(p, prog, args))
         fail_msg("%s did not start", prog);
@@ -32,7 +33,7 @@ static inline void chaos_start(tproc *p, const char *prog, const char *const *ar
 
 /* The sum of every series of `name` whose labels contain `label` (or all
  * when label is NULL) in batchproxy's /metrics. */
-static inline double chaos_metric_sum(int port, const char *name, const char *label)
+static inline double tcheck_metric_sum(int port, const char *name, const char *label)
 {
     thttp_resp r;
     assert_true(thttp_request(port, "GET", "/metrics", NULL, NULL, &r, 5));
@@ -59,9 +60,25 @@ static inline double chaos_metric_sum(int port, const char *name, const char *la
     return v;
 }
 
+/* Waits (up to 10 s) until batchproxy on `port` has a batch in flight at a
+ * backend and nothing queued: a request sent before is no longer waiting
+ * in the queue. Needs --metrics-cache-ms 0 (fresh values). */
+static inline bool tcheck_batch_in_flight(void *port)
+{
+    int p = *(const int *)port;
+    return thttp_metric(p, "batchproxy_inflight_requests") >= 1 &&
+           thttp_metric(p, "batchproxy_queue_depth") == 0;
+}
+
+static inline void tcheck_await_batch_in_flight(int port)
+{
+    if (!tproc_wait_for(tcheck_batch_in_flight, &port, 10))
+        fail_msg("no batch in flight with nothing queued within 10 s");
+}
+
 /* Runs loadgen with args (plus --json) and returns its report, or fails.
  * It may run at most `limit` seconds. */
-static inline json_t *chaos_loadgen(const char *tag, const char *const *args, double limit)
+static inline json_t *tcheck_loadgen(const char *tag, const char *const *args, double limit)
 {
     char out[300], err[300];
     mkdir(BP_BUILD_DIR "/tests/logs", 0755);
@@ -84,7 +101,7 @@ static inline json_t *chaos_loadgen(const char *tag, const char *const *args, do
     return j;
 }
 
-static inline long chaos_jint(const json_t *o, const char *key)
+static inline long tcheck_jint(const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
     if (!json_is_integer(v))
@@ -93,7 +110,7 @@ static inline long chaos_jint(const json_t *o, const char *key)
 }
 
 /* Checks an error answer: a 5xx with a JSON {"detail": "..."}. */
-static inline void chaos_assert_5xx_detail(const thttp_resp *r)
+static inline void tcheck_5xx_detail(const thttp_resp *r)
 {
     if (r->status < 500 || r->status > 599)
         fail_msg("error status %d is not a 5xx: %s", r->status, r->body);
