@@ -132,7 +132,7 @@ static void publish_state(disp *d, dbackend *pb)
 {
     const cost_model *cm = sched_costs(d->sched, pb->sid);
     const char *state = pb->leaving ? "leaving" : health_usable(&pb->health) ? "up" : "ejected";
-    metrics_backend_state(d->metrics, pb->mid, state, cm->a, cm->b);
+    metrics_backend_state(d->metrics, pb->mid, state, cm->a, cm->lin, cm->b);
 }
 
 static void on_check_answer(void *arg, bool ok);
@@ -310,7 +310,7 @@ static void reap_leaving(disp *d)
         dbackend *pb = d->pool[i];
         if (pb->leaving && !pb->cur) {
             log_info("backend %s left the pool", backend_name(pb->conn));
-            metrics_backend_state(d->metrics, pb->mid, "removed", 0, 0);
+            metrics_backend_state(d->metrics, pb->mid, "removed", 0, 0, 0);
             free_backend(pb);
             continue;
         }

@@ -449,6 +449,7 @@ static metrics_gauges gauges(front *f)
     double last = disp_last_contact(f->disp);
     const cost_model *cm = sched_costs(f->sched, -1); /* pooled over the backends */
     return (metrics_gauges){.cost_a = cm->a,
+                            .cost_lin = cm->lin,
                             .cost_b = cm->b,
                             .cost_observations = cm->seen,
                             .queue_depth = sched_queued(f->sched),

@@ -116,7 +116,7 @@ typedef struct backend_metrics {
     char name[ADDR_HOST_MAX + 16];
     char state[16];
     uint64_t ok, failed, ejections;
-    double busy_seconds, cost_a, cost_b;
+    double busy_seconds, cost_a, cost_lin, cost_b;
 } backend_metrics;
 
 /* Zero counts under a name. */
@@ -318,7 +318,8 @@ void metrics_backend_ejected(metrics *m, int id)
         b->ejections++;
 }
 
-void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_b)
+void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_lin,
+                           double cost_b)
 {
     backend_metrics *b = backend_at(m, id);
     if (!b)
@@ -326,6 +327,7 @@ void metrics_backend_state(metrics *m, int id, const char *state, double cost_a,
     snprintf(b->state, sizeof b->state, "%s", state);
     if (strcmp(state, "removed") != 0) {
         b->cost_a = cost_a;
+        b->cost_lin = cost_lin;
         b->cost_b = cost_b;
     }
 }
@@ -359,11 +361,14 @@ static void prom_backends(const metrics *m, struct evbuffer *out)
          "Seconds each backend spent on our batches (all attempts).",
          offsetof(backend_metrics, busy_seconds), false},
         {"batchproxy_backend_cost_intercept_seconds", "gauge",
-         "Each backend's learned cost curve a + b * L^2: a.", offsetof(backend_metrics, cost_a),
-         false},
+         "Each backend's learned cost curve a + lin * L + b * L^2: a.",
+         offsetof(backend_metrics, cost_a), false},
+        {"batchproxy_backend_cost_linear_seconds", "gauge",
+         "Each backend's learned cost curve a + lin * L + b * L^2: lin.",
+         offsetof(backend_metrics, cost_lin), false},
         {"batchproxy_backend_cost_slope_seconds", "gauge",
-         "Each backend's learned cost curve a + b * L^2: b.", offsetof(backend_metrics, cost_b),
-         false},
+         "Each backend's learned cost curve a + lin * L + b * L^2: b.",
+         offsetof(backend_metrics, cost_b), false},
     };
     for (size_t k = 0; k < sizeof per / sizeof *per; k++) {
         prom_header(out, per[k].name, per[k].type, per[k].help);
@@ -392,11 +397,12 @@ static json_t *backends_json(const metrics *m)
     for (int i = 0; i < m->nbackends; i++) {
         const backend_metrics *b = m->backends[i];
         json_object_set_new(o, b->name,
-                            json_pack("{s:s,s:I,s:I,s:I,s:f,s:{s:f,s:f}}", "state", b->state,
+                            json_pack("{s:s,s:I,s:I,s:I,s:f,s:{s:f,s:f,s:f}}", "state", b->state,
                                       "batches", (json_int_t)(b->ok + b->failed), "failures",
                                       (json_int_t)b->failed, "ejections", (json_int_t)b->ejections,
                                       "busy_seconds", b->busy_seconds, "cost_model", "a_seconds",
-                                      b->cost_a, "b_seconds", b->cost_b));
+                                      b->cost_a, "linear_seconds", b->cost_lin, "b_seconds",
+                                      b->cost_b));
     }
     return o;
 }
@@ -685,10 +691,13 @@ void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *ou
     prom_header(out, "batchproxy_inflight_requests", "gauge", "Requests not yet answered.");
     evbuffer_add_printf(out, "batchproxy_inflight_requests %zu\n", g->inflight_requests);
     prom_header(out, "batchproxy_cost_intercept_seconds", "gauge",
-                "Learned backend cost curve a + b * L^2: a.");
+                "Learned backend cost curve a + lin * L + b * L^2: a.");
     evbuffer_add_printf(out, "batchproxy_cost_intercept_seconds %.9g\n", g->cost_a);
+    prom_header(out, "batchproxy_cost_linear_seconds", "gauge",
+                "Learned backend cost curve a + lin * L + b * L^2: lin.");
+    evbuffer_add_printf(out, "batchproxy_cost_linear_seconds %.9g\n", g->cost_lin);
     prom_header(out, "batchproxy_cost_slope_seconds", "gauge",
-                "Learned backend cost curve a + b * L^2: b.");
+                "Learned backend cost curve a + lin * L + b * L^2: b.");
     evbuffer_add_printf(out, "batchproxy_cost_slope_seconds %.9g\n", g->cost_b);
     prom_header(out, "batchproxy_cache_entries", "gauge", "Results held in the cache.");
     evbuffer_add_printf(out, "batchproxy_cache_entries %zu\n", g->cache_entries);
@@ -798,8 +807,9 @@ char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now)
         json_array_append_new(bounds, json_real(hist_latency_bounds[i]));
     json_object_set_new(root, "latency_bucket_bounds", bounds);
     json_object_set_new(root, "cost_model",
-                        json_pack("{s:f,s:f,s:I}", "a_seconds", g->cost_a, "b_seconds", g->cost_b,
-                                  "observations", (json_int_t)g->cost_observations));
+                        json_pack("{s:f,s:f,s:f,s:I}", "a_seconds", g->cost_a, "linear_seconds",
+                                  g->cost_lin, "b_seconds", g->cost_b, "observations",
+                                  (json_int_t)g->cost_observations));
     json_object_set_new(root, "recent_batches", recent_json(m));
     json_object_set_new(root, "backends", backends_json(m));
     char *s = json_dumps(root, JSON_COMPACT);

@@ -79,7 +79,7 @@ typedef void (*metrics_usage_fn)(void *arg, int client, double *seconds, size_t 
 typedef struct metrics_gauges {
     size_t queue_depth, inflight_requests, jobs, cache_entries;
     double backend_last_contact_age; /* seconds, -1 if never */
-    double cost_a, cost_b;           /* the learned cost curve a + b × L² */
+    double cost_a, cost_lin, cost_b; /* the learned cost curve a + lin × L + b × L² */
     unsigned long long cost_observations;
     const char *policy;
     metrics_usage_fn usage; /* per client: backend seconds, queued, weight */
@@ -126,7 +126,8 @@ int metrics_backend_id(metrics *m, const char *hostport);
 void metrics_backend_attempt(metrics *m, int id, bool ok, double seconds);
 void metrics_backend_ejected(metrics *m, int id);
 /* Its state ("up", "ejected", "leaving", "removed") and learned curve. */
-void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_b);
+void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_lin,
+                           double cost_b);
 
 /* Render a page now (and decide who is shown). */
 void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *out);

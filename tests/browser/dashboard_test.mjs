@@ -274,6 +274,7 @@ async function main() {
   eq('sum of batch sizes', shown.sizes.sum, rb.reduce((a, x) => a + x.size, 0));
   eq('longest length', shown.longest.max, Math.max(...rb.map((x) => x.longest)));
   eq('cost a', shown.cost.a, stats.cost_model.a_seconds, 1e-12);
+  eq('cost lin', shown.cost.lin, stats.cost_model.linear_seconds, 1e-12);
   eq('cost b', shown.cost.b, stats.cost_model.b_seconds, 1e-12);
   eq('cost observations', shown.cost.observations, stats.cost_model.observations);
   eq('cost chart points', shown.cost.points, 101 + rb.length, 0);

@@ -265,6 +265,50 @@ static void test_pages_are_rendered_once_per_interval(void **state)
     metrics_free(m);
 }
 
+/* The learned curve a + lin × L + b × L², pooled and per backend: each
+ * coefficient in /metrics under its own gauge and in /stats under its own
+ * field (b_seconds stays the L² one). */
+static void test_cost_curve_has_three_coefficients(void **state)
+{
+    metrics *m = metrics_new(5, 0);
+    int id = metrics_backend_id(m, "127.0.0.1:9001");
+    metrics_backend_state(m, id, "up", 0.004, 0.0005, 0.00002);
+    metrics_gauges g = {.policy = "cost", .cost_a = 0.003, .cost_lin = 0.0007, .cost_b = 0.00001};
+    struct evbuffer *out = evbuffer_new();
+    metrics_prometheus(m, &g, out);
+    char *text = strndup((const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
+    evbuffer_free(out);
+    assert_true(series(text, "batchproxy_cost_intercept_seconds") == 0.003);
+    assert_true(series(text, "batchproxy_cost_linear_seconds") == 0.0007);
+    assert_true(series(text, "batchproxy_cost_slope_seconds") == 0.00001);
+    assert_non_null(strstr(text, "# TYPE batchproxy_cost_linear_seconds gauge\n"));
+    const char *b = "{backend=\"127.0.0.1:9001\"}";
+    char name[128];
+    snprintf(name, sizeof name, "batchproxy_backend_cost_intercept_seconds%s", b);
+    assert_true(series(text, name) == 0.004);
+    snprintf(name, sizeof name, "batchproxy_backend_cost_linear_seconds%s", b);
+    assert_true(series(text, name) == 0.0005);
+    snprintf(name, sizeof name, "batchproxy_backend_cost_slope_seconds%s", b);
+    assert_true(series(text, name) == 0.00002);
+    free(text);
+
+    char *js = metrics_stats_json(m, &g, 1);
+    json_t *j = json_loads(js, 0, NULL);
+    assert_non_null(j);
+    const json_t *cm = json_object_get(j, "cost_model");
+    assert_true(json_real_value(json_object_get(cm, "a_seconds")) == 0.003);
+    assert_true(json_real_value(json_object_get(cm, "linear_seconds")) == 0.0007);
+    assert_true(json_real_value(json_object_get(cm, "b_seconds")) == 0.00001);
+    cm = json_object_get(json_object_get(json_object_get(j, "backends"), "127.0.0.1:9001"),
+                         "cost_model");
+    assert_true(json_real_value(json_object_get(cm, "a_seconds")) == 0.004);
+    assert_true(json_real_value(json_object_get(cm, "linear_seconds")) == 0.0005);
+    assert_true(json_real_value(json_object_get(cm, "b_seconds")) == 0.00002);
+    json_decref(j);
+    free(js);
+    metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_listed_clients_are_shown_first),
         cmocka_unit_test(test_series_never_go_back_as_clients_move),
         cmocka_unit_test(test_pages_are_rendered_once_per_interval),
+        cmocka_unit_test(test_cost_curve_has_three_coefficients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
