@@ -43,7 +43,7 @@
 #include "clientsfile.h"
 #include "htab.h"
 #include "metrics.h"
-#include "scheduler.h"
+#include "sched.h"
 #include "tbucket.h"
 
 #include <stdbool.h>

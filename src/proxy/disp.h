@@ -43,7 +43,7 @@
 #include "health.h"
 #include "jobs.h"
 #include "metrics.h"
-#include "scheduler.h"
+#include "sched.h"
 
 #include <event2/event.h>
 #include <stdbool.h>

@@ -23,7 +23,7 @@
 #include "httpd.h"
 #include "jobs.h"
 #include "metrics.h"
-#include "scheduler.h"
+#include "sched.h"
 
 #include <event2/event.h>
 #include <stdbool.h>

@@ -25,7 +25,7 @@
 #define BP_JOBS_H
 
 #include "htab.h"
-#include "scheduler.h"
+#include "sched.h"
 #include "wire.h"
 
 #include <stdbool.h>

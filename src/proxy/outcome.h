@@ -31,7 +31,7 @@
 
 #include "health.h"
 #include "metrics.h"
-#include "scheduler.h"
+#include "sched.h"
 #include "wire.h"
 
 #include <stdbool.h>

@@ -22,7 +22,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
-#include "scheduler.h"
+#include "sched.h"
 
 #include <event2/event.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /* sched: the pure scheduler core: the queue, its invariants (sched_impl.h),
- * and the policy-independent part of the decision (see scheduler.h). */
+ * and the policy-independent part of the decision (see sched.h). */
 #include "sched_impl.h"
 
 #include "check.h"
@@ -489,7 +489,7 @@ size_t sched_capacity(const sched *s)
     return s->cfg.max_queue;
 }
 
-/* --- sched_check: the invariants of sched_impl.h, share.h, costmodel.h --- */
+/* --- sched_check: the invariants of sched_impl.h, share.h, cost.h --- */
 
 size_t slink_length(const slink *head, size_t max)
 {

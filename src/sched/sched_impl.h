@@ -20,7 +20,7 @@
  *   backend, sets `defer_until` (> now) to when that backend frees up;
  * - a backend is `busy` from the SCHED_SEND that filled it to its
  *   sched_done, and `free_at` is then its batch's predicted end.
- * And, checked with the above by sched_check (scheduler.h):
+ * And, checked with the above by sched_check (sched.h):
  * - `queued` <= max_queue; the arrivals list and each bucket are in enqueue
  *   order, so in order of `enqueued` (the callers' `now` never goes back):
  *   the first live item on arrivals is the oldest (oldest_live, the cost
@@ -32,13 +32,13 @@
  * - each tenant's queued and work are its queued items' count and sum
  *   (share.h's own invariants hold too);
  * - the backend array holds nbk >= 1 backends (ids 0..nbk-1, never reused),
- *   `filling` < nbk, and every cost curve keeps costmodel.h's invariants;
+ *   `filling` < nbk, and every cost curve keeps cost.h's invariants;
  * - a policy with a check() keeps its own invariants (priority: every item
  *   on the queue of its class). */
 #ifndef BP_SCHED_IMPL_H
 #define BP_SCHED_IMPL_H
 
-#include "scheduler.h"
+#include "sched.h"
 #include "share.h"
 
 #include <stdbool.h>

@@ -46,7 +46,7 @@
 #ifndef BP_SHARE_H
 #define BP_SHARE_H
 
-#include "costmodel.h"
+#include "cost.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -8,7 +8,7 @@
 #include "opt.h"
 #include "plot.h"
 #include "report.h"
-#include "scheduler.h"
+#include "sched.h"
 #include "offline.h"
 #include "sim.h"
 #include "version.h"

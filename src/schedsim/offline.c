@@ -1,7 +1,7 @@
 /* offline: simulated annealing over schedules with foresight (see offline.h). */
 #include "offline.h"
 
-#include "scheduler.h"
+#include "sched.h"
 
 #include <math.h>
 #include <stdbool.h>

@@ -21,7 +21,7 @@
 #define BP_SIM_H
 
 #include "clientsfile.h"
-#include "scheduler.h"
+#include "sched.h"
 #include "workload.h"
 
 #include <stdbool.h>

@@ -1,13 +1,13 @@
 /* checked: the scheduler's and the fair-share table's operations, each
  * followed by its invariant check (sched_check, share_check); a broken
  * invariant fails the test with the check's sentence. A unit test includes
- * this after cmocka.h, scheduler.h and share.h: the macros below route each
+ * this after cmocka.h, sched.h and share.h: the macros below route each
  * of its calls through the wrappers, so every operation a test makes is
  * checked without the test saying so. */
 #ifndef BP_TEST_CHECKED_H
 #define BP_TEST_CHECKED_H
 
-#include "scheduler.h"
+#include "sched.h"
 #include "share.h"
 
 static inline void checked_sched(const sched *s)

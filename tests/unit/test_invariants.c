@@ -11,7 +11,7 @@
 
 #include "cache.h"
 #include "jobs.h"
-#include "scheduler.h"
+#include "sched.h"
 
 #include <signal.h>
 #include <stdio.h>

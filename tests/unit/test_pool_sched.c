@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "health.h"
-#include "scheduler.h"
+#include "sched.h"
 #include "checked.h" /* every scheduler operation below is followed by sched_check */
 
 #define FAR 1e9

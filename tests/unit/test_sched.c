@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "scheduler.h"
+#include "sched.h"
 #include "checked.h" /* every scheduler operation below is followed by sched_check */
 
 #include <math.h>

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "clientsfile.h"
-#include "scheduler.h"
+#include "sched.h"
 #include "share.h"
 #include "tbucket.h"
 #include "checked.h" /* every scheduler and share operation below is checked */

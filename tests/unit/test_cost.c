@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "costmodel.h"
+#include "cost.h"
 
 #include <math.h>
 #include <string.h>

@@ -30,10 +30,10 @@
  * aging scale τ, fair-share charging, admission estimates). A backend that
  * is down (ejected, or removed from the pool) is marked so with
  * sched_backend_set_up, and the estimates count only the ones up. */
-#ifndef BP_SCHEDULER_H
-#define BP_SCHEDULER_H
+#ifndef BP_SCHED_H
+#define BP_SCHED_H
 
-#include "costmodel.h"
+#include "cost.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -223,7 +223,7 @@ enum sched_admission {
 enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest, size_t client_max,
                                  double budget, double *retry_after);
 
-/* A backend's learned cost curve (see costmodel.h), or the pooled one for
+/* A backend's learned cost curve (see cost.h), or the pooled one for
  * a negative or unknown id. */
 const cost_model *sched_costs(const sched *s, int backend);
 
@@ -235,7 +235,7 @@ size_t sched_queued(const sched *s);
 size_t sched_capacity(const sched *s);
 
 /* Checks every invariant the scheduler keeps (sched_impl.h, share.h,
- * costmodel.h, the policy's own): NULL when they all hold, else a sentence
+ * cost.h, the policy's own): NULL when they all hold, else a sentence
  * naming the one broken. O(queued + max_length + tenants × groups); it
  * reads only, and may allocate scratch (skipping the per-tenant sums when
  * it can't). The unit tests call it after every operation; builds with

@@ -1,5 +1,5 @@
-/* cost: the backend's cost curve a + lin × L + b × L², learned online (see costmodel.h). */
-#include "costmodel.h"
+/* cost: the backend's cost curve a + lin × L + b × L², learned online (see cost.h). */
+#include "cost.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -276,7 +276,7 @@ static void fit_one_length(const points *pt, const cost_model *m, double *a, dou
 }
 
 /* The fit over the kept points (at least one): as many terms as the
- * window can tell apart (see costmodel.h). */
+ * window can tell apart (see cost.h). */
 static void fit(const points *pt, const cost_model *m, double *a, double *lin, double *b)
 {
     int d = distinct_lengths(pt);

@@ -29,8 +29,8 @@
  * the prior is finite and >= 0 (sched_new refuses others), and so is the
  * estimate; until COST_MIN_FIT observations the estimate is the prior.
  * Predictions are therefore >= 0 and never decrease with L. */
-#ifndef BP_COSTMODEL_H
-#define BP_COSTMODEL_H
+#ifndef BP_COST_H
+#define BP_COST_H
 
 #include <stddef.h>
 #include <stdint.h>
