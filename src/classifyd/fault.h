@@ -21,7 +21,7 @@
 #define BP_FAULT_H
 
 #include "httpd.h"
-#include "protocol.h"
+#include "proto.h"
 #include "wire.h"
 
 #include <stdbool.h>
@@ -57,7 +57,7 @@ enum fault_kind fault_decide(fault_state *s);
 const char *fault_name(enum fault_kind kind);
 
 /* Builds the server's answer to n texts labelled labels[0..n), right or
- * wrong in the given way, in the protocol it speaks (protocol.h). */
+ * wrong in the given way, in the protocol it speaks (proto.h). */
 typedef char *(*fault_answer_fn)(const void *ctx, const enum wire_label *labels, size_t n,
                                  enum proto_shape shape);
 

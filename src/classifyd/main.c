@@ -6,14 +6,14 @@
  * serves one request at a time: any request that arrives while one is
  * being processed gets 429 at once. The wait is a timer on the event loop,
  * so the 429 is immediate mid-batch. With --protocol it speaks the Open
- * Inference Protocol or TEI's /predict instead (protocol.h), with the same
+ * Inference Protocol or TEI's /predict instead (proto.h), with the same
  * classifier, cost model and one-at-a-time rule.
  *
  * State: at most one request is "current" (busy). It owns its request
  * until its timer fires and the answer is sent. */
-#include "classifier.h"
+#include "classify.h"
 #include "fault.h"
-#include "protocol.h"
+#include "proto.h"
 #include "opt.h"
 #include "httpd.h"
 #include "log.h"
@@ -340,7 +340,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     maybe_exit(d);
 }
 
-/* --model NAME: the name must go in a path unescaped (protocol.h). */
+/* --model NAME: the name must go in a path unescaped (proto.h). */
 static bool set_model(const opt_entry *e, void *base, const char *value, opt_from from, char *why,
                       size_t whylen)
 {

@@ -1,9 +1,9 @@
-/* proto_impl: what each protocol of protocol.h implements, and the helpers
- * they share. Private to protocol.c, proto_oip.c and proto_tei.c. */
+/* proto_impl: what each protocol of proto.h implements, and the helpers
+ * they share. Private to proto.c, proto_oip.c and proto_tei.c. */
 #ifndef BP_PROTO_IMPL_H
 #define BP_PROTO_IMPL_H
 
-#include "protocol.h"
+#include "proto.h"
 
 #include <jansson.h>
 

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "classifier.h"
+#include "classify.h"
 #include "tproc.h"
 
 #include <jansson.h>

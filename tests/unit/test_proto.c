@@ -1,4 +1,4 @@
-/* Unit tests for classifyd's protocols (protocol.h): routing, request
+/* Unit tests for classifyd's protocols (proto.h): routing, request
  * parsing and validation, answers and error bodies of classify, oip (the
  * Open Inference Protocol) and tei (Text Embeddings Inference), and the
  * classifier's confidence. */
@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "classifier.h"
-#include "protocol.h"
+#include "classify.h"
+#include "proto.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -1,5 +1,5 @@
-/* protocol: the protocols' table, the original classify protocol, and the
- * helpers the others share (see protocol.h). */
+/* proto: the protocols' table, the original classify protocol, and the
+ * helpers the others share (see proto.h). */
 #include "proto_impl.h"
 
 #include "utf8.h"

@@ -1,4 +1,4 @@
-/* classifier: labels a text "code" or "not code" with a scored heuristic (see classifier.h). */
+/* classify: labels a text "code" or "not code" with a scored heuristic (see classify.h). */
 
 /* How it decides.
  *
@@ -47,7 +47,7 @@
  * whether its surroundings are code. Everything is one pass over the tokens
  * with a bounded look-ahead (and one look to the end of each line), so the
  * cost is linear in the length, and nothing is allocated. */
-#include "classifier.h"
+#include "classify.h"
 
 #include <assert.h>
 #include <math.h>

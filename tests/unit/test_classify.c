@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "classifier.h"
+#include "classify.h"
 
 #include <stdio.h>
 #include <stdlib.h>

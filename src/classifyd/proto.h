@@ -1,4 +1,4 @@
-/* protocol: the wire formats classifyd speaks, one per server (--protocol).
+/* proto: the wire formats classifyd speaks, one per server (--protocol).
  *
  *   classify  POST /classify {"sequences": [...]} -> {"results": [...]}
  *             (the original challenge's server; wire.h)
@@ -13,8 +13,8 @@
  * paths, parses requests and builds answers and errors, and never touches
  * a socket or a clock; main.c does the serving, the cost model and the
  * one-at-a-time rule the same way for all of them. */
-#ifndef BP_PROTOCOL_H
-#define BP_PROTOCOL_H
+#ifndef BP_PROTO_H
+#define BP_PROTO_H
 
 #include "wire.h"
 

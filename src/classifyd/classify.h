@@ -2,8 +2,8 @@
  *
  * Deterministic: the same text always gets the same label, which is what
  * lets batchproxy cache and coalesce results. */
-#ifndef BP_CLASSIFIER_H
-#define BP_CLASSIFIER_H
+#ifndef BP_CLASSIFY_H
+#define BP_CLASSIFY_H
 
 #include "wire.h"
 
