@@ -1,16 +1,16 @@
 /* loadgen: simulated clients sending open-loop traffic to batchproxy, with a report.
  *
- * main parses the flags, plans the trace (workload.c), sends it (driver.c)
+ * main parses the flags, plans the trace (wl.c), sends it (drv.c)
  * and prints the report (report.c); --compare only prints saved reports. */
 #include "addr.h"
 #include "cli.h"
-#include "driver.h"
+#include "drv.h"
 #include "log.h"
 #include "opt.h"
 #include "plot.h"
 #include "report.h"
 #include "version.h"
-#include "workload.h"
+#include "wl.h"
 
 #include <errno.h>
 #include <signal.h>

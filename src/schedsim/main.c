@@ -1,7 +1,7 @@
 /* schedsim: compares scheduling policies by running the real scheduler in
  * virtual time on loadgen's workloads, with a lower bound for reference.
  *
- * main parses the flags, plans the traces (workload.c, the same plans
+ * main parses the flags, plans the traces (wl.c, the same plans
  * loadgen sends for the same flags and seed), runs each policy over them
  * (sim.c) and prints loadgen's report for each, side by side. */
 #include "cli.h"
@@ -12,7 +12,7 @@
 #include "offline.h"
 #include "sim.h"
 #include "version.h"
-#include "workload.h"
+#include "wl.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -21,7 +21,7 @@
 #ifndef BP_OFFLINE_H
 #define BP_OFFLINE_H
 
-#include "workload.h"
+#include "wl.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -22,7 +22,7 @@
 
 #include "clientsfile.h"
 #include "sched.h"
-#include "workload.h"
+#include "wl.h"
 
 #include <stdbool.h>
 #include <stddef.h>

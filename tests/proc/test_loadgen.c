@@ -6,7 +6,7 @@
 #include <cmocka.h>
 
 #include "tproc.h"
-#include "workload.h"
+#include "wl.h"
 
 #include <jansson.h>
 #include <netinet/in.h>

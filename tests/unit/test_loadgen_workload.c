@@ -7,7 +7,7 @@
 
 #include "classify.h"
 #include "utf8.h"
-#include "workload.h"
+#include "wl.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* driver: sends a planned trace to an HTTP endpoint on a libevent loop, open-loop.
+/* drv, the driver: sends a planned trace to an HTTP endpoint on a libevent loop, open-loop.
  *
  * Each request leaves at its planned time whether or not earlier ones were
  * answered, on a connection of its own; timers on the loop, never a
@@ -7,11 +7,11 @@
  * without an answer, or WL_STATUS_TIMEOUT when no answer came within the
  * timeout. So the run ends at most `timeout` seconds after the last
  * planned send. */
-#ifndef BP_DRIVER_H
-#define BP_DRIVER_H
+#ifndef BP_DRV_H
+#define BP_DRV_H
 
 #include "addr.h"
-#include "workload.h"
+#include "wl.h"
 
 #include <stdbool.h>
 

@@ -1,4 +1,4 @@
-/* workload: simulated clients, their planned requests (a trace) and the trace CSV.
+/* wl, the workload: simulated clients, their planned requests (a trace) and the trace CSV.
  *
  * Everything here is pure and deterministic: a list of clients plus a seed
  * always gives the same trace, with no clock and no I/O except the CSV
@@ -27,8 +27,8 @@
  *
  * GAP, IN and BETWEEN are seconds, either fixed ("0.25") or a uniform range
  * ("0.2-0.5"). Lengths are Unicode code points. */
-#ifndef BP_WORKLOAD_H
-#define BP_WORKLOAD_H
+#ifndef BP_WL_H
+#define BP_WL_H
 
 #include "opt.h"
 

@@ -1,5 +1,5 @@
-/* workload: client specs, trace planning, text generation and trace CSV (see workload.h). */
-#include "workload.h"
+/* wl, the workload: client specs, trace planning, text generation and trace CSV (see wl.h). */
+#include "wl.h"
 
 #include "opt.h"
 

@@ -1,5 +1,5 @@
-/* driver: sends a planned trace over HTTP on a libevent loop, open-loop (see driver.h). */
-#include "driver.h"
+/* drv, the driver: sends a planned trace over HTTP on a libevent loop, open-loop (see drv.h). */
+#include "drv.h"
 
 #include "log.h"
 #include "mono.h"
