@@ -1,6 +1,6 @@
 /* fuzz_headers: batchproxy's X-Client-Id and X-Timeout-Ms validation, fed
  * the input as one NUL-terminated header value (evhttp's form). */
-#include "headers.h"
+#include "hdr.h"
 
 #include <stdint.h>
 #include <stdlib.h>

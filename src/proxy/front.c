@@ -2,7 +2,7 @@
 #include "front.h"
 
 #include "dashboard.h"
-#include "headers.h"
+#include "hdr.h"
 #include "mono.h"
 #include "wire.h"
 

@@ -1,5 +1,5 @@
-/* headers: batchproxy's request-header validation (see headers.h). */
-#include "headers.h"
+/* hdr: batchproxy's request-header validation (see hdr.h). */
+#include "hdr.h"
 
 #include "clientsfile.h"
 

@@ -1,12 +1,12 @@
-/* headers: validation of batchproxy's optional request headers.
+/* hdr: validation of batchproxy's optional request headers.
  *
  * Both take untrusted network input (a NUL-terminated header value as
  * the server hands it over) and accept only the documented forms:
  *   X-Client-Id   1-64 characters of [A-Za-z0-9._-]
  *   X-Timeout-Ms  a plain decimal number of milliseconds in 1..max (no sign,
  *                 spaces, or anything after the digits) */
-#ifndef BP_HEADERS_H
-#define BP_HEADERS_H
+#ifndef BP_HDR_H
+#define BP_HDR_H
 
 #include <stdbool.h>
 
