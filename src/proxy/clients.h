@@ -44,7 +44,7 @@
 #include "htab.h"
 #include "metrics.h"
 #include "sched.h"
-#include "tbucket.h"
+#include "tb.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,7 +2,7 @@
 #include "sim.h"
 
 #include "htab.h"
-#include "tbucket.h"
+#include "tb.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #include "clientsfile.h"
 #include "sched.h"
 #include "share.h"
-#include "tbucket.h"
+#include "tb.h"
 #include "checked.h" /* every scheduler and share operation below is checked */
 
 #include <math.h>

@@ -2,8 +2,8 @@
  *
  * The bucket holds up to `burst` tokens and refills at `rate` tokens per
  * second; each admitted request takes one. A rate of 0 means unlimited. */
-#ifndef BP_TBUCKET_H
-#define BP_TBUCKET_H
+#ifndef BP_TB_H
+#define BP_TB_H
 
 #include <stdbool.h>
 

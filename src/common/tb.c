@@ -1,5 +1,5 @@
-/* tb: a token bucket with time passed in (see tbucket.h). */
-#include "tbucket.h"
+/* tb: a token bucket with time passed in (see tb.h). */
+#include "tb.h"
 
 static void refill(tb *b, double now)
 {
