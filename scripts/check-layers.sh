@@ -12,7 +12,7 @@ status=0
 edges=$(
   for f in "$dir"/*.c "$dir"/*.h; do
     from=$(basename "$f"); from=${from%.*}
-    # Only the folder's own headers: common and sched sit below it.
+    # Only the folder's own headers: common, net, clients and sched sit below it.
     sed -n 's/^#include "\([a-z_0-9]*\)\.h".*/\1/p' "$f" | while read -r to; do
       if [ -e "$dir/$to.h" ] && [ "$to" != "$from" ]; then
         echo "$from $to"

@@ -40,7 +40,7 @@
 #ifndef BP_CLIENTS_H
 #define BP_CLIENTS_H
 
-#include "clientsfile.h"
+#include "cfile.h"
 #include "htab.h"
 #include "metrics.h"
 #include "sched.h"

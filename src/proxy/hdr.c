@@ -1,7 +1,7 @@
 /* hdr: batchproxy's request-header validation (see hdr.h). */
 #include "hdr.h"
 
-#include "clientsfile.h"
+#include "cfile.h"
 
 #include <ctype.h>
 #include <stdlib.h>

@@ -20,7 +20,7 @@
 #ifndef BP_SIM_H
 #define BP_SIM_H
 
-#include "clientsfile.h"
+#include "cfile.h"
 #include "sched.h"
 #include "wl.h"
 

@@ -1,4 +1,4 @@
-/* The readiness protocol of systemd's Type=notify (src/common/sdnotify.c):
+/* The readiness protocol of systemd's Type=notify (src/net/sdnotify.c):
  * datagrams reach the socket $NOTIFY_SOCKET names, a path or an abstract
  * one, and nothing happens without it; batchproxy says READY=1 once it
  * serves, RELOADING=1 (with MONOTONIC_USEC) then READY=1 around a SIGHUP

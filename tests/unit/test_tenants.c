@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "clientsfile.h"
+#include "cfile.h"
 #include "sched.h"
 #include "share.h"
 #include "tb.h"

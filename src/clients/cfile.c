@@ -1,5 +1,5 @@
-/* cfile: the clients file, a small INI format (see clientsfile.h). */
-#include "clientsfile.h"
+/* cfile: the clients file, a small INI format (see cfile.h). */
+#include "cfile.h"
 
 #include "opt.h"
 

@@ -20,8 +20,8 @@
  * [A-Za-z0-9._-] other than the reserved ones (cfile_valid_name); keys are
  * 16-128 printable ASCII characters without spaces and must be unique. If
  * any client has a key, the proxy runs with authentication. */
-#ifndef BP_CLIENTSFILE_H
-#define BP_CLIENTSFILE_H
+#ifndef BP_CFILE_H
+#define BP_CFILE_H
 
 #include "opt.h"
 
