@@ -1,7 +1,7 @@
 /* disp: the dispatcher between the scheduler and the pool of backends (see disp.h). */
 #include "disp.h"
 
-#include "backend.h"
+#include "upstream.h"
 #include "check.h"
 #include "log.h"
 #include "mono.h"
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROBE_EVERY 2.0   /* idle probes that keep /readyz true (backend.c) */
+#define PROBE_EVERY 2.0   /* idle probes that keep /readyz true (upstream.c) */
 #define CHECK_TIMEOUT 1.0 /* an active check while ejected */
 #define CHECK_AGAIN 0.5   /* a failed check is tried again this much later */
 #define MAX_BACKEND_ANSWER (1 << 20)
@@ -35,7 +35,7 @@ typedef struct dbatch {
 typedef struct dbackend {
     disp *d;
     char url[DISP_URL_MAX]; /* canonical (addr_format_url) */
-    backend *conn;
+    upstream *conn;
     int sid;             /* its id in the scheduler */
     int mid;             /* its id in the metrics */
     health health;       /* ejection state */
@@ -140,7 +140,7 @@ static void on_check_answer(void *arg, bool ok);
 static void on_check_timer(evutil_socket_t fd, short what, void *arg)
 {
     dbackend *pb = arg;
-    backend_check(pb->conn, CHECK_TIMEOUT, on_check_answer, pb);
+    upstream_check(pb->conn, CHECK_TIMEOUT, on_check_answer, pb);
 }
 
 /* The next active check of an ejected backend: at the end of its ejection
@@ -161,7 +161,7 @@ static void on_check_answer(void *arg, bool ok)
     dbackend *pb = arg;
     double now = mono_now();
     if (health_probe(&pb->health, now, ok)) {
-        log_info("backend %s: health check passed, back in the pool", backend_name(pb->conn));
+        log_info("backend %s: health check passed, back in the pool", upstream_name(pb->conn));
         sched_backend_set_up(pb->d->sched, pb->sid, !pb->leaving);
         publish_state(pb->d, pb);
         disp_kick(pb->d);
@@ -173,7 +173,7 @@ static void on_check_answer(void *arg, bool ok)
 
 static void free_backend(dbackend *pb)
 {
-    backend_free(pb->conn);
+    upstream_free(pb->conn);
     if (pb->check)
         event_free(pb->check);
     free(pb);
@@ -196,11 +196,11 @@ static bool add_backend(disp *d, const char *url, const addr_url *addr)
     d->used0 = true;
     if (pb->sid < 0)
         goto fail;
-    pb->conn = backend_new(d->base, d->dns, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
+    pb->conn = upstream_new(d->base, d->dns, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
     pb->check = evtimer_new(d->base, on_check_timer, pb);
     if (!pb->conn || !pb->check)
         goto fail;
-    pb->mid = metrics_backend_id(d->metrics, backend_hostport(pb->conn));
+    pb->mid = metrics_backend_id(d->metrics, upstream_hostport(pb->conn));
     sched_backend_set_up(d->sched, pb->sid, true);
     d->pool[d->npool++] = pb;
     publish_state(d, pb);
@@ -295,7 +295,7 @@ double disp_last_contact(const disp *d)
         const dbackend *pb = d->pool[i];
         if (!usable(pb))
             continue;
-        double t = backend_last_contact(pb->conn);
+        double t = upstream_last_contact(pb->conn);
         if (t > last)
             last = t;
     }
@@ -309,7 +309,7 @@ static void reap_leaving(disp *d)
     for (size_t i = 0; i < d->npool; i++) {
         dbackend *pb = d->pool[i];
         if (pb->leaving && !pb->cur) {
-            log_info("backend %s left the pool", backend_name(pb->conn));
+            log_info("backend %s left the pool", upstream_name(pb->conn));
             metrics_backend_state(d->metrics, pb->mid, "removed", 0, 0, 0);
             free_backend(pb);
             continue;
@@ -464,7 +464,7 @@ static void assign(dbatch *bt, dbackend *pb)
 static void eject(disp *d, dbackend *pb)
 {
     double period = pb->health.until - mono_now();
-    log_warn("backend %s ejected for %.1f s after %d consecutive failures", backend_name(pb->conn),
+    log_warn("backend %s ejected for %.1f s after %d consecutive failures", upstream_name(pb->conn),
              period, pb->health.failures);
     sched_backend_set_up(d->sched, pb->sid, false);
     metrics_backend_ejected(d->metrics, pb->mid);
@@ -477,7 +477,7 @@ static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
 {
     dbackend *pb = bt->on;
     log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
-              bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
+              bt->sb.longest, upstream_hostport(pb->conn), bt->attempt, seconds);
     /* The backend is free now: the next batch leaves before the answers are
      * even built, so the backend never waits on our client work (the round
      * trip is what bounds throughput). */
@@ -537,8 +537,8 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
                      .n = bt->n,
                      .attempt = bt->attempt,
                      .retries = d->cfg.retries,
-                     .name = backend_name(pb->conn),
-                     .hostport = backend_hostport(pb->conn),
+                     .name = upstream_name(pb->conn),
+                     .hostport = upstream_hostport(pb->conn),
                      .health = pb->health,
                      .leaving = pb->leaving,
                      .others_usable = others_usable(d, pb),
@@ -651,7 +651,7 @@ static void send_attempt(dbatch *bt)
      * with a later deadline. */
     bt->attempt++;
     bt->attempt_started = now;
-    backend_post(bt->on->conn, body, strlen(body), d->cfg.backend_timeout, on_backend, bt);
+    upstream_post(bt->on->conn, body, strlen(body), d->cfg.backend_timeout, on_backend, bt);
     free(body);
 }
 

@@ -48,7 +48,7 @@ enum outcome_action {
 };
 
 typedef struct outcome_in {
-    /* The attempt's outcome, as backend_cb gives it. */
+    /* The attempt's outcome, as upstream_cb gives it. */
     int status; /* 0: no complete, clean answer */
     const char *body;
     size_t len;

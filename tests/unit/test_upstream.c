@@ -1,4 +1,4 @@
-/* Tests of batchproxy's backend transport (backend.c on hclient.c) against
+/* Tests of batchproxy's backend transport (upstream.c on hclient.c) against
  * a scripted HTTP server on the same event loop (127.0.0.1 or ::1, a free
  * port): each answer's bytes are written as the test says (at once, a byte
  * at a time, with unsolicited bytes after), and the server counts the
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "backend.h"
+#include "upstream.h"
 #include "log.h"
 #include "mono.h"
 
@@ -62,7 +62,7 @@ struct srv {
 typedef struct fix {
     struct event_base *base;
     srv s;
-    backend *b;
+    upstream *b;
     char log_path[64];
     int saved_stderr;
 } fix;
@@ -295,7 +295,7 @@ static void fix_backend(fix *f, const char *host, const char *path, size_t max_a
     snprintf(url, sizeof url, strchr(host, ':') ? "http://[%s]:%d%s" : "http://%s:%d%s", host,
              f->s.port, path);
     assert_true(addr_parse_url(url, &u, err, sizeof err));
-    f->b = backend_new(f->base, dns, &u, max_answer, 0);
+    f->b = upstream_new(f->base, dns, &u, max_answer, 0);
     assert_non_null(f->b);
 }
 
@@ -306,7 +306,7 @@ static int setup(void **state)
     f->base = event_base_new();
     srv_start(&f->s, f->base, "127.0.0.1");
     fix_backend(f, "127.0.0.1", "/classify", 1 << 20, NULL);
-    snprintf(f->log_path, sizeof f->log_path, "/tmp/test_backend.%d.log", (int)getpid());
+    snprintf(f->log_path, sizeof f->log_path, "/tmp/test_upstream.%d.log", (int)getpid());
     fflush(stderr);
     f->saved_stderr = dup(2);
     FILE *lf = fopen(f->log_path, "w");
@@ -330,7 +330,7 @@ static int teardown(void **state)
     if (lf)
         fclose(lf);
     unlink(f->log_path);
-    backend_free(f->b);
+    upstream_free(f->b);
     srv_stop(&f->s);
     event_base_free(f->base);
     free(f);
@@ -359,7 +359,7 @@ static const char ANS_LIE[] = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n[\"li
 static void post(fix *f, res *r, double timeout, double limit)
 {
     r->f = f;
-    backend_post(f->b, "{\"sequences\": [\"x\"]}", 20, timeout, on_res, r);
+    upstream_post(f->b, "{\"sequences\": [\"x\"]}", 20, timeout, on_res, r);
     assert_false(r->done); /* never from inside the call */
     assert_true(run_until(f->base, &r->done, limit));
 }
@@ -387,7 +387,7 @@ static void test_clean_exchanges_share_one_connection(void **state)
              "Content-Length: 20\r\n\r\n{\"sequences\": [\"x\"]}",
              f->s.port);
     assert_string_equal(f->s.reqs[0], want);
-    assert_true(backend_last_contact(f->b) > 0);
+    assert_true(upstream_last_contact(f->b) > 0);
 }
 
 /* Item 2 of the review: one more well-formed answer right after the first,
@@ -446,7 +446,7 @@ static void send_next_after_stray(res *r)
     while (ioctl(sc->fd, TIOCOUTQ, &unacked) == 0 && unacked > 0 && mono_now() < end)
         usleep(1000);
     assert_int_equal(unacked, 0);
-    backend_post(r->f->b, "{\"sequences\": [\"x\"]}", 20, 5, on_res, next_res);
+    upstream_post(r->f->b, "{\"sequences\": [\"x\"]}", 20, 5, on_res, next_res);
 }
 
 static void test_stray_answer_waiting_at_the_next_send_is_not_taken(void **state)
@@ -542,7 +542,7 @@ static void test_malformed_chunked_answer_fails(void **state)
 static void test_answers_over_the_size_limit_fail(void **state)
 {
     fix *f = *state;
-    backend_free(f->b);
+    upstream_free(f->b);
     fix_backend(f, "127.0.0.1", "/classify", 10, NULL);
     f->s.answers[0] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
     f->s.answers[1] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n0123456789a";
@@ -639,7 +639,7 @@ static void test_closed_or_malformed_answers_fail(void **state)
 static void test_refused_connection_is_reported(void **state)
 {
     fix *f = *state;
-    backend_free(f->b);
+    upstream_free(f->b);
     f->b = NULL;
     int port = f->s.port;
     srv_stop(&f->s); /* nothing listens on the port any more */
@@ -650,31 +650,31 @@ static void test_refused_connection_is_reported(void **state)
     post(f, &r, 5, 5);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.error, "connection refused");
-    assert_true(backend_last_contact(f->b) < 0);
+    assert_true(upstream_last_contact(f->b) < 0);
 }
 
 static void test_paths_and_health_checks(void **state)
 {
     fix *f = *state;
-    backend_free(f->b);
+    upstream_free(f->b);
     fix_backend(f, "127.0.0.1", "/v2/models/m/", 1 << 20, NULL);
     for (int i = 0; i < 5; i++)
         f->s.answers[i] = OK(2) "ok";
     f->s.answers[3] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
     res r1 = {0}, r2 = {0};
     r1.f = r2.f = f;
-    backend_request(f->b, "POST", "infer", "{}", 2, 5, on_res, &r1);
+    upstream_request(f->b, "POST", "infer", "{}", 2, 5, on_res, &r1);
     assert_true(run_until(f->base, &r1.done, 5));
-    backend_request(f->b, "GET", "/health", NULL, 0, 5, on_res, &r2);
+    upstream_request(f->b, "GET", "/health", NULL, 0, 5, on_res, &r2);
     assert_true(run_until(f->base, &r2.done, 5));
     assert_int_equal(r2.status, 200);
     check_res c1 = {0}, c2 = {0}, c3 = {0};
-    backend_check(f->b, 5, on_check, &c1);
+    upstream_check(f->b, 5, on_check, &c1);
     assert_false(c1.done);
     assert_true(run_until(f->base, &c1.done, 5));
     assert_true(c1.ok);
-    assert_true(backend_set_health_path(f->b, "ready"));
-    backend_check(f->b, 5, on_check, &c2);
+    assert_true(upstream_set_health_path(f->b, "ready"));
+    upstream_check(f->b, 5, on_check, &c2);
     assert_true(run_until(f->base, &c2.done, 5));
     assert_false(c2.ok); /* 503 */
     assert_true(strncmp(f->s.reqs[0], "POST /v2/models/m/infer HTTP/1.1\r\n", 34) == 0);
@@ -686,7 +686,7 @@ static void test_paths_and_health_checks(void **state)
     /* A probe that trickles fails at its deadline too. */
     f->s.trickle[4] = true;
     double t0 = mono_now();
-    backend_check(f->b, 0.2, on_check, &c3);
+    upstream_check(f->b, 0.2, on_check, &c3);
     assert_true(run_until(f->base, &c3.done, 5));
     assert_false(c3.ok);
     assert_true(c3.at - t0 < 0.5);
@@ -695,7 +695,7 @@ static void test_paths_and_health_checks(void **state)
 static void test_ipv6_literal_and_host_name(void **state)
 {
     fix *f = *state;
-    backend_free(f->b);
+    upstream_free(f->b);
     srv_stop(&f->s);
     srv_start(&f->s, f->base, "::1");
     fix_backend(f, "::1", "/classify", 1 << 20, NULL);
@@ -705,7 +705,7 @@ static void test_ipv6_literal_and_host_name(void **state)
     post(f, &r1, 5, 5);
     assert_int_equal(r1.status, 200);
     assert_true(strstr(f->s.reqs[0], "\r\nHost: [::1]:") != NULL);
-    backend_free(f->b);
+    upstream_free(f->b);
     srv_stop(&f->s);
     /* A name, resolved asynchronously (localhost: /etc/hosts). */
     struct evdns_base *dns = evdns_base_new(f->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -717,14 +717,14 @@ static void test_ipv6_literal_and_host_name(void **state)
     post(f, &r2, 5, 5);
     assert_int_equal(r2.status, 200);
     assert_string_equal(r2.body, "[\"two\"]\r\n");
-    backend_free(f->b);
+    upstream_free(f->b);
     f->b = NULL;
     evdns_base_free(dns, 0);
 }
 
 int main(void)
 {
-    log_init("test_backend", LOG_INFO);
+    log_init("test_upstream", LOG_INFO);
     const struct CMUnitTest tests[] = {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
         T(test_clean_exchanges_share_one_connection),
