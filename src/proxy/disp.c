@@ -26,23 +26,24 @@ typedef struct dbatch {
     sched_batch sb; /* as the scheduler chose it, for sched_done */
     int attempt;    /* attempts made so far */
     double attempt_started;
-    struct dbackend *on; /* the backend holding it (sent or backing off); NULL: pending */
+    struct backend *on; /* the backend holding it (sent or backing off); NULL: pending */
     struct event *retry;
     struct dbatch *next; /* on the pending list */
 } dbatch;
 
-/* One backend of the pool. */
-typedef struct dbackend {
+/* One backend of the pool, as the dispatcher drives it: its connections
+ * (upstream.h), its lane in the scheduler and its id in the metrics. */
+typedef struct backend {
     disp *d;
     char url[DISP_URL_MAX]; /* canonical (addr_format_url) */
     upstream *conn;
-    int sid;             /* its id in the scheduler */
+    int lane;            /* its lane in the scheduler (sched.h) */
     int mid;             /* its id in the metrics */
     health health;       /* ejection state */
     bool leaving;        /* removed from the list: leaves once it holds no batch */
     dbatch *cur;         /* its batch, if any */
     struct event *check; /* the next active check while ejected */
-} dbackend;
+} backend;
 
 struct disp {
     disp_config cfg;
@@ -51,7 +52,7 @@ struct disp {
     jobs *jobs;
     cache *cache;
     metrics *metrics;
-    dbackend *pool[DISP_MAX_BACKENDS]; /* in use, and leaving */
+    backend *pool[DISP_MAX_BACKENDS]; /* in use, and leaving */
     size_t npool;
     struct event *kick; /* deferred "look for work" */
     struct event *wake; /* the policy's deliberate wait */
@@ -66,7 +67,7 @@ struct disp {
      * then block; logged). Freed after the backends, whose connections
      * cancel their lookups. */
     struct evdns_base *dns;
-    bool used0; /* the scheduler's backend 0 is taken */
+    bool used0; /* the scheduler's lane 0 is taken */
 };
 
 static void set_timer(struct event *ev, double seconds)
@@ -91,18 +92,18 @@ static void dispatch(disp *d);
 
 /* --- the pool --- */
 
-static bool usable(const dbackend *pb)
+static bool usable(const backend *pb)
 {
     return !pb->leaving && health_usable(&pb->health);
 }
 
-static bool is_free(const dbackend *pb)
+static bool is_free(const backend *pb)
 {
     return usable(pb) && !pb->cur;
 }
 
 /* Another usable backend than `except` exists (free or not). */
-static bool others_usable(const disp *d, const dbackend *except)
+static bool others_usable(const disp *d, const backend *except)
 {
     for (size_t i = 0; i < d->npool; i++)
         if (d->pool[i] != except && usable(d->pool[i]))
@@ -111,15 +112,15 @@ static bool others_usable(const disp *d, const dbackend *except)
 }
 
 /* The fastest free backend other than `except` (by its own cost curve), or NULL. */
-static dbackend *fastest_free(const disp *d, const dbackend *except)
+static backend *fastest_free(const disp *d, const backend *except)
 {
-    dbackend *best = NULL;
+    backend *best = NULL;
     double best_cost = INFINITY;
     for (size_t i = 0; i < d->npool; i++) {
-        dbackend *pb = d->pool[i];
+        backend *pb = d->pool[i];
         if (pb == except || !is_free(pb))
             continue;
-        double c = cost_predict(sched_costs(d->sched, pb->sid), 22);
+        double c = cost_predict(sched_costs(d->sched, pb->lane), 22);
         if (c < best_cost) {
             best = pb;
             best_cost = c;
@@ -128,9 +129,9 @@ static dbackend *fastest_free(const disp *d, const dbackend *except)
     return best;
 }
 
-static void publish_state(disp *d, dbackend *pb)
+static void publish_state(disp *d, backend *pb)
 {
-    const cost_model *cm = sched_costs(d->sched, pb->sid);
+    const cost_model *cm = sched_costs(d->sched, pb->lane);
     const char *state = pb->leaving ? "leaving" : health_usable(&pb->health) ? "up" : "ejected";
     metrics_backend_state(d->metrics, pb->mid, state, cm->a, cm->lin, cm->b);
 }
@@ -139,7 +140,7 @@ static void on_check_answer(void *arg, bool ok);
 
 static void on_check_timer(evutil_socket_t fd, short what, void *arg)
 {
-    dbackend *pb = arg;
+    backend *pb = arg;
     upstream_check(pb->conn, CHECK_TIMEOUT, on_check_answer, pb);
 }
 
@@ -147,7 +148,7 @@ static void on_check_timer(evutil_socket_t fd, short what, void *arg)
  * period, or CHECK_AGAIN from now when that has passed (after a failed
  * check). A check that passed a moment too early (the loop's timers run on
  * its cached clock, which may lag) goes again right at the period's end. */
-static void schedule_check(dbackend *pb, double now, bool passed)
+static void schedule_check(backend *pb, double now, bool passed)
 {
     double again = pb->health.until - now;
     bool early_pass = passed && again > 0;
@@ -158,11 +159,11 @@ static void schedule_check(dbackend *pb, double now, bool passed)
  * ejection period, else check again (schedule_check). */
 static void on_check_answer(void *arg, bool ok)
 {
-    dbackend *pb = arg;
+    backend *pb = arg;
     double now = mono_now();
     if (health_probe(&pb->health, now, ok)) {
         log_info("backend %s: health check passed, back in the pool", upstream_name(pb->conn));
-        sched_backend_set_up(pb->d->sched, pb->sid, !pb->leaving);
+        sched_lane_set_up(pb->d->sched, pb->lane, !pb->leaving);
         publish_state(pb->d, pb);
         disp_kick(pb->d);
         return;
@@ -171,7 +172,7 @@ static void on_check_answer(void *arg, bool ok)
         schedule_check(pb, now, ok);
 }
 
-static void free_backend(dbackend *pb)
+static void free_backend(backend *pb)
 {
     upstream_free(pb->conn);
     if (pb->check)
@@ -185,40 +186,40 @@ static bool add_backend(disp *d, const char *url, const addr_url *addr)
 {
     if (d->npool >= DISP_MAX_BACKENDS)
         return false;
-    dbackend *pb = calloc(1, sizeof *pb);
+    backend *pb = calloc(1, sizeof *pb);
     if (!pb)
         return false;
     snprintf(pb->url, sizeof pb->url, "%s", url);
     pb->d = d;
     health_init(&pb->health, &d->cfg.health);
-    /* A new scheduler has backend 0; the first backend of the pool takes it. */
-    pb->sid = d->used0 ? sched_add_backend(d->sched) : 0;
+    /* A new scheduler has lane 0; the first backend of the pool takes it. */
+    pb->lane = d->used0 ? sched_add_lane(d->sched) : 0;
     d->used0 = true;
-    if (pb->sid < 0)
+    if (pb->lane < 0)
         goto fail;
     pb->conn = upstream_new(d->base, d->dns, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
     pb->check = evtimer_new(d->base, on_check_timer, pb);
     if (!pb->conn || !pb->check)
         goto fail;
     pb->mid = metrics_backend_id(d->metrics, upstream_hostport(pb->conn));
-    sched_backend_set_up(d->sched, pb->sid, true);
+    sched_lane_set_up(d->sched, pb->lane, true);
     d->pool[d->npool++] = pb;
     publish_state(d, pb);
     disp_kick(d);
     return true;
 fail:
-    if (pb->sid >= 0 && pb->sid < (int)sched_backends(d->sched))
-        sched_backend_set_up(d->sched, pb->sid, false);
+    if (pb->lane >= 0 && pb->lane < (int)sched_lanes(d->sched))
+        sched_lane_set_up(d->sched, pb->lane, false);
     free_backend(pb);
     return false;
 }
 
 /* The backend gets no new batch and is freed once its batch in flight is
  * over. */
-static void retire_backend(disp *d, dbackend *pb)
+static void retire_backend(disp *d, backend *pb)
 {
     pb->leaving = true;
-    sched_backend_set_up(d->sched, pb->sid, false);
+    sched_lane_set_up(d->sched, pb->lane, false);
     evtimer_del(pb->check);
     publish_state(d, pb);
     disp_kick(d); /* frees it now if it is idle */
@@ -227,10 +228,10 @@ static void retire_backend(disp *d, dbackend *pb)
 /* Takes back retire_backend for a leaving backend listed again before it
  * left: it is in use again, with its learned curve and health as they
  * were. */
-static void keep_backend(disp *d, dbackend *pb)
+static void keep_backend(disp *d, backend *pb)
 {
     pb->leaving = false;
-    sched_backend_set_up(d->sched, pb->sid, health_usable(&pb->health));
+    sched_lane_set_up(d->sched, pb->lane, health_usable(&pb->health));
     if (!health_usable(&pb->health))
         schedule_check(pb, mono_now(), false);
     publish_state(d, pb);
@@ -243,7 +244,7 @@ disp_sync disp_sync_pool(disp *d, char *const urls[], const addr_url addrs[], si
     disp_sync r = {0};
     bool keep[DISP_MAX_BACKENDS] = {false};
     for (size_t i = 0; i < d->npool; i++) {
-        dbackend *pb = d->pool[i];
+        backend *pb = d->pool[i];
         bool listed = false;
         for (size_t k = 0; k < n; k++)
             if (strcmp(urls[k], pb->url) == 0)
@@ -292,7 +293,7 @@ double disp_last_contact(const disp *d)
 {
     double last = -1;
     for (size_t i = 0; i < d->npool; i++) {
-        const dbackend *pb = d->pool[i];
+        const backend *pb = d->pool[i];
         if (!usable(pb))
             continue;
         double t = upstream_last_contact(pb->conn);
@@ -307,7 +308,7 @@ static void reap_leaving(disp *d)
 {
     size_t kept = 0;
     for (size_t i = 0; i < d->npool; i++) {
-        dbackend *pb = d->pool[i];
+        backend *pb = d->pool[i];
         if (pb->leaving && !pb->cur) {
             log_info("backend %s left the pool", upstream_name(pb->conn));
             metrics_backend_state(d->metrics, pb->mid, "removed", 0, 0, 0);
@@ -334,11 +335,11 @@ static void pending_push(disp *d, dbatch *bt)
 
 /* The oldest pending batch that may go to pb within the cost bound
  * (sched_batch_fits), taken off the list; NULL if none. */
-static dbatch *pending_take(disp *d, const dbackend *pb)
+static dbatch *pending_take(disp *d, const backend *pb)
 {
     for (dbatch **at = &d->pending, *prev = NULL; *at; prev = *at, at = &(*at)->next) {
         dbatch *bt = *at;
-        if (!sched_batch_fits(d->sched, pb->sid, bt->sb.longest))
+        if (!sched_batch_fits(d->sched, pb->lane, bt->sb.longest))
             continue;
         *at = bt->next;
         if (d->pending_tail == bt)
@@ -365,11 +366,11 @@ static dbatch *pending_pop(disp *d)
  * the scheduler learns from a success. */
 static void release(disp *d, dbatch *bt, bool ok)
 {
-    dbackend *pb = bt->on;
+    backend *pb = bt->on;
     if (!pb)
         return;
     double now = mono_now();
-    sched_done(d->sched, pb->sid, &bt->sb, now, now - bt->attempt_started, ok);
+    sched_done(d->sched, pb->lane, &bt->sb, now, now - bt->attempt_started, ok);
     pb->cur = NULL;
     bt->on = NULL;
     if (ok)
@@ -452,7 +453,7 @@ static void fail_all(disp *d, dbatch *bt, int status, const char *detail)
 }
 
 /* Puts the batch on a backend and sends it. */
-static void assign(dbatch *bt, dbackend *pb)
+static void assign(dbatch *bt, backend *pb)
 {
     bt->on = pb;
     pb->cur = bt;
@@ -461,12 +462,12 @@ static void assign(dbatch *bt, dbackend *pb)
 
 /* pb was ejected by a failed attempt: it leaves the scheduler's backends
  * and is checked again at the end of its period. */
-static void eject(disp *d, dbackend *pb)
+static void eject(disp *d, backend *pb)
 {
     double period = pb->health.until - mono_now();
     log_warn("backend %s ejected for %.1f s after %d consecutive failures", upstream_name(pb->conn),
              period, pb->health.failures);
-    sched_backend_set_up(d->sched, pb->sid, false);
+    sched_lane_set_up(d->sched, pb->lane, false);
     metrics_backend_ejected(d->metrics, pb->mid);
     publish_state(d, pb);
     set_timer(pb->check, period);
@@ -475,7 +476,7 @@ static void eject(disp *d, dbackend *pb)
 /* The batch's backend answered it: its labels go to the waiters. */
 static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
 {
-    dbackend *pb = bt->on;
+    backend *pb = bt->on;
     log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
               bt->sb.longest, upstream_hostport(pb->conn), bt->attempt, seconds);
     /* The backend is free now: the next batch leaves before the answers are
@@ -493,7 +494,7 @@ static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
 /* A failed attempt: the batch fails or moves as decided (outcome.h). */
 static void failed(disp *d, dbatch *bt, const outcome *o, double seconds)
 {
-    dbackend *pb = bt->on;
+    backend *pb = bt->on;
     log_warn("batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n, bt->sb.longest,
              bt->attempt, seconds, o->why);
     if (o->ejected)
@@ -528,7 +529,7 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
 {
     dbatch *bt = arg;
     disp *d = bt->d;
-    dbackend *pb = bt->on;
+    backend *pb = bt->on;
     double now = mono_now(), seconds = now - bt->attempt_started;
     outcome_in in = {.status = status,
                      .body = body,
@@ -562,7 +563,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
     dbatch *bt = arg;
     disp *d = bt->d;
-    dbackend *pb = bt->on;
+    backend *pb = bt->on;
     if (!pb || !usable(pb)) {
         release(d, bt, false);
         pending_push(d, bt);
@@ -581,7 +582,7 @@ static void move_elsewhere(disp *d, dbatch *bt)
     bool somewhere = false;
     for (size_t i = 0; i < d->npool; i++)
         somewhere |=
-            usable(d->pool[i]) && sched_batch_fits(d->sched, d->pool[i]->sid, bt->sb.longest);
+            usable(d->pool[i]) && sched_batch_fits(d->sched, d->pool[i]->lane, bt->sb.longest);
     release(d, bt, false);
     if (somewhere) {
         pending_push(d, bt);
@@ -632,7 +633,7 @@ static void send_attempt(dbatch *bt)
         if (tx[i].len > bt->sb.longest)
             bt->sb.longest = tx[i].len;
     }
-    if (!sched_batch_fits(d->sched, bt->on->sid, bt->sb.longest)) {
+    if (!sched_batch_fits(d->sched, bt->on->lane, bt->sb.longest)) {
         move_elsewhere(d, bt);
         return;
     }
@@ -656,7 +657,7 @@ static void send_attempt(dbatch *bt)
 }
 
 /* A new batch from the scheduler's choice for pb. */
-static void start_batch(disp *d, dbackend *pb, const sched_batch *sb, double now)
+static void start_batch(disp *d, backend *pb, const sched_batch *sb, double now)
 {
     dbatch *bt = batch_new(d, sb);
     if (!bt) {
@@ -670,7 +671,7 @@ static void start_batch(disp *d, dbackend *pb, const sched_batch *sb, double now
             tmp.batch[i] = sb->e[i].owner;
         fail_all(d, &tmp, 502, "out of memory starting a batch");
         double t = mono_now();
-        sched_done(d->sched, pb->sid, sb, t, 0, false);
+        sched_done(d->sched, pb->lane, sb, t, 0, false);
         return;
     }
     for (size_t i = 0; i < bt->n; i++) {
@@ -683,10 +684,10 @@ static void start_batch(disp *d, dbackend *pb, const sched_batch *sb, double now
     assign(bt, pb);
 }
 
-static int by_speed_cmp(const disp *d, const dbackend *a, const dbackend *b)
+static int by_speed_cmp(const disp *d, const backend *a, const backend *b)
 {
-    double ca = cost_predict(sched_costs(d->sched, a->sid), 22);
-    double cb = cost_predict(sched_costs(d->sched, b->sid), 22);
+    double ca = cost_predict(sched_costs(d->sched, a->lane), 22);
+    double cb = cost_predict(sched_costs(d->sched, b->lane), 22);
     return (ca > cb) - (ca < cb);
 }
 
@@ -699,7 +700,7 @@ static void dispatch(disp *d)
     evtimer_del(d->wake);
     /* The free backends, fastest first (by their own curves): the cost
      * policy may keep long work off a slow one for a faster one. */
-    dbackend *fr[DISP_MAX_BACKENDS];
+    backend *fr[DISP_MAX_BACKENDS];
     size_t nf = 0;
     for (size_t i = 0; i < d->npool; i++) {
         if (!is_free(d->pool[i]))
@@ -710,7 +711,7 @@ static void dispatch(disp *d)
         fr[j] = d->pool[i];
     }
     for (size_t k = 0; k < nf; k++) {
-        dbackend *pb = fr[k];
+        backend *pb = fr[k];
         dbatch *bt = pending_take(d, pb);
         if (bt) {
             assign(bt, pb);
@@ -720,7 +721,7 @@ static void dispatch(disp *d)
             break;
         sched_batch sb;
         double wake = 0;
-        switch (sched_next(d->sched, pb->sid, now, &sb, &wake)) {
+        switch (sched_next(d->sched, pb->lane, now, &sb, &wake)) {
         case SCHED_SEND:
             start_batch(d, pb, &sb, now);
             break;
@@ -759,7 +760,7 @@ static const char *check_batch(const disp *d, const dbatch *bt)
 }
 
 /* Whether bt is held by a backend of the pool other than pb. */
-static bool held_elsewhere(const disp *d, const dbatch *bt, const dbackend *pb)
+static bool held_elsewhere(const disp *d, const dbatch *bt, const backend *pb)
 {
     for (size_t i = 0; i < d->npool; i++)
         if (d->pool[i] != pb && d->pool[i]->cur == bt)
@@ -773,13 +774,13 @@ static const char *check_pool(const disp *d)
     if (d->npool > DISP_MAX_BACKENDS)
         return "the pool holds more than DISP_MAX_BACKENDS backends";
     for (size_t i = 0; i < d->npool; i++) {
-        const dbackend *pb = d->pool[i];
+        const backend *pb = d->pool[i];
         if (pb->d != d)
             return "a backend of the pool belongs to another dispatcher";
         for (size_t k = 0; k < i; k++)
-            if (d->pool[k] == pb || d->pool[k]->sid == pb->sid ||
+            if (d->pool[k] == pb || d->pool[k]->lane == pb->lane ||
                 strcmp(d->pool[k]->url, pb->url) == 0)
-                return "two entries of the pool are one backend (same URL or scheduler id)";
+                return "two entries of the pool are one backend (same URL or lane)";
         if (usable(pb) && evtimer_pending(pb->check, NULL))
             return "a usable backend has a health check timer running";
         if (!pb->cur)
@@ -868,7 +869,7 @@ void disp_free(disp *d)
     if (!d)
         return;
     for (size_t i = 0; i < d->npool; i++) {
-        dbackend *pb = d->pool[i];
+        backend *pb = d->pool[i];
         if (pb->cur)
             batch_destroy(pb->cur);
         free_backend(pb);

@@ -97,8 +97,8 @@ double disp_last_contact(const disp *d);
  * each backend holds at most one batch and that batch names it; a pending
  * batch is held by none and has no retry timer running; no batch is in two
  * places; every batch's jobs are JOB_INFLIGHT, without a scheduler item,
- * in the jobs table; the pool's backends are distinct (URL, scheduler and
- * metrics ids), and a backend that is neither leaving nor ejected has no
+ * in the jobs table; the pool's backends are distinct (URL, scheduler lane
+ * and metrics id), and a backend that is neither leaving nor ejected has no
  * health check timer running. Returns NULL when they hold, else a sentence
  * naming the one broken. Debug builds run it after every dispatch
  * (BP_INVARIANTS, check.h). */

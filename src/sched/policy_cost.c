@@ -127,7 +127,7 @@ static double tau(const sched *s)
 /* Predicted on the backend being filled. */
 static double batch_cost(const sched *s, const sched_item *longest)
 {
-    return cost_predict(&s->bk[s->filling].cost, longest->e.len);
+    return cost_predict(&s->lanes[s->filling].cost, longest->e.len);
 }
 
 /* When a candidate whose longest member has `len` code points and whose
@@ -135,16 +135,16 @@ static double batch_cost(const sched *s, const sched_item *longest)
  * step 6): that backend's predicted end, else 0. */
 static double better_elsewhere(const sched *s, size_t len, double oldest, double now)
 {
-    double here = cost_predict(&s->bk[s->filling].cost, len), until = 0;
-    for (size_t k = 0; k < s->nbk; k++) {
-        const sched_backend *b = &s->bk[k];
-        if (k == s->filling || !b->up || !b->busy || b->free_at <= now ||
+    double here = cost_predict(&s->lanes[s->filling].cost, len), until = 0;
+    for (size_t k = 0; k < s->nlanes; k++) {
+        const sched_lane *ln = &s->lanes[k];
+        if (k == s->filling || !ln->up || !ln->busy || ln->free_at <= now ||
             !sched_cost_fits(s, k, len))
             continue;
-        double there = b->free_at - now + cost_predict(&b->cost, len);
-        if (there < DEFER_RATIO * here && b->free_at - oldest < DEFER_MAX_TAUS * tau(s) &&
-            (until == 0 || b->free_at < until))
-            until = b->free_at;
+        double there = ln->free_at - now + cost_predict(&ln->cost, len);
+        if (there < DEFER_RATIO * here && ln->free_at - oldest < DEFER_MAX_TAUS * tau(s) &&
+            (until == 0 || ln->free_at < until))
+            until = ln->free_at;
     }
     return until;
 }
@@ -375,7 +375,7 @@ static void cost_policy_pick(sched *s, double now, sched_pick *out)
             if (mine < required)
                 continue;
         }
-        if (s->nbk > 1) {
+        if (s->nlanes > 1) {
             double oldest = now;
             for (size_t k = 0; k < n; k++)
                 oldest = fmin(oldest, st->v[idx[k]]->e.enqueued);

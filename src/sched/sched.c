@@ -32,7 +32,7 @@ sched_config sched_config_default(void)
                           .prior_b = 0.002};
 }
 
-static int add_backend(sched *s);
+static int add_lane(sched *s);
 
 /* With BP_CHECK_INVARIANTS, runs sched_check after an operation that
  * changes the scheduler, and aborts if it fails. Amortised: once (queued +
@@ -92,13 +92,13 @@ sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
         goto oom;
     for (size_t i = 0; i < nb; i++)
         slink_init(&s->buckets[i]);
-    if (add_backend(s) != 0 || ops->init(s) != 0)
+    if (add_lane(s) != 0 || ops->init(s) != 0)
         goto oom;
     return s;
 oom:
     if (s) {
         share_fini(&s->share);
-        free(s->bk);
+        free(s->lanes);
         free(s->buckets);
         free(s->nonempty);
         free(s);
@@ -129,66 +129,66 @@ void sched_free(sched *s)
         unlink_item(s, SLINK_ITEM(s->arrivals.next, arrival));
     s->ops->fini(s);
     share_fini(&s->share);
-    free(s->bk);
+    free(s->lanes);
     free(s->buckets);
     free(s->nonempty);
     free(s);
 }
 
-static int add_backend(sched *s)
+static int add_lane(sched *s)
 {
-    if (s->nbk == s->capbk) {
-        size_t cap = s->capbk ? 2 * s->capbk : 4;
-        sched_backend *bk = realloc(s->bk, cap * sizeof *bk);
-        if (!bk)
+    if (s->nlanes == s->caplanes) {
+        size_t cap = s->caplanes ? 2 * s->caplanes : 4;
+        sched_lane *ln = realloc(s->lanes, cap * sizeof *ln);
+        if (!ln)
             return -1;
-        s->bk = bk;
-        s->capbk = cap;
+        s->lanes = ln;
+        s->caplanes = cap;
     }
-    sched_backend *b = &s->bk[s->nbk];
-    memset(b, 0, sizeof *b);
-    cost_init(&b->cost, s->cfg.prior_a, s->cfg.prior_lin, s->cfg.prior_b);
-    b->up = true;
-    return (int)s->nbk++;
+    sched_lane *ln = &s->lanes[s->nlanes];
+    memset(ln, 0, sizeof *ln);
+    cost_init(&ln->cost, s->cfg.prior_a, s->cfg.prior_lin, s->cfg.prior_b);
+    ln->up = true;
+    return (int)s->nlanes++;
 }
 
-int sched_add_backend(sched *s)
+int sched_add_lane(sched *s)
 {
-    int id = add_backend(s);
+    int id = add_lane(s);
     debug_check(s);
     return id;
 }
 
-static sched_backend *backend_of(const sched *s, int id)
+static sched_lane *lane_of(const sched *s, int id)
 {
-    return id >= 0 && (size_t)id < s->nbk ? &s->bk[id] : NULL;
+    return id >= 0 && (size_t)id < s->nlanes ? &s->lanes[id] : NULL;
 }
 
-void sched_backend_prior(sched *s, int backend, double a, double lin, double b)
+void sched_lane_prior(sched *s, int lane, double a, double lin, double b)
 {
-    sched_backend *bk = backend_of(s, backend);
-    if (bk)
-        cost_init(&bk->cost, a, lin, b);
+    sched_lane *ln = lane_of(s, lane);
+    if (ln)
+        cost_init(&ln->cost, a, lin, b);
 }
 
-void sched_backend_set_up(sched *s, int backend, bool up)
+void sched_lane_set_up(sched *s, int lane, bool up)
 {
-    sched_backend *b = backend_of(s, backend);
-    if (b)
-        b->up = up;
+    sched_lane *ln = lane_of(s, lane);
+    if (ln)
+        ln->up = up;
 }
 
-size_t sched_backends(const sched *s)
+size_t sched_lanes(const sched *s)
 {
-    return s->nbk;
+    return s->nlanes;
 }
 
-/* Backends up, at least 1: the drain estimates divide the work among them. */
-static double backends_up(const sched *s)
+/* Lanes up, at least 1: the drain estimates divide the work among them. */
+static double lanes_up(const sched *s)
 {
     size_t n = 0;
-    for (size_t i = 0; i < s->nbk; i++)
-        n += s->bk[i].up;
+    for (size_t i = 0; i < s->nlanes; i++)
+        n += s->lanes[i].up;
     return n ? (double)n : 1.0;
 }
 
@@ -270,20 +270,19 @@ static double oldest_live(const sched *s, double now)
     return -1;
 }
 
-static enum sched_verdict next_batch(sched *s, int backend, double now, sched_batch *out,
-                                     double *wake)
+static enum sched_verdict next_batch(sched *s, int lane, double now, sched_batch *out, double *wake)
 {
     out->n = 0;
     out->longest = 0;
-    sched_backend *bk = backend_of(s, backend);
-    if (s->queued == 0 || !bk)
+    sched_lane *ln = lane_of(s, lane);
+    if (s->queued == 0 || !ln)
         return SCHED_IDLE;
     sched_pick pick = {0};
-    s->filling = (size_t)backend;
+    s->filling = (size_t)lane;
     s->defer_until = 0;
     s->ops->pick(s, now, &pick);
     /* The cost bound holds whatever the policy proposed: a member that
-     * doesn't fit on this backend stays queued. */
+     * doesn't fit on this lane stays queued. */
     size_t fit = 0;
     for (size_t i = 0; i < pick.n; i++)
         if (sched_item_fits(s, pick.it[i], now))
@@ -316,29 +315,29 @@ static enum sched_verdict next_batch(sched *s, int backend, double now, sched_ba
         unlink_item(s, it);
     }
     out->n = pick.n;
-    bk->busy = true;
-    bk->free_at = now + cost_predict(&bk->cost, out->longest);
+    ln->busy = true;
+    ln->free_at = now + cost_predict(&ln->cost, out->longest);
     return SCHED_SEND;
 }
 
-enum sched_verdict sched_next(sched *s, int backend, double now, sched_batch *out, double *wake)
+enum sched_verdict sched_next(sched *s, int lane, double now, sched_batch *out, double *wake)
 {
-    enum sched_verdict v = next_batch(s, backend, now, out, wake);
+    enum sched_verdict v = next_batch(s, lane, now, out, wake);
     debug_check(s);
     return v;
 }
 
-void sched_done(sched *s, int backend, const sched_batch *b, double now, double seconds, bool ok)
+void sched_done(sched *s, int lane, const sched_batch *b, double now, double seconds, bool ok)
 {
     BP_ASSERT(b->n <= SCHED_MAX_BATCH); /* indexes the arrays below */
-    sched_backend *bk = backend_of(s, backend);
-    if (bk)
-        bk->busy = false;
+    sched_lane *ln = lane_of(s, lane);
+    if (ln)
+        ln->busy = false;
     if (!ok)
         return;
     BP_ASSERT(seconds >= 0); /* charged to clients: a negative or NaN time corrupts every share */
-    if (bk)
-        cost_observe(&bk->cost, b->longest, seconds);
+    if (ln)
+        cost_observe(&ln->cost, b->longest, seconds);
     cost_observe(&s->cost, b->longest, seconds);
     long tenant[SCHED_MAX_BATCH];
     size_t len[SCHED_MAX_BATCH];
@@ -357,7 +356,7 @@ double sched_drain_time(sched *s, int client, size_t len)
     long t = share_tenant_of(&s->share, client, len);
     if (t < 0)
         return 0;
-    return s->share.t[t].work / share_fraction(&s->share, t) / backends_up(s);
+    return s->share.t[t].work / share_fraction(&s->share, t) / lanes_up(s);
 }
 
 double sched_estimate(sched *s, int client, size_t len)
@@ -365,17 +364,17 @@ double sched_estimate(sched *s, int client, size_t len)
     return cost_predict(&s->cost, len) + sched_drain_time(s, client, len);
 }
 
-bool sched_batch_fits(const sched *s, int backend, size_t longest)
+bool sched_batch_fits(const sched *s, int lane, size_t longest)
 {
-    return backend_of(s, backend) && sched_cost_fits(s, (size_t)backend, longest);
+    return lane_of(s, lane) && sched_cost_fits(s, (size_t)lane, longest);
 }
 
 double sched_best_cost(const sched *s, size_t len)
 {
     double best = INFINITY;
-    for (size_t i = 0; i < s->nbk; i++)
-        if (s->bk[i].up)
-            best = fmin(best, cost_predict(&s->bk[i].cost, len));
+    for (size_t i = 0; i < s->nlanes; i++)
+        if (s->lanes[i].up)
+            best = fmin(best, cost_predict(&s->lanes[i].cost, len));
     return best < INFINITY ? best : cost_predict(&s->cost, len);
 }
 
@@ -404,7 +403,7 @@ enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest,
     long t = client > 0 ? share_tenant_of(&s->share, client, 0) : -1;
     long g = t >= 0 ? s->share.t[t].group : -1;
     if (g >= 0 && s->share.t[g].queued + n > s->share.t[g].limit) {
-        *retry_after = s->share.t[g].work / share_fraction(&s->share, g) / backends_up(s);
+        *retry_after = s->share.t[g].work / share_fraction(&s->share, g) / lanes_up(s);
         return SCHED_GROUP_FULL;
     }
     if (s->queued + n > s->cfg.max_queue) {
@@ -412,7 +411,7 @@ enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest,
         for (size_t i = 0; i < s->share.n; i++)
             if (!s->share.t[i].is_group) /* its members count already */
                 work += s->share.t[i].work;
-        *retry_after = work / backends_up(s);
+        *retry_after = work / lanes_up(s);
         return SCHED_QUEUE_FULL;
     }
     if (sched_drain_time(s, client, longest) + sched_own_time(s, n, longest) > budget) {
@@ -458,10 +457,10 @@ void sched_client_usage(const sched *s, int client, double *seconds, size_t *que
     }
 }
 
-const cost_model *sched_costs(const sched *s, int backend)
+const cost_model *sched_costs(const sched *s, int lane)
 {
-    const sched_backend *b = backend_of(s, backend);
-    return b ? &b->cost : &s->cost;
+    const sched_lane *ln = lane_of(s, lane);
+    return ln ? &ln->cost : &s->cost;
 }
 
 void sched_expire(sched *s, double now, void (*expired)(void *owner, void *arg), void *arg)
@@ -607,17 +606,17 @@ static const char *check_tenants(const sched *s)
     return why;
 }
 
-static const char *check_backends(const sched *s)
+static const char *check_lanes(const sched *s)
 {
-    if (s->nbk < 1 || s->nbk > s->capbk || !s->bk)
-        return "sched: the backend array holds nbk >= 1 backends, within its capacity";
-    if (s->filling >= s->nbk)
-        return "sched: the backend being filled is one of them";
+    if (s->nlanes < 1 || s->nlanes > s->caplanes || !s->lanes)
+        return "sched: the lane array holds nlanes >= 1 lanes, within its capacity";
+    if (s->filling >= s->nlanes)
+        return "sched: the lane being filled is one of them";
     const char *why = cost_check(&s->cost);
-    for (size_t i = 0; !why && i < s->nbk; i++) {
-        why = cost_check(&s->bk[i].cost);
-        if (!why && s->bk[i].busy && !isfinite(s->bk[i].free_at))
-            why = "sched: a busy backend's predicted end is finite";
+    for (size_t i = 0; !why && i < s->nlanes; i++) {
+        why = cost_check(&s->lanes[i].cost);
+        if (!why && s->lanes[i].busy && !isfinite(s->lanes[i].free_at))
+            why = "sched: a busy lane's predicted end is finite";
     }
     return why;
 }
@@ -628,7 +627,7 @@ const char *sched_check(const sched *s)
         return "sched: the config's sizes are within what sched_new accepts";
     if (s->queued > s->cfg.max_queue)
         return "sched: at most max_queue items are queued";
-    const char *why = check_backends(s);
+    const char *why = check_lanes(s);
     if (!why)
         why = check_buckets(s);
     if (!why)

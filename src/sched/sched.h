@@ -8,14 +8,14 @@
  *
  * The caller's cycle:
  *   it = sched_enqueue(s, owner, len, client, now, deadline)  one per distinct sequence
- *   id = sched_add_backend(s)          one per further backend (a new scheduler has
- *                                      one, id 0); each learns its own cost curve
- *   sched_next(s, id, now, &batch, &wake)  whenever backend `id` is free:
+ *   id = sched_add_lane(s)             one per further backend (a new scheduler has
+ *                                      one lane, id 0); each learns its own cost curve
+ *   sched_next(s, id, now, &batch, &wake)  whenever lane `id`'s backend is free:
  *       SCHED_SEND  send `batch` (its items have left the queue)
  *       SCHED_WAIT  the policy holds a partial batch on purpose; ask again at `wake`
  *                   (or earlier, when something is enqueued)
  *       SCHED_IDLE  nothing to send
- *   sched_done(s, id, &batch, now, seconds, ok)   when backend `id` answered
+ *   sched_done(s, id, &batch, now, seconds, ok)   when lane `id`'s backend answered
  *   sched_cancel(s, it)                       a queued sequence is no longer wanted
  *
  * Ownership: the scheduler allocates and frees its items. A handle returned
@@ -24,12 +24,14 @@
  * must not use it. The `owner` pointers are the caller's and are never
  * dereferenced here.
  *
- * Several backends: each has at most one batch in flight (the caller's
- * promise) and its own cost curve, learned from its own batches; a pooled
- * curve learned from every batch serves what is not about one backend (the
- * aging scale τ, fair-share charging, admission estimates). A backend that
- * is down (ejected, or removed from the pool) is marked so with
- * sched_backend_set_up, and the estimates count only the ones up. */
+ * Several backends: the scheduler knows each as a lane, an id the caller
+ * maps to its backend (batchproxy's dispatcher, schedsim's simulated
+ * servers). A lane has at most one batch in flight (the caller's promise)
+ * and its own cost curve, learned from its own batches; a pooled curve
+ * learned from every batch serves what is not about one backend (the aging
+ * scale τ, fair-share charging, admission estimates). The lane of a backend
+ * that is down (ejected, or removed from the pool) is marked so with
+ * sched_lane_set_up, and the estimates count only the lanes up. */
 #ifndef BP_SCHED_H
 #define BP_SCHED_H
 
@@ -107,41 +109,42 @@ void sched_cancel(sched *s, sched_item *it);
  * later deadline now shares it). */
 void sched_extend_deadline(sched *s, sched_item *it, double deadline);
 
-/* Adds a backend with its own cost curve, starting from the prior; returns
- * its id (ids count up from 0 and are never reused), or -1 when out of
- * memory. */
-int sched_add_backend(sched *s);
+/* Adds a lane (one more backend) with its own cost curve, starting from
+ * the prior; returns its id (ids count up from 0 and are never reused), or
+ * -1 when out of memory. */
+int sched_add_lane(sched *s);
 
-/* Restarts a backend's cost curve from a prior of its own (a + lin × L +
- * b × L², each >= 0), for a caller that knows what that backend costs (the
+/* Restarts a lane's cost curve from a prior of its own (a + lin × L +
+ * b × L², each >= 0), for a caller that knows what its backend costs (the
  * simulator's model). */
-void sched_backend_prior(sched *s, int backend, double a, double lin, double b);
+void sched_lane_prior(sched *s, int lane, double a, double lin, double b);
 
-/* Marks a backend up (the default) or down: a down backend is never asked
- * to wait for, and is not counted in the drain-time estimates. */
-void sched_backend_set_up(sched *s, int backend, bool up);
+/* Marks a lane up (the default) or down: a down lane is never asked to
+ * wait for, and is not counted in the drain-time estimates. */
+void sched_lane_set_up(sched *s, int lane, bool up);
 
-size_t sched_backends(const sched *s);
+/* Lanes added so far, the first included (up or down). */
+size_t sched_lanes(const sched *s);
 
-/* Decides what the free backend `backend` should do at `now` (see the cycle
- * above). Items whose deadline is at or before `now` are never put in a
+/* Decides what lane `lane`, whose backend is free, should do at `now` (see
+ * the cycle above). Items whose deadline is at or before `now` are never put in a
  * batch. With max_batch_cost set, neither is an item whose own predicted
- * cost on this backend's curve exceeds it; as a batch costs what its
+ * cost on this lane's curve exceeds it; as a batch costs what its
  * longest member costs (a + lin × L + b × L² never decreases with L), no batch sent
- * is predicted to take longer than max_batch_cost on the backend it goes
- * to. An item too costly here waits for a backend where it fits (or its
+ * is predicted to take longer than max_batch_cost on the lane it goes
+ * to. An item too costly here waits for a lane where it fits (or its
  * deadline). SCHED_WAIT may also mean that the cost policy keeps the best
- * batches for a faster backend that is predicted to free up at `wake` (a
- * bounded wait; see policy_cost.c). Callers with several free backends
+ * batches for a faster lane that is predicted to free up at `wake` (a
+ * bounded wait; see policy_cost.c). Callers with several free lanes
  * should ask the fastest first. An unknown id gets SCHED_IDLE. */
-enum sched_verdict sched_next(sched *s, int backend, double now, sched_batch *out, double *wake);
+enum sched_verdict sched_next(sched *s, int lane, double now, sched_batch *out, double *wake);
 
-/* Reports a batch's outcome on `backend` and its measured service time
+/* Reports a batch's outcome on `lane` and its measured service time
  * (>= 0 when ok: it is charged to the members' clients); successful
- * batches teach that backend's cost curve and the pooled one. A
- * failed batch frees the backend too (the caller may send the same items
+ * batches teach that lane's cost curve and the pooled one. A
+ * failed batch frees the lane too (the caller may send the same items
  * again elsewhere, outside the scheduler). */
-void sched_done(sched *s, int backend, const sched_batch *b, double now, double seconds, bool ok);
+void sched_done(sched *s, int lane, const sched_batch *b, double now, double seconds, bool ok);
 
 /* Sets a client's weight for its fair share of the backend (default 1;
  * client 0 sets both anonymous classes). Only the cost policy uses
@@ -178,10 +181,10 @@ double sched_drain_time(sched *s, int client, size_t len);
 double sched_estimate(sched *s, int client, size_t len);
 
 /* Whether a batch whose longest member has `longest` code points may go to
- * `backend`: predicted within max_batch_cost by its curve (always without
- * a bound). For a caller that moves a batch to another backend than the
+ * `lane`: predicted within max_batch_cost by its curve (always without
+ * a bound). For a caller that moves a batch to another lane than the
  * one it was made for (a retry elsewhere). */
-bool sched_batch_fits(const sched *s, int backend, size_t longest);
+bool sched_batch_fits(const sched *s, int lane, size_t longest);
 
 /* The predicted cost of a batch whose longest member has `len` code points
  * on the backend up now that would take it soonest, by each backend's own
@@ -223,9 +226,9 @@ enum sched_admission {
 enum sched_admission sched_admit(sched *s, int client, size_t n, size_t longest, size_t client_max,
                                  double budget, double *retry_after);
 
-/* A backend's learned cost curve (see cost.h), or the pooled one for
+/* A lane's learned cost curve (see cost.h), or the pooled one for
  * a negative or unknown id. */
-const cost_model *sched_costs(const sched *s, int backend);
+const cost_model *sched_costs(const sched *s, int lane);
 
 /* Removes every item whose deadline is at or before `now`, calling
  * expired(owner, arg) for each (the handle is already invalid then). */

@@ -11,14 +11,14 @@
  *   its remove() sees it once before it leaves them, whatever the reason
  *   (sent, cancelled, expired); the policy may use `plink` and `pclass` freely;
  * - pick() only proposes: it fills `out` with items that fit (sched_item_fits:
- *   live, and within max_batch_cost on the backend being filled) and never
+ *   live, and within max_batch_cost on the lane being filled) and never
  *   unlinks anything; the core removes the chosen ones if it sends, and
  *   drops from the proposal any that don't fit, so the bound holds whatever
  *   a policy does;
- * - during pick(), `filling` is the backend being filled (a valid id); a
+ * - during pick(), `filling` is the lane being filled (a valid id); a
  *   pick that leaves `out` empty on purpose, to keep the work for a faster
- *   backend, sets `defer_until` (> now) to when that backend frees up;
- * - a backend is `busy` from the SCHED_SEND that filled it to its
+ *   lane, sets `defer_until` (> now) to when that lane frees up;
+ * - a lane is `busy` from the SCHED_SEND that filled it to its
  *   sched_done, and `free_at` is then its batch's predicted end.
  * And, checked with the above by sched_check (sched.h):
  * - `queued` <= max_queue; the arrivals list and each bucket are in enqueue
@@ -31,8 +31,8 @@
  *   added) finite and >= 0;
  * - each tenant's queued and work are its queued items' count and sum
  *   (share.h's own invariants hold too);
- * - the backend array holds nbk >= 1 backends (ids 0..nbk-1, never reused),
- *   `filling` < nbk, and every cost curve keeps cost.h's invariants;
+ * - the lane array holds nlanes >= 1 lanes (ids 0..nlanes-1, never reused),
+ *   `filling` < nlanes, and every cost curve keeps cost.h's invariants;
  * - a policy with a check() keeps its own invariants (priority: every item
  *   on the queue of its class). */
 #ifndef BP_SCHED_IMPL_H
@@ -103,13 +103,14 @@ typedef struct sched_policy_ops {
     const char *(*check)(const sched *s);
 } sched_policy_ops;
 
-/* One backend: its own learned cost curve and what is in flight on it. */
-typedef struct sched_backend {
+/* A lane (sched.h): one backend as the scheduler sees it, its own learned
+ * cost curve and what is in flight on it. */
+typedef struct sched_lane {
     cost_model cost;
     bool up;
     bool busy;
     double free_at; /* predicted end of its batch in flight, when busy */
-} sched_backend;
+} sched_lane;
 
 struct sched {
     sched_config cfg;
@@ -118,11 +119,11 @@ struct sched {
     size_t queued;
     slink arrivals;
     slink *buckets;  /* cfg.max_length + 1 FIFO lists, index = clamped length */
-    cost_model cost; /* pooled over every backend */
-    sched_backend *bk;
-    size_t nbk, capbk;
-    size_t filling;     /* the backend sched_next is filling */
-    double defer_until; /* set by a pick that keeps its work for a faster backend */
+    cost_model cost; /* pooled over every lane */
+    sched_lane *lanes;
+    size_t nlanes, caplanes;
+    size_t filling;     /* the lane sched_next is filling */
+    double defer_until; /* set by a pick that keeps its work for a faster lane */
     share_table share;
     uint64_t *nonempty;
     size_t check_skip; /* BP_CHECK_INVARIANTS: operations until the next full check */
@@ -135,15 +136,15 @@ static inline int sched_item_live(const sched_item *it, double now)
 }
 
 /* True if a batch whose longest member has `len` code points is predicted
- * to take at most max_batch_cost on backend `backend` (always, without a
+ * to take at most max_batch_cost on lane `lane` (always, without a
  * bound). */
-static inline bool sched_cost_fits(const sched *s, size_t backend, size_t len)
+static inline bool sched_cost_fits(const sched *s, size_t lane, size_t len)
 {
     return s->cfg.max_batch_cost <= 0 ||
-           cost_predict(&s->bk[backend].cost, len) <= s->cfg.max_batch_cost;
+           cost_predict(&s->lanes[lane].cost, len) <= s->cfg.max_batch_cost;
 }
 
-/* True if the item may go into the batch being filled (backend `filling`)
+/* True if the item may go into the batch being filled (lane `filling`)
  * at `now`: live, and its own batch cost there within max_batch_cost. A
  * batch costs what its longest member costs, so a batch of items that each
  * fit fits too: a long item is never put with others that would push the

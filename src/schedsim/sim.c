@@ -23,7 +23,7 @@ typedef struct sim_text {
 /* The pool of backends, each running one batch at a time. */
 typedef struct sim_backends {
     size_t n;
-    int id[SIM_MAX_BACKENDS];            /* in the scheduler */
+    int lane[SIM_MAX_BACKENDS];          /* in the scheduler */
     size_t order[SIM_MAX_BACKENDS];      /* fastest first */
     double busy_until[SIM_MAX_BACKENDS]; /* its batch in flight completes then (-1: idle) */
     sched_batch *inflight;               /* per backend, its batch in flight */
@@ -249,9 +249,9 @@ static bool setup_backends(sim_state *st, char *err, size_t errlen)
         snprintf(err, errlen, "at most %d backends", SIM_MAX_BACKENDS);
         return false;
     }
-    be->id[0] = 0; /* a new scheduler has one backend */
+    be->lane[0] = 0; /* a new scheduler has one lane */
     for (size_t k = 1; k < be->n; k++)
-        if ((be->id[k] = sched_add_backend(st->s)) < 0) {
+        if ((be->lane[k] = sched_add_lane(st->s)) < 0) {
             snprintf(err, errlen, "out of memory");
             return false;
         }
@@ -260,7 +260,7 @@ static bool setup_backends(sim_state *st, char *err, size_t errlen)
      * short to be judged on learning a backend's speed from a wrong prior. */
     if (cfg->backend_b || cfg->backend_c)
         for (size_t k = 0; k < be->n; k++)
-            sched_backend_prior(st->s, be->id[k], cfg->a, backend_b(cfg, k), backend_c(cfg, k));
+            sched_lane_prior(st->s, be->lane[k], cfg->a, backend_b(cfg, k), backend_c(cfg, k));
     fastest_first(cfg, be->n, be->order);
     be->inflight = calloc(be->n, sizeof *be->inflight);
     if (!be->inflight) {
@@ -333,7 +333,7 @@ static void complete_batches(sim_state *st, double now)
             if (!st->cfg->cache)
                 htab_remove(&st->texts, &x->node);
         }
-        sched_done(st->s, be->id[b], inflight, now, took, true);
+        sched_done(st->s, be->lane[b], inflight, now, took, true);
         be->busy_until[b] = -1;
     }
 }
@@ -352,7 +352,7 @@ static bool dispatch(sim_state *st, double now, double *wake)
             continue;
         double w = INFINITY;
         sched_batch *inflight = &be->inflight[b];
-        switch (sched_next(st->s, be->id[b], now, inflight, &w)) {
+        switch (sched_next(st->s, be->lane[b], now, inflight, &w)) {
         case SCHED_SEND:
             for (size_t k = 0; k < inflight->n; k++)
                 ((sim_text *)inflight->e[k].owner)->state = TEXT_INFLIGHT;

@@ -54,17 +54,16 @@ CHECKED_SCHED(sched_item *, sched_enqueue,
 CHECKED_SCHED_VOID(sched_cancel, (sched * s, sched_item *it), (s, it))
 CHECKED_SCHED_VOID(sched_extend_deadline, (sched * s, sched_item *it, double deadline),
                    (s, it, deadline))
-CHECKED_SCHED(int, sched_add_backend, (sched * s), (s))
-CHECKED_SCHED_VOID(sched_backend_prior, (sched * s, int backend, double a, double lin, double b),
-                   (s, backend, a, lin, b))
-CHECKED_SCHED_VOID(sched_backend_set_up, (sched * s, int backend, bool up), (s, backend, up))
+CHECKED_SCHED(int, sched_add_lane, (sched * s), (s))
+CHECKED_SCHED_VOID(sched_lane_prior, (sched * s, int lane, double a, double lin, double b),
+                   (s, lane, a, lin, b))
+CHECKED_SCHED_VOID(sched_lane_set_up, (sched * s, int lane, bool up), (s, lane, up))
 CHECKED_SCHED(enum sched_verdict, sched_next,
-              (sched * s, int backend, double now, sched_batch *out, double *wake),
-              (s, backend, now, out, wake))
+              (sched * s, int lane, double now, sched_batch *out, double *wake),
+              (s, lane, now, out, wake))
 CHECKED_SCHED_VOID(sched_done,
-                   (sched * s, int backend, const sched_batch *b, double now, double seconds,
-                    bool ok),
-                   (s, backend, b, now, seconds, ok))
+                   (sched * s, int lane, const sched_batch *b, double now, double seconds, bool ok),
+                   (s, lane, b, now, seconds, ok))
 CHECKED_SCHED(bool, sched_set_weight, (sched * s, int client, double weight), (s, client, weight))
 CHECKED_SCHED(bool, sched_set_group, (sched * s, int client, int group), (s, client, group))
 CHECKED_SCHED(bool, sched_set_group_limit, (sched * s, int group, size_t max_queued),
@@ -83,9 +82,9 @@ CHECKED_SCHED_VOID(sched_expire,
 #define sched_enqueue(...) checked_sched_enqueue(__VA_ARGS__)
 #define sched_cancel(...) checked_sched_cancel(__VA_ARGS__)
 #define sched_extend_deadline(...) checked_sched_extend_deadline(__VA_ARGS__)
-#define sched_add_backend(...) checked_sched_add_backend(__VA_ARGS__)
-#define sched_backend_prior(...) checked_sched_backend_prior(__VA_ARGS__)
-#define sched_backend_set_up(...) checked_sched_backend_set_up(__VA_ARGS__)
+#define sched_add_lane(...) checked_sched_add_lane(__VA_ARGS__)
+#define sched_lane_prior(...) checked_sched_lane_prior(__VA_ARGS__)
+#define sched_lane_set_up(...) checked_sched_lane_set_up(__VA_ARGS__)
 #define sched_next(...) checked_sched_next(__VA_ARGS__)
 #define sched_done(...) checked_sched_done(__VA_ARGS__)
 #define sched_set_weight(...) checked_sched_set_weight(__VA_ARGS__)

@@ -36,9 +36,9 @@ static sched *make(void)
 static void test_each_backend_learns_its_own_curve(void **state)
 {
     sched *s = make();
-    int fast = sched_add_backend(s);
+    int fast = sched_add_lane(s);
     assert_int_equal(fast, 1);
-    assert_int_equal(sched_backends(s), 2);
+    assert_int_equal(sched_lanes(s), 2);
     teach(s, 0, 0.008);
     teach(s, fast, 0.0005);
     assert_true(cost_predict(sched_costs(s, 0), 20) > 3.0);
@@ -55,7 +55,7 @@ static void test_each_backend_learns_its_own_curve(void **state)
 static void test_long_work_waits_for_the_fast_backend(void **state)
 {
     sched *s = make();
-    int fast = sched_add_backend(s);
+    int fast = sched_add_lane(s);
     teach(s, 0, 0.008);
     teach(s, fast, 0.0005);
     sched_batch b;
@@ -86,7 +86,7 @@ static void test_long_work_waits_for_the_fast_backend(void **state)
 static void test_wait_is_bounded(void **state)
 {
     sched *s = make();
-    int fast = sched_add_backend(s);
+    int fast = sched_add_lane(s);
     teach(s, 0, 0.008);
     teach(s, fast, 0.0005);
     sched_batch b;
@@ -104,7 +104,7 @@ static void test_wait_is_bounded(void **state)
     sched_free(s);
 
     s = make();
-    int other = sched_add_backend(s);
+    int other = sched_add_lane(s);
     sched_enqueue(s, (void *)1, 5, 0, 0, FAR);
     assert_int_equal(sched_next(s, other, 0, &b, &wake), SCHED_SEND);
     sched_enqueue(s, (void *)2, 40, 0, 0, FAR);
@@ -116,14 +116,14 @@ static void test_wait_is_bounded(void **state)
 static void test_down_backend_is_not_waited_for(void **state)
 {
     sched *s = make();
-    int fast = sched_add_backend(s);
+    int fast = sched_add_lane(s);
     teach(s, 0, 0.008);
     teach(s, fast, 0.0005);
     sched_batch b;
     double wake = 0;
     sched_enqueue(s, (void *)1, 14, 0, 10, FAR);
     assert_int_equal(sched_next(s, fast, 10, &b, &wake), SCHED_SEND);
-    sched_backend_set_up(s, fast, false);
+    sched_lane_set_up(s, fast, false);
     sched_enqueue(s, (void *)2, 40, 0, 10, FAR);
     assert_int_equal(sched_next(s, 0, 10, &b, &wake), SCHED_SEND);
     assert_int_equal(sched_next(s, 7, 10, &b, &wake), SCHED_IDLE); /* unknown id */

@@ -459,8 +459,8 @@ static void test_cost_bound_admission_uses_the_fastest_backend_up(void **state)
 
     /* A second backend, four times faster: a 40-character string (0.801 s
      * there, 3.2 s on backend 0) is admitted, and goes only to it. */
-    int fast = sched_add_backend(s);
-    sched_backend_prior(s, fast, 0.001, 0, 0.0005);
+    int fast = sched_add_lane(s);
+    sched_lane_prior(s, fast, 0.001, 0, 0.0005);
     assert_true(fabs(sched_best_cost(s, 40) - 0.801) < 1e-9);
     assert_int_equal(sched_admit(s, 0, 1, 40, 100, 1e9, &ra), SCHED_ADMIT);
     put(s, 1, 40, 0, 0);
@@ -475,7 +475,7 @@ static void test_cost_bound_admission_uses_the_fastest_backend_up(void **state)
     assert_int_equal((intptr_t)b.e[0].owner, 1);
 
     /* The fast one down: judged by the backends up only. */
-    sched_backend_set_up(s, fast, false);
+    sched_lane_set_up(s, fast, false);
     assert_int_equal(sched_admit(s, 0, 1, 40, 100, 1e9, &ra), SCHED_TOO_COSTLY);
     sched_free(s);
 }
