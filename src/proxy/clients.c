@@ -22,7 +22,7 @@ static int add_name(clients *c, const char *name, bool listed)
         return -1;
     snprintf(cn->name, sizeof cn->name, "%s", name);
     int id = cn->id = c->nnames;
-    if (!metrics_client_add(c->metrics, id, cn->name, listed)) {
+    if (!metrics_client_add(c->meter, id, cn->name, listed)) {
         free(cn);
         return -1;
     }
@@ -40,7 +40,7 @@ bool clients_init(clients *c, const char *path, const cfile_client *defaults, me
     memset(c, 0, sizeof *c);
     c->path = path;
     c->defaults = *defaults;
-    c->metrics = m;
+    c->meter = m;
     /* Ids 0 and 1 always exist: the anonymous client and the overflow. */
     if (!htab_init(&c->names, 64) || add_name(c, "-", false) != 0 ||
         add_name(c, "_other", false) != 1) {
@@ -153,7 +153,7 @@ bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
             bool pooled;
             cfile_client cfg = settings_for(c, st->cfg.name, id, &pooled);
             apply(st, &cfg, pooled, id, s, now);
-            metrics_client_listed(c->metrics, id, id > 0 && cfile_find(&c->file, st->cfg.name));
+            metrics_client_listed(c->meter, id, id > 0 && cfile_find(&c->file, st->cfg.name));
         }
     }
     return true;

@@ -63,7 +63,7 @@ typedef struct client_name client_name;
 
 typedef struct clients {
     const char *path;                       /* NULL: no clients file */
-    metrics *metrics;                       /* told every new id and whether it is listed */
+    metrics *meter;                         /* told every new id and whether it is listed */
     htab names;                             /* name -> client_name */
     client_name *name[METRICS_MAX_CLIENTS]; /* by client id */
     int nnames;

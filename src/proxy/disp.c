@@ -39,7 +39,7 @@ typedef struct backend {
     upstream *conn;
     int lane;            /* its lane in the scheduler (sched.h) */
     int mid;             /* its id in the metrics */
-    health health;       /* ejection state */
+    health ejection;     /* ejection state */
     bool leaving;        /* removed from the list: leaves once it holds no batch */
     dbatch *cur;         /* its batch, if any */
     struct event *check; /* the next active check while ejected */
@@ -48,10 +48,10 @@ typedef struct backend {
 struct disp {
     disp_config cfg;
     struct event_base *base;
-    sched *sched;
-    jobs *jobs;
-    cache *cache;
-    metrics *metrics;
+    sched *queue;
+    jobs *work;
+    cache *answers;
+    metrics *meter;
     backend *pool[DISP_MAX_BACKENDS]; /* in use, and leaving */
     size_t npool;
     struct event *kick; /* deferred "look for work" */
@@ -94,7 +94,7 @@ static void dispatch(disp *d);
 
 static bool usable(const backend *pb)
 {
-    return !pb->leaving && health_usable(&pb->health);
+    return !pb->leaving && health_usable(&pb->ejection);
 }
 
 static bool is_free(const backend *pb)
@@ -120,7 +120,7 @@ static backend *fastest_free(const disp *d, const backend *except)
         backend *pb = d->pool[i];
         if (pb == except || !is_free(pb))
             continue;
-        double c = cost_predict(sched_costs(d->sched, pb->lane), 22);
+        double c = cost_predict(sched_costs(d->queue, pb->lane), 22);
         if (c < best_cost) {
             best = pb;
             best_cost = c;
@@ -131,9 +131,9 @@ static backend *fastest_free(const disp *d, const backend *except)
 
 static void publish_state(disp *d, backend *pb)
 {
-    const cost_model *cm = sched_costs(d->sched, pb->lane);
-    const char *state = pb->leaving ? "leaving" : health_usable(&pb->health) ? "up" : "ejected";
-    metrics_backend_state(d->metrics, pb->mid, state, cm->a, cm->lin, cm->b);
+    const cost_model *cm = sched_costs(d->queue, pb->lane);
+    const char *state = pb->leaving ? "leaving" : health_usable(&pb->ejection) ? "up" : "ejected";
+    metrics_backend_state(d->meter, pb->mid, state, cm->a, cm->lin, cm->b);
 }
 
 static void on_check_answer(void *arg, bool ok);
@@ -150,7 +150,7 @@ static void on_check_timer(evutil_socket_t fd, short what, void *arg)
  * its cached clock, which may lag) goes again right at the period's end. */
 static void schedule_check(backend *pb, double now, bool passed)
 {
-    double again = pb->health.until - now;
+    double again = pb->ejection.until - now;
     bool early_pass = passed && again > 0;
     set_timer(pb->check, early_pass ? again : fmax(again, CHECK_AGAIN));
 }
@@ -161,14 +161,14 @@ static void on_check_answer(void *arg, bool ok)
 {
     backend *pb = arg;
     double now = mono_now();
-    if (health_probe(&pb->health, now, ok)) {
+    if (health_probe(&pb->ejection, now, ok)) {
         log_info("backend %s: health check passed, back in the pool", upstream_name(pb->conn));
-        sched_lane_set_up(pb->d->sched, pb->lane, !pb->leaving);
+        sched_lane_set_up(pb->d->queue, pb->lane, !pb->leaving);
         publish_state(pb->d, pb);
         disp_kick(pb->d);
         return;
     }
-    if (!health_usable(&pb->health))
+    if (!health_usable(&pb->ejection))
         schedule_check(pb, now, ok);
 }
 
@@ -191,9 +191,9 @@ static bool add_backend(disp *d, const char *url, const addr_url *addr)
         return false;
     snprintf(pb->url, sizeof pb->url, "%s", url);
     pb->d = d;
-    health_init(&pb->health, &d->cfg.health);
+    health_init(&pb->ejection, &d->cfg.health);
     /* A new scheduler has lane 0; the first backend of the pool takes it. */
-    pb->lane = d->used0 ? sched_add_lane(d->sched) : 0;
+    pb->lane = d->used0 ? sched_add_lane(d->queue) : 0;
     d->used0 = true;
     if (pb->lane < 0)
         goto fail;
@@ -201,15 +201,15 @@ static bool add_backend(disp *d, const char *url, const addr_url *addr)
     pb->check = evtimer_new(d->base, on_check_timer, pb);
     if (!pb->conn || !pb->check)
         goto fail;
-    pb->mid = metrics_backend_id(d->metrics, upstream_hostport(pb->conn));
-    sched_lane_set_up(d->sched, pb->lane, true);
+    pb->mid = metrics_backend_id(d->meter, upstream_hostport(pb->conn));
+    sched_lane_set_up(d->queue, pb->lane, true);
     d->pool[d->npool++] = pb;
     publish_state(d, pb);
     disp_kick(d);
     return true;
 fail:
-    if (pb->lane >= 0 && pb->lane < (int)sched_lanes(d->sched))
-        sched_lane_set_up(d->sched, pb->lane, false);
+    if (pb->lane >= 0 && pb->lane < (int)sched_lanes(d->queue))
+        sched_lane_set_up(d->queue, pb->lane, false);
     free_backend(pb);
     return false;
 }
@@ -219,7 +219,7 @@ fail:
 static void retire_backend(disp *d, backend *pb)
 {
     pb->leaving = true;
-    sched_lane_set_up(d->sched, pb->lane, false);
+    sched_lane_set_up(d->queue, pb->lane, false);
     evtimer_del(pb->check);
     publish_state(d, pb);
     disp_kick(d); /* frees it now if it is idle */
@@ -231,8 +231,8 @@ static void retire_backend(disp *d, backend *pb)
 static void keep_backend(disp *d, backend *pb)
 {
     pb->leaving = false;
-    sched_lane_set_up(d->sched, pb->lane, health_usable(&pb->health));
-    if (!health_usable(&pb->health))
+    sched_lane_set_up(d->queue, pb->lane, health_usable(&pb->ejection));
+    if (!health_usable(&pb->ejection))
         schedule_check(pb, mono_now(), false);
     publish_state(d, pb);
     disp_kick(d);
@@ -311,7 +311,7 @@ static void reap_leaving(disp *d)
         backend *pb = d->pool[i];
         if (pb->leaving && !pb->cur) {
             log_info("backend %s left the pool", upstream_name(pb->conn));
-            metrics_backend_state(d->metrics, pb->mid, "removed", 0, 0, 0);
+            metrics_backend_state(d->meter, pb->mid, "removed", 0, 0, 0);
             free_backend(pb);
             continue;
         }
@@ -339,7 +339,7 @@ static dbatch *pending_take(disp *d, const backend *pb)
 {
     for (dbatch **at = &d->pending, *prev = NULL; *at; prev = *at, at = &(*at)->next) {
         dbatch *bt = *at;
-        if (!sched_batch_fits(d->sched, pb->lane, bt->sb.longest))
+        if (!sched_batch_fits(d->queue, pb->lane, bt->sb.longest))
             continue;
         *at = bt->next;
         if (d->pending_tail == bt)
@@ -370,7 +370,7 @@ static void release(disp *d, dbatch *bt, bool ok)
     if (!pb)
         return;
     double now = mono_now();
-    sched_done(d->sched, pb->lane, &bt->sb, now, now - bt->attempt_started, ok);
+    sched_done(d->queue, pb->lane, &bt->sb, now, now - bt->attempt_started, ok);
     pb->cur = NULL;
     bt->on = NULL;
     if (ok)
@@ -439,16 +439,16 @@ static void resolve(disp *d, job *const *jobs_done, size_t n, const enum wire_la
     double now = mono_now();
     for (size_t i = 0; i < n; i++) {
         job *jb = jobs_done[i];
-        cache_put(d->cache, jb->text, jb->bytes, labels[i], now);
-        metrics_sequence(d->metrics, jb->client, jb->sent - jb->enqueued, seconds);
-        jobs_resolve(d->jobs, jb, labels[i]);
+        cache_put(d->answers, jb->text, jb->bytes, labels[i], now);
+        metrics_sequence(d->meter, jb->client, jb->sent - jb->enqueued, seconds);
+        jobs_resolve(d->work, jb, labels[i]);
     }
 }
 
 static void fail_all(disp *d, dbatch *bt, int status, const char *detail)
 {
     for (size_t i = 0; i < bt->n; i++)
-        jobs_fail(d->jobs, bt->batch[i], status, detail);
+        jobs_fail(d->work, bt->batch[i], status, detail);
     bt->n = 0;
 }
 
@@ -464,11 +464,11 @@ static void assign(dbatch *bt, backend *pb)
  * and is checked again at the end of its period. */
 static void eject(disp *d, backend *pb)
 {
-    double period = pb->health.until - mono_now();
+    double period = pb->ejection.until - mono_now();
     log_warn("backend %s ejected for %.1f s after %d consecutive failures", upstream_name(pb->conn),
-             period, pb->health.failures);
-    sched_lane_set_up(d->sched, pb->lane, false);
-    metrics_backend_ejected(d->metrics, pb->mid);
+             period, pb->ejection.failures);
+    sched_lane_set_up(d->queue, pb->lane, false);
+    metrics_backend_ejected(d->meter, pb->mid);
     publish_state(d, pb);
     set_timer(pb->check, period);
 }
@@ -505,19 +505,19 @@ static void failed(disp *d, dbatch *bt, const outcome *o, double seconds)
         batch_over(d, bt, false);
         return;
     case OUTCOME_RETRY_OTHER:
-        metrics_retry(d->metrics);
+        metrics_retry(d->meter);
         release(d, bt, false);
         assign(bt, fastest_free(d, pb));
         disp_kick(d);
         return;
     case OUTCOME_RETRY_PENDING:
-        metrics_retry(d->metrics);
+        metrics_retry(d->meter);
         release(d, bt, false);
         pending_push(d, bt);
         disp_kick(d);
         return;
     case OUTCOME_RETRY_LATER:
-        metrics_retry(d->metrics);
+        metrics_retry(d->meter);
         set_timer(bt->retry, o->delay);
         return;
     case OUTCOME_RESOLVE:
@@ -540,7 +540,7 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
                      .retries = d->cfg.retries,
                      .name = upstream_name(pb->conn),
                      .hostport = upstream_hostport(pb->conn),
-                     .health = pb->health,
+                     .ejection = pb->ejection,
                      .leaving = pb->leaving,
                      .others_usable = others_usable(d, pb),
                      .other_free = fastest_free(d, pb) != NULL,
@@ -550,9 +550,9 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
                      .jitter = uniform01(d)};
     outcome o;
     outcome_decide(&in, &o);
-    pb->health = o.health;
-    metrics_attempt(d->metrics, o.kind, bt->n, bt->sb.longest, seconds);
-    metrics_backend_attempt(d->metrics, pb->mid, o.kind == ATTEMPT_OK, seconds);
+    pb->ejection = o.ejection;
+    metrics_attempt(d->meter, o.kind, bt->n, bt->sb.longest, seconds);
+    metrics_backend_attempt(d->meter, pb->mid, o.kind == ATTEMPT_OK, seconds);
     if (o.action == OUTCOME_RESOLVE)
         succeeded(d, bt, &o, seconds);
     else
@@ -582,7 +582,7 @@ static void move_elsewhere(disp *d, dbatch *bt)
     bool somewhere = false;
     for (size_t i = 0; i < d->npool; i++)
         somewhere |=
-            usable(d->pool[i]) && sched_batch_fits(d->sched, d->pool[i]->lane, bt->sb.longest);
+            usable(d->pool[i]) && sched_batch_fits(d->queue, d->pool[i]->lane, bt->sb.longest);
     release(d, bt, false);
     if (somewhere) {
         pending_push(d, bt);
@@ -612,7 +612,7 @@ static void send_attempt(dbatch *bt)
         job *jb = bt->batch[i];
         if (jobs_deadline(jb) <= now) {
             /* Its waiters' deadline timers answer them; the job is ours to drop. */
-            jobs_drop(d->jobs, jb);
+            jobs_drop(d->work, jb);
             continue;
         }
         bt->batch[kept++] = jb;
@@ -633,7 +633,7 @@ static void send_attempt(dbatch *bt)
         if (tx[i].len > bt->sb.longest)
             bt->sb.longest = tx[i].len;
     }
-    if (!sched_batch_fits(d->sched, bt->on->lane, bt->sb.longest)) {
+    if (!sched_batch_fits(d->queue, bt->on->lane, bt->sb.longest)) {
         move_elsewhere(d, bt);
         return;
     }
@@ -671,7 +671,7 @@ static void start_batch(disp *d, backend *pb, const sched_batch *sb, double now)
             tmp.batch[i] = sb->e[i].owner;
         fail_all(d, &tmp, 502, "out of memory starting a batch");
         double t = mono_now();
-        sched_done(d->sched, pb->lane, sb, t, 0, false);
+        sched_done(d->queue, pb->lane, sb, t, 0, false);
         return;
     }
     for (size_t i = 0; i < bt->n; i++) {
@@ -686,8 +686,8 @@ static void start_batch(disp *d, backend *pb, const sched_batch *sb, double now)
 
 static int by_speed_cmp(const disp *d, const backend *a, const backend *b)
 {
-    double ca = cost_predict(sched_costs(d->sched, a->lane), 22);
-    double cb = cost_predict(sched_costs(d->sched, b->lane), 22);
+    double ca = cost_predict(sched_costs(d->queue, a->lane), 22);
+    double cb = cost_predict(sched_costs(d->queue, b->lane), 22);
     return (ca > cb) - (ca < cb);
 }
 
@@ -717,11 +717,11 @@ static void dispatch(disp *d)
             assign(bt, pb);
             continue;
         }
-        if (sched_queued(d->sched) == 0)
+        if (sched_queued(d->queue) == 0)
             break;
         sched_batch sb;
         double wake = 0;
-        switch (sched_next(d->sched, pb->lane, now, &sb, &wake)) {
+        switch (sched_next(d->queue, pb->lane, now, &sb, &wake)) {
         case SCHED_SEND:
             start_batch(d, pb, &sb, now);
             break;
@@ -750,7 +750,7 @@ static const char *check_batch(const disp *d, const dbatch *bt)
         const job *jb = bt->batch[i];
         if (jb->state != JOB_INFLIGHT || jb->item)
             return "a batch's job is not JOB_INFLIGHT, or still has a scheduler item";
-        if (jobs_find(d->jobs, jb->text, jb->bytes) != jb)
+        if (jobs_find(d->work, jb->text, jb->bytes) != jb)
             return "a batch's job is not in the jobs table";
         for (size_t k = 0; k < i; k++)
             if (bt->batch[k] == jb)
@@ -842,10 +842,10 @@ disp *disp_new(struct event_base *base, const disp_config *cfg, sched *s, jobs *
         return NULL;
     d->cfg = *cfg;
     d->base = base;
-    d->sched = s;
-    d->jobs = j;
-    d->cache = c;
-    d->metrics = m;
+    d->queue = s;
+    d->work = j;
+    d->answers = c;
+    d->meter = m;
     d->rng = (uint64_t)(mono_wall() * 1e6) | 1;
     d->kick = event_new(d->base, -1, 0, on_kick, d);
     d->wake = evtimer_new(d->base, on_kick, d);

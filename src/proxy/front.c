@@ -34,8 +34,8 @@ static void release(front *f, waiter *w)
 {
     job *orphan = jobs_detach(w);
     if (orphan) {
-        sched_cancel(f->sched, orphan->item);
-        jobs_destroy(f->jobs, orphan);
+        sched_cancel(f->queue, orphan->item);
+        jobs_destroy(f->work, orphan);
     }
 }
 
@@ -58,7 +58,7 @@ static void finish(preq *r, int status, char *json, int retry_after)
         free(json);
         status = 499;
     }
-    metrics_request(f->metrics, r->client, status, mono_now() - r->arrived);
+    metrics_request(f->meter, r->client, status, mono_now() - r->arrived);
 
     if (r->prev)
         r->prev->next = r->next;
@@ -145,27 +145,27 @@ static bool place_item(preq *r, size_t i, const wire_text *t, double now)
 {
     front *f = r->f;
     enum wire_label label;
-    if (cache_get(f->cache, t->s, t->bytes, now, &label)) {
-        metrics_cache_hit(f->metrics);
+    if (cache_get(f->answers, t->s, t->bytes, now, &label)) {
+        metrics_cache_hit(f->meter);
         r->labels[i] = label;
         r->pending--;
         return true;
     }
     r->w[i] = (waiter){.ops = &item_ops, .owner = r, .idx = i, .deadline = r->deadline};
-    job *jb = jobs_find(f->jobs, t->s, t->bytes);
+    job *jb = jobs_find(f->work, t->s, t->bytes);
     if (jb) {
-        metrics_coalesced(f->metrics);
+        metrics_coalesced(f->meter);
         if (jb->state == JOB_QUEUED)
-            sched_extend_deadline(f->sched, jb->item, r->deadline);
+            sched_extend_deadline(f->queue, jb->item, r->deadline);
         jobs_attach(jb, &r->w[i]);
         return true;
     }
-    jb = jobs_create(f->jobs, t->s, t->bytes, t->len, r->client, now);
+    jb = jobs_create(f->work, t->s, t->bytes, t->len, r->client, now);
     if (!jb)
         return false;
-    jb->item = sched_enqueue(f->sched, jb, t->len, r->client, now, r->deadline);
+    jb->item = sched_enqueue(f->queue, jb, t->len, r->client, now, r->deadline);
     if (!jb->item) {
-        jobs_destroy(f->jobs, jb);
+        jobs_destroy(f->work, jb);
         return false;
     }
     jobs_attach(jb, &r->w[i]);
@@ -182,8 +182,8 @@ static size_t slots_needed(front *f, const wire_request *w, double now, size_t *
     *longest = 0;
     for (size_t i = 0; i < w->n; i++) {
         const wire_text *t = &w->items[i];
-        if (!jobs_find(f->jobs, t->s, t->bytes) &&
-            !(f->cache->capacity && cache_get(f->cache, t->s, t->bytes, now, &unused))) {
+        if (!jobs_find(f->work, t->s, t->bytes) &&
+            !(f->answers->capacity && cache_get(f->answers, t->s, t->bytes, now, &unused))) {
             need++;
             if (t->len > *longest)
                 *longest = t->len;
@@ -211,7 +211,7 @@ static void refuse(front *f, httpd_req *req, int client, enum metrics_refusal wh
         snprintf(v, sizeof v, "%.0f", ra < 1 ? 1 : ra > 3600 ? 3600 : ra);
         httpd_set_header(req, "Retry-After", v);
     }
-    metrics_refused(f->metrics, client, why);
+    metrics_refused(f->meter, client, why);
     httpd_send_error(req, status, "%s", detail);
 }
 
@@ -226,14 +226,14 @@ static bool admit(front *f, httpd_req *req, int client, const client_state *cs, 
     if (need == 0)
         return true;
     double ra = 0;
-    switch (sched_admit(f->sched, client, need, longest, cs->cfg.max_queued, budget, &ra)) {
+    switch (sched_admit(f->queue, client, need, longest, cs->cfg.max_queued, budget, &ra)) {
     case SCHED_ADMIT:
         return true;
     case SCHED_TOO_COSTLY: /* the sequence itself: no Retry-After */
         refuse(f, req, client, REFUSED_TOO_COSTLY, 413, -1,
                "a sequence of %zu code points is predicted to take %.3f s on the fastest backend, "
                "over the limit of %.3f s for one backend attempt",
-               longest, sched_best_cost(f->sched, longest), f->cfg.max_batch_cost);
+               longest, sched_best_cost(f->queue, longest), f->cfg.max_batch_cost);
         return false;
     case SCHED_CLIENT_FULL:
         refuse(f, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
@@ -243,16 +243,16 @@ static bool admit(front *f, httpd_req *req, int client, const client_state *cs, 
         refuse(f, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
                "too many sequences queued by the clients not in the clients file, together "
                "(limit %zu)",
-               f->clients->pool.cfg.max_queued);
+               f->callers->pool.cfg.max_queued);
         return false;
     case SCHED_QUEUE_FULL:
         refuse(f, req, client, REFUSED_QUEUE_FULL, 503, ra,
-               "queue is full (%zu sequences waiting, limit %zu)", sched_queued(f->sched),
-               sched_capacity(f->sched));
+               "queue is full (%zu sequences waiting, limit %zu)", sched_queued(f->queue),
+               sched_capacity(f->queue));
         return false;
     case SCHED_TOO_LATE: {
-        double ahead = sched_drain_time(f->sched, client, longest);
-        double own = sched_own_time(f->sched, need, longest);
+        double ahead = sched_drain_time(f->queue, client, longest);
+        double own = sched_own_time(f->queue, need, longest);
         const char *plural = need == 1 ? "" : "s";
         if (own >= budget) /* hopeless whatever the queue: no Retry-After */
             refuse(f, req, client, REFUSED_DEADLINE, 503, -1,
@@ -281,12 +281,12 @@ static bool classify_head(front *f, httpd_req *req)
     const char *why;
     if (!httpd_require_method(req, "POST"))
         goto refused;
-    int client = clients_identify(f->clients, httpd_req_header(req, "Authorization"),
+    int client = clients_identify(f->callers, httpd_req_header(req, "Authorization"),
                                   httpd_req_header(req, "X-Client-Id"), &status, &why);
     if (client < 0) {
         if (status == 401) {
             httpd_set_header(req, "WWW-Authenticate", "Bearer");
-            metrics_refused(f->metrics, 0, REFUSED_UNAUTHORIZED);
+            metrics_refused(f->meter, 0, REFUSED_UNAUTHORIZED);
         }
         httpd_send_error(req, status, "%s", why);
         goto refused;
@@ -294,7 +294,7 @@ static bool classify_head(front *f, httpd_req *req)
     httpd_req_set_data(req, (void *)(intptr_t)client);
     return true;
 refused:
-    metrics_request(f->metrics, 0, httpd_req_status(req), mono_now() - now);
+    metrics_request(f->meter, 0, httpd_req_status(req), mono_now() - now);
     return false;
 }
 
@@ -304,16 +304,16 @@ refused:
 static bool classify_precheck(front *f, httpd_req *req, int client, double now, client_state **cs,
                               long *timeout_ms)
 {
-    if (!(*cs = clients_get(f->clients, client, f->sched, now))) {
+    if (!(*cs = clients_get(f->callers, client, f->queue, now))) {
         httpd_send_error(req, 500, "out of memory");
         return false;
     }
     double wait;
     const cfile_client *by;
-    if (!clients_take(f->clients, *cs, now, &wait, &by)) {
+    if (!clients_take(f->callers, *cs, now, &wait, &by)) {
         refuse(f, req, client, REFUSED_RATE_LIMIT, 429, wait,
                "rate limit exceeded: %g requests/s with bursts of %g%s", by->rate, by->burst,
-               by == &f->clients->pool.cfg ? ", shared by the clients not in the clients file"
+               by == &f->callers->pool.cfg ? ", shared by the clients not in the clients file"
                                            : "");
         return false;
     }
@@ -387,7 +387,7 @@ static void start(preq *r, const wire_request *w, long timeout_ms, double now)
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(r->timer, &tv);
     httpd_req_on_peer(r->req, on_peer, r);
-    disp_kick(r->f->disp);
+    disp_kick(r->f->pool);
 }
 
 static void handle_classify(front *f, httpd_req *req)
@@ -418,7 +418,7 @@ static void handle_classify(front *f, httpd_req *req)
         wire_request_free(&w);
         goto refused;
     }
-    metrics_admitted(f->metrics, client);
+    metrics_admitted(f->meter, client);
     preq *r = preq_new(f, req, client, &w, now, timeout);
     if (!r) {
         wire_request_free(&w);
@@ -430,7 +430,7 @@ static void handle_classify(front *f, httpd_req *req)
     return;
 
 refused:
-    metrics_request(f->metrics, client, httpd_req_status(req), mono_now() - now);
+    metrics_request(f->meter, client, httpd_req_status(req), mono_now() - now);
 }
 
 /* --- the other endpoints --- */
@@ -438,26 +438,26 @@ refused:
 static void client_usage(void *arg, int client, double *seconds, size_t *queued, double *weight)
 {
     front *f = arg;
-    sched_client_usage(f->sched, client, seconds, queued);
+    sched_client_usage(f->queue, client, seconds, queued);
     const client_state *cs =
-        client >= 0 && client < METRICS_MAX_CLIENTS ? f->clients->state[client] : NULL;
-    *weight = cs ? cs->cfg.weight : f->clients->defaults.weight;
+        client >= 0 && client < METRICS_MAX_CLIENTS ? f->callers->state[client] : NULL;
+    *weight = cs ? cs->cfg.weight : f->callers->defaults.weight;
 }
 
 static metrics_gauges gauges(front *f)
 {
-    double last = disp_last_contact(f->disp);
-    const cost_model *cm = sched_costs(f->sched, -1); /* pooled over the backends */
+    double last = disp_last_contact(f->pool);
+    const cost_model *cm = sched_costs(f->queue, -1); /* pooled over the backends */
     return (metrics_gauges){.cost_a = cm->a,
                             .cost_lin = cm->lin,
                             .cost_b = cm->b,
                             .cost_observations = cm->seen,
-                            .queue_depth = sched_queued(f->sched),
+                            .queue_depth = sched_queued(f->queue),
                             .inflight_requests = f->nlive,
-                            .jobs = jobs_count(f->jobs),
-                            .cache_entries = cache_size(f->cache),
+                            .jobs = jobs_count(f->work),
+                            .cache_entries = cache_size(f->answers),
                             .backend_last_contact_age = last < 0 ? -1 : mono_now() - last,
-                            .policy = sched_policy(f->sched),
+                            .policy = sched_policy(f->queue),
                             .usage = client_usage,
                             .usage_arg = f};
 }
@@ -473,13 +473,13 @@ static void handle_get(front *f, httpd_req *req, const char *path)
     if (strcmp(path, "/healthz") == 0) {
         httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
     } else if (strcmp(path, "/readyz") == 0) {
-        double last = disp_last_contact(f->disp);
+        double last = disp_last_contact(f->pool);
         if (f->draining)
             httpd_send_error(req, 503, "proxy is shutting down");
         else if (last < 0 || mono_now() - last > FRONT_READY_WINDOW)
             httpd_send_error(req, 503,
                              "no healthy backend (of %zu) has answered in the last %.0f s",
-                             disp_pool_size(f->disp), FRONT_READY_WINDOW);
+                             disp_pool_size(f->pool), FRONT_READY_WINDOW);
         else
             httpd_send_json(req, 200, strdup("{\"status\":\"ready\"}"));
     } else { /* /metrics or /stats, rendered at most once per --metrics-cache-ms */
@@ -487,7 +487,7 @@ static void handle_get(front *f, httpd_req *req, const char *path)
         metrics_gauges g = gauges(f);
         size_t len;
         const char *body = metrics_page(
-            f->metrics, prom ? METRICS_PAGE_PROMETHEUS : METRICS_PAGE_STATS, &g, mono_now(), &len);
+            f->meter, prom ? METRICS_PAGE_PROMETHEUS : METRICS_PAGE_STATS, &g, mono_now(), &len);
         if (body)
             httpd_send_text(req, 200, prom ? "text/plain; version=0.0.4" : "application/json", body,
                             len);
@@ -534,7 +534,7 @@ void front_handle(httpd_req *req, void *arg)
 void front_refused(int status, void *arg)
 {
     front *f = arg;
-    metrics_request(f->metrics, 0, status, 0);
+    metrics_request(f->meter, 0, status, 0);
 }
 
 void front_handle_admin(httpd_req *req, void *arg)

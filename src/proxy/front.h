@@ -45,12 +45,12 @@ struct preq;
 typedef struct front {
     front_config cfg;
     struct event_base *base;
-    sched *sched;
-    jobs *jobs;
-    cache *cache;
-    clients *clients;
-    metrics *metrics;
-    disp *disp;
+    sched *queue;
+    jobs *work;
+    cache *answers;
+    clients *callers;
+    metrics *meter;
+    disp *pool;
     /* Called when the last live request is answered while draining. */
     void (*on_drained)(void *arg);
     void *drained_arg;

@@ -61,7 +61,7 @@ static void retry(const outcome_in *in, outcome *out)
 {
     if (in->other_free) {
         out->action = OUTCOME_RETRY_OTHER;
-    } else if (in->leaving || !health_usable(&out->health)) {
+    } else if (in->leaving || !health_usable(&out->ejection)) {
         out->action = OUTCOME_RETRY_PENDING;
     } else {
         /* The backend stays reserved for this batch meanwhile (a 429 says
@@ -75,17 +75,17 @@ static void retry(const outcome_in *in, outcome *out)
 void outcome_decide(const outcome_in *in, outcome *out)
 {
     char parse_error[200] = "";
-    *out = (outcome){.health = in->health};
+    *out = (outcome){.ejection = in->ejection};
     if (in->status == 200 && wire_parse_results(in->body, in->len, in->n, out->labels, parse_error,
                                                 sizeof parse_error)) {
         out->action = OUTCOME_RESOLVE;
         out->kind = ATTEMPT_OK;
-        health_success(&out->health);
+        health_success(&out->ejection);
         return;
     }
     out->kind = classify(in, parse_error, out->why, sizeof out->why);
     if (out->kind != ATTEMPT_REJECTED)
-        out->ejected = health_failure(&out->health, in->now, in->others_usable);
+        out->ejected = health_failure(&out->ejection, in->now, in->others_usable);
     if (out->kind == ATTEMPT_REJECTED || in->attempt > in->retries) {
         out->action = OUTCOME_FAIL;
         out->status = 502;

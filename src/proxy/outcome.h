@@ -60,7 +60,7 @@ typedef struct outcome_in {
     /* The backend and the pool. */
     const char *name;     /* the backend's "HOST:PORT/PATH", for details */
     const char *hostport; /* its "HOST:PORT" */
-    health health;        /* its ejection state before this outcome */
+    health ejection;      /* its ejection state before this outcome */
     bool leaving;         /* removed from the pool, finishing its batch */
     bool others_usable;   /* another backend may be given batches (may this one be ejected) */
     bool other_free;      /* another usable backend is free now */
@@ -76,7 +76,7 @@ typedef struct outcome {
     char why[200];                           /* a failure: what went wrong */
     int status;                              /* OUTCOME_FAIL: every member's answer... */
     char detail[320];                        /* ...and its detail */
-    health health;                           /* the backend's ejection state after */
+    health ejection;                         /* the backend's ejection state after */
     bool ejected;                            /* this failure ejected the backend */
     double delay;                            /* OUTCOME_RETRY_LATER: seconds */
 } outcome;

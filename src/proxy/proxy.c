@@ -29,24 +29,24 @@ static void on_drained(void *arg)
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     proxy *px = arg;
-    log_warn("drain timeout: answering %zu requests with 503", px->front.nlive);
-    front_abort_all(&px->front, 503, "proxy shut down before the backend answered");
+    log_warn("drain timeout: answering %zu requests with 503", px->api.nlive);
+    front_abort_all(&px->api, 503, "proxy shut down before the backend answered");
     stop_loop(px);
 }
 
 void proxy_shutdown(proxy *px, int sig)
 {
-    if (px->front.draining) {
+    if (px->api.draining) {
         log_warn("second signal: exiting now");
-        front_abort_all(&px->front, 503, "proxy shut down before the backend answered");
+        front_abort_all(&px->api, 503, "proxy shut down before the backend answered");
         stop_loop(px);
         return;
     }
     httpd_drain(px->http, "proxy is shutting down");
-    log_info("signal %d: draining %zu requests (up to %.1f s)", sig, px->front.nlive,
+    log_info("signal %d: draining %zu requests (up to %.1f s)", sig, px->api.nlive,
              px->cfg.drain_timeout);
-    front_drain(&px->front); /* with nothing live, the drain is over at once */
-    if (px->front.nlive == 0)
+    front_drain(&px->api); /* with nothing live, the drain is over at once */
+    if (px->api.nlive == 0)
         return;
     struct timeval tv = {
         (time_t)px->cfg.drain_timeout,
@@ -161,7 +161,7 @@ static bool backend_list_read(const proxy *px, backend_list *bl, char *err, size
 /* The list's backends make the first pool; frees the list. */
 static bool backend_list_join(proxy *px, backend_list *bl)
 {
-    disp_sync r = disp_sync_pool(px->disp, bl->url, bl->addr, bl->n, false);
+    disp_sync r = disp_sync_pool(px->pool, bl->url, bl->addr, bl->n, false);
     backend_list_free(bl);
     return r.failed == 0;
 }
@@ -176,7 +176,7 @@ void proxy_reload_backends(proxy *px)
         log_error("reload: %s; keeping the backends in use", err);
         return;
     }
-    disp_sync r = disp_sync_pool(px->disp, bl.url, bl.addr, bl.n, true);
+    disp_sync r = disp_sync_pool(px->pool, bl.url, bl.addr, bl.n, true);
     backend_list_free(&bl);
     log_info("reload: backends file %s: %zu joined, %zu leaving", px->cfg.backends_file, r.joined,
              r.left);
@@ -204,19 +204,19 @@ static struct event_base *new_event_base(void)
  * why and returns false. */
 static bool start_front(proxy *px)
 {
-    px->front = (front){.cfg = {.max_request_sequences = px->cfg.max_request_sequences,
-                                .max_length = px->cfg.sched.max_length,
-                                .max_batch_cost = px->cfg.sched.max_batch_cost,
-                                .admin_apart = px->cfg.admin_listen != NULL},
-                        .base = px->base,
-                        .sched = px->sched,
-                        .jobs = &px->jobs,
-                        .cache = &px->cache,
-                        .clients = &px->clients,
-                        .metrics = px->metrics,
-                        .disp = px->disp,
-                        .on_drained = on_drained,
-                        .drained_arg = px};
+    px->api = (front){.cfg = {.max_request_sequences = px->cfg.max_request_sequences,
+                              .max_length = px->cfg.sched.max_length,
+                              .max_batch_cost = px->cfg.sched.max_batch_cost,
+                              .admin_apart = px->cfg.admin_listen != NULL},
+                      .base = px->base,
+                      .queue = px->queue,
+                      .work = &px->work,
+                      .answers = &px->answers,
+                      .callers = &px->callers,
+                      .meter = px->meter,
+                      .pool = px->pool,
+                      .on_drained = on_drained,
+                      .drained_arg = px};
     char err[256];
     httpd_limits lim = {.max_body = px->cfg.max_body,
                         .max_headers = 16384,
@@ -225,14 +225,14 @@ static bool start_front(proxy *px)
     httpd_handlers h = {.on_head = front_head,
                         .on_request = front_handle,
                         .on_refused = front_refused,
-                        .arg = &px->front};
+                        .arg = &px->api};
     px->http = httpd_listen(px->base, px->cfg.listen, &lim, &h, err, sizeof err);
     if (!px->http) {
         log_error("%s", err);
         return false;
     }
     if (px->cfg.admin_listen) {
-        httpd_handlers ah = {.on_request = front_handle_admin, .arg = &px->front, .name = "admin"};
+        httpd_handlers ah = {.on_request = front_handle_admin, .arg = &px->api, .name = "admin"};
         px->admin = httpd_listen(px->base, px->cfg.admin_listen, &lim, &ah, err, sizeof err);
         if (!px->admin) {
             log_error("--admin-listen: %s", err);
@@ -250,50 +250,50 @@ bool proxy_init(proxy *px)
         log_error("%s", err);
         return false;
     }
-    px->sched = sched_new(&px->cfg.sched, err, sizeof err);
-    if (!px->sched) {
+    px->queue = sched_new(&px->cfg.sched, err, sizeof err);
+    if (!px->queue) {
         log_error("--policy: %s (one of: cost, priority, fifo, sjf)", err);
         backend_list_free(&bl);
         return false;
     }
     double now = mono_now();
-    if (!(px->metrics = metrics_new(px->cfg.sched.max_batch, now))) {
+    if (!(px->meter = metrics_new(px->cfg.sched.max_batch, now))) {
         log_error("out of memory");
         backend_list_free(&bl);
         return false;
     }
-    if (!clients_init(&px->clients, px->cfg.clients_file, &px->cfg.client_defaults, px->metrics,
-                      err, sizeof err)) {
+    if (!clients_init(&px->callers, px->cfg.clients_file, &px->cfg.client_defaults, px->meter, err,
+                      sizeof err)) {
         log_error("--clients: %s", err);
         backend_list_free(&bl);
         return false;
     }
-    if (px->clients.file.n)
-        log_info("clients file %s: %zu clients%s", px->cfg.clients_file, px->clients.file.n,
-                 px->clients.file.keys ? ", API keys required" : "");
+    if (px->callers.file.n)
+        log_info("clients file %s: %zu clients%s", px->cfg.clients_file, px->callers.file.n,
+                 px->callers.file.keys ? ", API keys required" : "");
     disp_config dc = {.health = px->cfg.health,
                       .backend_timeout = px->cfg.backend_timeout,
                       .retries = px->cfg.retries,
                       .backoff_base = px->cfg.backoff_base,
                       .backoff_cap = px->cfg.backoff_cap,
                       .max_batch_cost = px->cfg.sched.max_batch_cost};
-    if (!jobs_init(&px->jobs) || !cache_init(&px->cache, px->cfg.cache_size, px->cfg.cache_ttl) ||
+    if (!jobs_init(&px->work) || !cache_init(&px->answers, px->cfg.cache_size, px->cfg.cache_ttl) ||
         !(px->base = new_event_base()) ||
-        !(px->disp = disp_new(px->base, &dc, px->sched, &px->jobs, &px->cache, px->metrics)) ||
+        !(px->pool = disp_new(px->base, &dc, px->queue, &px->work, &px->answers, px->meter)) ||
         !backend_list_join(px, &bl) ||
         !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px))) {
         log_error("out of memory");
         backend_list_free(&bl);
         return false;
     }
-    metrics_set_exposition(px->metrics, px->cfg.metrics_clients, px->cfg.metrics_cache);
+    metrics_set_exposition(px->meter, px->cfg.metrics_clients, px->cfg.metrics_cache);
     if (!start_front(px))
         return false;
-    size_t n = disp_pool_size(px->disp);
-    log_info("policy %s, max batch %zu, %zu backend%s", sched_policy(px->sched),
+    size_t n = disp_pool_size(px->pool);
+    log_info("policy %s, max batch %zu, %zu backend%s", sched_policy(px->queue),
              px->cfg.sched.max_batch, n, n == 1 ? "" : "s");
     for (size_t i = 0; i < n; i++)
-        log_info("backend %s", disp_pool_url(px->disp, i));
+        log_info("backend %s", disp_pool_url(px->pool, i));
     return true;
 }
 
@@ -307,29 +307,29 @@ void proxy_reload(proxy *px)
     if (!px->cfg.clients_file)
         return;
     char err[300];
-    if (!clients_reload(&px->clients, px->sched, mono_now(), err, sizeof err)) {
+    if (!clients_reload(&px->callers, px->queue, mono_now(), err, sizeof err)) {
         log_error("reload: %s; keeping the settings in force", err);
         return;
     }
-    log_info("reload: clients file %s: %zu clients%s", px->cfg.clients_file, px->clients.file.n,
-             px->clients.file.keys ? ", API keys required" : "");
+    log_info("reload: clients file %s: %zu clients%s", px->cfg.clients_file, px->callers.file.n,
+             px->callers.file.keys ? ", API keys required" : "");
 }
 
 void proxy_free(proxy *px)
 {
     httpd_free(px->admin);
     httpd_free(px->http);
-    front_abort_all(&px->front, 503, "proxy shut down");
-    disp_free(px->disp);
+    front_abort_all(&px->api, 503, "proxy shut down");
+    disp_free(px->pool);
     if (px->drain_timer)
         event_free(px->drain_timer);
-    if (px->jobs.table.slots)
-        jobs_fini(&px->jobs);
-    if (px->cache.table.slots)
-        cache_fini(&px->cache);
-    clients_fini(&px->clients);
-    metrics_free(px->metrics);
-    sched_free(px->sched);
+    if (px->work.table.slots)
+        jobs_fini(&px->work);
+    if (px->answers.table.slots)
+        cache_fini(&px->answers);
+    clients_fini(&px->callers);
+    metrics_free(px->meter);
+    sched_free(px->queue);
     if (px->base)
         event_base_free(px->base);
 }

@@ -65,13 +65,13 @@ typedef struct proxy {
     struct event_base *base;
     struct httpd *http;
     struct httpd *admin; /* --admin-listen's server, or NULL */
-    sched *sched;
-    jobs jobs;
-    cache cache;
-    clients clients;
-    metrics *metrics;
-    disp *disp; /* owns the pool of backends */
-    front front;
+    sched *queue;        /* the queue, and which batch goes next */
+    jobs work;           /* the texts queued or in flight, each with its waiters */
+    cache answers;       /* recent answers by text */
+    clients callers;     /* who is asking, and what each may do */
+    metrics *meter;      /* what /metrics, /stats and the dashboard show */
+    disp *pool;          /* the dispatcher: owns the pool of backends */
+    front api;           /* the HTTP API, on http (and admin) */
     struct event *drain_timer;
 } proxy;
 

@@ -35,7 +35,7 @@ static outcome_in base_in(int status, const char *body, const char *error)
                      .backoff_base = 0.1,
                      .backoff_cap = 1,
                      .jitter = 0.5};
-    health_init(&in.health, &hc3);
+    health_init(&in.ejection, &hc3);
     return in;
 }
 
@@ -49,13 +49,13 @@ static outcome decide(const outcome_in *in)
 static void test_a_good_answer_resolves_and_resets_failures(void **state)
 {
     outcome_in in = base_in(200, "{\"results\": [\"code\", \"not code\"]}", NULL);
-    in.health.failures = 2;
+    in.ejection.failures = 2;
     outcome o = decide(&in);
     assert_int_equal(o.action, OUTCOME_RESOLVE);
     assert_int_equal(o.kind, ATTEMPT_OK);
     assert_int_equal(o.labels[0], WIRE_CODE);
     assert_int_equal(o.labels[1], WIRE_NOT_CODE);
-    assert_int_equal(o.health.failures, 0);
+    assert_int_equal(o.ejection.failures, 0);
     assert_false(o.ejected);
 }
 
@@ -158,10 +158,10 @@ static void test_every_failure_in_every_state(void **state)
                     in.other_free = other_free;
                     in.leaving = leaving;
                     in.others_usable = others_usable;
-                    in.health.failures = last_allowed ? 2 : 0;
+                    in.ejection.failures = last_allowed ? 2 : 0;
                     if (ejected_before) {
-                        in.health.ejected = true;
-                        in.health.until = 105;
+                        in.ejection.ejected = true;
+                        in.ejection.until = 105;
                     }
                     outcome o = decide(&in);
                     cases++;
@@ -169,10 +169,11 @@ static void test_every_failure_in_every_state(void **state)
                     /* Counted towards ejection unless a rejection; ejected
                      * by it only if it is the last allowed failure, the
                      * backend was not out already, and another is usable. */
-                    assert_int_equal(o.health.failures, in.health.failures + (rejected ? 0 : 1));
+                    assert_int_equal(o.ejection.failures,
+                                     in.ejection.failures + (rejected ? 0 : 1));
                     assert_int_equal(o.ejected,
                                      !rejected && last_allowed && !ejected_before && others_usable);
-                    assert_int_equal(o.health.ejected, ejected_before || o.ejected);
+                    assert_int_equal(o.ejection.ejected, ejected_before || o.ejected);
                     if (rejected || attempt > retries) {
                         assert_int_equal(o.action, OUTCOME_FAIL);
                         assert_int_equal(o.status, 502);
@@ -182,7 +183,7 @@ static void test_every_failure_in_every_state(void **state)
                         assert_string_equal(o.detail, want);
                     } else if (other_free) {
                         assert_int_equal(o.action, OUTCOME_RETRY_OTHER);
-                    } else if (leaving || o.health.ejected) {
+                    } else if (leaving || o.ejection.ejected) {
                         assert_int_equal(o.action, OUTCOME_RETRY_PENDING);
                     } else {
                         assert_int_equal(o.action, OUTCOME_RETRY_LATER);
@@ -219,14 +220,14 @@ static void test_backoff_is_full_jitter_under_the_cap(void **state)
 static void test_no_ejection_when_disabled(void **state)
 {
     outcome_in in = base_in(500, "", NULL);
-    health_init(&in.health, &(health_config){.failures = 0, .base = 1, .max = 8});
+    health_init(&in.ejection, &(health_config){.failures = 0, .base = 1, .max = 8});
     for (int i = 0; i < 10; i++) {
         outcome o = decide(&in);
         assert_false(o.ejected);
         assert_int_equal(o.action, OUTCOME_RETRY_LATER);
-        in.health = o.health;
+        in.ejection = o.ejection;
     }
-    assert_int_equal(in.health.failures, 10);
+    assert_int_equal(in.ejection.failures, 10);
 }
 
 int main(void)
