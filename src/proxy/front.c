@@ -463,7 +463,7 @@ static metrics_gauges gauges(front *f)
 }
 
 /* Ready when the backend answered anything in the last few seconds (the
- * backend module probes it while idle) and the proxy is not draining. */
+ * upstream module probes it while idle) and the proxy is not draining. */
 #define FRONT_READY_WINDOW 5.0
 
 static void handle_get(front *f, httpd_req *req, const char *path)

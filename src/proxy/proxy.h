@@ -2,13 +2,13 @@
  * down its modules.
  *
  * The path of a request: front (parse, validate, cache, coalesce into jobs)
- * -> sched (the queue) -> disp + backend (send a batch, retry) -> the jobs'
+ * -> sched (the queue) -> disp + upstream (send a batch, retry) -> the jobs'
  * waiters, through their callbacks (each request whose items are all
  * resolved gets its one answer). Everything runs on one libevent loop;
  * nothing polls.
  *
  * The modules' calls run one way: main -> proxy -> front -> (clients, jobs,
- * cache) -> disp -> (outcome, backend, health, sched); metrics is called by the
+ * cache) -> disp -> (outcome, upstream, health, sched); metrics is called by the
  * others and calls none of them (scripts/check-layers.sh checks that the
  * includes have no cycle). */
 #ifndef BP_PROXY_H
