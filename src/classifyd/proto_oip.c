@@ -208,7 +208,8 @@ static bool parse_input(const proto_config *p, json_t *inputs, proto_request *ou
         return proto_fail(e, 400, NULL,
                           "input '" OIP_INPUT "' has datatype '%s'; the model takes BYTES",
                           datatype ? datatype : "(none)");
-    size_t n;
+    size_t n = 0; /* parse_shape sets it when it succeeds; gcc -O2 can't see that proto_fail
+                     returns false, and make werror fails on its maybe-uninitialized warning */
     if (!parse_shape(json_object_get(in, "shape"), &n, &out->opts.rank, e) ||
         !optional_object(in, "parameters", "input '" OIP_INPUT "'", e))
         return false;
