@@ -417,6 +417,8 @@ static metrics_gauges gauges(proxy *px)
                             .cost_b = cm->b,
                             .cost_observations = cm->seen,
                             .queue_depth = sched_queued(px->sched),
+                            .queue_capacity = px->cfg.sched.max_queue,
+                            .default_deadline = px->cfg.timeout,
                             .inflight_requests = px->nlive,
                             .jobs = jobs_count(&px->jobs),
                             .cache_entries = cache_size(&px->cache),

@@ -709,6 +709,12 @@ void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *ou
     evbuffer_add_printf(out, "batchproxy_coalesced_total %llu\n", (unsigned long long)m->coalesced);
     prom_header(out, "batchproxy_queue_depth", "gauge", "Sequences waiting for the backend.");
     evbuffer_add_printf(out, "batchproxy_queue_depth %zu\n", g->queue_depth);
+    prom_header(out, "batchproxy_queue_capacity", "gauge",
+                "Sequences the queue may hold (--max-queue); beyond, new requests get 503.");
+    evbuffer_add_printf(out, "batchproxy_queue_capacity %zu\n", g->queue_capacity);
+    prom_header(out, "batchproxy_default_deadline_seconds", "gauge",
+                "Deadline of a request that sets none (--timeout); past it, the answer is 504.");
+    evbuffer_add_printf(out, "batchproxy_default_deadline_seconds %.9g\n", g->default_deadline);
     prom_header(out, "batchproxy_inflight_requests", "gauge", "Requests not yet answered.");
     evbuffer_add_printf(out, "batchproxy_inflight_requests %zu\n", g->inflight_requests);
     prom_header(out, "batchproxy_cost_intercept_seconds", "gauge",
@@ -824,6 +830,8 @@ char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now)
     for (size_t i = 0; i < hist_latency_nbounds; i++)
         json_array_append_new(bounds, json_real(hist_latency_bounds[i]));
     json_object_set_new(root, "latency_bucket_bounds", bounds);
+    json_object_set_new(root, "queue_capacity", json_integer((json_int_t)g->queue_capacity));
+    json_object_set_new(root, "default_deadline_seconds", json_real(g->default_deadline));
     json_object_set_new(root, "cost_model",
                         json_pack("{s:f,s:f,s:I}", "a_seconds", g->cost_a, "b_seconds", g->cost_b,
                                   "observations", (json_int_t)g->cost_observations));

@@ -81,6 +81,10 @@ typedef void (*metrics_usage_fn)(void *arg, int client, double *seconds, size_t 
 
 typedef struct metrics_gauges {
     size_t queue_depth, inflight_requests, jobs, cache_entries;
+    /* The limits alerting rules compare with: --max-queue, and the default
+     * request deadline (--timeout) in seconds. */
+    size_t queue_capacity;
+    double default_deadline;
     double backend_last_contact_age; /* seconds, -1 if never */
     double cost_a, cost_b;           /* the learned cost curve a + b × L² */
     unsigned long long cost_observations;
