@@ -436,8 +436,13 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
         metrics_attempt(px->metrics, ATTEMPT_OK, bt->n, bt->sb.longest, seconds);
         metrics_backend_attempt(px->metrics, pb->mid, true, seconds);
         health_success(&pb->health);
-        log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
-                  bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
+        log_fields(LOG_DEBUG,
+                   LOG_FIELDS(LOG_INT("size", bt->n), LOG_INT("longest", bt->sb.longest),
+                              LOG_STR("backend", backend_hostport(pb->conn)),
+                              LOG_INT("attempt", bt->attempt), LOG_INT("status", 200),
+                              LOG_REAL("seconds", seconds)),
+                   "batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
+                   bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
         /* The backend is free now: the next batch leaves before the
          * answers are even built, so the backend never waits on our client
          * work (the round trip is what bounds throughput). */
@@ -474,8 +479,14 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
     metrics_attempt(px->metrics, kind, bt->n, bt->sb.longest, seconds);
     metrics_backend_attempt(px->metrics, pb->mid, false, seconds);
     snprintf(bt->last_error, sizeof bt->last_error, "%s", why);
-    log_warn("batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n, bt->sb.longest,
-             bt->attempt, seconds, why);
+    log_fields(LOG_WARN,
+               LOG_FIELDS(LOG_INT("size", bt->n), LOG_INT("longest", bt->sb.longest),
+                          LOG_STR("backend", backend_hostport(pb->conn)),
+                          LOG_INT("attempt", bt->attempt), LOG_INT("status", status),
+                          LOG_STR("outcome", metrics_attempt_name(kind)),
+                          LOG_REAL("seconds", seconds), LOG_STR("error", why)),
+               "batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n,
+               bt->sb.longest, bt->attempt, seconds, why);
 
     /* A 4xx other than 429 means the backend refuses this input: sending it
      * again would get the same answer (and says nothing about its health). */

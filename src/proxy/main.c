@@ -321,6 +321,14 @@ static const opt_entry proxy_opts[] = {
      .def = "info",
      .arg = "LEVEL",
      .help = "%C (default %D; debug logs one line per batch)"},
+    {.name = "log-format",
+     .type = OPT_CHOICE,
+     OPT_FIELD(proxy_config, log_format),
+     .choices = log_formats,
+     .def = "text",
+     .arg = "FORMAT",
+     .help = "%C (default %D): json writes one JSON object a line (time, level, program, "
+             "message and the line's fields), for log shippers"},
     {.name = "config",
      .type = OPT_CONFIG,
      OPT_FIELD(proxy_config, settings),
@@ -356,6 +364,7 @@ int main(int argc, char **argv)
         return rc == OPT_EXIT ? 0 : rc;
     }
     log_init("batchproxy", px.cfg.log_level);
+    log_set_format(px.cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
     httpd_raise_fd_limit();
 

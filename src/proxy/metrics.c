@@ -20,6 +20,11 @@ static const int known_status[] = {200, 400, 401, 404, 405, 413, 429, 499, 500, 
 static const char *const attempt_names[ATTEMPT_KINDS] = {
     "ok", "busy_429", "server_error_5xx", "rejected_4xx", "bad_answer", "no_answer"};
 
+const char *metrics_attempt_name(enum metrics_attempt kind)
+{
+    return (unsigned)kind < ATTEMPT_KINDS ? attempt_names[kind] : "unknown";
+}
+
 static const double length_bounds[] = {5,  10,  15,  20,  25,  30,  40,  50,
                                        75, 100, 150, 200, 300, 500, 1000};
 

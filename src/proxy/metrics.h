@@ -63,6 +63,8 @@ enum metrics_attempt {
 };
 
 typedef struct metrics metrics;
+/* The outcome's name in /metrics and /stats ("ok", "busy_429"...). */
+const char *metrics_attempt_name(enum metrics_attempt kind);
 
 /* Why a request was refused before it was queued. */
 enum metrics_refusal {

@@ -48,6 +48,7 @@ typedef struct proxy_config {
     int io_timeout;
     size_t max_connections;
     enum log_level log_level;
+    enum log_format log_format;
     size_t metrics_clients; /* clients with series of their own in /metrics, /stats */
     double metrics_cache;   /* seconds a rendered /metrics or /stats is reused */
     void *settings;         /* --config FILE's values (opt.h; main.c frees them) */
