@@ -91,7 +91,7 @@ static void emit_json(const char *level, const char *msg, const log_field *f, si
                                                  : json_real(f[k].d);
         json_object_set_new(o, f[k].key, v);
     }
-    char *text = json_dumps(o, JSON_COMPACT);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
     json_decref(o);
     if (!text) /* out of memory: say so rather than lose the line silently */
         text = strdup("{\"level\":\"error\",\"message\":\"log line lost: out of memory\"}");

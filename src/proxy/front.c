@@ -428,6 +428,13 @@ static metrics_gauges gauges(proxy *px)
                             .usage_arg = px};
 }
 
+void front_sample(proxy *px)
+{
+    metrics_gauges g = gauges(px);
+    if (!metrics_sample(px->metrics, &g, mono_now(), px->cfg.history_interval))
+        log_warn("out of memory: no history sample");
+}
+
 /* Ready when the backend answered anything in the last few seconds (the
  * backend module probes it while idle) and the proxy is not draining. */
 #define FRONT_READY_WINDOW 5.0
@@ -448,12 +455,14 @@ static void handle_get(proxy *px, httpd_req *req, const char *path)
                              px->npool, FRONT_READY_WINDOW);
         else
             httpd_send_json(req, 200, strdup("{\"status\":\"ready\"}"));
-    } else { /* /metrics or /stats, rendered at most once per --metrics-cache-ms */
+    } else { /* /metrics, /stats or /stats/history, rendered at most once per --metrics-cache-ms */
         bool prom = strcmp(path, "/metrics") == 0;
+        enum metrics_page which = prom                          ? METRICS_PAGE_PROMETHEUS
+                                  : strcmp(path, "/stats") == 0 ? METRICS_PAGE_STATS
+                                                                : METRICS_PAGE_HISTORY;
         metrics_gauges g = gauges(px);
         size_t len;
-        const char *body = metrics_page(
-            px->metrics, prom ? METRICS_PAGE_PROMETHEUS : METRICS_PAGE_STATS, &g, mono_now(), &len);
+        const char *body = metrics_page(px->metrics, which, &g, mono_now(), &len);
         if (body)
             httpd_send_text(req, 200, prom ? "text/plain; version=0.0.4" : "application/json", body,
                             len);
@@ -473,7 +482,8 @@ bool front_head(httpd_req *req, void *arg)
 static bool handle_operational(proxy *px, httpd_req *req, const char *path)
 {
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
-        strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0)
+        strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0 ||
+        strcmp(path, "/stats/history") == 0)
         handle_get(px, req, path);
     else if (strcmp(path, "/dashboard") == 0)
         dashboard_handle(req);

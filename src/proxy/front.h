@@ -35,6 +35,10 @@ void front_handle(httpd_req *req, void *arg);
  * anonymous client's, as nothing of the request was read to tell who. */
 void front_refused(int status, void *arg);
 
+/* Takes one sample of the metrics' history (/stats/history) with the
+ * gauges of now. */
+void front_sample(proxy *px);
+
 /* The admin listener's callback (--admin-listen; arg: the proxy): the
  * operational endpoints, /healthz, /readyz, /metrics, /stats, /dashboard.
  * It keeps serving during a drain, so the drain can be watched. */

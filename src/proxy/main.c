@@ -306,7 +306,16 @@ static const opt_entry proxy_opts[] = {
      .def = "1000",
      .arg = "MS",
      .help = "a rendered /metrics or /stats is served again for this long (default %D; 0: "
-             "render every time)"},
+             "render every time); so is /stats/history"},
+    {.name = "history-interval-ms",
+     .type = OPT_MS,
+     OPT_FIELD(proxy_config, history_interval),
+     .dlo = 10,
+     .dhi = 60000,
+     .def = "1000",
+     .arg = "MS",
+     .help = "time between two samples of /stats/history, which keeps the last " OPT_STR_OF(
+         METRICS_HISTORY) " (default %D: 10 minutes; shorter for tests)"},
     {.name = "drain-timeout",
      .type = OPT_DOUBLE,
      OPT_FIELD(proxy_config, drain_timeout),

@@ -27,6 +27,14 @@ void proxy_drained(proxy *px)
     stop_loop(px);
 }
 
+/* Every --history-interval-ms: one sample of the dashboard's history. */
+static void on_history_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    front_sample(arg);
+}
+
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     proxy *px = arg;
@@ -262,12 +270,16 @@ bool proxy_init(proxy *px)
         !(px->base = new_event_base()) ||
         !(px->metrics = metrics_new(px->cfg.sched.max_batch, now)) || !(px->disp = disp_new(px)) ||
         !backend_list_join(px, &bl) ||
-        !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px))) {
+        !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px)) ||
+        !(px->history_timer = event_new(px->base, -1, EV_PERSIST, on_history_tick, px))) {
         log_error("out of memory");
         backend_list_free(&bl);
         return false;
     }
     metrics_set_exposition(px->metrics, px->cfg.metrics_clients, px->cfg.metrics_cache);
+    double hi = px->cfg.history_interval;
+    struct timeval every = {(time_t)hi, (suseconds_t)((hi - floor(hi)) * 1e6)};
+    evtimer_add(px->history_timer, &every);
     httpd_limits lim = {.max_body = px->cfg.max_body,
                         .max_headers = 16384,
                         .io_timeout_s = px->cfg.io_timeout,
@@ -330,6 +342,8 @@ void proxy_free(proxy *px)
     disp_free(px->disp);
     if (px->drain_timer)
         event_free(px->drain_timer);
+    if (px->history_timer)
+        event_free(px->history_timer);
     if (px->jobs.table.slots)
         jobs_fini(&px->jobs);
     if (px->cache.table.slots)
