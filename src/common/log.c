@@ -55,9 +55,8 @@ static void timestamp(char *out, size_t len)
     int ms = (int)((now - (double)secs) * 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, len, "%s.%03dZ", stamp, ms > 999 ? 999 : ms);
+    size_t k = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + k, len - k, ".%03uZ", (unsigned)(ms > 999 ? 999 : ms) % 1000u);
 }
 
 /* One write per line, so that lines from processes sharing stderr don't
