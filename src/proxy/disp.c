@@ -476,8 +476,13 @@ static void eject(disp *d, dbackend *pb)
 static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
 {
     dbackend *pb = bt->on;
-    log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
-              bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
+    log_fields(LOG_DEBUG,
+               LOG_FIELDS(LOG_INT("size", bt->n), LOG_INT("longest", bt->sb.longest),
+                          LOG_STR("backend", backend_hostport(pb->conn)),
+                          LOG_INT("attempt", bt->attempt), LOG_INT("status", 200),
+                          LOG_REAL("seconds", seconds)),
+               "batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
+               bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
     /* The backend is free now: the next batch leaves before the answers are
      * even built, so the backend never waits on our client work (the round
      * trip is what bounds throughput). */
@@ -491,11 +496,17 @@ static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
 }
 
 /* A failed attempt: the batch fails or moves as decided (outcome.h). */
-static void failed(disp *d, dbatch *bt, const outcome *o, double seconds)
+static void failed(disp *d, dbatch *bt, const outcome *o, int status, double seconds)
 {
     dbackend *pb = bt->on;
-    log_warn("batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n, bt->sb.longest,
-             bt->attempt, seconds, o->why);
+    log_fields(LOG_WARN,
+               LOG_FIELDS(LOG_INT("size", bt->n), LOG_INT("longest", bt->sb.longest),
+                          LOG_STR("backend", backend_hostport(pb->conn)),
+                          LOG_INT("attempt", bt->attempt), LOG_INT("status", status),
+                          LOG_STR("outcome", metrics_attempt_name(o->kind)),
+                          LOG_REAL("seconds", seconds), LOG_STR("error", o->why)),
+               "batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n,
+               bt->sb.longest, bt->attempt, seconds, o->why);
     if (o->ejected)
         eject(d, pb);
     switch (o->action) {
@@ -555,7 +566,7 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
     if (o.action == OUTCOME_RESOLVE)
         succeeded(d, bt, &o, seconds);
     else
-        failed(d, bt, &o, seconds);
+        failed(d, bt, &o, status, seconds);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)

@@ -3,6 +3,7 @@
 
 #include "dashboard.h"
 #include "headers.h"
+#include "log.h"
 #include "mono.h"
 #include "wire.h"
 
@@ -453,6 +454,8 @@ static metrics_gauges gauges(front *f)
                             .cost_b = cm->b,
                             .cost_observations = cm->seen,
                             .queue_depth = sched_queued(f->sched),
+                            .queue_capacity = f->cfg.max_queue,
+                            .default_deadline = f->cfg.default_deadline,
                             .inflight_requests = f->nlive,
                             .jobs = jobs_count(f->jobs),
                             .cache_entries = cache_size(f->cache),
@@ -460,6 +463,13 @@ static metrics_gauges gauges(front *f)
                             .policy = sched_policy(f->sched),
                             .usage = client_usage,
                             .usage_arg = f};
+}
+
+void front_sample(front *f)
+{
+    metrics_gauges g = gauges(f);
+    if (!metrics_sample(f->metrics, &g, mono_now(), f->cfg.history_interval))
+        log_warn("out of memory: no history sample");
 }
 
 /* Ready when the backend answered anything in the last few seconds (the
@@ -482,12 +492,14 @@ static void handle_get(front *f, httpd_req *req, const char *path)
                              disp_pool_size(f->disp), FRONT_READY_WINDOW);
         else
             httpd_send_json(req, 200, strdup("{\"status\":\"ready\"}"));
-    } else { /* /metrics or /stats, rendered at most once per --metrics-cache-ms */
+    } else { /* /metrics, /stats or /stats/history, rendered at most once per --metrics-cache-ms */
         bool prom = strcmp(path, "/metrics") == 0;
+        enum metrics_page which = prom                          ? METRICS_PAGE_PROMETHEUS
+                                  : strcmp(path, "/stats") == 0 ? METRICS_PAGE_STATS
+                                                                : METRICS_PAGE_HISTORY;
         metrics_gauges g = gauges(f);
         size_t len;
-        const char *body = metrics_page(
-            f->metrics, prom ? METRICS_PAGE_PROMETHEUS : METRICS_PAGE_STATS, &g, mono_now(), &len);
+        const char *body = metrics_page(f->metrics, which, &g, mono_now(), &len);
         if (body)
             httpd_send_text(req, 200, prom ? "text/plain; version=0.0.4" : "application/json", body,
                             len);
@@ -507,7 +519,8 @@ bool front_head(httpd_req *req, void *arg)
 static bool handle_operational(front *f, httpd_req *req, const char *path)
 {
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
-        strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0)
+        strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0 ||
+        strcmp(path, "/stats/history") == 0)
         handle_get(f, req, path);
     else if (strcmp(path, "/dashboard") == 0)
         dashboard_handle(req);

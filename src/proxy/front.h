@@ -31,8 +31,11 @@
 
 typedef struct front_config {
     size_t max_request_sequences;
-    size_t max_length;     /* code points of one sequence */
-    double max_batch_cost; /* the cost bound, for 413's detail */
+    size_t max_length;       /* code points of one sequence */
+    double max_batch_cost;   /* the cost bound, for 413's detail */
+    size_t max_queue;        /* the scheduler's capacity, a gauge */
+    double default_deadline; /* --timeout, a gauge */
+    double history_interval; /* seconds between the history's samples */
     /* The operational endpoints but /healthz and /readyz are served by the
      * admin listener only (--admin-listen). */
     bool admin_apart;
@@ -71,6 +74,10 @@ void front_handle(httpd_req *req, void *arg);
 /* The server answered a request itself (arg: the front): counted as the
  * anonymous client's, as nothing of the request was read to tell who. */
 void front_refused(int status, void *arg);
+
+/* Takes one sample of the metrics' history (/stats/history) with the
+ * gauges of now. */
+void front_sample(front *f);
 
 /* The admin listener's callback (--admin-listen; arg: the front): the
  * operational endpoints, /healthz, /readyz, /metrics, /stats, /dashboard.

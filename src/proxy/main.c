@@ -304,7 +304,16 @@ static const opt_entry proxy_opts[] = {
      .def = "1000",
      .arg = "MS",
      .help = "a rendered /metrics or /stats is served again for this long (default %D; 0: "
-             "render every time)"},
+             "render every time); so is /stats/history"},
+    {.name = "history-interval-ms",
+     .type = OPT_MS,
+     OPT_FIELD(proxy_config, history_interval),
+     .dlo = 10,
+     .dhi = 60000,
+     .def = "1000",
+     .arg = "MS",
+     .help = "time between two samples of /stats/history, which keeps the last " OPT_STR_OF(
+         METRICS_HISTORY) " (default %D: 10 minutes; shorter for tests)"},
     {.name = "drain-timeout",
      .type = OPT_DOUBLE,
      OPT_FIELD(proxy_config, drain_timeout),
@@ -319,6 +328,14 @@ static const opt_entry proxy_opts[] = {
      .def = "info",
      .arg = "LEVEL",
      .help = "%C (default %D; debug logs one line per batch)"},
+    {.name = "log-format",
+     .type = OPT_CHOICE,
+     OPT_FIELD(proxy_config, log_format),
+     .choices = log_formats,
+     .def = "text",
+     .arg = "FORMAT",
+     .help = "%C (default %D): json writes one JSON object a line (time, level, program, "
+             "message and the line's fields), for log shippers"},
     {.name = "config",
      .type = OPT_CONFIG,
      OPT_FIELD(proxy_config, settings),
@@ -354,6 +371,7 @@ int main(int argc, char **argv)
         return rc == OPT_EXIT ? 0 : rc;
     }
     log_init("batchproxy", px.cfg.log_level);
+    log_set_format(px.cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
     httpd_raise_fd_limit();
 

@@ -26,6 +26,15 @@ static void on_drained(void *arg)
     stop_loop(arg);
 }
 
+/* Every --history-interval-ms: one sample of the dashboard's history. */
+static void on_history_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    proxy *px = arg;
+    front_sample(&px->front);
+}
+
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     proxy *px = arg;
@@ -207,7 +216,10 @@ static bool start_front(proxy *px)
     px->front = (front){.cfg = {.max_request_sequences = px->cfg.max_request_sequences,
                                 .max_length = px->cfg.sched.max_length,
                                 .max_batch_cost = px->cfg.sched.max_batch_cost,
-                                .admin_apart = px->cfg.admin_listen != NULL},
+                                .admin_apart = px->cfg.admin_listen != NULL,
+                                .max_queue = px->cfg.sched.max_queue,
+                                .default_deadline = px->cfg.timeout,
+                                .history_interval = px->cfg.history_interval},
                         .base = px->base,
                         .sched = px->sched,
                         .jobs = &px->jobs,
@@ -281,12 +293,16 @@ bool proxy_init(proxy *px)
         !(px->base = new_event_base()) ||
         !(px->disp = disp_new(px->base, &dc, px->sched, &px->jobs, &px->cache, px->metrics)) ||
         !backend_list_join(px, &bl) ||
-        !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px))) {
+        !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px)) ||
+        !(px->history_timer = event_new(px->base, -1, EV_PERSIST, on_history_tick, px))) {
         log_error("out of memory");
         backend_list_free(&bl);
         return false;
     }
     metrics_set_exposition(px->metrics, px->cfg.metrics_clients, px->cfg.metrics_cache);
+    double hi = px->cfg.history_interval;
+    struct timeval every = {(time_t)hi, (suseconds_t)((hi - floor(hi)) * 1e6)};
+    evtimer_add(px->history_timer, &every);
     if (!start_front(px))
         return false;
     size_t n = disp_pool_size(px->disp);
@@ -323,6 +339,8 @@ void proxy_free(proxy *px)
     disp_free(px->disp);
     if (px->drain_timer)
         event_free(px->drain_timer);
+    if (px->history_timer)
+        event_free(px->history_timer);
     if (px->jobs.table.slots)
         jobs_fini(&px->jobs);
     if (px->cache.table.slots)

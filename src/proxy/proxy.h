@@ -55,9 +55,11 @@ typedef struct proxy_config {
     int io_timeout;
     size_t max_connections;
     enum log_level log_level;
-    size_t metrics_clients; /* clients with series of their own in /metrics, /stats */
-    double metrics_cache;   /* seconds a rendered /metrics or /stats is reused */
-    void *settings;         /* --config FILE's values (opt.h; main.c frees them) */
+    enum log_format log_format;
+    size_t metrics_clients;  /* clients with series of their own in /metrics, /stats */
+    double metrics_cache;    /* seconds a rendered /metrics or /stats is reused */
+    double history_interval; /* seconds between samples of /stats/history */
+    void *settings;          /* --config FILE's values (opt.h; main.c frees them) */
 } proxy_config;
 
 typedef struct proxy {
@@ -73,6 +75,7 @@ typedef struct proxy {
     disp *disp; /* owns the pool of backends */
     front front;
     struct event *drain_timer;
+    struct event *history_timer; /* samples the history (metrics_sample) */
 } proxy;
 
 /* Builds every module from px->cfg and starts listening; on failure logs
