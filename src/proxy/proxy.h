@@ -102,11 +102,7 @@ void proxy_free(proxy *px);
  * what is left with 503, then end the loop. A second call ends it at once. */
 void proxy_shutdown(proxy *px, int sig);
 
-/* Re-reads the clients file (SIGHUP). Requests in flight are untouched;
- * on error the old settings stay and the error is logged. */
-void proxy_reload(proxy *px);
-
-/* Re-reads the backends file (SIGHUP; called by proxy_reload): backends
+/* Re-reads the backends file (SIGHUP; called by reconf_apply): backends
  * no longer listed finish their batch in flight, then leave; new ones join.
  * On error (unreadable file, bad URL, no backend) the pool stays as it is. */
 void proxy_reload_backends(proxy *px);
