@@ -6,6 +6,7 @@
 #include "headers.h"
 #include "httpd.h"
 #include "mono.h"
+#include "openapi.h"
 
 #include <event2/buffer.h>
 #include <math.h>
@@ -475,6 +476,8 @@ static bool handle_operational(proxy *px, httpd_req *req, const char *path)
         handle_get(px, req, path);
     else if (strcmp(path, "/dashboard") == 0)
         dashboard_handle(req);
+    else if (strcmp(path, "/openapi.json") == 0)
+        openapi_handle(req);
     else
         return false;
     return true;
@@ -486,8 +489,10 @@ void front_handle(httpd_req *req, void *arg)
     const char *path = httpd_req_path(req);
     if (strcmp(path, "/proxy_classify") == 0) {
         handle_classify(px, req);
-    } else if (px->admin && strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0) {
-        /* The rest of the operational endpoints are the admin listener's. */
+    } else if (px->admin && strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
+               strcmp(path, "/openapi.json") != 0) {
+        /* The rest of the operational endpoints are the admin listener's;
+         * the API's description is the clients' too. */
         httpd_send_error(req, 404, "no such path: %s", path);
     } else if (!handle_operational(px, req, path)) {
         httpd_send_error(req, 404, "no such path: %s", path);

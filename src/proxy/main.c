@@ -301,8 +301,9 @@ static const opt_entry proxy_opts[] = {
      .type = OPT_STR,
      OPT_FIELD(proxy_config, admin_listen),
      .arg = "HOST:PORT",
-     .help = "serve /metrics, /stats and /dashboard (and /healthz, /readyz) on this address "
-             "only, apart from client traffic (default: none, everything on --listen)",
+     .help = "serve /metrics, /stats and /dashboard on this address only, apart from client "
+             "traffic (/healthz, /readyz and /openapi.json on both; default: none, everything on "
+             "--listen)",
      .group = "Operations:"},
     {.name = "metrics-clients",
      .type = OPT_SIZE,
@@ -356,7 +357,8 @@ static const opt_program proxy_program = {
              "the proxy batches them, sends one batch at a time, and answers each request.\n"
              "\n",
     .epilog = "Endpoints: POST /proxy_classify, GET /healthz, /readyz, /metrics (Prometheus),\n"
-              "/stats (JSON), /dashboard. Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
+              "/stats (JSON), /dashboard, /openapi.json (this API described in OpenAPI 3.1).\n"
+              "Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
               "X-Timeout-Ms, Authorization: Bearer KEY (when the clients file has keys).\n"
               "Signals: SIGHUP re-reads the --config file (the options marked sighup in\n"
               "--list-options take effect, a change to another one is logged as needing a\n"
