@@ -2,7 +2,8 @@
  * (the clients' rate limit here) take effect at once, a change to another
  * (--max-queue) is logged as needing a restart and changes nothing, the
  * command line still wins over the file, and a file with an error leaves
- * every setting as it was. */
+ * every setting as it was. A settings file that stops naming the clients
+ * file (with API keys) doesn't turn authentication off. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -103,10 +104,40 @@ static void test_sighup_rereads_settings(void **state)
     unlink(path);
 }
 
+/* Dropping the clients file from the settings would turn API keys off: a
+ * reload keeps it (a restart only), and keyless requests still get 401. */
+static void test_reload_keeps_the_clients_file(void **state)
+{
+    (void)state;
+    char path[300], clients[300], url[64], text[700], detail[512];
+    snprintf(path, sizeof path, "%s/tests/logs/reload-keys-%d.ini", BP_BUILD_DIR, (int)getpid());
+    snprintf(clients, sizeof clients, "%s/tests/logs/reload-keys-%d.clients", BP_BUILD_DIR,
+             (int)getpid());
+    write_settings(clients, "[alice]\nkey = 0123456789abcdef0123\n");
+    snprintf(text, sizeof text, "metrics-cache-ms = 0\nclients = %s\n", clients);
+    write_settings(path, text);
+    tproc be, px;
+    assert_true(tproc_start(&be, "classifyd", (const char *[]){"--cost", "0", "--quiet", NULL}));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", be.port);
+    assert_true(
+        tproc_start(&px, "batchproxy", (const char *[]){"--config", path, "--backend", url, NULL}));
+    assert_int_equal(classify(px.port, "bob", detail, sizeof detail), 401);
+    write_settings(path, "metrics-cache-ms = 0\n");
+    assert_true(tproc_signal(&px, SIGHUP));
+    assert_true(tproc_await_log(&px, "reload: no setting changed", 10));
+    assert_true(tproc_log_contains(&px, "warn: reload: --clients changed: it needs a restart"));
+    assert_int_equal(classify(px.port, "bob", detail, sizeof detail), 401);
+    assert_true(tproc_stop_clean(&px, 10));
+    assert_true(tproc_stop_clean(&be, 5));
+    unlink(path);
+    unlink(clients);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sighup_rereads_settings),
+        cmocka_unit_test(test_reload_keeps_the_clients_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
