@@ -3,7 +3,10 @@
 #
 #  1. schedsim: the seed profile (distinct strings, cost 0.002) over 100
 #     seeds, and each workload in bench/workloads/ over 10 seeds; every
-#     policy on the same traces, with the lower bound.
+#     policy on the same traces, with the lower bound. A workload's header
+#     may give the backend model as a line "# schedsim: FLAGS" (e.g.
+#     linear-cost.txt: --cost 0 --cost-linear 0.0005); by default the
+#     backend costs 0.0005 + 0.002 * L^2 s.
 #  2. live: loadgen's seed profile (ROUNDS rounds) through batchproxy to a
 #     real classifyd, for each of cost (the default), priority and fifo,
 #     alternating, REPS repetitions with seeds 1..REPS; each repetition's
@@ -31,10 +34,13 @@ for f in "$here"/workloads/*.txt; do
   # A workload may come with a clients file (weights, limits) of the same name.
   limits=()
   [ -f "${f%.txt}.ini" ] && limits=(--clients "${f%.txt}.ini")
+  # ... and with the backend it is meant for.
+  backend_model=()
+  read -r -a backend_model <<<"$(sed -n 's/^# schedsim: //p' "$f")"
   echo
-  echo "== schedsim: $name, 10 seeds (build/schedsim --clients-file $f ${limits[*]} --seeds 10)"
+  echo "== schedsim: $name, 10 seeds (build/schedsim --clients-file $f ${limits[*]} ${backend_model[*]} --seeds 10)"
   sed -n 's/^# /   /p' "$f"
-  "$build/schedsim" --clients-file "$f" "${limits[@]}" --seeds 10 |
+  "$build/schedsim" --clients-file "$f" "${limits[@]}" "${backend_model[@]}" --seeds 10 |
     grep -E '^(overall|Jain|lower|  [a-z])' | tee "$out/sim-$name.txt"
 done
 
@@ -56,11 +62,12 @@ for rep in $(seq 1 "$reps"); do
   # The simulator on the same traces, with the curve learned live.
   stats=$out/stats-cost-$rep.json
   a=$(sed -n 's/.*"a_seconds": *\([0-9.eE+-]*\).*/\1/p' "$stats")
+  lin=$(sed -n 's/.*"linear_seconds": *\([0-9.eE+-]*\).*/\1/p' "$stats")
   b=$(sed -n 's/.*"b_seconds": *\([0-9.eE+-]*\).*/\1/p' "$stats")
-  "$build/schedsim" --profile seed --rounds "$rounds" --seed "$rep" --overhead "$a" --cost "$b" \
-    --json >"$out/sim-live-$rep.json"
+  "$build/schedsim" --profile seed --rounds "$rounds" --seed "$rep" --overhead "$a" \
+    --cost-linear "$lin" --cost "$b" --json >"$out/sim-live-$rep.json"
   echo
-  echo "-- repetition $rep (seed $rep; learned backend curve ${a} + ${b} * L^2 s)"
+  echo "-- repetition $rep (seed $rep; learned backend curve ${a} + ${lin} * L + ${b} * L^2 s)"
   args=()
   for policy in $policies; do
     args+=("$policy=$out/live-$policy-$rep.json" "$policy-sim=$out/sim-live-$rep.json#$policy")

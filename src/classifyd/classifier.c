@@ -50,6 +50,7 @@
 #include "classifier.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -758,11 +759,12 @@ static bool skip_quoted(state *st, const token *prev, const token *cur, const to
     return false;
 }
 
-enum wire_label classify_text(const char *s, size_t bytes)
+/* The evidence score of s (CODE_THRESHOLD or more: code). */
+static int64_t evidence(const char *s, size_t bytes)
 {
     assert(word_lists_ordered());
     if (!s || bytes == 0)
-        return WIRE_NOT_CODE;
+        return 0;
 
     scanner sc = {.s = s, .n = bytes, .pos = 0};
     state st = {0};
@@ -793,5 +795,28 @@ enum wire_label classify_text(const char *s, size_t bytes)
             cur = scan_token(&sc);
         }
     }
-    return st.score >= CODE_THRESHOLD ? WIRE_CODE : WIRE_NOT_CODE;
+    return st.score;
+}
+
+/* How many points of evidence move the confidence by a factor e in odds:
+ * a text just past the threshold is a coin toss (0.53), one with a dozen
+ * points of margin is sure (0.95). */
+#define CONFIDENCE_SCALE 4.0
+
+enum wire_label classify_text_scored(const char *s, size_t bytes, double *confidence)
+{
+    int64_t score = evidence(s, bytes);
+    enum wire_label label = score >= CODE_THRESHOLD ? WIRE_CODE : WIRE_NOT_CODE;
+    if (confidence) {
+        /* Half a point keeps the margin off zero: the label's own
+         * confidence is always above 0.5, so label and score agree. */
+        double margin = fabs((double)(score - CODE_THRESHOLD) + 0.5);
+        *confidence = 1.0 / (1.0 + exp(-margin / CONFIDENCE_SCALE));
+    }
+    return label;
+}
+
+enum wire_label classify_text(const char *s, size_t bytes)
+{
+    return classify_text_scored(s, bytes, NULL);
 }

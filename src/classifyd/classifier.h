@@ -12,4 +12,9 @@
 /* Labels s[0..bytes) (valid UTF-8, may contain NUL). Pure: no state, no I/O. */
 enum wire_label classify_text(const char *s, size_t bytes);
 
+/* The same label, and in *confidence (if not NULL) how sure the classifier
+ * is of it: a probability in (0.5, 1), deterministic, growing with the
+ * margin of the heuristic's evidence over its threshold. */
+enum wire_label classify_text_scored(const char *s, size_t bytes, double *confidence);
+
 #endif

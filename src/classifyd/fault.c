@@ -65,11 +65,12 @@ const char *fault_name(enum fault_kind kind)
     return kind <= FAULT_GARBAGE ? names[kind] : "?";
 }
 
-char *fault_garbage(fault_state *s, const enum wire_label *labels, size_t n)
+char *fault_garbage(fault_state *s, fault_answer_fn answer, const void *ctx,
+                    const enum wire_label *labels, size_t n)
 {
     switch (next_u64(s) % 5) {
     case 0: { /* the right answer, cut off half way */
-        char *full = wire_results_json(labels, n);
+        char *full = answer(ctx, labels, n, PROTO_RIGHT);
         if (full)
             full[strlen(full) / 2] = '\0';
         return full;
@@ -80,17 +81,12 @@ char *fault_garbage(fault_state *s, const enum wire_label *labels, size_t n)
         enum wire_label more[6] = {0};
         for (size_t i = 0; i < n && i < 5; i++)
             more[i] = labels[i];
-        return wire_results_json(more, (n < 5 ? n : 5) + 1);
+        return answer(ctx, more, (n < 5 ? n : 5) + 1, PROTO_RIGHT);
     }
-    case 3: { /* a label that is neither "code" nor "not code" */
-        char *full = wire_results_json(labels, n);
-        char *q = full ? strstr(full, "code\"") : NULL;
-        if (q)
-            memcpy(q, "cod3", 4);
-        return full;
-    }
+    case 3: /* a label that is neither "code" nor "not code" */
+        return answer(ctx, labels, n, PROTO_BAD_LABEL);
     default:
-        return strdup("{\"results\":\"code\"}");
+        return answer(ctx, labels, n, PROTO_BAD_SHAPE);
     }
 }
 

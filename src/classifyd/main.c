@@ -1,15 +1,19 @@
 /* classifyd: the classification server, faithful to the original cost model.
  *
  * POST /classify {"sequences": [...]} (at most 5) answers {"results": [...]}
- * cost * L^2 seconds after the request arrived, L being the longest
- * sequence's length in code points. It serves one request at a time: any
- * request that arrives while one is being processed gets 429 at once. The
- * wait is a timer on the event loop, so the 429 is immediate mid-batch.
+ * linear * L + cost * L^2 seconds after the request arrived, L being the
+ * longest sequence's length in code points (linear is 0 unless told). It
+ * serves one request at a time: any request that arrives while one is
+ * being processed gets 429 at once. The wait is a timer on the event loop,
+ * so the 429 is immediate mid-batch. With --protocol it speaks the Open
+ * Inference Protocol or TEI's /predict instead (protocol.h), with the same
+ * classifier, cost model and one-at-a-time rule.
  *
  * State: at most one request is "current" (busy). It owns its request
  * until its timer fires and the answer is sent. */
 #include "classifier.h"
 #include "fault.h"
+#include "protocol.h"
 #include "opt.h"
 #include "httpd.h"
 #include "log.h"
@@ -19,6 +23,7 @@
 #include "wire.h"
 
 #include <event2/event.h>
+#include <stdarg.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -31,12 +36,15 @@
 typedef struct classifyd_config {
     const char *listen;
     double cost;
+    double cost_linear; /* seconds per code point of the longest sequence */
     size_t max_body;
     size_t max_length; /* code points of the longest sequence accepted */
     int io_timeout;
     bool quiet;
+    enum log_format log_format;
     fault_config fault;
-    void *settings; /* --config FILE's values (opt.h) */
+    proto_config proto; /* the protocol spoken, and what it answers with */
+    void *settings;     /* --config FILE's values (opt.h) */
 } classifyd_config;
 
 typedef struct classifyd {
@@ -49,7 +57,11 @@ typedef struct classifyd {
     /* The current request, valid while busy. */
     bool busy;
     httpd_req *req;
-    enum wire_label labels[CLASSIFYD_MAX_SEQUENCES];
+    /* One slot more than a request holds: a garbage answer may have one
+     * result too many (fault.h). */
+    enum wire_label labels[CLASSIFYD_MAX_SEQUENCES + 1];
+    double confidence[CLASSIFYD_MAX_SEQUENCES + 1];
+    proto_opts opts; /* how the current request wants its answer */
     size_t n, longest;
     double started, due;   /* mono_now() times: arrival, and when the answer is due */
     enum fault_kind fault; /* what the current request gets (fault.h) */
@@ -62,8 +74,12 @@ static void log_request(const classifyd *d, httpd_req *req, const char *path, in
     if (d->cfg.quiet)
         return;
     const char *m = httpd_req_method(req);
-    log_info("%s %s %d sequences=%zu L=%zu time=%.3fs", m, path, status, n, longest,
-             mono_now() - started);
+    double seconds = mono_now() - started;
+    log_fields(LOG_INFO,
+               LOG_FIELDS(LOG_STR("method", m), LOG_STR("path", path), LOG_INT("status", status),
+                          LOG_INT("sequences", n), LOG_INT("longest", longest),
+                          LOG_REAL("seconds", seconds)),
+               "%s %s %d sequences=%zu L=%zu time=%.3fs", m, path, status, n, longest, seconds);
 }
 
 /* Ends the loop once nothing is left to answer: called after a signal and
@@ -94,17 +110,65 @@ static void arm_timer(classifyd *d)
     evtimer_add(d->timer, &tv);
 }
 
+/* Sends the protocol's error. classify's {"detail": ...} goes through
+ * httpd_send_error, as it always did, byte for byte. */
+static void send_error(const classifyd *d, httpd_req *req, const proto_error *e)
+{
+    if (d->cfg.proto.kind == PROTO_CLASSIFY)
+        httpd_send_error(req, e->status, "%s", e->msg);
+    else
+        httpd_send_json(req, e->status, proto_error_json(&d->cfg.proto, e));
+}
+
+static void send_errorf(const classifyd *d, httpd_req *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void send_errorf(const classifyd *d, httpd_req *req, int status, const char *fmt, ...)
+{
+    proto_error e = {.status = status};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
+    send_error(d, req, &e);
+}
+
+/* True if the request uses `method`; otherwise answers 405 with Allow, in
+ * the protocol's error shape. HEAD goes wherever GET does. */
+static bool require_method(const classifyd *d, httpd_req *req, const char *method)
+{
+    if (d->cfg.proto.kind == PROTO_CLASSIFY)
+        return httpd_require_method(req, method);
+    if (httpd_req_is(req, method))
+        return true;
+    bool get = strcmp(method, "GET") == 0;
+    httpd_set_header(req, "Allow", get ? "GET, HEAD" : method);
+    send_errorf(d, req, 405, "method %s not allowed; use %s", httpd_req_method(req),
+                get ? "GET or HEAD" : method);
+    return false;
+}
+
+/* The current request's answer, right or wrong as shape says: the
+ * fault_answer_fn fault_garbage builds its garbage with. */
+static char *build_answer(const void *ctx, const enum wire_label *labels, size_t n,
+                          enum proto_shape shape)
+{
+    const classifyd *d = ctx;
+    return proto_answer(&d->cfg.proto, &d->opts, labels, d->confidence, n, shape);
+}
+
 /* Answers the current request, or misbehaves as its fault says. The log
  * line comes first: a dropped request is freed with its connection. */
 static void answer_or_fault(classifyd *d)
 {
-    int status = d->fault == FAULT_FAIL                             ? 500
+    int failed = proto_failure_status(&d->cfg.proto);
+    int status = d->fault == FAULT_FAIL                             ? failed
                  : d->fault == FAULT_DROP || d->fault == FAULT_HANG ? 0
                                                                     : 200;
-    log_request(d, d->req, "/classify", status, d->n, d->longest, d->started);
+    log_request(d, d->req, httpd_req_path(d->req), status, d->n, d->longest, d->started);
     switch (d->fault) {
     case FAULT_FAIL:
-        httpd_send_error(d->req, 500, "injected fault");
+        send_errorf(d, d->req, failed, "injected fault");
         break;
     case FAULT_DROP:
         httpd_req_close(d->req);
@@ -113,11 +177,19 @@ static void answer_or_fault(classifyd *d)
         fault_hold_request(d->req);
         break;
     case FAULT_GARBAGE:
-        httpd_send_json(d->req, 200, fault_garbage(&d->faults, d->labels, d->n));
+        httpd_send_json(d->req, 200, fault_garbage(&d->faults, build_answer, d, d->labels, d->n));
         break;
     default:
-        httpd_send_json(d->req, 200, wire_results_json(d->labels, d->n));
+        httpd_send_json(d->req, 200, build_answer(d, d->labels, d->n, PROTO_RIGHT));
     }
+}
+
+static void end_current(classifyd *d)
+{
+    d->req = NULL;
+    d->busy = false;
+    free(d->opts.id);
+    memset(&d->opts, 0, sizeof d->opts);
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg)
@@ -128,72 +200,106 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         return;
     }
     answer_or_fault(d);
-    d->req = NULL;
-    d->busy = false;
+    end_current(d);
     maybe_exit(d);
 }
 
-static void handle_classify(classifyd *d, httpd_req *req, double started)
+/* Takes the server's one slot for the parsed request r (released here):
+ * labels it, and sets the timer for its answer. */
+static void start_current(classifyd *d, httpd_req *req, proto_request *r, double started)
 {
-    size_t len;
-    const char *body = httpd_req_body(req, &len);
-    if (!httpd_require_method(req, "POST"))
-        goto logged;
-
-    wire_limits lim = {
-        .max_items = CLASSIFYD_MAX_SEQUENCES, .max_length = d->cfg.max_length, .allow_empty = true};
-    wire_request w;
-    char err[256];
-    int status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
-    if (status) {
-        httpd_send_error(req, status, "%s", err);
-        log_request(d, req, "/classify", status, 0, 0, started);
-        return;
-    }
-    /* After a signal the loop ends once the last batch is answered: a new
-     * batch started in that grace period would be cut off unanswered. */
-    if (d->stopping) {
-        httpd_send_error(req, 503, "server is shutting down");
-        log_request(d, req, "/classify", 503, w.n, 0, started);
-        wire_request_free(&w);
-        return;
-    }
-    if (w.n == 0) {
-        httpd_send_json(req, 200, wire_results_json(NULL, 0));
-        log_request(d, req, "/classify", 200, 0, 0, started);
-        wire_request_free(&w);
-        return;
-    }
-    if (d->busy) {
-        httpd_send_error(req, 429, "server is busy processing another request");
-        log_request(d, req, "/classify", 429, w.n, 0, started);
-        wire_request_free(&w);
-        return;
-    }
     d->busy = true;
     d->req = req;
-    d->n = w.n;
+    d->n = r->req.n;
     d->longest = 0;
     d->started = started;
-    for (size_t i = 0; i < w.n; i++) {
-        d->labels[i] = classify_text(w.items[i].s, w.items[i].bytes);
-        if (w.items[i].len > d->longest)
-            d->longest = w.items[i].len;
+    for (size_t i = 0; i < r->req.n; i++) {
+        const wire_text *t = &r->req.items[i];
+        d->labels[i] = classify_text_scored(t->s, t->bytes, &d->confidence[i]);
+        if (t->len > d->longest)
+            d->longest = t->len;
     }
-    wire_request_free(&w);
+    d->opts = r->opts; /* the id moves with it */
+    r->opts.id = NULL;
+    proto_request_free(r);
 
-    /* The answer is due cost * L^2 after arrival; time already spent
-     * parsing counts towards it. */
-    d->due = started + d->cfg.cost * (double)d->longest * (double)d->longest;
+    /* The answer is due linear * L + cost * L^2 after arrival; time
+     * already spent parsing counts towards it. */
+    double L = (double)d->longest;
+    d->due = started + d->cfg.cost_linear * L + d->cfg.cost * L * L;
     d->fault = fault_decide(&d->faults);
     if (d->fault != FAULT_NONE && !d->cfg.quiet)
         log_info("fault %s for this request", fault_name(d->fault));
     if (d->fault == FAULT_SLOW)
         d->due = started + (d->due - started) * d->cfg.fault.slow_factor;
     arm_timer(d);
-    return;
-logged:
-    log_request(d, req, "/classify", httpd_req_status(req), 0, 0, started);
+}
+
+/* Refuses r with e (r released), and logs it. */
+static void refuse(classifyd *d, httpd_req *req, proto_request *r, const proto_error *e,
+                   double started)
+{
+    const char *path = httpd_req_path(req);
+    size_t n = r->req.n;
+    send_error(d, req, e);
+    log_request(d, req, path, e->status, n, 0, started);
+    proto_request_free(r);
+}
+
+static void handle_infer(classifyd *d, httpd_req *req, double started)
+{
+    const char *path = httpd_req_path(req);
+    size_t len;
+    const char *body = httpd_req_body(req, &len);
+    if (!require_method(d, req, "POST")) {
+        log_request(d, req, path, httpd_req_status(req), 0, 0, started);
+        return;
+    }
+    proto_request r;
+    proto_error e;
+    if (!proto_parse(&d->cfg.proto, body, len, &r, &e)) {
+        send_error(d, req, &e);
+        log_request(d, req, path, e.status, 0, 0, started);
+        return;
+    }
+    /* After a signal the loop ends once the last batch is answered: a new
+     * batch started in that grace period would be cut off unanswered. */
+    if (d->stopping) {
+        proto_fail(&e, 503, NULL, "server is shutting down");
+        refuse(d, req, &r, &e, started);
+        return;
+    }
+    if (r.req.n == 0) {
+        httpd_send_json(req, 200, proto_answer(&d->cfg.proto, &r.opts, NULL, NULL, 0, PROTO_RIGHT));
+        log_request(d, req, path, 200, 0, 0, started);
+        proto_request_free(&r);
+        return;
+    }
+    if (d->busy) {
+        proto_fail(&e, 429, NULL, "server is busy processing another request");
+        refuse(d, req, &r, &e, started);
+        return;
+    }
+    if (!proto_admit(&d->cfg.proto, &r, &e)) {
+        refuse(d, req, &r, &e, started);
+        return;
+    }
+    start_current(d, req, &r, started);
+}
+
+/* A health or metadata endpoint. */
+static void handle_info(classifyd *d, httpd_req *req)
+{
+    if (!require_method(d, req, "GET"))
+        return;
+    char *body;
+    proto_error e;
+    if (!proto_info(&d->cfg.proto, httpd_req_path(req), d->stopping, &body, &e))
+        send_error(d, req, &e);
+    else if (body && !body[0]) /* an answer without a body */
+        httpd_send_text(req, 200, "text/plain", body, 0), free(body);
+    else
+        httpd_send_json(req, 200, body);
 }
 
 static void on_request(httpd_req *req, void *arg)
@@ -201,25 +307,19 @@ static void on_request(httpd_req *req, void *arg)
     classifyd *d = arg;
     double started = mono_now();
     const char *path = httpd_req_path(req);
+    proto_error e;
 
-    if (strcmp(path, "/classify") == 0) {
-        handle_classify(d, req, started);
+    switch (proto_route(&d->cfg.proto, path, &e)) {
+    case PROTO_ROUTE_INFER:
+        handle_infer(d, req, started);
         return;
+    case PROTO_ROUTE_INFO:
+        handle_info(d, req);
+        break;
+    default:
+        send_error(d, req, &e);
     }
-    int status;
-    if (strcmp(path, "/healthz") == 0) {
-        /* While stopping, 503: a load balancer takes it out at once. */
-        if (httpd_require_method(req, "GET")) {
-            if (d->stopping)
-                httpd_send_error(req, 503, "server is shutting down");
-            else
-                httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
-        }
-    } else {
-        httpd_send_error(req, 404, "no such path: %s", path);
-    }
-    status = httpd_req_status(req);
-    log_request(d, req, path, status, 0, 0, started);
+    log_request(d, req, path, httpd_req_status(req), 0, 0, started);
 }
 
 /* The first SIGINT/SIGTERM lets the request in progress finish; a second
@@ -231,10 +331,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         if (!d->cfg.quiet)
             log_info("signal %d again: answering the current request 503 and exiting", (int)sig);
         evtimer_del(d->timer);
-        httpd_send_error(d->req, 503, "server stopped before this request was done");
-        log_request(d, d->req, "/classify", 503, d->n, d->longest, d->started);
-        d->req = NULL;
-        d->busy = false;
+        const char *path = httpd_req_path(d->req);
+        send_errorf(d, d->req, 503, "server stopped before this request was done");
+        log_request(d, d->req, path, 503, d->n, d->longest, d->started);
+        end_current(d);
     } else if (!d->stopping && !d->cfg.quiet) {
         log_info("signal %d: finishing the current request, then exiting (again: at once)",
                  (int)sig);
@@ -243,6 +343,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         sdnotify_stopping();
     d->stopping = true;
     maybe_exit(d);
+}
+
+/* --model NAME: the name must go in a path unescaped (protocol.h). */
+static bool set_model(const opt_entry *e, void *base, const char *value, opt_from from, char *why,
+                      size_t whylen)
+{
+    (void)e;
+    (void)from;
+    if (!proto_model_name_valid(value)) {
+        snprintf(why, whylen, "'%s' is not 1-64 of A-Z a-z 0-9 _ . -", value);
+        return false;
+    }
+    ((classifyd_config *)base)->proto.model = value;
+    return true;
 }
 
 /* The options; their defaults are here alone. */
@@ -262,6 +376,28 @@ static const opt_entry classifyd_opts[] = {
      .arg = "SECONDS",
      .help = "seconds per squared code point of the longest sequence (default %D; 0 answers at "
              "once)"},
+    {.name = "cost-linear",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(classifyd_config, cost_linear),
+     .dhi = 10,
+     .def = "0",
+     .arg = "SECONDS",
+     .help = "seconds per code point of the longest sequence, added to the above (default %D), "
+             "as a backend that pads every text to the longest would cost"},
+    {.name = "protocol",
+     .type = OPT_CHOICE,
+     OPT_FIELD(classifyd_config, proto.kind),
+     .choices = proto_kind_names,
+     .def = "classify",
+     .arg = "NAME",
+     .help = "the API spoken: %C (default %D; see 'Protocols' below)"},
+    {.name = "model",
+     .type = OPT_CUSTOM,
+     .set = set_model,
+     .def = "classifier",
+     .arg = "NAME",
+     .help = "oip: the model's name, served at /v2/models/NAME (default %D; 1-64 of A-Z a-z "
+             "0-9 _ . -)"},
     {.name = "max-body",
      .type = OPT_SIZE,
      OPT_FIELD(classifyd_config, max_body),
@@ -291,6 +427,14 @@ static const opt_entry classifyd_opts[] = {
      .type = OPT_FLAG,
      OPT_FIELD(classifyd_config, quiet),
      .help = "no per-request log lines"},
+    {.name = "log-format",
+     .type = OPT_CHOICE,
+     OPT_FIELD(classifyd_config, log_format),
+     .choices = log_formats,
+     .def = "text",
+     .arg = "FORMAT",
+     .help = "%C (default %D): json writes one JSON object a line (time, level, program, "
+             "message and the line's fields), for log shippers"},
     {.name = "config",
      .type = OPT_CONFIG,
      OPT_FIELD(classifyd_config, settings),
@@ -314,7 +458,7 @@ static const opt_entry classifyd_opts[] = {
      .dhi = 1,
      .def = "0",
      .arg = "R",
-     .help = "answer 500 {\"detail\": ...}"},
+     .help = "answer 500 (tei: 424) in the protocol's error shape"},
     {.name = "drop-rate",
      .type = OPT_DOUBLE,
      OPT_FIELD(classifyd_config, fault.drop_rate),
@@ -352,20 +496,31 @@ static const opt_entry classifyd_opts[] = {
      .def = "0",
      .arg = "R",
      .help = "answer 200 with malformed JSON, the wrong number of results, an unknown label or "
-             "the wrong shape"},
+             "the wrong shape (in the protocol's answer)"},
     {0}};
 
 static const opt_program classifyd_program = {
     .name = "classifyd",
     .usage = "Usage: classifyd [OPTIONS]\n"
              "A text classification server (\"code\" / \"not code\") with the original\n"
-             "challenge's cost model: one request at a time, cost * L^2 seconds each.\n"
+             "challenge's cost model: one request at a time, cost * L^2 seconds each\n"
+             "(plus cost-linear * L), L the longest text's length in code points.\n"
              "\n",
-    .epilog = "API: POST /classify {\"sequences\": [up to 5 strings]} -> {\"results\": [...]};\n"
-              "     GET /healthz -> 200. A request during another gets 429 at once.\n"
+    .epilog = "Protocols (docs/backends.md); in each, a request during another gets 429 at\n"
+              "once, in the protocol's error shape:\n"
+              "  classify  POST /classify {\"sequences\": [up to 5 strings]}\n"
+              "              -> {\"results\": [...]}; GET /healthz -> 200\n"
+              "  oip       the Open Inference Protocol (KServe v2, Triton):\n"
+              "            POST /v2/models/NAME[/versions/1]/infer with the BYTES input\n"
+              "              'text' (shape [n] or [n, 1]) -> outputs 'label' (BYTES) and\n"
+              "              'score' (FP32); GET /v2/health/live, /v2/health/ready,\n"
+              "              /v2/models/NAME[/versions/1][/ready], /v2\n"
+              "  tei       Text Embeddings Inference: POST /predict {\"inputs\": \"text\"}\n"
+              "              or {\"inputs\": [[\"a\"], [\"b\"]]} -> [{\"score\", \"label\"}, ...]\n"
+              "              per text; GET /health, /info\n"
               "Signals: SIGINT/SIGTERM finish the request in progress (new requests and\n"
-              "/healthz get 503 meanwhile), then exit; a second one answers it 503 and\n"
-              "exits at once.\n",
+              "the readiness checks, /healthz, oip's ready endpoints and tei's /health, get\n"
+              "503 meanwhile), then exit; a second one answers it 503 and exits at once.\n",
     .table = classifyd_opts,
     .column = 23};
 
@@ -378,6 +533,8 @@ static int parse_args(int argc, char **argv, classifyd_config *cfg)
         fprintf(stderr, "classifyd: %s\n", why);
         rc = 2;
     }
+    cfg->proto.max_items = CLASSIFYD_MAX_SEQUENCES;
+    cfg->proto.max_length = cfg->max_length;
     return rc;
 }
 
@@ -393,6 +550,7 @@ int main(int argc, char **argv)
     fault_init(&d.faults, &d.cfg.fault);
     httpd_raise_fd_limit();
     log_init("classifyd", LOG_INFO);
+    log_set_format(d.cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
 
     /* Precise timers: the answer times are the whole point of this server. */

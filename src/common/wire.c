@@ -54,8 +54,7 @@ static void duplicate_key(const char *body, size_t n, const json_error_t *jerr, 
     }
 }
 
-/* Loads a JSON object from an untrusted body, with the messages a client needs. */
-static json_t *load_object(const char *body, size_t n, int *status, char *err, size_t errlen)
+json_t *wire_load_object(const char *body, size_t n, int *status, char *err, size_t errlen)
 {
     if (!utf8_length(body, n, NULL)) {
         *status = fail(400, err, errlen, "request body is not valid UTF-8");
@@ -182,7 +181,7 @@ int wire_parse_request(const char *body, size_t n, const wire_limits *lim, wire_
         out->single = true;
         return 0;
     }
-    json_t *root = load_object(body, n, &status, err, errlen);
+    json_t *root = wire_load_object(body, n, &status, err, errlen);
     if (!root)
         return status;
 

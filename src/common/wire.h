@@ -51,6 +51,12 @@ int wire_parse_request(const char *body, size_t n, const wire_limits *lim, wire_
                        char *err, size_t errlen);
 void wire_request_free(wire_request *req);
 
+/* Loads an untrusted request body that must be a JSON object: valid UTF-8,
+ * valid JSON, no key twice in any object (strings may contain NUL). Returns
+ * the object, or NULL with *status (400) and a message naming what is
+ * wrong in err. For the other protocols classifyd speaks. */
+json_t *wire_load_object(const char *body, size_t n, int *status, char *err, size_t errlen);
+
 /* Builders. Each returns a malloc'd NUL-terminated JSON text the caller
  * frees, or NULL when out of memory. */
 char *wire_results_json(const enum wire_label *labels, size_t n);

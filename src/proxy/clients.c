@@ -6,12 +6,47 @@
 #include <string.h>
 #include <strings.h>
 
-bool clients_init(clients *c, const char *path, const cfile_client *defaults, char *err,
+/* One interned name: its id is its index in clients.name. */
+struct client_name {
+    htab_node node;
+    char name[CFILE_NAME_MAX + 1];
+    int id;
+};
+
+/* A new id for name (not known yet), told to the metrics; -1 when out of
+ * memory. */
+static int add_name(clients *c, const char *name, bool listed)
+{
+    client_name *cn = malloc(sizeof *cn);
+    if (!cn)
+        return -1;
+    snprintf(cn->name, sizeof cn->name, "%s", name);
+    int id = cn->id = c->nnames;
+    if (!metrics_client_add(c->metrics, id, cn->name, listed)) {
+        free(cn);
+        return -1;
+    }
+    cn->node.key = cn->name;
+    cn->node.klen = strlen(cn->name);
+    cn->node.hash = htab_hash(&c->names, cn->name, cn->node.klen);
+    htab_insert(&c->names, &cn->node);
+    c->name[c->nnames++] = cn;
+    return id;
+}
+
+bool clients_init(clients *c, const char *path, const cfile_client *defaults, metrics *m, char *err,
                   size_t errlen)
 {
     memset(c, 0, sizeof *c);
     c->path = path;
     c->defaults = *defaults;
+    c->metrics = m;
+    /* Ids 0 and 1 always exist: the anonymous client and the overflow. */
+    if (!htab_init(&c->names, 64) || add_name(c, "-", false) != 0 ||
+        add_name(c, "_other", false) != 1) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
     if (path && !cfile_load(path, defaults, &c->file, err, errlen))
         return false;
     c->pool.cfg = c->file.unlisted;
@@ -23,7 +58,38 @@ void clients_fini(clients *c)
 {
     for (size_t i = 0; i < METRICS_MAX_CLIENTS; i++)
         free(c->state[i]);
+    for (int i = 0; i < c->nnames; i++)
+        free(c->name[i]);
+    c->nnames = 0;
+    if (c->names.slots)
+        htab_fini(&c->names);
     cfile_free(&c->file);
+}
+
+int clients_find(const clients *c, const char *name)
+{
+    if (!name || !*name)
+        return 0;
+    size_t len = strlen(name);
+    const client_name *cn =
+        (const client_name *)htab_find(&c->names, name, len, htab_hash(&c->names, name, len));
+    return cn ? cn->id : -1;
+}
+
+int clients_id(clients *c, const char *name, bool listed)
+{
+    int id = clients_find(c, name);
+    if (id >= 0)
+        return id;
+    if (c->nnames >= (listed ? METRICS_MAX_CLIENTS : METRICS_MAX_CLIENTS / 2))
+        return 1;
+    id = add_name(c, name, listed);
+    return id >= 0 ? id : 1;
+}
+
+const char *clients_name(const clients *c, int id)
+{
+    return id >= 0 && id < c->nnames ? c->name[id]->name : "-";
 }
 
 /* The settings a client gets: its section of the file, else the defaults
@@ -58,8 +124,8 @@ static void apply_pool(clients *c, sched *s, double now)
                   sched_set_group_limit(s, CLIENTS_POOL_ID, c->pool.cfg.max_queued);
 }
 
-bool clients_reload(clients *c, const char *path, const cfile_client *defaults, metrics *m,
-                    sched *s, double now, char *err, size_t errlen)
+bool clients_reload(clients *c, const char *path, const cfile_client *defaults, sched *s,
+                    double now, char *err, size_t errlen)
 {
     if (!c->path != !path) {
         snprintf(err, errlen, "%s a clients file takes a restart", path ? "adding" : "removing");
@@ -91,7 +157,7 @@ bool clients_reload(clients *c, const char *path, const cfile_client *defaults, 
             bool pooled;
             cfile_client cfg = settings_for(c, st->cfg.name, id, &pooled);
             apply(st, &cfg, pooled, id, s, now);
-            metrics_client_listed(m, id, id > 0 && cfile_find(&c->file, st->cfg.name));
+            metrics_client_listed(c->metrics, id, id > 0 && cfile_find(&c->file, st->cfg.name));
         }
     }
     return true;
@@ -111,8 +177,8 @@ static const char *bearer_token(const char *authorization)
     return t;
 }
 
-int clients_identify(clients *c, metrics *m, const char *authorization, const char *client_id,
-                     int *status, const char **why)
+int clients_identify(clients *c, const char *authorization, const char *client_id, int *status,
+                     const char **why)
 {
     if (c->file.keys) {
         const char *key = bearer_token(authorization);
@@ -124,7 +190,7 @@ int clients_identify(clients *c, metrics *m, const char *authorization, const ch
                                    "(Authorization: Bearer KEY)";
             return -1;
         }
-        return metrics_client_id(m, who->name, true);
+        return clients_id(c, who->name, true);
     }
     if (client_id && !cfile_valid_name(client_id)) {
         *status = 400;
@@ -135,11 +201,11 @@ int clients_identify(clients *c, metrics *m, const char *authorization, const ch
     }
     /* The file is searched only for a name without an id yet: not on the
      * path of every request. */
-    int id = metrics_client_find(m, client_id);
-    return id >= 0 ? id : metrics_client_id(m, client_id, cfile_find(&c->file, client_id) != NULL);
+    int id = clients_find(c, client_id);
+    return id >= 0 ? id : clients_id(c, client_id, cfile_find(&c->file, client_id) != NULL);
 }
 
-client_state *clients_get(clients *c, int id, metrics *m, sched *s, double now)
+client_state *clients_get(clients *c, int id, sched *s, double now)
 {
     if (id < 0 || id >= METRICS_MAX_CLIENTS)
         id = 0;
@@ -150,7 +216,7 @@ client_state *clients_get(clients *c, int id, metrics *m, sched *s, double now)
         if (!st)
             return NULL;
         bool pooled;
-        cfile_client cfg = settings_for(c, metrics_client_name(m, id), id, &pooled);
+        cfile_client cfg = settings_for(c, clients_name(c, id), id, &pooled);
         tb_init(&st->bucket, cfg.rate, cfg.burst, now);
         apply(st, &cfg, pooled, id, s, now);
         c->state[id] = st;

@@ -24,14 +24,24 @@
  * the listed clients keep their shares. Without a clients file nothing is
  * pooled: each name is a client of its own with the defaults.
  *
- * Ownership: client ids are metrics' interned ids (metrics.h); the state of
- * each id seen is created on first use and lives until clients_fini. A
- * reload replaces the settings of every known client in place (buckets
- * keep their tokens), so nothing in flight is touched. */
+ * Client ids: each distinct name gets a small integer id, the same for the
+ * scheduler and the metrics (told each new name: metrics_client_add). Id 0
+ * is the anonymous client "-", id 1 the overflow "_other". At most
+ * METRICS_MAX_CLIENTS names get ids; later ones share "_other"'s, so a
+ * client can't grow the proxy's memory without bound. Names not in the
+ * clients file get ids only while the table is less than half full, so
+ * arbitrary X-Client-Id values can't take the places of the configured
+ * clients (nor their settings, given per id).
+ *
+ * Ownership: the names and the state of each id seen live until
+ * clients_fini; the state is created on first use. A reload replaces the
+ * settings of every known client in place (buckets keep their tokens), so
+ * nothing in flight is touched. */
 #ifndef BP_CLIENTS_H
 #define BP_CLIENTS_H
 
 #include "clientsfile.h"
+#include "htab.h"
 #include "metrics.h"
 #include "scheduler.h"
 #include "tbucket.h"
@@ -39,7 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The scheduler's client id for the unlisted pool: past every interned id,
+/* The scheduler's client id for the unlisted pool: past every client id,
  * so no name ever gets it. */
 #define CLIENTS_POOL_ID METRICS_MAX_CLIENTS
 
@@ -49,8 +59,14 @@ typedef struct client_state {
     bool pooled; /* a member of the unlisted pool */
 } client_state;
 
+typedef struct client_name client_name;
+
 typedef struct clients {
-    const char *path; /* NULL: no clients file */
+    const char *path;                       /* NULL: no clients file */
+    metrics *metrics;                       /* told every new id and whether it is listed */
+    htab names;                             /* name -> client_name */
+    client_name *name[METRICS_MAX_CLIENTS]; /* by client id */
+    int nnames;
     cfile file;
     cfile_client defaults;
     client_state *state[METRICS_MAX_CLIENTS]; /* by client id; NULL until seen */
@@ -58,9 +74,10 @@ typedef struct clients {
     bool pool_set;                            /* the scheduler has the pool's weight and limit */
 } clients;
 
-/* Loads the clients file at path (NULL for none). Returns false with a
- * message in err. */
-bool clients_init(clients *c, const char *path, const cfile_client *defaults, char *err,
+/* Loads the clients file at path (NULL for none) and gives ids 0 and 1 to
+ * the anonymous client and the overflow. Returns false with a message in
+ * err (clients_fini frees what was built). */
+bool clients_init(clients *c, const char *path, const cfile_client *defaults, metrics *m, char *err,
                   size_t errlen);
 void clients_fini(clients *c);
 
@@ -71,18 +88,27 @@ void clients_fini(clients *c);
  * defaults neither, and err says why. Adding or removing the file takes a
  * restart, and so does a file without API keys when the settings in force
  * have keys: that would turn authentication off. */
-bool clients_reload(clients *c, const char *path, const cfile_client *defaults, metrics *m,
-                    sched *s, double now, char *err, size_t errlen);
+bool clients_reload(clients *c, const char *path, const cfile_client *defaults, sched *s,
+                    double now, char *err, size_t errlen);
 
 /* Finds who sent a request from its Authorization and X-Client-Id headers
  * (either may be NULL). Returns the client id (>= 0), or -1 with the
  * status to answer (400 or 401) and a message in why. */
-int clients_identify(clients *c, metrics *m, const char *authorization, const char *client_id,
-                     int *status, const char **why);
+int clients_identify(clients *c, const char *authorization, const char *client_id, int *status,
+                     const char **why);
+
+/* The id of a client name already known ("" or NULL: anonymous = 0), or
+ * -1 for a name never given an id. */
+int clients_find(const clients *c, const char *name);
+/* The id for a client name, given one if new (see "Client ids" above;
+ * `listed`: the name is in the clients file). */
+int clients_id(clients *c, const char *name, bool listed);
+/* The name of client id ("-" for an id never given). */
+const char *clients_name(const clients *c, int id);
 
 /* The state of client id (created with its settings on first use, its
  * weight given to the scheduler); NULL when out of memory. */
-client_state *clients_get(clients *c, int id, metrics *m, sched *s, double now);
+client_state *clients_get(clients *c, int id, sched *s, double now);
 
 /* Takes one request from the client's rate, and from the pool's for a
  * pooled client. Returns true if allowed; otherwise *retry_after is the

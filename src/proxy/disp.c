@@ -1,9 +1,11 @@
 /* disp: the dispatcher between the scheduler and the pool of backends (see disp.h). */
 #include "disp.h"
 
-#include "front.h"
+#include "backend.h"
+#include "check.h"
+#include "log.h"
 #include "mono.h"
-#include "utf8.h"
+#include "outcome.h"
 #include "wire.h"
 
 #include <math.h>
@@ -15,7 +17,6 @@
 #define CHECK_TIMEOUT 1.0 /* an active check while ejected */
 #define CHECK_AGAIN 0.5   /* a failed check is tried again this much later */
 #define MAX_BACKEND_ANSWER (1 << 20)
-#define DETAIL_BODY_MAX 120 /* bytes of a backend's 4xx body quoted in a detail */
 
 /* One outstanding batch. */
 typedef struct dbatch {
@@ -25,21 +26,33 @@ typedef struct dbatch {
     sched_batch sb; /* as the scheduler chose it, for sched_done */
     int attempt;    /* attempts made so far */
     double attempt_started;
-    char last_error[256];
-    proxy_backend *on; /* the backend holding it (sent or backing off); NULL: pending */
+    struct dbackend *on; /* the backend holding it (sent or backing off); NULL: pending */
     struct event *retry;
     struct dbatch *next; /* on the pending list */
 } dbatch;
 
-struct disp_slot {
+/* One backend of the pool. */
+typedef struct dbackend {
     disp *d;
-    proxy_backend *pb;
+    char url[DISP_URL_MAX]; /* canonical (addr_format_url) */
+    backend *conn;
+    int sid;             /* its id in the scheduler */
+    int mid;             /* its id in the metrics */
+    health health;       /* ejection state */
+    bool leaving;        /* removed from the list: leaves once it holds no batch */
     dbatch *cur;         /* its batch, if any */
     struct event *check; /* the next active check while ejected */
-};
+} dbackend;
 
 struct disp {
-    proxy *px;
+    disp_config cfg;
+    struct event_base *base;
+    sched *sched;
+    jobs *jobs;
+    cache *cache;
+    metrics *metrics;
+    dbackend *pool[DISP_MAX_BACKENDS]; /* in use, and leaving */
+    size_t npool;
     struct event *kick; /* deferred "look for work" */
     struct event *wake; /* the policy's deliberate wait */
     uint64_t rng;       /* xorshift state for jitter */
@@ -72,42 +85,41 @@ static double uniform01(disp *d)
     return (double)(d->rng >> 11) / 9007199254740992.0;
 }
 
-static double job_deadline(const job *jb);
 static void send_attempt(dbatch *bt);
 static void on_retry(evutil_socket_t fd, short what, void *arg);
 static void dispatch(disp *d);
 
 /* --- the pool --- */
 
-static bool usable(const proxy_backend *pb)
+static bool usable(const dbackend *pb)
 {
     return !pb->leaving && health_usable(&pb->health);
 }
 
-static bool is_free(const proxy_backend *pb)
+static bool is_free(const dbackend *pb)
 {
-    return usable(pb) && !pb->slot->cur;
+    return usable(pb) && !pb->cur;
 }
 
 /* Another usable backend than `except` exists (free or not). */
-static bool others_usable(const proxy *px, const proxy_backend *except)
+static bool others_usable(const disp *d, const dbackend *except)
 {
-    for (size_t i = 0; i < px->npool; i++)
-        if (px->pool[i] != except && usable(px->pool[i]))
+    for (size_t i = 0; i < d->npool; i++)
+        if (d->pool[i] != except && usable(d->pool[i]))
             return true;
     return false;
 }
 
 /* The fastest free backend other than `except` (by its own cost curve), or NULL. */
-static proxy_backend *fastest_free(const proxy *px, const proxy_backend *except)
+static dbackend *fastest_free(const disp *d, const dbackend *except)
 {
-    proxy_backend *best = NULL;
+    dbackend *best = NULL;
     double best_cost = INFINITY;
-    for (size_t i = 0; i < px->npool; i++) {
-        proxy_backend *pb = px->pool[i];
+    for (size_t i = 0; i < d->npool; i++) {
+        dbackend *pb = d->pool[i];
         if (pb == except || !is_free(pb))
             continue;
-        double c = cost_predict(sched_costs(px->sched, pb->sid), 22);
+        double c = cost_predict(sched_costs(d->sched, pb->sid), 22);
         if (c < best_cost) {
             best = pb;
             best_cost = c;
@@ -116,139 +128,195 @@ static proxy_backend *fastest_free(const proxy *px, const proxy_backend *except)
     return best;
 }
 
-static void publish_state(disp *d, proxy_backend *pb)
+static void publish_state(disp *d, dbackend *pb)
 {
-    const cost_model *cm = sched_costs(d->px->sched, pb->sid);
+    const cost_model *cm = sched_costs(d->sched, pb->sid);
     const char *state = pb->leaving ? "leaving" : health_usable(&pb->health) ? "up" : "ejected";
-    metrics_backend_state(d->px->metrics, pb->mid, state, cm->a, cm->b);
+    metrics_backend_state(d->metrics, pb->mid, state, cm->a, cm->lin, cm->b);
 }
 
 static void on_check_answer(void *arg, bool ok);
 
 static void on_check_timer(evutil_socket_t fd, short what, void *arg)
 {
-    struct disp_slot *sl = arg;
-    backend_check(sl->pb->conn, CHECK_TIMEOUT, on_check_answer, sl);
+    dbackend *pb = arg;
+    backend_check(pb->conn, CHECK_TIMEOUT, on_check_answer, pb);
 }
 
 /* The next active check of an ejected backend: at the end of its ejection
  * period, or CHECK_AGAIN from now when that has passed (after a failed
  * check). A check that passed a moment too early (the loop's timers run on
  * its cached clock, which may lag) goes again right at the period's end. */
-static void schedule_check(struct disp_slot *sl, double now, bool passed)
+static void schedule_check(dbackend *pb, double now, bool passed)
 {
-    double again = sl->pb->health.until - now;
+    double again = pb->health.until - now;
     bool early_pass = passed && again > 0;
-    set_timer(sl->check, early_pass ? again : fmax(again, CHECK_AGAIN));
+    set_timer(pb->check, early_pass ? again : fmax(again, CHECK_AGAIN));
 }
 
 /* An active check while ejected: re-admit on the first pass after the
  * ejection period, else check again (schedule_check). */
 static void on_check_answer(void *arg, bool ok)
 {
-    struct disp_slot *sl = arg;
-    proxy_backend *pb = sl->pb;
+    dbackend *pb = arg;
     double now = mono_now();
     if (health_probe(&pb->health, now, ok)) {
         log_info("backend %s: health check passed, back in the pool", backend_name(pb->conn));
-        sched_backend_set_up(sl->d->px->sched, pb->sid, !pb->leaving);
-        publish_state(sl->d, pb);
-        disp_kick(sl->d);
+        sched_backend_set_up(pb->d->sched, pb->sid, !pb->leaving);
+        publish_state(pb->d, pb);
+        disp_kick(pb->d);
         return;
     }
     if (!health_usable(&pb->health))
-        schedule_check(sl, now, ok);
+        schedule_check(pb, now, ok);
 }
 
-bool disp_add_backend(disp *d, const char *url, const addr_url *addr)
+static void free_backend(dbackend *pb)
 {
-    proxy *px = d->px;
-    if (px->npool >= PROXY_MAX_BACKENDS)
+    backend_free(pb->conn);
+    if (pb->check)
+        event_free(pb->check);
+    free(pb);
+}
+
+/* Adds a backend to the pool (url already parsed into addr). Returns false
+ * when the pool is full or out of memory. */
+static bool add_backend(disp *d, const char *url, const addr_url *addr)
+{
+    if (d->npool >= DISP_MAX_BACKENDS)
         return false;
-    proxy_backend *pb = calloc(1, sizeof *pb);
-    struct disp_slot *sl = calloc(1, sizeof *sl);
-    if (!pb || !sl)
-        goto fail;
+    dbackend *pb = calloc(1, sizeof *pb);
+    if (!pb)
+        return false;
     snprintf(pb->url, sizeof pb->url, "%s", url);
-    pb->addr = *addr;
-    pb->slot = sl;
-    sl->d = d;
-    sl->pb = pb;
-    health_init(&pb->health, &px->cfg.health);
+    pb->d = d;
+    health_init(&pb->health, &d->cfg.health);
     /* A new scheduler has backend 0; the first backend of the pool takes it. */
-    pb->sid = d->used0 ? sched_add_backend(px->sched) : 0;
+    pb->sid = d->used0 ? sched_add_backend(d->sched) : 0;
     d->used0 = true;
     if (pb->sid < 0)
         goto fail;
-    pb->conn = backend_new(px->base, d->dns, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
-    sl->check = evtimer_new(px->base, on_check_timer, sl);
-    if (!pb->conn || !sl->check)
+    pb->conn = backend_new(d->base, d->dns, addr, MAX_BACKEND_ANSWER, PROBE_EVERY);
+    pb->check = evtimer_new(d->base, on_check_timer, pb);
+    if (!pb->conn || !pb->check)
         goto fail;
-    pb->mid = metrics_backend_id(px->metrics, backend_hostport(pb->conn));
-    sched_backend_set_up(px->sched, pb->sid, true);
-    px->pool[px->npool++] = pb;
+    pb->mid = metrics_backend_id(d->metrics, backend_hostport(pb->conn));
+    sched_backend_set_up(d->sched, pb->sid, true);
+    d->pool[d->npool++] = pb;
     publish_state(d, pb);
     disp_kick(d);
     return true;
 fail:
-    if (pb) {
-        if (pb->sid >= 0 && pb->sid < (int)sched_backends(px->sched))
-            sched_backend_set_up(px->sched, pb->sid, false);
-        backend_free(pb->conn);
-    }
-    if (sl && sl->check)
-        event_free(sl->check);
-    free(sl);
-    free(pb);
+    if (pb->sid >= 0 && pb->sid < (int)sched_backends(d->sched))
+        sched_backend_set_up(d->sched, pb->sid, false);
+    free_backend(pb);
     return false;
 }
 
-static void free_backend(proxy_backend *pb)
+/* The backend gets no new batch and is freed once its batch in flight is
+ * over. */
+static void retire_backend(disp *d, dbackend *pb)
 {
-    backend_free(pb->conn);
-    if (pb->slot->check)
-        event_free(pb->slot->check);
-    free(pb->slot);
-    free(pb);
-}
-
-void disp_retire_backend(disp *d, size_t i)
-{
-    proxy_backend *pb = d->px->pool[i];
     pb->leaving = true;
-    sched_backend_set_up(d->px->sched, pb->sid, false);
-    evtimer_del(pb->slot->check);
+    sched_backend_set_up(d->sched, pb->sid, false);
+    evtimer_del(pb->check);
     publish_state(d, pb);
     disp_kick(d); /* frees it now if it is idle */
 }
 
-void disp_keep_backend(disp *d, size_t i)
+/* Takes back retire_backend for a leaving backend listed again before it
+ * left: it is in use again, with its learned curve and health as they
+ * were. */
+static void keep_backend(disp *d, dbackend *pb)
 {
-    proxy_backend *pb = d->px->pool[i];
     pb->leaving = false;
-    sched_backend_set_up(d->px->sched, pb->sid, health_usable(&pb->health));
+    sched_backend_set_up(d->sched, pb->sid, health_usable(&pb->health));
     if (!health_usable(&pb->health))
-        schedule_check(pb->slot, mono_now(), false);
+        schedule_check(pb, mono_now(), false);
     publish_state(d, pb);
     disp_kick(d);
+}
+
+disp_sync disp_sync_pool(disp *d, char *const urls[], const addr_url addrs[], size_t n,
+                         bool announce)
+{
+    disp_sync r = {0};
+    bool keep[DISP_MAX_BACKENDS] = {false};
+    for (size_t i = 0; i < d->npool; i++) {
+        dbackend *pb = d->pool[i];
+        bool listed = false;
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(urls[k], pb->url) == 0)
+                listed = keep[k] = true;
+        /* Listed again before its batch in flight ended: the same entry
+         * stays (a second one would send that server a second batch). */
+        if (listed && pb->leaving) {
+            if (announce)
+                log_info("reload: backend %s stays in the pool", pb->url);
+            keep_backend(d, pb);
+            r.joined++;
+        } else if (!listed && !pb->leaving) {
+            if (announce)
+                log_info("reload: backend %s leaves the pool after its batch in flight", pb->url);
+            retire_backend(d, pb);
+            r.left++;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (keep[k])
+            continue;
+        if (add_backend(d, urls[k], &addrs[k])) {
+            if (announce)
+                log_info("reload: backend %s joins the pool", urls[k]);
+            r.joined++;
+        } else {
+            if (announce)
+                log_error("reload: can't add backend %s (pool full or out of memory)", urls[k]);
+            r.failed++;
+        }
+    }
+    return r;
+}
+
+size_t disp_pool_size(const disp *d)
+{
+    return d->npool;
+}
+
+const char *disp_pool_url(const disp *d, size_t i)
+{
+    return d->pool[i]->url;
+}
+
+double disp_last_contact(const disp *d)
+{
+    double last = -1;
+    for (size_t i = 0; i < d->npool; i++) {
+        const dbackend *pb = d->pool[i];
+        if (!usable(pb))
+            continue;
+        double t = backend_last_contact(pb->conn);
+        if (t > last)
+            last = t;
+    }
+    return last;
 }
 
 /* Frees the leaving backends that hold no batch any more. */
 static void reap_leaving(disp *d)
 {
-    proxy *px = d->px;
     size_t kept = 0;
-    for (size_t i = 0; i < px->npool; i++) {
-        proxy_backend *pb = px->pool[i];
-        if (pb->leaving && !pb->slot->cur) {
+    for (size_t i = 0; i < d->npool; i++) {
+        dbackend *pb = d->pool[i];
+        if (pb->leaving && !pb->cur) {
             log_info("backend %s left the pool", backend_name(pb->conn));
-            metrics_backend_state(px->metrics, pb->mid, "removed", 0, 0);
+            metrics_backend_state(d->metrics, pb->mid, "removed", 0, 0, 0);
             free_backend(pb);
             continue;
         }
-        px->pool[kept++] = pb;
+        d->pool[kept++] = pb;
     }
-    px->npool = kept;
+    d->npool = kept;
 }
 
 /* --- batches --- */
@@ -266,11 +334,11 @@ static void pending_push(disp *d, dbatch *bt)
 
 /* The oldest pending batch that may go to pb within the cost bound
  * (sched_batch_fits), taken off the list; NULL if none. */
-static dbatch *pending_take(disp *d, const proxy_backend *pb)
+static dbatch *pending_take(disp *d, const dbackend *pb)
 {
     for (dbatch **at = &d->pending, *prev = NULL; *at; prev = *at, at = &(*at)->next) {
         dbatch *bt = *at;
-        if (!sched_batch_fits(d->px->sched, pb->sid, bt->sb.longest))
+        if (!sched_batch_fits(d->sched, pb->sid, bt->sb.longest))
             continue;
         *at = bt->next;
         if (d->pending_tail == bt)
@@ -297,12 +365,12 @@ static dbatch *pending_pop(disp *d)
  * the scheduler learns from a success. */
 static void release(disp *d, dbatch *bt, bool ok)
 {
-    proxy_backend *pb = bt->on;
+    dbackend *pb = bt->on;
     if (!pb)
         return;
     double now = mono_now();
-    sched_done(d->px->sched, pb->sid, &bt->sb, now, now - bt->attempt_started, ok);
-    pb->slot->cur = NULL;
+    sched_done(d->sched, pb->sid, &bt->sb, now, now - bt->attempt_started, ok);
+    pb->cur = NULL;
     bt->on = NULL;
     if (ok)
         publish_state(d, pb);
@@ -337,7 +405,7 @@ static dbatch *batch_new(disp *d, const sched_batch *sb)
     } else {
         if (!(bt = malloc(sizeof *bt)))
             return NULL;
-        if (!(bt->retry = evtimer_new(d->px->base, on_retry, bt))) {
+        if (!(bt->retry = evtimer_new(d->base, on_retry, bt))) {
             free(bt);
             return NULL;
         }
@@ -350,7 +418,6 @@ static dbatch *batch_new(disp *d, const sched_batch *sb)
     memcpy(bt->sb.e, sb->e, sb->n * sizeof *sb->e);
     bt->attempt = 0;
     bt->attempt_started = 0;
-    bt->last_error[0] = '\0';
     bt->on = NULL;
     bt->next = NULL;
     return bt;
@@ -365,161 +432,148 @@ static void batch_over(disp *d, dbatch *bt, bool ok)
 }
 
 /* Hands each job's label to its waiters, caches it, and destroys the jobs. */
-static void resolve(proxy *px, job *const *jobs_done, size_t n, const enum wire_label *labels,
+static void resolve(disp *d, job *const *jobs_done, size_t n, const enum wire_label *labels,
                     double seconds)
 {
     double now = mono_now();
     for (size_t i = 0; i < n; i++) {
         job *jb = jobs_done[i];
-        cache_put(&px->cache, jb->text, jb->bytes, labels[i], now);
-        metrics_sequence(px->metrics, jb->client, jb->sent - jb->enqueued, seconds);
-        waiter *w;
-        while ((w = jb->waiters)) {
-            jobs_detach(w);
-            front_item_done(px, w, labels[i]);
-        }
-        jobs_destroy(&px->jobs, jb);
+        cache_put(d->cache, jb->text, jb->bytes, labels[i], now);
+        metrics_sequence(d->metrics, jb->client, jb->sent - jb->enqueued, seconds);
+        jobs_resolve(d->jobs, jb, labels[i]);
     }
 }
 
 static void fail_all(disp *d, dbatch *bt, int status, const char *detail)
 {
-    proxy *px = d->px;
-    for (size_t i = 0; i < bt->n; i++) {
-        job *jb = bt->batch[i];
-        waiter *w;
-        while ((w = jb->waiters)) {
-            jobs_detach(w);
-            front_item_failed(px, w, status, detail);
-        }
-        jobs_destroy(&px->jobs, jb);
-    }
+    for (size_t i = 0; i < bt->n; i++)
+        jobs_fail(d->jobs, bt->batch[i], status, detail);
     bt->n = 0;
 }
 
 /* Puts the batch on a backend and sends it. */
-static void assign(dbatch *bt, proxy_backend *pb)
+static void assign(dbatch *bt, dbackend *pb)
 {
     bt->on = pb;
-    pb->slot->cur = bt;
+    pb->cur = bt;
     send_attempt(bt);
 }
 
-/* A failed attempt on pb: count it towards ejection. */
-static void note_failure(disp *d, proxy_backend *pb)
+/* pb was ejected by a failed attempt: it leaves the scheduler's backends
+ * and is checked again at the end of its period. */
+static void eject(disp *d, dbackend *pb)
 {
-    proxy *px = d->px;
-    double now = mono_now();
-    if (!health_failure(&pb->health, now, others_usable(px, pb)))
-        return;
-    double period = pb->health.until - now;
+    double period = pb->health.until - mono_now();
     log_warn("backend %s ejected for %.1f s after %d consecutive failures", backend_name(pb->conn),
              period, pb->health.failures);
-    sched_backend_set_up(px->sched, pb->sid, false);
-    metrics_backend_ejected(px->metrics, pb->mid);
+    sched_backend_set_up(d->sched, pb->sid, false);
+    metrics_backend_ejected(d->metrics, pb->mid);
     publish_state(d, pb);
-    set_timer(pb->slot->check, period);
+    set_timer(pb->check, period);
+}
+
+/* The batch's backend answered it: its labels go to the waiters. */
+static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
+{
+    dbackend *pb = bt->on;
+    log_fields(LOG_DEBUG,
+               LOG_FIELDS(LOG_INT("size", bt->n), LOG_INT("longest", bt->sb.longest),
+                          LOG_STR("backend", backend_hostport(pb->conn)),
+                          LOG_INT("attempt", bt->attempt), LOG_INT("status", 200),
+                          LOG_REAL("seconds", seconds)),
+               "batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
+               bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
+    /* The backend is free now: the next batch leaves before the answers are
+     * even built, so the backend never waits on our client work (the round
+     * trip is what bounds throughput). */
+    job *finished[SCHED_MAX_BATCH];
+    size_t n = bt->n;
+    memcpy(finished, bt->batch, n * sizeof *finished);
+    release(d, bt, true);
+    batch_free(d, bt);
+    dispatch(d);
+    resolve(d, finished, n, o->labels, seconds);
+}
+
+/* A failed attempt: the batch fails or moves as decided (outcome.h). */
+static void failed(disp *d, dbatch *bt, const outcome *o, int status, double seconds)
+{
+    dbackend *pb = bt->on;
+    log_fields(LOG_WARN,
+               LOG_FIELDS(LOG_INT("size", bt->n), LOG_INT("longest", bt->sb.longest),
+                          LOG_STR("backend", backend_hostport(pb->conn)),
+                          LOG_INT("attempt", bt->attempt), LOG_INT("status", status),
+                          LOG_STR("outcome", metrics_attempt_name(o->kind)),
+                          LOG_REAL("seconds", seconds), LOG_STR("error", o->why)),
+               "batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n,
+               bt->sb.longest, bt->attempt, seconds, o->why);
+    if (o->ejected)
+        eject(d, pb);
+    switch (o->action) {
+    case OUTCOME_FAIL:
+        fail_all(d, bt, o->status, o->detail);
+        batch_over(d, bt, false);
+        return;
+    case OUTCOME_RETRY_OTHER:
+        metrics_retry(d->metrics);
+        release(d, bt, false);
+        assign(bt, fastest_free(d, pb));
+        disp_kick(d);
+        return;
+    case OUTCOME_RETRY_PENDING:
+        metrics_retry(d->metrics);
+        release(d, bt, false);
+        pending_push(d, bt);
+        disp_kick(d);
+        return;
+    case OUTCOME_RETRY_LATER:
+        metrics_retry(d->metrics);
+        set_timer(bt->retry, o->delay);
+        return;
+    case OUTCOME_RESOLVE:
+        break;
+    }
 }
 
 static void on_backend(void *arg, int status, const char *body, size_t len, const char *error)
 {
     dbatch *bt = arg;
     disp *d = bt->d;
-    proxy *px = d->px;
-    proxy_backend *pb = bt->on;
-    double seconds = mono_now() - bt->attempt_started;
-    enum wire_label labels[SCHED_MAX_BATCH];
-    char why[200];
-    enum metrics_attempt kind;
-
-    if (status == 200 && wire_parse_results(body, len, bt->n, labels, why, sizeof why)) {
-        metrics_attempt(px->metrics, ATTEMPT_OK, bt->n, bt->sb.longest, seconds);
-        metrics_backend_attempt(px->metrics, pb->mid, true, seconds);
-        health_success(&pb->health);
-        log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
-                  bt->sb.longest, backend_hostport(pb->conn), bt->attempt, seconds);
-        /* The backend is free now: the next batch leaves before the
-         * answers are even built, so the backend never waits on our client
-         * work (the round trip is what bounds throughput). */
-        job *finished[SCHED_MAX_BATCH];
-        size_t n = bt->n;
-        memcpy(finished, bt->batch, n * sizeof *finished);
-        release(d, bt, true);
-        batch_free(d, bt);
-        dispatch(d);
-        resolve(px, finished, n, labels, seconds);
-        return;
-    }
-    if (status == 200) {
-        kind = ATTEMPT_BAD_ANSWER;
-        /* jansson's message may quote the answer's bytes (controls too). */
-        utf8_printable(why, sizeof why, why, strlen(why));
-    } else if (status == 429) {
-        kind = ATTEMPT_BUSY;
-        snprintf(why, sizeof why, "backend %s answered 429 (busy)", backend_hostport(pb->conn));
-    } else if (status >= 500) {
-        kind = ATTEMPT_SERVER_ERROR;
-        snprintf(why, sizeof why, "backend %s answered %d", backend_hostport(pb->conn), status);
-    } else if (status > 0) {
-        kind = ATTEMPT_REJECTED;
-        /* The body is the backend's bytes, not a C string: at most
-         * DETAIL_BODY_MAX of them, printable, reach the client and the log. */
-        int k = snprintf(why, sizeof why, "backend rejected the batch with %d: ", status);
-        size_t room = sizeof why - (size_t)k;
-        utf8_printable(why + k, room < DETAIL_BODY_MAX + 1 ? room : DETAIL_BODY_MAX + 1, body, len);
-    } else {
-        kind = ATTEMPT_NO_ANSWER;
-        snprintf(why, sizeof why, "backend %s: %s", backend_name(pb->conn), error);
-    }
-    metrics_attempt(px->metrics, kind, bt->n, bt->sb.longest, seconds);
-    metrics_backend_attempt(px->metrics, pb->mid, false, seconds);
-    snprintf(bt->last_error, sizeof bt->last_error, "%s", why);
-    log_warn("batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n, bt->sb.longest,
-             bt->attempt, seconds, why);
-
-    /* A 4xx other than 429 means the backend refuses this input: sending it
-     * again would get the same answer (and says nothing about its health). */
-    if (kind == ATTEMPT_REJECTED || bt->attempt > px->cfg.retries) {
-        if (kind != ATTEMPT_REJECTED)
-            note_failure(d, pb);
-        char detail[320];
-        snprintf(detail, sizeof detail, "backend failed after %d attempt%s: %s", bt->attempt,
-                 bt->attempt == 1 ? "" : "s", bt->last_error);
-        fail_all(d, bt, 502, detail);
-        batch_over(d, bt, false);
-        return;
-    }
-    note_failure(d, pb);
-    metrics_retry(px->metrics);
-    /* Another backend free now: retry there at once. */
-    proxy_backend *other = fastest_free(px, pb);
-    if (other) {
-        release(d, bt, false);
-        assign(bt, other);
-        disp_kick(d);
-        return;
-    }
-    if (!usable(pb)) {
-        /* Ejected or leaving: the next backend to free up takes it. */
-        release(d, bt, false);
-        pending_push(d, bt);
-        disp_kick(d);
-        return;
-    }
-    /* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. The
-     * backend stays reserved for this batch meanwhile (a 429 says it is
-     * still busy: new work would meet the same). */
-    double ceiling = px->cfg.backoff_base * pow(2, bt->attempt - 1);
-    if (ceiling > px->cfg.backoff_cap)
-        ceiling = px->cfg.backoff_cap;
-    set_timer(bt->retry, ceiling * uniform01(d));
+    dbackend *pb = bt->on;
+    double now = mono_now(), seconds = now - bt->attempt_started;
+    outcome_in in = {.status = status,
+                     .body = body,
+                     .len = len,
+                     .error = error,
+                     .n = bt->n,
+                     .attempt = bt->attempt,
+                     .retries = d->cfg.retries,
+                     .name = backend_name(pb->conn),
+                     .hostport = backend_hostport(pb->conn),
+                     .health = pb->health,
+                     .leaving = pb->leaving,
+                     .others_usable = others_usable(d, pb),
+                     .other_free = fastest_free(d, pb) != NULL,
+                     .now = now,
+                     .backoff_base = d->cfg.backoff_base,
+                     .backoff_cap = d->cfg.backoff_cap,
+                     .jitter = uniform01(d)};
+    outcome o;
+    outcome_decide(&in, &o);
+    pb->health = o.health;
+    metrics_attempt(d->metrics, o.kind, bt->n, bt->sb.longest, seconds);
+    metrics_backend_attempt(d->metrics, pb->mid, o.kind == ATTEMPT_OK, seconds);
+    if (o.action == OUTCOME_RESOLVE)
+        succeeded(d, bt, &o, seconds);
+    else
+        failed(d, bt, &o, status, seconds);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
     dbatch *bt = arg;
     disp *d = bt->d;
-    proxy_backend *pb = bt->on;
+    dbackend *pb = bt->on;
     if (!pb || !usable(pb)) {
         release(d, bt, false);
         pending_push(d, bt);
@@ -529,28 +583,16 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     send_attempt(bt);
 }
 
-static double job_deadline(const job *jb)
-{
-    double latest = 0;
-    for (const waiter *w = jb->waiters; w; w = w->next) {
-        double dl = front_waiter_deadline(w);
-        if (dl > latest)
-            latest = dl;
-    }
-    return latest;
-}
-
 /* A batch that its backend can't take within the cost bound (a retry moved
  * it to a slower backend than the one it was made for): it waits on the
  * pending list for a usable backend where it fits, or fails if there is
  * none. It is never sent where it would outlast its attempt. */
 static void move_elsewhere(disp *d, dbatch *bt)
 {
-    proxy *px = d->px;
     bool somewhere = false;
-    for (size_t i = 0; i < px->npool; i++)
+    for (size_t i = 0; i < d->npool; i++)
         somewhere |=
-            usable(px->pool[i]) && sched_batch_fits(px->sched, px->pool[i]->sid, bt->sb.longest);
+            usable(d->pool[i]) && sched_batch_fits(d->sched, d->pool[i]->sid, bt->sb.longest);
     release(d, bt, false);
     if (somewhere) {
         pending_push(d, bt);
@@ -561,7 +603,7 @@ static void move_elsewhere(disp *d, dbatch *bt)
     snprintf(detail, sizeof detail,
              "no usable backend is predicted to take the batch within the limit of %.3f s for "
              "one backend attempt",
-             px->cfg.sched.max_batch_cost);
+             d->cfg.max_batch_cost);
     fail_all(d, bt, 502, detail);
     batch_over(d, bt, false);
 }
@@ -574,18 +616,13 @@ static void move_elsewhere(disp *d, dbatch *bt)
 static void send_attempt(dbatch *bt)
 {
     disp *d = bt->d;
-    proxy *px = d->px;
     double now = mono_now();
     size_t kept = 0;
     for (size_t i = 0; i < bt->n; i++) {
         job *jb = bt->batch[i];
-        double dl = job_deadline(jb);
-        if (dl <= now) {
+        if (jobs_deadline(jb) <= now) {
             /* Its waiters' deadline timers answer them; the job is ours to drop. */
-            waiter *w;
-            while ((w = jb->waiters))
-                jobs_detach(w);
-            jobs_destroy(&px->jobs, jb);
+            jobs_drop(d->jobs, jb);
             continue;
         }
         bt->batch[kept++] = jb;
@@ -606,7 +643,7 @@ static void send_attempt(dbatch *bt)
         if (tx[i].len > bt->sb.longest)
             bt->sb.longest = tx[i].len;
     }
-    if (!sched_batch_fits(px->sched, bt->on->sid, bt->sb.longest)) {
+    if (!sched_batch_fits(d->sched, bt->on->sid, bt->sb.longest)) {
         move_elsewhere(d, bt);
         return;
     }
@@ -625,14 +662,13 @@ static void send_attempt(dbatch *bt)
      * with a later deadline. */
     bt->attempt++;
     bt->attempt_started = now;
-    backend_post(bt->on->conn, body, strlen(body), px->cfg.backend_timeout, on_backend, bt);
+    backend_post(bt->on->conn, body, strlen(body), d->cfg.backend_timeout, on_backend, bt);
     free(body);
 }
 
 /* A new batch from the scheduler's choice for pb. */
-static void start_batch(disp *d, proxy_backend *pb, const sched_batch *sb, double now)
+static void start_batch(disp *d, dbackend *pb, const sched_batch *sb, double now)
 {
-    proxy *px = d->px;
     dbatch *bt = batch_new(d, sb);
     if (!bt) {
         for (size_t i = 0; i < sb->n; i++) {
@@ -645,7 +681,7 @@ static void start_batch(disp *d, proxy_backend *pb, const sched_batch *sb, doubl
             tmp.batch[i] = sb->e[i].owner;
         fail_all(d, &tmp, 502, "out of memory starting a batch");
         double t = mono_now();
-        sched_done(px->sched, pb->sid, sb, t, 0, false);
+        sched_done(d->sched, pb->sid, sb, t, 0, false);
         return;
     }
     for (size_t i = 0; i < bt->n; i++) {
@@ -658,10 +694,10 @@ static void start_batch(disp *d, proxy_backend *pb, const sched_batch *sb, doubl
     assign(bt, pb);
 }
 
-static int by_speed_px_cmp(const proxy *px, const proxy_backend *a, const proxy_backend *b)
+static int by_speed_cmp(const disp *d, const dbackend *a, const dbackend *b)
 {
-    double ca = cost_predict(sched_costs(px->sched, a->sid), 22);
-    double cb = cost_predict(sched_costs(px->sched, b->sid), 22);
+    double ca = cost_predict(sched_costs(d->sched, a->sid), 22);
+    double cb = cost_predict(sched_costs(d->sched, b->sid), 22);
     return (ca > cb) - (ca < cb);
 }
 
@@ -669,34 +705,33 @@ static int by_speed_px_cmp(const proxy *px, const proxy_backend *a, const proxy_
  * the wake-up timer the policy asked for. */
 static void dispatch(disp *d)
 {
-    proxy *px = d->px;
     reap_leaving(d);
     double now = mono_now(), wake_at = INFINITY;
     evtimer_del(d->wake);
     /* The free backends, fastest first (by their own curves): the cost
      * policy may keep long work off a slow one for a faster one. */
-    proxy_backend *fr[PROXY_MAX_BACKENDS];
+    dbackend *fr[DISP_MAX_BACKENDS];
     size_t nf = 0;
-    for (size_t i = 0; i < px->npool; i++) {
-        if (!is_free(px->pool[i]))
+    for (size_t i = 0; i < d->npool; i++) {
+        if (!is_free(d->pool[i]))
             continue;
         size_t j = nf++;
-        for (; j > 0 && by_speed_px_cmp(px, px->pool[i], fr[j - 1]) < 0; j--)
+        for (; j > 0 && by_speed_cmp(d, d->pool[i], fr[j - 1]) < 0; j--)
             fr[j] = fr[j - 1];
-        fr[j] = px->pool[i];
+        fr[j] = d->pool[i];
     }
     for (size_t k = 0; k < nf; k++) {
-        proxy_backend *pb = fr[k];
+        dbackend *pb = fr[k];
         dbatch *bt = pending_take(d, pb);
         if (bt) {
             assign(bt, pb);
             continue;
         }
-        if (sched_queued(px->sched) == 0)
+        if (sched_queued(d->sched) == 0)
             break;
         sched_batch sb;
         double wake = 0;
-        switch (sched_next(px->sched, pb->sid, now, &sb, &wake)) {
+        switch (sched_next(d->sched, pb->sid, now, &sb, &wake)) {
         case SCHED_SEND:
             start_batch(d, pb, &sb, now);
             break;
@@ -709,6 +744,94 @@ static void dispatch(disp *d)
     }
     if (wake_at < INFINITY)
         set_timer(d->wake, wake_at - now);
+    BP_INVARIANTS(disp_check(d));
+}
+
+/* --- invariants (disp.h) --- */
+
+/* A batch's own invariants, wherever it is; NULL when they hold. */
+static const char *check_batch(const disp *d, const dbatch *bt)
+{
+    if (bt->d != d)
+        return "a batch belongs to another dispatcher";
+    if (bt->n > SCHED_MAX_BATCH)
+        return "a batch holds more than SCHED_MAX_BATCH jobs";
+    for (size_t i = 0; i < bt->n; i++) {
+        const job *jb = bt->batch[i];
+        if (jb->state != JOB_INFLIGHT || jb->item)
+            return "a batch's job is not JOB_INFLIGHT, or still has a scheduler item";
+        if (jobs_find(d->jobs, jb->text, jb->bytes) != jb)
+            return "a batch's job is not in the jobs table";
+        for (size_t k = 0; k < i; k++)
+            if (bt->batch[k] == jb)
+                return "a job is twice in one batch";
+    }
+    return NULL;
+}
+
+/* Whether bt is held by a backend of the pool other than pb. */
+static bool held_elsewhere(const disp *d, const dbatch *bt, const dbackend *pb)
+{
+    for (size_t i = 0; i < d->npool; i++)
+        if (d->pool[i] != pb && d->pool[i]->cur == bt)
+            return true;
+    return false;
+}
+
+/* The pool's invariants; NULL when they hold. */
+static const char *check_pool(const disp *d)
+{
+    if (d->npool > DISP_MAX_BACKENDS)
+        return "the pool holds more than DISP_MAX_BACKENDS backends";
+    for (size_t i = 0; i < d->npool; i++) {
+        const dbackend *pb = d->pool[i];
+        if (pb->d != d)
+            return "a backend of the pool belongs to another dispatcher";
+        for (size_t k = 0; k < i; k++)
+            if (d->pool[k] == pb || d->pool[k]->sid == pb->sid ||
+                strcmp(d->pool[k]->url, pb->url) == 0)
+                return "two entries of the pool are one backend (same URL or scheduler id)";
+        if (usable(pb) && evtimer_pending(pb->check, NULL))
+            return "a usable backend has a health check timer running";
+        if (!pb->cur)
+            continue;
+        if (pb->cur->on != pb)
+            return "a backend's batch names another backend as its holder";
+        if (held_elsewhere(d, pb->cur, pb))
+            return "a batch is held by two backends";
+        if (pb->cur == d->spare)
+            return "a backend holds the spare batch";
+        const char *why = check_batch(d, pb->cur);
+        if (why)
+            return why;
+    }
+    return NULL;
+}
+
+const char *disp_check(const disp *d)
+{
+    const char *why = check_pool(d);
+    if (why)
+        return why;
+    size_t n = 0;
+    const dbatch *last = NULL;
+    for (const dbatch *bt = d->pending; bt; last = bt, bt = bt->next) {
+        if (++n > 1000000)
+            return "the pending list has a cycle";
+        if (bt->on || held_elsewhere(d, bt, NULL))
+            return "a pending batch is held by a backend";
+        if (bt == d->spare)
+            return "the spare batch is on the pending list";
+        if (evtimer_pending(bt->retry, NULL))
+            return "a pending batch has its retry timer running";
+        if ((why = check_batch(d, bt)))
+            return why;
+    }
+    if (d->pending_tail != last)
+        return "the pending list's tail is not its last batch";
+    if (d->spare && (d->spare->next || evtimer_pending(d->spare->retry, NULL)))
+        return "the spare batch is on a list or has its retry timer running";
+    return NULL;
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
@@ -716,20 +839,33 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     dispatch(arg);
 }
 
+void disp_set_retries(disp *d, int retries, double backoff_base, double backoff_cap)
+{
+    d->cfg.retries = retries;
+    d->cfg.backoff_base = backoff_base;
+    d->cfg.backoff_cap = backoff_cap;
+}
+
 void disp_kick(disp *d)
 {
     event_active(d->kick, EV_TIMEOUT, 0);
 }
 
-disp *disp_new(proxy *px)
+disp *disp_new(struct event_base *base, const disp_config *cfg, sched *s, jobs *j, cache *c,
+               metrics *m)
 {
     disp *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
-    d->px = px;
+    d->cfg = *cfg;
+    d->base = base;
+    d->sched = s;
+    d->jobs = j;
+    d->cache = c;
+    d->metrics = m;
     d->rng = (uint64_t)(mono_wall() * 1e6) | 1;
-    d->kick = event_new(px->base, -1, 0, on_kick, d);
-    d->wake = evtimer_new(px->base, on_kick, d);
+    d->kick = event_new(d->base, -1, 0, on_kick, d);
+    d->wake = evtimer_new(d->base, on_kick, d);
     if (!d->kick || !d->wake) {
         disp_free(d);
         return NULL;
@@ -737,7 +873,7 @@ disp *disp_new(proxy *px)
     /* Configured from /etc/resolv.conf and /etc/hosts; it doesn't keep the
      * loop running while idle (so a drain ends). Numeric addresses never
      * reach it. */
-    d->dns = evdns_base_new(px->base,
+    d->dns = evdns_base_new(d->base,
                             EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     if (!d->dns)
         log_warn("can't set up the DNS resolver: backend host names will be looked up "
@@ -749,14 +885,13 @@ void disp_free(disp *d)
 {
     if (!d)
         return;
-    proxy *px = d->px;
-    for (size_t i = 0; i < px->npool; i++) {
-        proxy_backend *pb = px->pool[i];
-        if (pb->slot->cur)
-            batch_destroy(pb->slot->cur);
+    for (size_t i = 0; i < d->npool; i++) {
+        dbackend *pb = d->pool[i];
+        if (pb->cur)
+            batch_destroy(pb->cur);
         free_backend(pb);
     }
-    px->npool = 0;
+    d->npool = 0;
     dbatch *bt;
     while ((bt = pending_pop(d)))
         batch_destroy(bt);

@@ -17,7 +17,7 @@
  *   the pending list for the next free backend;
  * - an outstanding batch's jobs are JOB_INFLIGHT and belong to the
  *   dispatcher, which destroys each once resolved, failed, or unwanted;
- * - a backend in px->pool is either usable, ejected (health.h; the
+ * - a backend of the pool is either usable, ejected (health.h; the
  *   scheduler marks it down) or leaving; a leaving backend is freed once it
  *   holds no batch;
  * - a batch is sent to a backend only if that backend's learned curve
@@ -30,33 +30,84 @@
  * - a batch in flight keeps its backend until the backend answers or the
  *   attempt times out, even when all its members have gone meanwhile (the
  *   backend is still working on it: a new batch would meet 429s); by the
- *   bound above that is at most about --backend-timeout. */
+ *   bound above that is at most about --backend-timeout.
+ *
+ * It owns the pool; what it works with (the scheduler, the jobs, the cache,
+ * the metrics) is handed to it at creation, and it ends jobs through jobs.h
+ * only (their waiters' callbacks), so it knows nothing of who waits. */
 #ifndef BP_DISP_H
 #define BP_DISP_H
 
-#include "proxy.h"
+#include "addr.h"
+#include "cache.h"
+#include "health.h"
+#include "jobs.h"
+#include "metrics.h"
+#include "scheduler.h"
 
+#include <event2/event.h>
 #include <stdbool.h>
+#include <stddef.h>
+
+#define DISP_MAX_BACKENDS 64
+/* Room for a backend's canonical URL (addr_format_url). */
+#define DISP_URL_MAX (ADDR_HOST_MAX + ADDR_PATH_MAX + 16)
+
+typedef struct disp_config {
+    health_config health;
+    double backend_timeout; /* per attempt, seconds */
+    int retries;
+    double backoff_base, backoff_cap; /* seconds */
+    double max_batch_cost;            /* the scheduler's cost bound, for details */
+} disp_config;
 
 typedef struct disp disp;
 
-disp *disp_new(proxy *px);
+/* The dispatcher of base's loop over s, j, c and m (borrowed: they must
+ * outlive it), with an empty pool; NULL when out of memory. */
+disp *disp_new(struct event_base *base, const disp_config *cfg, sched *s, jobs *j, cache *c,
+               metrics *m);
 /* Frees the dispatcher and every backend of the pool; an outstanding
- * batch's jobs stay in px->jobs. */
+ * batch's jobs stay in the jobs table. */
 void disp_free(disp *d);
 
-/* Adds a backend to px->pool (url already parsed into addr). Returns false
- * when the pool is full or out of memory. */
-bool disp_add_backend(disp *d, const char *url, const addr_url *addr);
+/* What disp_sync_pool did. */
+typedef struct disp_sync {
+    size_t joined, left; /* backends that joined (or stay after all) / leave */
+    size_t failed;       /* listed but not added (pool full or out of memory) */
+} disp_sync;
 
-/* Marks the backend at px->pool[i] as leaving: it gets no new batch and is
- * freed once its batch in flight is over. */
-void disp_retire_backend(disp *d, size_t i);
+/* Makes the pool the n backends listed (canonical URLs, parsed into addrs):
+ * backends no longer listed get no new batch and leave once their batch in
+ * flight is over; a leaving backend listed again before it left stays, with
+ * its learned curve and health; new ones join. With announce, each change
+ * is logged ("reload: ..."). */
+disp_sync disp_sync_pool(disp *d, char *const urls[], const addr_url addrs[], size_t n,
+                         bool announce);
 
-/* Takes back disp_retire_backend for the leaving backend at px->pool[i]
- * (listed again before it left): it is in use again, with its learned
- * curve and health as they were. */
-void disp_keep_backend(disp *d, size_t i);
+/* New retry settings (SIGHUP): every failure from now on is judged by
+ * them (a batch retried `retries` times already fails at its next
+ * failure); a backoff already under way keeps its length. */
+void disp_set_retries(disp *d, int retries, double backoff_base, double backoff_cap);
+
+/* Backends in the pool (leaving ones included), and the URL of the i-th. */
+size_t disp_pool_size(const disp *d);
+const char *disp_pool_url(const disp *d, size_t i);
+
+/* The latest contact (monotonic seconds) with any backend that may be given
+ * batches (not ejected, not leaving), or -1: what /readyz looks at. */
+double disp_last_contact(const disp *d);
+
+/* Verifies the invariants above that the dispatcher's own state shows:
+ * each backend holds at most one batch and that batch names it; a pending
+ * batch is held by none and has no retry timer running; no batch is in two
+ * places; every batch's jobs are JOB_INFLIGHT, without a scheduler item,
+ * in the jobs table; the pool's backends are distinct (URL, scheduler and
+ * metrics ids), and a backend that is neither leaving nor ejected has no
+ * health check timer running. Returns NULL when they hold, else a sentence
+ * naming the one broken. Debug builds run it after every dispatch
+ * (BP_INVARIANTS, check.h). */
+const char *disp_check(const disp *d);
 
 /* Looks for work on the next loop turn (requests read in the same turn
  * join the same batch at no extra wait). */

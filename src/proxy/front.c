@@ -2,11 +2,11 @@
 #include "front.h"
 
 #include "dashboard.h"
-#include "disp.h"
 #include "headers.h"
-#include "httpd.h"
+#include "log.h"
 #include "mono.h"
 #include "openapi.h"
+#include "wire.h"
 
 #include <event2/buffer.h>
 #include <math.h>
@@ -19,7 +19,7 @@
 #define FRONT_MAX_TIMEOUT_MS 3600000L
 
 typedef struct preq {
-    proxy *px;
+    front *f;
     httpd_req *req; /* NULL once the client is gone */
     int client;
     bool single;
@@ -28,15 +28,16 @@ typedef struct preq {
     struct event *timer; /* the deadline */
     enum wire_label *labels;
     waiter *w;                /* n waiters; w[i].job is set while item i is unresolved */
-    struct preq *prev, *next; /* on px->live */
+    struct preq *prev, *next; /* on f->live */
 } preq;
 
-void front_release(proxy *px, waiter *w)
+/* Detaches a waiter; a queued job left with no waiters leaves the queue. */
+static void release(front *f, waiter *w)
 {
     job *orphan = jobs_detach(w);
     if (orphan) {
-        sched_cancel(px->sched, orphan->item);
-        jobs_destroy(&px->jobs, orphan);
+        sched_cancel(f->sched, orphan->item);
+        jobs_destroy(f->jobs, orphan);
     }
 }
 
@@ -44,9 +45,9 @@ void front_release(proxy *px, waiter *w)
  * gone), every waiter released, everything freed. Takes ownership of json. */
 static void finish(preq *r, int status, char *json, int retry_after)
 {
-    proxy *px = r->px;
+    front *f = r->f;
     for (size_t i = 0; i < r->n; i++)
-        front_release(px, &r->w[i]);
+        release(f, &r->w[i]);
     if (r->req) {
         httpd_req_on_peer(r->req, NULL, NULL);
         if (retry_after > 0) {
@@ -59,21 +60,21 @@ static void finish(preq *r, int status, char *json, int retry_after)
         free(json);
         status = 499;
     }
-    metrics_request(px->metrics, r->client, status, mono_now() - r->arrived);
+    metrics_request(f->metrics, r->client, status, mono_now() - r->arrived);
 
     if (r->prev)
         r->prev->next = r->next;
     else
-        px->live = r->next;
+        f->live = r->next;
     if (r->next)
         r->next->prev = r->prev;
-    px->nlive--;
+    f->nlive--;
     event_free(r->timer);
     free(r->labels);
     free(r->w);
     free(r);
-    if (px->draining && px->nlive == 0)
-        proxy_drained(px);
+    if (f->draining && f->nlive == 0)
+        f->on_drained(f->drained_arg);
 }
 
 static void finish_error(preq *r, int status, int retry_after, const char *detail)
@@ -87,28 +88,34 @@ static void finish_ok(preq *r)
            0);
 }
 
-void front_item_done(proxy *px, waiter *w, enum wire_label label)
+/* An item's job got its label. */
+static void item_done(waiter *w, enum wire_label label)
 {
-    preq *r = w->req;
+    preq *r = w->owner;
     r->labels[w->idx] = label;
     if (--r->pending == 0)
         finish_ok(r);
 }
 
-void front_item_failed(proxy *px, waiter *w, int status, const char *detail)
+/* An item's job failed for good: the whole request fails with status. */
+static void item_failed(waiter *w, int status, const char *detail)
 {
-    finish_error(w->req, status, 0, detail);
+    finish_error(w->owner, status, 0, detail);
 }
 
-double front_waiter_deadline(const waiter *w)
+static const waiter_ops item_ops = {.done = item_done, .failed = item_failed};
+
+void front_abort_all(front *f, int status, const char *detail)
 {
-    return w->req->deadline;
+    while (f->live)
+        finish_error(f->live, status, 0, detail);
 }
 
-void front_abort_all(proxy *px, int status, const char *detail)
+void front_drain(front *f)
 {
-    while (px->live)
-        finish_error(px->live, status, 0, detail);
+    f->draining = true;
+    if (f->nlive == 0)
+        f->on_drained(f->drained_arg);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -138,29 +145,29 @@ static void on_peer(httpd_req *req, enum httpd_peer what, void *arg)
  * Returns false only when a new job can't be queued (queue full, memory). */
 static bool place_item(preq *r, size_t i, const wire_text *t, double now)
 {
-    proxy *px = r->px;
+    front *f = r->f;
     enum wire_label label;
-    if (cache_get(&px->cache, t->s, t->bytes, now, &label)) {
-        metrics_cache_hit(px->metrics);
+    if (cache_get(f->cache, t->s, t->bytes, now, &label)) {
+        metrics_cache_hit(f->metrics);
         r->labels[i] = label;
         r->pending--;
         return true;
     }
-    r->w[i] = (waiter){.req = r, .idx = i};
-    job *jb = jobs_find(&px->jobs, t->s, t->bytes);
+    r->w[i] = (waiter){.ops = &item_ops, .owner = r, .idx = i, .deadline = r->deadline};
+    job *jb = jobs_find(f->jobs, t->s, t->bytes);
     if (jb) {
-        metrics_coalesced(px->metrics);
+        metrics_coalesced(f->metrics);
         if (jb->state == JOB_QUEUED)
-            sched_extend_deadline(px->sched, jb->item, r->deadline);
+            sched_extend_deadline(f->sched, jb->item, r->deadline);
         jobs_attach(jb, &r->w[i]);
         return true;
     }
-    jb = jobs_create(&px->jobs, t->s, t->bytes, t->len, r->client, now);
+    jb = jobs_create(f->jobs, t->s, t->bytes, t->len, r->client, now);
     if (!jb)
         return false;
-    jb->item = sched_enqueue(px->sched, jb, t->len, r->client, now, r->deadline);
+    jb->item = sched_enqueue(f->sched, jb, t->len, r->client, now, r->deadline);
     if (!jb->item) {
-        jobs_destroy(&px->jobs, jb);
+        jobs_destroy(f->jobs, jb);
         return false;
     }
     jobs_attach(jb, &r->w[i]);
@@ -170,15 +177,15 @@ static bool place_item(preq *r, size_t i, const wire_text *t, double now)
 /* Sequences of the request that would need a new queue slot (an upper
  * bound: duplicates inside the request are counted each time), and the
  * longest of them. */
-static size_t slots_needed(proxy *px, const wire_request *w, double now, size_t *longest)
+static size_t slots_needed(front *f, const wire_request *w, double now, size_t *longest)
 {
     size_t need = 0;
     enum wire_label unused;
     *longest = 0;
     for (size_t i = 0; i < w->n; i++) {
         const wire_text *t = &w->items[i];
-        if (!jobs_find(&px->jobs, t->s, t->bytes) &&
-            !(px->cache.capacity && cache_get(&px->cache, t->s, t->bytes, now, &unused))) {
+        if (!jobs_find(f->jobs, t->s, t->bytes) &&
+            !(f->cache->capacity && cache_get(f->cache, t->s, t->bytes, now, &unused))) {
             need++;
             if (t->len > *longest)
                 *longest = t->len;
@@ -189,10 +196,10 @@ static size_t slots_needed(proxy *px, const wire_request *w, double now, size_t 
 
 /* Answers a refusal before queueing: status, Retry-After (whole seconds,
  * at least 1) and a detail; counts it for the client. */
-static void refuse(proxy *px, httpd_req *req, int client, enum metrics_refusal why, int status,
+static void refuse(front *f, httpd_req *req, int client, enum metrics_refusal why, int status,
                    double retry_after, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static void refuse(proxy *px, httpd_req *req, int client, enum metrics_refusal why, int status,
+static void refuse(front *f, httpd_req *req, int client, enum metrics_refusal why, int status,
                    double retry_after, const char *fmt, ...)
 {
     char detail[300];
@@ -206,7 +213,7 @@ static void refuse(proxy *px, httpd_req *req, int client, enum metrics_refusal w
         snprintf(v, sizeof v, "%.0f", ra < 1 ? 1 : ra > 3600 ? 3600 : ra);
         httpd_set_header(req, "Retry-After", v);
     }
-    metrics_refused(px->metrics, client, why);
+    metrics_refused(f->metrics, client, why);
     httpd_send_error(req, status, "%s", detail);
 }
 
@@ -215,47 +222,47 @@ static void refuse(proxy *px, httpd_req *req, int client, enum metrics_refusal w
  * batch is predicted to take longer than an attempt may (--backend-timeout)
  * on every backend up gets 413: the scheduler would never send it, and
  * sent, it would keep the backend busy long after the attempt gave up. */
-static bool admit(proxy *px, httpd_req *req, int client, const client_state *cs, size_t need,
+static bool admit(front *f, httpd_req *req, int client, const client_state *cs, size_t need,
                   size_t longest, double budget)
 {
     if (need == 0)
         return true;
     double ra = 0;
-    switch (sched_admit(px->sched, client, need, longest, cs->cfg.max_queued, budget, &ra)) {
+    switch (sched_admit(f->sched, client, need, longest, cs->cfg.max_queued, budget, &ra)) {
     case SCHED_ADMIT:
         return true;
     case SCHED_TOO_COSTLY: /* the sequence itself: no Retry-After */
-        refuse(px, req, client, REFUSED_TOO_COSTLY, 413, -1,
+        refuse(f, req, client, REFUSED_TOO_COSTLY, 413, -1,
                "a sequence of %zu code points is predicted to take %.3f s on the fastest backend, "
                "over the limit of %.3f s for one backend attempt",
-               longest, sched_best_cost(px->sched, longest), px->cfg.sched.max_batch_cost);
+               longest, sched_best_cost(f->sched, longest), f->cfg.max_batch_cost);
         return false;
     case SCHED_CLIENT_FULL:
-        refuse(px, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
+        refuse(f, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
                "too many sequences queued for this client (limit %zu)", cs->cfg.max_queued);
         return false;
     case SCHED_GROUP_FULL:
-        refuse(px, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
+        refuse(f, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
                "too many sequences queued by the clients not in the clients file, together "
                "(limit %zu)",
-               px->clients.pool.cfg.max_queued);
+               f->clients->pool.cfg.max_queued);
         return false;
     case SCHED_QUEUE_FULL:
-        refuse(px, req, client, REFUSED_QUEUE_FULL, 503, ra,
-               "queue is full (%zu sequences waiting, limit %zu)", sched_queued(px->sched),
-               sched_capacity(px->sched));
+        refuse(f, req, client, REFUSED_QUEUE_FULL, 503, ra,
+               "queue is full (%zu sequences waiting, limit %zu)", sched_queued(f->sched),
+               sched_capacity(f->sched));
         return false;
     case SCHED_TOO_LATE: {
-        double ahead = sched_drain_time(px->sched, client, longest);
-        double own = sched_own_time(px->sched, need, longest);
+        double ahead = sched_drain_time(f->sched, client, longest);
+        double own = sched_own_time(f->sched, need, longest);
         const char *plural = need == 1 ? "" : "s";
         if (own >= budget) /* hopeless whatever the queue: no Retry-After */
-            refuse(px, req, client, REFUSED_DEADLINE, 503, -1,
+            refuse(f, req, client, REFUSED_DEADLINE, 503, -1,
                    "the deadline of %.0f ms can't be met: this request's own work (%zu sequence%s) "
                    "takes about %.0f ms on the backend",
                    budget * 1000, need, plural, own * 1000);
         else
-            refuse(px, req, client, REFUSED_DEADLINE, 503, ra,
+            refuse(f, req, client, REFUSED_DEADLINE, 503, ra,
                    "the deadline of %.0f ms can't be met: its own work (%zu sequence%s) takes "
                    "about %.0f ms, after about %.0f ms of work queued ahead at this client's share",
                    budget * 1000, need, plural, own * 1000, ahead * 1000);
@@ -269,19 +276,19 @@ static bool admit(proxy *px, httpd_req *req, int client, const client_state *cs,
  * identity. A refusal here is sent before the body is read (the server
  * then closes the connection), so an unauthenticated client can't make us
  * buffer anything. The client id travels in the request's data. */
-static bool classify_head(proxy *px, httpd_req *req)
+static bool classify_head(front *f, httpd_req *req)
 {
     double now = mono_now();
     int status;
     const char *why;
     if (!httpd_require_method(req, "POST"))
         goto refused;
-    int client = clients_identify(&px->clients, px->metrics, httpd_req_header(req, "Authorization"),
+    int client = clients_identify(f->clients, httpd_req_header(req, "Authorization"),
                                   httpd_req_header(req, "X-Client-Id"), &status, &why);
     if (client < 0) {
         if (status == 401) {
             httpd_set_header(req, "WWW-Authenticate", "Bearer");
-            metrics_refused(px->metrics, 0, REFUSED_UNAUTHORIZED);
+            metrics_refused(f->metrics, 0, REFUSED_UNAUTHORIZED);
         }
         httpd_send_error(req, status, "%s", why);
         goto refused;
@@ -289,68 +296,54 @@ static bool classify_head(proxy *px, httpd_req *req)
     httpd_req_set_data(req, (void *)(intptr_t)client);
     return true;
 refused:
-    metrics_request(px->metrics, 0, httpd_req_status(req), mono_now() - now);
+    metrics_request(f->metrics, 0, httpd_req_status(req), mono_now() - now);
     return false;
 }
 
-static void handle_classify(proxy *px, httpd_req *req)
+/* The checks between the head and the body: the client's state and rate
+ * limit, its deadline (X-Timeout-Ms, else the client's default) and a
+ * drain. Returns false after answering the refusal. */
+static bool classify_precheck(front *f, httpd_req *req, int client, double now, client_state **cs,
+                              long *timeout_ms)
 {
-    double now = mono_now();
-    size_t len;
-    const char *body = httpd_req_body(req, &len);
-    int client = (int)(intptr_t)httpd_req_data(req);
-    int status;
-
-    client_state *cs = clients_get(&px->clients, client, px->metrics, px->sched, now);
-    if (!cs) {
+    if (!(*cs = clients_get(f->clients, client, f->sched, now))) {
         httpd_send_error(req, 500, "out of memory");
-        goto refused;
+        return false;
     }
     double wait;
     const cfile_client *by;
-    if (!clients_take(&px->clients, cs, now, &wait, &by)) {
-        refuse(px, req, client, REFUSED_RATE_LIMIT, 429, wait,
+    if (!clients_take(f->clients, *cs, now, &wait, &by)) {
+        refuse(f, req, client, REFUSED_RATE_LIMIT, 429, wait,
                "rate limit exceeded: %g requests/s with bursts of %g%s", by->rate, by->burst,
-               by == &px->clients.pool.cfg ? ", shared by the clients not in the clients file"
+               by == &f->clients->pool.cfg ? ", shared by the clients not in the clients file"
                                            : "");
-        goto refused;
+        return false;
     }
-    long timeout_ms = (long)(cs->cfg.timeout * 1000);
+    *timeout_ms = (long)((*cs)->cfg.timeout * 1000);
     const char *tms = httpd_req_header(req, "X-Timeout-Ms");
-    if (tms && !hdr_parse_timeout_ms(tms, FRONT_MAX_TIMEOUT_MS, &timeout_ms)) {
+    if (tms && !hdr_parse_timeout_ms(tms, FRONT_MAX_TIMEOUT_MS, timeout_ms)) {
         httpd_send_error(req, 400, "X-Timeout-Ms must be a whole number of milliseconds in 1..%ld",
                          FRONT_MAX_TIMEOUT_MS);
-        goto refused;
+        return false;
     }
-    if (px->draining) { /* the server refuses new heads; this one came before */
+    if (f->draining) { /* the server refuses new heads; this one came before */
         httpd_set_header(req, "Retry-After", "1");
         httpd_send_error(req, 503, "proxy is shutting down");
-        goto refused;
+        return false;
     }
+    return true;
+}
 
-    wire_limits lim = {.max_items = px->cfg.max_request_sequences,
-                       .max_length = px->cfg.sched.max_length,
-                       .allow_single = true};
-    wire_request w;
-    char err[256];
-    status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
-    if (status) {
-        httpd_send_error(req, status, "%s", err);
-        goto refused;
-    }
-    size_t longest;
-    size_t need = slots_needed(px, &w, now, &longest);
-    if (!admit(px, req, client, cs, need, longest, (double)timeout_ms / 1000.0)) {
-        wire_request_free(&w);
-        goto refused;
-    }
-    metrics_admitted(px->metrics, client);
-
+/* A new live request for the n items of an admitted request, or NULL when
+ * out of memory. Its items are placed by the caller. */
+static preq *preq_new(front *f, httpd_req *req, int client, const wire_request *w, double now,
+                      double timeout)
+{
     preq *r = calloc(1, sizeof *r);
     if (r) {
-        r->labels = calloc(w.n, sizeof *r->labels);
-        r->w = calloc(w.n, sizeof *r->w);
-        r->timer = evtimer_new(px->base, on_deadline, r);
+        r->labels = calloc(w->n, sizeof *r->labels);
+        r->w = calloc(w->n, sizeof *r->w);
+        r->timer = evtimer_new(f->base, on_deadline, r);
     }
     if (!r || !r->labels || !r->w || !r->timer) {
         if (r) {
@@ -360,27 +353,31 @@ static void handle_classify(proxy *px, httpd_req *req)
                 event_free(r->timer);
             free(r);
         }
-        wire_request_free(&w);
-        httpd_send_error(req, 500, "out of memory");
-        goto refused;
+        return NULL;
     }
-    r->px = px;
+    r->f = f;
     r->req = req;
     r->client = client;
-    r->single = w.single;
-    r->n = r->pending = w.n;
+    r->single = w->single;
+    r->n = r->pending = w->n;
     r->arrived = now;
-    r->deadline = now + (double)timeout_ms / 1000.0;
-    r->next = px->live;
-    if (px->live)
-        px->live->prev = r;
-    px->live = r;
-    px->nlive++;
+    r->deadline = now + timeout;
+    r->next = f->live;
+    if (f->live)
+        f->live->prev = r;
+    f->live = r;
+    f->nlive++;
+    return r;
+}
 
+/* Places every item of a new request: answered at once when the cache had
+ * them all, 503 when the queue took one no more; else it waits for its
+ * items, its deadline or its client hanging up. */
+static void start(preq *r, const wire_request *w, long timeout_ms, double now)
+{
     bool placed = true;
-    for (size_t i = 0; i < w.n && placed; i++)
-        placed = place_item(r, i, &w.items[i], now);
-    wire_request_free(&w);
+    for (size_t i = 0; i < w->n && placed; i++)
+        placed = place_item(r, i, &w->items[i], now);
     if (!placed) {
         finish_error(r, 503, 1, "queue is full");
         return;
@@ -391,68 +388,119 @@ static void handle_classify(proxy *px, httpd_req *req)
     }
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(r->timer, &tv);
-    httpd_req_on_peer(req, on_peer, r);
-    disp_kick(px->disp);
+    httpd_req_on_peer(r->req, on_peer, r);
+    disp_kick(r->f->disp);
+}
+
+static void handle_classify(front *f, httpd_req *req)
+{
+    double now = mono_now();
+    int client = (int)(intptr_t)httpd_req_data(req);
+    client_state *cs;
+    long timeout_ms;
+    if (!classify_precheck(f, req, client, now, &cs, &timeout_ms))
+        goto refused;
+
+    size_t len;
+    const char *body = httpd_req_body(req, &len);
+    wire_limits lim = {.max_items = f->cfg.max_request_sequences,
+                       .max_length = f->cfg.max_length,
+                       .allow_single = true};
+    wire_request w;
+    char err[256];
+    int status = wire_parse_request(body, len, &lim, &w, err, sizeof err);
+    if (status) {
+        httpd_send_error(req, status, "%s", err);
+        goto refused;
+    }
+    size_t longest;
+    size_t need = slots_needed(f, &w, now, &longest);
+    double timeout = (double)timeout_ms / 1000.0;
+    if (!admit(f, req, client, cs, need, longest, timeout)) {
+        wire_request_free(&w);
+        goto refused;
+    }
+    metrics_admitted(f->metrics, client);
+    preq *r = preq_new(f, req, client, &w, now, timeout);
+    if (!r) {
+        wire_request_free(&w);
+        httpd_send_error(req, 500, "out of memory");
+        goto refused;
+    }
+    start(r, &w, timeout_ms, now);
+    wire_request_free(&w);
     return;
 
 refused:
-    metrics_request(px->metrics, client, httpd_req_status(req), mono_now() - now);
+    metrics_request(f->metrics, client, httpd_req_status(req), mono_now() - now);
 }
 
 /* --- the other endpoints --- */
 
 static void client_usage(void *arg, int client, double *seconds, size_t *queued, double *weight)
 {
-    proxy *px = arg;
-    sched_client_usage(px->sched, client, seconds, queued);
+    front *f = arg;
+    sched_client_usage(f->sched, client, seconds, queued);
     const client_state *cs =
-        client >= 0 && client < METRICS_MAX_CLIENTS ? px->clients.state[client] : NULL;
-    *weight = cs ? cs->cfg.weight : px->clients.defaults.weight;
+        client >= 0 && client < METRICS_MAX_CLIENTS ? f->clients->state[client] : NULL;
+    *weight = cs ? cs->cfg.weight : f->clients->defaults.weight;
 }
 
-static metrics_gauges gauges(proxy *px)
+static metrics_gauges gauges(front *f)
 {
-    double last = proxy_backends_last_contact(px);
-    const cost_model *cm = sched_costs(px->sched, -1); /* pooled over the backends */
+    double last = disp_last_contact(f->disp);
+    const cost_model *cm = sched_costs(f->sched, -1); /* pooled over the backends */
     return (metrics_gauges){.cost_a = cm->a,
+                            .cost_lin = cm->lin,
                             .cost_b = cm->b,
                             .cost_observations = cm->seen,
-                            .queue_depth = sched_queued(px->sched),
-                            .inflight_requests = px->nlive,
-                            .jobs = jobs_count(&px->jobs),
-                            .cache_entries = cache_size(&px->cache),
+                            .queue_depth = sched_queued(f->sched),
+                            .queue_capacity = f->cfg.max_queue,
+                            .default_deadline = f->cfg.default_deadline,
+                            .inflight_requests = f->nlive,
+                            .jobs = jobs_count(f->jobs),
+                            .cache_entries = cache_size(f->cache),
                             .backend_last_contact_age = last < 0 ? -1 : mono_now() - last,
-                            .policy = sched_policy(px->sched),
+                            .policy = sched_policy(f->sched),
                             .usage = client_usage,
-                            .usage_arg = px};
+                            .usage_arg = f};
+}
+
+void front_sample(front *f)
+{
+    metrics_gauges g = gauges(f);
+    if (!metrics_sample(f->metrics, &g, mono_now(), f->cfg.history_interval))
+        log_warn("out of memory: no history sample");
 }
 
 /* Ready when the backend answered anything in the last few seconds (the
  * backend module probes it while idle) and the proxy is not draining. */
 #define FRONT_READY_WINDOW 5.0
 
-static void handle_get(proxy *px, httpd_req *req, const char *path)
+static void handle_get(front *f, httpd_req *req, const char *path)
 {
     if (!httpd_require_method(req, "GET"))
         return;
     if (strcmp(path, "/healthz") == 0) {
         httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
     } else if (strcmp(path, "/readyz") == 0) {
-        double last = proxy_backends_last_contact(px);
-        if (px->draining)
+        double last = disp_last_contact(f->disp);
+        if (f->draining)
             httpd_send_error(req, 503, "proxy is shutting down");
         else if (last < 0 || mono_now() - last > FRONT_READY_WINDOW)
             httpd_send_error(req, 503,
                              "no healthy backend (of %zu) has answered in the last %.0f s",
-                             px->npool, FRONT_READY_WINDOW);
+                             disp_pool_size(f->disp), FRONT_READY_WINDOW);
         else
             httpd_send_json(req, 200, strdup("{\"status\":\"ready\"}"));
-    } else { /* /metrics or /stats, rendered at most once per --metrics-cache-ms */
+    } else { /* /metrics, /stats or /stats/history, rendered at most once per --metrics-cache-ms */
         bool prom = strcmp(path, "/metrics") == 0;
-        metrics_gauges g = gauges(px);
+        enum metrics_page which = prom                          ? METRICS_PAGE_PROMETHEUS
+                                  : strcmp(path, "/stats") == 0 ? METRICS_PAGE_STATS
+                                                                : METRICS_PAGE_HISTORY;
+        metrics_gauges g = gauges(f);
         size_t len;
-        const char *body = metrics_page(
-            px->metrics, prom ? METRICS_PAGE_PROMETHEUS : METRICS_PAGE_STATS, &g, mono_now(), &len);
+        const char *body = metrics_page(f->metrics, which, &g, mono_now(), &len);
         if (body)
             httpd_send_text(req, 200, prom ? "text/plain; version=0.0.4" : "application/json", body,
                             len);
@@ -469,11 +517,12 @@ bool front_head(httpd_req *req, void *arg)
 }
 
 /* The operational endpoints; false when path is none of them. */
-static bool handle_operational(proxy *px, httpd_req *req, const char *path)
+static bool handle_operational(front *f, httpd_req *req, const char *path)
 {
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
-        strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0)
-        handle_get(px, req, path);
+        strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0 ||
+        strcmp(path, "/stats/history") == 0)
+        handle_get(f, req, path);
     else if (strcmp(path, "/dashboard") == 0)
         dashboard_handle(req);
     else if (strcmp(path, "/openapi.json") == 0)
@@ -485,24 +534,24 @@ static bool handle_operational(proxy *px, httpd_req *req, const char *path)
 
 void front_handle(httpd_req *req, void *arg)
 {
-    proxy *px = arg;
+    front *f = arg;
     const char *path = httpd_req_path(req);
     if (strcmp(path, "/proxy_classify") == 0) {
-        handle_classify(px, req);
-    } else if (px->admin && strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
-               strcmp(path, "/openapi.json") != 0) {
+        handle_classify(f, req);
+    } else if (f->cfg.admin_apart && strcmp(path, "/healthz") != 0 &&
+               strcmp(path, "/readyz") != 0 && strcmp(path, "/openapi.json") != 0) {
         /* The rest of the operational endpoints are the admin listener's;
          * the API's description is the clients' too. */
         httpd_send_error(req, 404, "no such path: %s", path);
-    } else if (!handle_operational(px, req, path)) {
+    } else if (!handle_operational(f, req, path)) {
         httpd_send_error(req, 404, "no such path: %s", path);
     }
 }
 
 void front_refused(int status, void *arg)
 {
-    proxy *px = arg;
-    metrics_request(px->metrics, 0, status, 0);
+    front *f = arg;
+    metrics_request(f->metrics, 0, status, 0);
 }
 
 void front_handle_admin(httpd_req *req, void *arg)

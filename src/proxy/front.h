@@ -4,55 +4,92 @@
  * gives every accepted request exactly one answer.
  *
  * Invariants (front.c keeps them):
- * - a request (preq) is on proxy.live from acceptance until front_finish,
+ * - a request (preq) is on front.live from acceptance until finish(),
  *   which is the only way out: it sends the one answer (or notes that the
  *   client is gone), detaches every waiter and frees the preq;
  * - `pending` counts the items not yet resolved; the request is answered
  *   200 when it reaches 0, or earlier with an error (deadline 504, backend
- *   failure 502, shutdown 503);
+ *   failure 502, shutdown 503); its waiters carry its deadline and front's
+ *   callbacks (jobs.h), through which the dispatcher resolves them;
  * - while unanswered, the request's peer callback points at the preq, so a
  *   client that hangs up releases its items at once (a half-close is no
  *   hang-up: the answer still goes out). */
 #ifndef BP_FRONT_H
 #define BP_FRONT_H
 
-#include "jobs.h"
-#include "proxy.h"
-#include "wire.h"
-
+#include "cache.h"
+#include "clients.h"
+#include "disp.h"
 #include "httpd.h"
+#include "jobs.h"
+#include "metrics.h"
+#include "scheduler.h"
 
-/* The server's head callback (arg: the proxy): the classify endpoint's
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct front_config {
+    size_t max_request_sequences;
+    size_t max_length;       /* code points of one sequence */
+    double max_batch_cost;   /* the cost bound, for 413's detail */
+    size_t max_queue;        /* the scheduler's capacity, a gauge */
+    double default_deadline; /* --timeout, a gauge */
+    double history_interval; /* seconds between the history's samples */
+    /* The operational endpoints but /healthz, /readyz and /openapi.json
+     * are served by the admin listener only (--admin-listen). */
+    bool admin_apart;
+} front_config;
+
+struct preq;
+
+/* The front and what it works with (borrowed; set by its owner before the
+ * first request). */
+typedef struct front {
+    front_config cfg;
+    struct event_base *base;
+    sched *sched;
+    jobs *jobs;
+    cache *cache;
+    clients *clients;
+    metrics *metrics;
+    disp *disp;
+    /* Called when the last live request is answered while draining. */
+    void (*on_drained)(void *arg);
+    void *drained_arg;
+    bool draining;     /* new requests get 503; see front_drain */
+    struct preq *live; /* every request accepted and not yet answered */
+    size_t nlive;
+} front;
+
+/* The server's head callback (arg: the front): the classify endpoint's
  * method and identity are checked before its body is read. */
 bool front_head(httpd_req *req, void *arg);
 
-/* The server's callback for every complete request (arg: the proxy). With
- * an admin listener, /metrics, /stats and /dashboard are not served here
- * (404): only there. */
+/* The server's callback for every complete request (arg: the front). With
+ * an admin listener, /metrics, /stats, /stats/history and /dashboard are
+ * not served here (404): only there. */
 void front_handle(httpd_req *req, void *arg);
 
-/* The server answered a request itself (arg: the proxy): counted as the
+/* The server answered a request itself (arg: the front): counted as the
  * anonymous client's, as nothing of the request was read to tell who. */
 void front_refused(int status, void *arg);
 
-/* The admin listener's callback (--admin-listen; arg: the proxy): the
- * operational endpoints, /healthz, /readyz, /metrics, /stats, /dashboard.
- * It keeps serving during a drain, so the drain can be watched. */
+/* Takes one sample of the metrics' history (/stats/history) with the
+ * gauges of now. */
+void front_sample(front *f);
+
+/* The admin listener's callback (--admin-listen; arg: the front): the
+ * operational endpoints, /healthz, /readyz, /metrics, /stats,
+ * /stats/history, /dashboard, /openapi.json. It keeps serving during a
+ * drain, so the drain can be watched. */
 void front_handle_admin(httpd_req *req, void *arg);
 
-/* A waiter's job got its label (the waiter is already detached). */
-void front_item_done(proxy *px, waiter *w, enum wire_label label);
-
-/* A waiter's job failed for good: its whole request fails with status. */
-void front_item_failed(proxy *px, waiter *w, int status, const char *detail);
-
-/* The deadline of the request a waiter belongs to. */
-double front_waiter_deadline(const waiter *w);
+/* Stops taking requests (503) and /readyz says so; on_drained is called
+ * once the live ones are answered (at once when there are none). */
+void front_drain(front *f);
 
 /* Answers every live request with status and detail (shutdown). */
-void front_abort_all(proxy *px, int status, const char *detail);
-
-/* Detaches a waiter; a queued job left with no waiters leaves the queue. */
-void front_release(proxy *px, waiter *w);
+void front_abort_all(front *f, int status, const char *detail);
 
 #endif

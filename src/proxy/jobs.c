@@ -174,3 +174,40 @@ const char *jobs_check(const jobs *j)
 {
     return check_all(j, true);
 }
+
+double jobs_deadline(const job *jb)
+{
+    double latest = 0;
+    for (const waiter *w = jb->waiters; w; w = w->next)
+        if (w->deadline > latest)
+            latest = w->deadline;
+    return latest;
+}
+
+void jobs_resolve(jobs *j, job *jb, enum wire_label label)
+{
+    waiter *w;
+    while ((w = jb->waiters)) {
+        jobs_detach(w);
+        w->ops->done(w, label);
+    }
+    jobs_destroy(j, jb);
+}
+
+void jobs_fail(jobs *j, job *jb, int status, const char *detail)
+{
+    waiter *w;
+    while ((w = jb->waiters)) {
+        jobs_detach(w);
+        w->ops->failed(w, status, detail);
+    }
+    jobs_destroy(j, jb);
+}
+
+void jobs_drop(jobs *j, job *jb)
+{
+    waiter *w;
+    while ((w = jb->waiters))
+        jobs_detach(w);
+    jobs_destroy(j, jb);
+}

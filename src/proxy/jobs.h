@@ -15,28 +15,40 @@
  * - a waiter is on at most one job's list, and w->job says which; the
  *   list is doubly linked through next (NULL-terminated) and prev, the
  *   first waiter's prev being the last, and nwaiters is its length;
- * - a job's key in the table is its own copy of its text.
- * "At once" above means before the event that detached the last waiter
- * ends: between events ("at rest"), every queued job has its item and at
- * least one waiter. While front.c sets a new job up (jobs_create, then
- * sched_enqueue, then jobs_attach) it has neither yet. */
+ * - a job's key in the table is its own copy of its text;
+ * - whoever ends a job with waiters tells each (jobs_resolve, jobs_fail),
+ *   detached first, through its own callbacks: this module and the
+ *   dispatcher know nothing of what a waiter belongs to; only a job whose
+ *   waiters' deadlines have all passed is ended untold (jobs_drop), as their
+ *   owners answer them at their deadlines. */
 #ifndef BP_JOBS_H
 #define BP_JOBS_H
 
 #include "htab.h"
 #include "scheduler.h"
+#include "wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
-struct preq;
+typedef struct waiter waiter;
 
-typedef struct waiter {
-    struct preq *req;
-    size_t idx;      /* which of the request's sequences */
+/* What a waiter's owner is told when its job ends (the waiter is detached
+ * already, and may be freed by the call). */
+typedef struct waiter_ops {
+    void (*done)(waiter *w, enum wire_label label);
+    /* The job failed for good: no label will come. */
+    void (*failed)(waiter *w, int status, const char *detail);
+} waiter_ops;
+
+struct waiter {
+    const waiter_ops *ops;
+    void *owner;     /* the ops' own (front: the request) */
+    size_t idx;      /* which of the owner's items */
+    double deadline; /* monotonic seconds: nothing is wanted for it after that */
     struct job *job; /* NULL when not attached */
     struct waiter *prev, *next;
-} waiter;
+};
 
 enum job_state { JOB_QUEUED, JOB_INFLIGHT };
 
@@ -80,5 +92,17 @@ job *jobs_detach(waiter *w);
  * jobs_detach, amortised: once (jobs + slots) / 8 of them have passed since
  * the last time. */
 const char *jobs_check(const jobs *j);
+
+/* The latest deadline of the job's waiters (0 when it has none). */
+double jobs_deadline(const job *jb);
+
+/* Ends a job: each waiter, oldest first, is detached and told its label
+ * (jobs_resolve) or the failure (jobs_fail); then the job is destroyed.
+ * A waiter's callback may detach other waiters of the same job. */
+void jobs_resolve(jobs *j, job *jb, enum wire_label label);
+void jobs_fail(jobs *j, job *jb, int status, const char *detail);
+/* Ends a job without telling its waiters (detached): their own deadlines
+ * answer them. */
+void jobs_drop(jobs *j, job *jb);
 
 #endif

@@ -2,8 +2,6 @@
  *
  * main parses the flags, builds the proxy (proxy.c) and runs its loop until
  * a signal has drained it (see proxy_shutdown). */
-#include "disp.h"
-#include "front.h"
 #include "httpd.h"
 #include "mono.h"
 #include "opt.h"
@@ -301,9 +299,9 @@ static const opt_entry proxy_opts[] = {
      .type = OPT_STR,
      OPT_FIELD(proxy_config, admin_listen),
      .arg = "HOST:PORT",
-     .help = "serve /metrics, /stats and /dashboard on this address only, apart from client "
-             "traffic (/healthz, /readyz and /openapi.json on both; default: none, everything on "
-             "--listen)",
+     .help = "serve /metrics, /stats, /stats/history and /dashboard on this address only, "
+             "apart from client traffic (/healthz, /readyz and /openapi.json on both; default: "
+             "none, everything on --listen)",
      .group = "Operations:"},
     {.name = "metrics-clients",
      .type = OPT_SIZE,
@@ -322,8 +320,17 @@ static const opt_entry proxy_opts[] = {
      .def = "1000",
      .arg = "MS",
      .help = "a rendered /metrics or /stats is served again for this long (default %D; 0: "
-             "render every time)",
+             "render every time); so is /stats/history",
      .flags = OPT_RELOAD},
+    {.name = "history-interval-ms",
+     .type = OPT_MS,
+     OPT_FIELD(proxy_config, history_interval),
+     .dlo = 10,
+     .dhi = 60000,
+     .def = "1000",
+     .arg = "MS",
+     .help = "time between two samples of /stats/history, which keeps the last " OPT_STR_OF(
+         METRICS_HISTORY) " (default %D: 10 minutes; shorter for tests)"},
     {.name = "drain-timeout",
      .type = OPT_DOUBLE,
      OPT_FIELD(proxy_config, drain_timeout),
@@ -340,6 +347,14 @@ static const opt_entry proxy_opts[] = {
      .arg = "LEVEL",
      .help = "%C (default %D; debug logs one line per batch)",
      .flags = OPT_RELOAD},
+    {.name = "log-format",
+     .type = OPT_CHOICE,
+     OPT_FIELD(proxy_config, log_format),
+     .choices = log_formats,
+     .def = "text",
+     .arg = "FORMAT",
+     .help = "%C (default %D): json writes one JSON object a line (time, level, program, "
+             "message and the line's fields), for log shippers"},
     {.name = "config",
      .type = OPT_CONFIG,
      OPT_FIELD(proxy_config, settings),
@@ -357,8 +372,8 @@ static const opt_program proxy_program = {
              "the proxy batches them, sends one batch at a time, and answers each request.\n"
              "\n",
     .epilog = "Endpoints: POST /proxy_classify, GET /healthz, /readyz, /metrics (Prometheus),\n"
-              "/stats (JSON), /dashboard, /openapi.json (this API described in OpenAPI 3.1).\n"
-              "Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
+              "/stats and /stats/history (JSON), /dashboard, /openapi.json (this API\n"
+              "described in OpenAPI 3.1). Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
               "X-Timeout-Ms, Authorization: Bearer KEY (when the clients file has keys).\n"
               "Signals: SIGHUP re-reads the --config file (the options marked sighup in\n"
               "--list-options take effect, a change to another one is logged as needing a\n"
@@ -406,6 +421,7 @@ int main(int argc, char **argv)
         return rc == OPT_EXIT ? 0 : rc;
     }
     log_init("batchproxy", px.cfg.log_level);
+    log_set_format(px.cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
     httpd_raise_fd_limit();
 
@@ -429,10 +445,6 @@ int main(int argc, char **argv)
         sighup = evsignal_new(px.base, SIGHUP, on_reload, &rl);
         evsignal_add(sighup, NULL);
         sigprocmask(SIG_SETMASK, &before, NULL);
-        log_info("policy %s, max batch %zu, %zu backend%s", sched_policy(px.sched),
-                 px.cfg.sched.max_batch, px.npool, px.npool == 1 ? "" : "s");
-        for (size_t i = 0; i < px.npool; i++)
-            log_info("backend %s", px.pool[i]->url);
         sdnotify_ready(); /* listening, backends resolved, signals handled */
         event_base_dispatch(px.base);
         event_free(sigint);

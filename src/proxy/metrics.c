@@ -2,7 +2,6 @@
 #include "metrics.h"
 
 #include "addr.h"
-#include "htab.h"
 #include "mono.h"
 
 #include <jansson.h>
@@ -20,6 +19,11 @@ static const int known_status[] = {200, 400, 401, 404, 405, 413, 429, 499, 500, 
 static const char *const attempt_names[ATTEMPT_KINDS] = {
     "ok", "busy_429", "server_error_5xx", "rejected_4xx", "bad_answer", "no_answer"};
 
+const char *metrics_attempt_name(enum metrics_attempt kind)
+{
+    return (unsigned)kind < ATTEMPT_KINDS ? attempt_names[kind] : "unknown";
+}
+
 static const double length_bounds[] = {5,  10,  15,  20,  25,  30,  40,  50,
                                        75, 100, 150, 200, 300, 500, 1000};
 
@@ -29,7 +33,6 @@ static const double length_bounds[] = {5,  10,  15,  20,  25,  30,  40,  50,
 enum shown_state { SHOWN_NOT_YET, SHOWN_OWN, SHOWN_REST };
 
 typedef struct client_metrics {
-    htab_node node;
     char name[72];
     int id;
     bool listed; /* in the clients file: shown first */
@@ -64,6 +67,24 @@ typedef struct recent_batch {
     enum metrics_attempt kind;
 } recent_batch;
 
+/* A client's figures in a history sample (see metrics.h). */
+typedef struct history_client {
+    int id; /* -1: unused */
+    uint32_t buckets[HIST_LATENCY_NBOUNDS + 1], requests;
+    double max, share_seconds;
+} history_client;
+
+/* One sample of the history; counts modulo 2^32. */
+typedef struct history_sample {
+    double t; /* seconds since the proxy started */
+    double busy_seconds, backend_busy[METRICS_HISTORY_BACKENDS];
+    uint32_t queue_depth, inflight, nbackends;
+    uint32_t by_status[NSTATUS + 1], refused[REFUSED_KINDS], attempts[ATTEMPT_KINDS], retries;
+    uint32_t all_buckets[HIST_LATENCY_NBOUNDS + 1];
+    double all_max;
+    history_client clients[METRICS_HISTORY_CLIENTS];
+} history_sample;
+
 /* One entry of a page: a shown client, or the sum of the rest. */
 typedef struct shown_client {
     const client_metrics *c;
@@ -82,8 +103,7 @@ struct metrics {
     double started;
     recent_batch recent[METRICS_RECENT_BATCHES];
     uint64_t nrecent; /* attempts ever recorded; the ring's next slot is nrecent % size */
-    htab names;
-    client_metrics *clients[METRICS_MAX_CLIENTS];
+    client_metrics *clients[METRICS_MAX_CLIENTS]; /* by client id (clients.h) */
     int nclients;
     double size_bounds[HIST_MAX_BUCKETS];
     hist batch_size, batch_longest, batch_seconds;
@@ -92,6 +112,12 @@ struct metrics {
     double busy_seconds;
     struct backend_metrics *backends[METRICS_MAX_BACKENDS];
     int nbackends;
+
+    /* The history ring (NULL until the first sample): the next sample goes
+     * to nhistory % METRICS_HISTORY; the last min(nhistory, size) are kept. */
+    history_sample *history;
+    uint64_t nhistory;
+    double history_interval;
 
     size_t shown_max;
     double cache_seconds;
@@ -119,7 +145,7 @@ typedef struct backend_metrics {
     char name[ADDR_HOST_MAX + 16];
     char state[16];
     uint64_t ok, failed, ejections;
-    double busy_seconds, cost_a, cost_b;
+    double busy_seconds, cost_a, cost_lin, cost_b;
 } backend_metrics;
 
 /* Zero counts under a name. */
@@ -132,29 +158,11 @@ static void client_init(client_metrics *c, const char *name)
     hist_init(&c->backend, hist_latency_bounds, hist_latency_nbounds);
 }
 
-static client_metrics *add_client(metrics *m, const char *name, bool listed)
-{
-    client_metrics *c = malloc(sizeof *c);
-    if (!c)
-        return NULL;
-    client_init(c, name);
-    c->listed = listed;
-    c->node.key = c->name;
-    c->node.klen = strlen(c->name);
-    c->node.hash = htab_hash(&m->names, c->name, c->node.klen);
-    htab_insert(&m->names, &c->node);
-    c->id = m->nclients;
-    m->clients[m->nclients++] = c;
-    return c;
-}
-
 metrics *metrics_new(size_t max_batch, double now)
 {
     metrics *m = calloc(1, sizeof *m);
-    if (!m || !htab_init(&m->names, 64)) {
-        free(m);
+    if (!m)
         return NULL;
-    }
     m->started = now;
     size_t nb = max_batch < HIST_MAX_BUCKETS ? max_batch : HIST_MAX_BUCKETS;
     for (size_t i = 0; i < nb; i++)
@@ -162,11 +170,6 @@ metrics *metrics_new(size_t max_batch, double now)
     hist_init(&m->batch_size, m->size_bounds, nb);
     hist_init(&m->batch_longest, length_bounds, sizeof length_bounds / sizeof *length_bounds);
     hist_init(&m->batch_seconds, hist_latency_bounds, hist_latency_nbounds);
-    /* Ids 0 and 1 always exist: the anonymous client and the overflow. */
-    if (!add_client(m, "-", false) || !add_client(m, "_other", false)) {
-        metrics_free(m);
-        return NULL;
-    }
     m->shown_max = METRICS_SHOWN_DEFAULT;
     m->cache_seconds = METRICS_CACHE_DEFAULT;
     client_init(&m->carried, METRICS_REST);
@@ -191,34 +194,22 @@ void metrics_free(metrics *m)
         free(m->backends[i]);
     for (int i = 0; i < METRICS_PAGES; i++)
         free(m->pages[i].body);
-    htab_fini(&m->names);
+    free(m->history);
     free(m);
 }
 
-int metrics_client_find(const metrics *m, const char *name)
+bool metrics_client_add(metrics *m, int id, const char *name, bool listed)
 {
-    if (!name || !*name)
-        return 0;
-    size_t len = strlen(name);
-    const client_metrics *c =
-        (const client_metrics *)htab_find(&m->names, name, len, htab_hash(&m->names, name, len));
-    return c ? c->id : -1;
-}
-
-int metrics_client_id(metrics *m, const char *name, bool listed)
-{
-    int id = metrics_client_find(m, name);
-    if (id >= 0)
-        return id;
-    if (m->nclients >= (listed ? METRICS_MAX_CLIENTS : METRICS_MAX_CLIENTS / 2))
-        return 1;
-    const client_metrics *c = add_client(m, name, listed);
-    return c ? c->id : 1;
-}
-
-const char *metrics_client_name(const metrics *m, int id)
-{
-    return id >= 0 && id < m->nclients ? m->clients[id]->name : "-";
+    if (id != m->nclients || id >= METRICS_MAX_CLIENTS)
+        return false;
+    client_metrics *c = malloc(sizeof *c);
+    if (!c)
+        return false;
+    client_init(c, name);
+    c->listed = listed;
+    c->id = id;
+    m->clients[m->nclients++] = c;
+    return true;
 }
 
 void metrics_client_listed(metrics *m, int id, bool listed)
@@ -227,9 +218,22 @@ void metrics_client_listed(metrics *m, int id, bool listed)
         m->clients[id]->listed = listed;
 }
 
+/* The counts of client id; an id never added counts as the anonymous
+ * client's (NULL before any client was added: nothing is counted). */
 static client_metrics *client(metrics *m, int id)
 {
-    return m->clients[id >= 0 && id < m->nclients ? id : 0];
+    if (id >= 0 && id < m->nclients)
+        return m->clients[id];
+    return m->nclients ? m->clients[0] : NULL;
+}
+
+/* A status's label: "200"..., or "other" for the last index. */
+static void status_key(size_t index, char *key, size_t len)
+{
+    if (index < NSTATUS)
+        snprintf(key, len, "%d", known_status[index]);
+    else
+        snprintf(key, len, "other");
 }
 
 static size_t status_index(int status)
@@ -243,6 +247,8 @@ static size_t status_index(int status)
 void metrics_request(metrics *m, int id, int status, double seconds)
 {
     client_metrics *c = client(m, id);
+    if (!c)
+        return;
     c->by_status[status_index(status)]++;
     if (status == 200)
         hist_add(&c->total, seconds);
@@ -251,6 +257,8 @@ void metrics_request(metrics *m, int id, int status, double seconds)
 void metrics_sequence(metrics *m, int id, double queue_wait, double backend_seconds)
 {
     client_metrics *c = client(m, id);
+    if (!c)
+        return;
     hist_add(&c->queue_wait, queue_wait);
     hist_add(&c->backend, backend_seconds);
 }
@@ -285,12 +293,16 @@ static const char *const refusal_names[REFUSED_KINDS] = {
 
 void metrics_admitted(metrics *m, int id)
 {
-    client(m, id)->admitted++;
+    client_metrics *c = client(m, id);
+    if (c)
+        c->admitted++;
 }
 
 void metrics_refused(metrics *m, int id, enum metrics_refusal why)
 {
-    client(m, id)->refused[why]++;
+    client_metrics *c = client(m, id);
+    if (c)
+        c->refused[why]++;
 }
 
 void metrics_cache_hit(metrics *m)
@@ -345,7 +357,8 @@ void metrics_backend_ejected(metrics *m, int id)
         b->ejections++;
 }
 
-void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_b)
+void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_lin,
+                           double cost_b)
 {
     backend_metrics *b = backend_at(m, id);
     if (!b)
@@ -353,6 +366,7 @@ void metrics_backend_state(metrics *m, int id, const char *state, double cost_a,
     snprintf(b->state, sizeof b->state, "%s", state);
     if (strcmp(state, "removed") != 0) {
         b->cost_a = cost_a;
+        b->cost_lin = cost_lin;
         b->cost_b = cost_b;
     }
 }
@@ -386,11 +400,14 @@ static void prom_backends(const metrics *m, struct evbuffer *out)
          "Seconds each backend spent on our batches (all attempts).",
          offsetof(backend_metrics, busy_seconds), false},
         {"batchproxy_backend_cost_intercept_seconds", "gauge",
-         "Each backend's learned cost curve a + b * L^2: a.", offsetof(backend_metrics, cost_a),
-         false},
+         "Each backend's learned cost curve a + lin * L + b * L^2: a.",
+         offsetof(backend_metrics, cost_a), false},
+        {"batchproxy_backend_cost_linear_seconds", "gauge",
+         "Each backend's learned cost curve a + lin * L + b * L^2: lin.",
+         offsetof(backend_metrics, cost_lin), false},
         {"batchproxy_backend_cost_slope_seconds", "gauge",
-         "Each backend's learned cost curve a + b * L^2: b.", offsetof(backend_metrics, cost_b),
-         false},
+         "Each backend's learned cost curve a + lin * L + b * L^2: b.",
+         offsetof(backend_metrics, cost_b), false},
     };
     for (size_t k = 0; k < sizeof per / sizeof *per; k++) {
         prom_header(out, per[k].name, per[k].type, per[k].help);
@@ -419,11 +436,12 @@ static json_t *backends_json(const metrics *m)
     for (int i = 0; i < m->nbackends; i++) {
         const backend_metrics *b = m->backends[i];
         json_object_set_new(o, b->name,
-                            json_pack("{s:s,s:I,s:I,s:I,s:f,s:{s:f,s:f}}", "state", b->state,
+                            json_pack("{s:s,s:I,s:I,s:I,s:f,s:{s:f,s:f,s:f}}", "state", b->state,
                                       "batches", (json_int_t)(b->ok + b->failed), "failures",
                                       (json_int_t)b->failed, "ejections", (json_int_t)b->ejections,
                                       "busy_seconds", b->busy_seconds, "cost_model", "a_seconds",
-                                      b->cost_a, "b_seconds", b->cost_b));
+                                      b->cost_a, "linear_seconds", b->cost_lin, "b_seconds",
+                                      b->cost_b));
     }
     return o;
 }
@@ -655,10 +673,7 @@ static void prom_per_client(metrics *m, const metrics_gauges *g, struct evbuffer
             if (!c->by_status[s])
                 continue;
             char st[16];
-            if (s < NSTATUS)
-                snprintf(st, sizeof st, "%d", known_status[s]);
-            else
-                snprintf(st, sizeof st, "other");
+            status_key(s, st, sizeof st);
             evbuffer_add_printf(out,
                                 "batchproxy_requests_total{client=\"%s\",status=\"%s\"} %llu\n",
                                 c->name, st, (unsigned long long)c->by_status[s]);
@@ -709,13 +724,22 @@ void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *ou
     evbuffer_add_printf(out, "batchproxy_coalesced_total %llu\n", (unsigned long long)m->coalesced);
     prom_header(out, "batchproxy_queue_depth", "gauge", "Sequences waiting for the backend.");
     evbuffer_add_printf(out, "batchproxy_queue_depth %zu\n", g->queue_depth);
+    prom_header(out, "batchproxy_queue_capacity", "gauge",
+                "Sequences the queue may hold (--max-queue); beyond, new requests get 503.");
+    evbuffer_add_printf(out, "batchproxy_queue_capacity %zu\n", g->queue_capacity);
+    prom_header(out, "batchproxy_default_deadline_seconds", "gauge",
+                "Deadline of a request that sets none (--timeout); past it, the answer is 504.");
+    evbuffer_add_printf(out, "batchproxy_default_deadline_seconds %.9g\n", g->default_deadline);
     prom_header(out, "batchproxy_inflight_requests", "gauge", "Requests not yet answered.");
     evbuffer_add_printf(out, "batchproxy_inflight_requests %zu\n", g->inflight_requests);
     prom_header(out, "batchproxy_cost_intercept_seconds", "gauge",
-                "Learned backend cost curve a + b * L^2: a.");
+                "Learned backend cost curve a + lin * L + b * L^2: a.");
     evbuffer_add_printf(out, "batchproxy_cost_intercept_seconds %.9g\n", g->cost_a);
+    prom_header(out, "batchproxy_cost_linear_seconds", "gauge",
+                "Learned backend cost curve a + lin * L + b * L^2: lin.");
+    evbuffer_add_printf(out, "batchproxy_cost_linear_seconds %.9g\n", g->cost_lin);
     prom_header(out, "batchproxy_cost_slope_seconds", "gauge",
-                "Learned backend cost curve a + b * L^2: b.");
+                "Learned backend cost curve a + lin * L + b * L^2: b.");
     evbuffer_add_printf(out, "batchproxy_cost_slope_seconds %.9g\n", g->cost_b);
     prom_header(out, "batchproxy_cache_entries", "gauge", "Results held in the cache.");
     evbuffer_add_printf(out, "batchproxy_cache_entries %zu\n", g->cache_entries);
@@ -769,10 +793,7 @@ static json_t *client_json(const shown_client *e)
         if (!c->by_status[s])
             continue;
         char key[16];
-        if (s < NSTATUS)
-            snprintf(key, sizeof key, "%d", known_status[s]);
-        else
-            snprintf(key, sizeof key, "other");
+        status_key(s, key, sizeof key);
         json_object_set_new(st, key, json_integer((json_int_t)c->by_status[s]));
         total += (json_int_t)c->by_status[s];
     }
@@ -824,14 +845,158 @@ char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now)
     for (size_t i = 0; i < hist_latency_nbounds; i++)
         json_array_append_new(bounds, json_real(hist_latency_bounds[i]));
     json_object_set_new(root, "latency_bucket_bounds", bounds);
+    json_object_set_new(root, "queue_capacity", json_integer((json_int_t)g->queue_capacity));
+    json_object_set_new(root, "default_deadline_seconds", json_real(g->default_deadline));
     json_object_set_new(root, "cost_model",
-                        json_pack("{s:f,s:f,s:I}", "a_seconds", g->cost_a, "b_seconds", g->cost_b,
-                                  "observations", (json_int_t)g->cost_observations));
+                        json_pack("{s:f,s:f,s:f,s:I}", "a_seconds", g->cost_a, "linear_seconds",
+                                  g->cost_lin, "b_seconds", g->cost_b, "observations",
+                                  (json_int_t)g->cost_observations));
     json_object_set_new(root, "recent_batches", recent_json(m));
     json_object_set_new(root, "backends", backends_json(m));
     char *s = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     return s;
+}
+
+/* --- the history (see metrics.h) --- */
+
+/* The busiest clients for a sample, listed ones first (candidate_cmp),
+ * into cand; returns how many (at most METRICS_HISTORY_CLIENTS and the
+ * shown limit). */
+static size_t history_pick(const metrics *m, candidate *cand)
+{
+    size_t n = 0,
+           keep = METRICS_HISTORY_CLIENTS < m->shown_max ? METRICS_HISTORY_CLIENTS : m->shown_max;
+    for (int i = 0; i < m->nclients; i++) {
+        const client_metrics *c = m->clients[i];
+        uint64_t activity = answered(c) + c->admitted;
+        if (activity)
+            cand[n++] = (candidate){.id = i, .listed = c->listed, .score = activity};
+    }
+    qsort(cand, n, sizeof *cand, candidate_cmp);
+    return n < keep ? n : keep;
+}
+
+static void history_buckets(uint32_t *into, const hist *h)
+{
+    for (size_t b = 0; b <= HIST_LATENCY_NBOUNDS; b++)
+        into[b] += (uint32_t)h->counts[b];
+}
+
+/* The all-clients figures: answers, refusals, latency buckets. */
+static void history_totals(const metrics *m, history_sample *s)
+{
+    for (int i = 0; i < m->nclients; i++) {
+        const client_metrics *c = m->clients[i];
+        for (size_t k = 0; k <= NSTATUS; k++)
+            s->by_status[k] += (uint32_t)c->by_status[k];
+        for (int r = 0; r < REFUSED_KINDS; r++)
+            s->refused[r] += (uint32_t)c->refused[r];
+        history_buckets(s->all_buckets, &c->total);
+        if (c->total.n && c->total.max > s->all_max)
+            s->all_max = c->total.max;
+    }
+}
+
+bool metrics_sample(metrics *m, const metrics_gauges *g, double now, double interval)
+{
+    if (!m->history && !(m->history = calloc(METRICS_HISTORY, sizeof *m->history)))
+        return false;
+    m->history_interval = interval;
+    history_sample *s = &m->history[m->nhistory++ % METRICS_HISTORY];
+    *s = (history_sample){.t = now - m->started,
+                          .busy_seconds = m->busy_seconds,
+                          .queue_depth = (uint32_t)g->queue_depth,
+                          .inflight = (uint32_t)g->inflight_requests,
+                          .retries = (uint32_t)m->retries};
+    for (int i = 0; i < m->nbackends && i < METRICS_HISTORY_BACKENDS; i++)
+        s->backend_busy[s->nbackends++] = m->backends[i]->busy_seconds;
+    for (int k = 0; k < ATTEMPT_KINDS; k++)
+        s->attempts[k] = (uint32_t)m->attempts[k];
+    history_totals(m, s);
+    candidate cand[METRICS_MAX_CLIENTS];
+    size_t n = history_pick(m, cand);
+    for (size_t k = 0; k < METRICS_HISTORY_CLIENTS; k++) {
+        history_client *hc = &s->clients[k];
+        hc->id = -1;
+        if (k >= n)
+            continue;
+        const client_metrics *c = m->clients[cand[k].id];
+        hc->id = cand[k].id;
+        hc->requests = (uint32_t)answered(c);
+        hc->max = c->total.max;
+        hc->share_seconds = usage_seconds(g, cand[k].id);
+        history_buckets(hc->buckets, &c->total);
+    }
+    return true;
+}
+
+static json_t *u32_array(const uint32_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+/* Keys of u32 counts: names[i] → v[i], zeros left out. */
+static json_t *u32_object(const char *const *names, const uint32_t *v, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        if (v[i])
+            json_object_set_new(o, names[i], json_integer(v[i]));
+    return o;
+}
+
+static json_t *sample_json(const metrics *m, const history_sample *s)
+{
+    json_t *busy = json_object();
+    for (uint32_t i = 0; i < s->nbackends; i++)
+        json_object_set_new(busy, m->backends[i]->name, json_real(s->backend_busy[i]));
+    json_t *status = json_object();
+    for (size_t k = 0; k <= NSTATUS; k++) {
+        char key[16];
+        status_key(k, key, sizeof key);
+        if (s->by_status[k])
+            json_object_set_new(status, key, json_integer(s->by_status[k]));
+    }
+    json_t *clients = json_object();
+    for (size_t k = 0; k < METRICS_HISTORY_CLIENTS && s->clients[k].id >= 0; k++) {
+        const history_client *hc = &s->clients[k];
+        json_object_set_new(clients, m->clients[hc->id]->name,
+                            json_pack("{s:o,s:f,s:I,s:f}", "latency_buckets",
+                                      u32_array(hc->buckets, HIST_LATENCY_NBOUNDS + 1), "max",
+                                      hc->max, "requests", (json_int_t)hc->requests,
+                                      "share_seconds", hc->share_seconds));
+    }
+    return json_pack(
+        "{s:f,s:I,s:I,s:f,s:o,s:o,s:o,s:o,s:I,s:{s:o,s:f},s:o}", "t", s->t, "queue_depth",
+        (json_int_t)s->queue_depth, "inflight_requests", (json_int_t)s->inflight,
+        "backend_busy_seconds", s->busy_seconds, "busy", busy, "by_status", status, "refused",
+        u32_object(refusal_names, s->refused, REFUSED_KINDS), "backend_attempts",
+        u32_object(attempt_names, s->attempts, ATTEMPT_KINDS), "retries", (json_int_t)s->retries,
+        "all", "latency_buckets", u32_array(s->all_buckets, HIST_LATENCY_NBOUNDS + 1), "max",
+        s->all_max, "clients", clients);
+}
+
+char *metrics_history_json(const metrics *m)
+{
+    json_t *samples = json_array();
+    uint64_t first = m->nhistory > METRICS_HISTORY ? m->nhistory - METRICS_HISTORY : 0;
+    for (uint64_t k = first; k < m->nhistory; k++)
+        json_array_append_new(samples, sample_json(m, &m->history[k % METRICS_HISTORY]));
+    json_t *bounds = json_array();
+    for (size_t i = 0; i < hist_latency_nbounds; i++)
+        json_array_append_new(bounds, json_real(hist_latency_bounds[i]));
+    json_t *root =
+        json_pack("{s:f,s:I,s:o,s:o}", "interval_seconds", m->history_interval, "capacity",
+                  (json_int_t)METRICS_HISTORY, "latency_bucket_bounds", bounds, "samples", samples);
+    if (!root)
+        return NULL;
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return text;
 }
 
 const char *metrics_page(metrics *m, enum metrics_page which, const metrics_gauges *g, double now,
@@ -854,7 +1019,8 @@ const char *metrics_page(metrics *m, enum metrics_page which, const metrics_gaug
                 }
                 evbuffer_free(buf);
             }
-        } else if ((body = metrics_stats_json(m, g, now))) {
+        } else if ((body = which == METRICS_PAGE_STATS ? metrics_stats_json(m, g, now)
+                                                       : metrics_history_json(m))) {
             n = strlen(body);
         }
         if (!body)

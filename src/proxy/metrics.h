@@ -1,13 +1,9 @@
 /* metrics: the proxy's counters and histograms, served as Prometheus text
  * (/metrics) and as a JSON snapshot (/stats).
  *
- * Clients are interned here: each distinct X-Client-Id gets a small integer
- * id (0 is the anonymous client "-"), which the scheduler receives. At most
- * METRICS_MAX_CLIENTS names are tracked; later ones share the id of
- * "_other", so a client can't grow the proxy's memory without bound. Names
- * not listed in the clients file get ids only while the table is less than
- * half full, so arbitrary X-Client-Id values can't take the places of the
- * configured clients (nor their settings, given per id).
+ * Clients are counted by the ids clients.h gives them (0 is the anonymous
+ * client "-"), each added here with its name when it gets its id; at most
+ * METRICS_MAX_CLIENTS of them.
  *
  * Exposition: /metrics and /stats give their own series (or entry) to at
  * most `shown` clients (metrics_set_exposition): clients listed in the
@@ -50,6 +46,20 @@
 /* /stats lists this many of the latest batch attempts ("recent_batches"),
  * so the dashboard can plot observed batch times against the cost curve. */
 #define METRICS_RECENT_BATCHES 200
+/* The history (/stats/history): the last METRICS_HISTORY samples, one per
+ * --history-interval-ms (1 s: 10 minutes), of what the dashboard draws, so
+ * a page opened now shows the minutes before it at once. A sample holds
+ * the queue and in-flight gauges, the backends' busy seconds (the first
+ * METRICS_HISTORY_BACKENDS), the answers by status, refusals by reason,
+ * attempts by outcome and retries (all clients), and the cumulative
+ * latency buckets of all clients and of the METRICS_HISTORY_CLIENTS
+ * busiest (at most --metrics-clients; listed clients first), with their
+ * requests and backend seconds. Counts are kept modulo 2^32 (differences
+ * over a window are exact below 2^32). Fixed size: 1912 bytes a sample on
+ * x86-64, 1.1 MiB for the ring, allocated at the first sample. */
+#define METRICS_HISTORY 600
+#define METRICS_HISTORY_CLIENTS 8
+#define METRICS_HISTORY_BACKENDS 8
 
 /* Outcomes of one attempt to send a batch to the backend. */
 enum metrics_attempt {
@@ -57,12 +67,15 @@ enum metrics_attempt {
     ATTEMPT_BUSY,         /* 429 */
     ATTEMPT_SERVER_ERROR, /* 5xx */
     ATTEMPT_REJECTED,     /* other 4xx */
-    ATTEMPT_BAD_ANSWER,   /* 200 with a body that doesn't parse */
-    ATTEMPT_NO_ANSWER,    /* refused, reset, timeout */
+    ATTEMPT_BAD_ANSWER,   /* 200 with a body that doesn't parse, or an answer the
+                           * client refused (malformed, too large, bytes after it) */
+    ATTEMPT_NO_ANSWER,    /* refused, reset, closed, timeout */
     ATTEMPT_KINDS
 };
 
 typedef struct metrics metrics;
+/* The outcome's name in /metrics and /stats ("ok", "busy_429"...). */
+const char *metrics_attempt_name(enum metrics_attempt kind);
 
 /* Why a request was refused before it was queued. */
 enum metrics_refusal {
@@ -81,8 +94,12 @@ typedef void (*metrics_usage_fn)(void *arg, int client, double *seconds, size_t 
 
 typedef struct metrics_gauges {
     size_t queue_depth, inflight_requests, jobs, cache_entries;
+    /* The limits alerting rules compare with: --max-queue, and the default
+     * request deadline (--timeout) in seconds. */
+    size_t queue_capacity;
+    double default_deadline;
     double backend_last_contact_age; /* seconds, -1 if never */
-    double cost_a, cost_b;           /* the learned cost curve a + b × L² */
+    double cost_a, cost_lin, cost_b; /* the learned cost curve a + lin × L + b × L² */
     unsigned long long cost_observations;
     const char *policy;
     metrics_usage_fn usage; /* per client: backend seconds, queued, weight */
@@ -96,13 +113,11 @@ void metrics_free(metrics *m);
  * (0: never; by default METRICS_CACHE_DEFAULT). */
 void metrics_set_exposition(metrics *m, size_t shown, double cache_seconds);
 
-/* The id of a client name already known ("" or NULL: anonymous = 0), or
- * -1 for a name never given an id. */
-int metrics_client_find(const metrics *m, const char *name);
-/* The id for a client name, given one if new; `listed`: the name is in the
- * clients file (see above). */
-int metrics_client_id(metrics *m, const char *name, bool listed);
-const char *metrics_client_name(const metrics *m, int id);
+/* Counts for client id under name (copied); ids are added in order from 0
+ * (false otherwise, or when out of memory). `listed`: the name is in the
+ * clients file (see above). The counting functions below count an id never
+ * added as client 0's. */
+bool metrics_client_add(metrics *m, int id, const char *name, bool listed);
 /* Whether a client is listed in the clients file (it changes on reload);
  * listed clients are shown first. */
 void metrics_client_listed(metrics *m, int id, bool listed);
@@ -131,14 +146,27 @@ int metrics_backend_id(metrics *m, const char *hostport);
 void metrics_backend_attempt(metrics *m, int id, bool ok, double seconds);
 void metrics_backend_ejected(metrics *m, int id);
 /* Its state ("up", "ejected", "leaving", "removed") and learned curve. */
-void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_b);
+void metrics_backend_state(metrics *m, int id, const char *state, double cost_a, double cost_lin,
+                           double cost_b);
 
 /* Render a page now (and decide who is shown). */
 void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *out);
 /* A malloc'd JSON text. */
 char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now);
 
-enum metrics_page { METRICS_PAGE_PROMETHEUS, METRICS_PAGE_STATS, METRICS_PAGES };
+/* Takes one sample of the history (the caller's timer calls it every
+ * interval; `interval` is only reported). False when out of memory. */
+bool metrics_sample(metrics *m, const metrics_gauges *g, double now, double interval);
+/* The history as a malloc'd JSON text: {"interval_seconds", "capacity",
+ * "latency_bucket_bounds", "samples": [oldest first]}. */
+char *metrics_history_json(const metrics *m);
+
+enum metrics_page {
+    METRICS_PAGE_PROMETHEUS,
+    METRICS_PAGE_STATS,
+    METRICS_PAGE_HISTORY,
+    METRICS_PAGES
+};
 /* The page as rendered at most cache_seconds before `now` (rendered now if
  * older); owned by m, valid until the next call. NULL when out of memory.
  * g is only read when the page is rendered. */

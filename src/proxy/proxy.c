@@ -2,8 +2,6 @@
  * sequence (see proxy.h). */
 #include "proxy.h"
 
-#include "disp.h"
-#include "front.h"
 #include "httpd.h"
 #include "mono.h"
 
@@ -21,36 +19,44 @@ static void stop_loop(proxy *px)
     event_base_loopexit(px->base, &grace);
 }
 
-void proxy_drained(proxy *px)
+/* The last live request was answered during a drain. */
+static void on_drained(void *arg)
 {
     log_info("drained: every request answered");
-    stop_loop(px);
+    stop_loop(arg);
+}
+
+/* Every --history-interval-ms: one sample of the dashboard's history. */
+static void on_history_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    proxy *px = arg;
+    front_sample(&px->front);
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     proxy *px = arg;
-    log_warn("drain timeout: answering %zu requests with 503", px->nlive);
-    front_abort_all(px, 503, "proxy shut down before the backend answered");
+    log_warn("drain timeout: answering %zu requests with 503", px->front.nlive);
+    front_abort_all(&px->front, 503, "proxy shut down before the backend answered");
     stop_loop(px);
 }
 
 void proxy_shutdown(proxy *px, int sig)
 {
-    if (px->draining) {
+    if (px->front.draining) {
         log_warn("second signal: exiting now");
-        front_abort_all(px, 503, "proxy shut down before the backend answered");
+        front_abort_all(&px->front, 503, "proxy shut down before the backend answered");
         stop_loop(px);
         return;
     }
-    px->draining = true;
     httpd_drain(px->http, "proxy is shutting down");
-    log_info("signal %d: draining %zu requests (up to %.1f s)", sig, px->nlive,
+    log_info("signal %d: draining %zu requests (up to %.1f s)", sig, px->front.nlive,
              px->cfg.drain_timeout);
-    if (px->nlive == 0) {
-        proxy_drained(px);
+    front_drain(&px->front); /* with nothing live, the drain is over at once */
+    if (px->front.nlive == 0)
         return;
-    }
     struct timeval tv = {
         (time_t)px->cfg.drain_timeout,
         (suseconds_t)((px->cfg.drain_timeout - floor(px->cfg.drain_timeout)) * 1e6)};
@@ -91,7 +97,7 @@ static bool backend_list_add(backend_list *bl, const char *url, const char *from
     }
     if (strcmp(a.path, "/") == 0)
         strcpy(a.path, "/classify");
-    char canon[sizeof((proxy_backend *)0)->url];
+    char canon[DISP_URL_MAX];
     addr_format_url(&a, canon, sizeof canon);
     for (size_t i = 0; i < bl->n; i++) {
         if (strcmp(bl->url[i], canon) == 0) {
@@ -161,14 +167,12 @@ static bool backend_list_read(const proxy *px, backend_list *bl, char *err, size
     return ok;
 }
 
-/* Adds the list's backends to the pool and frees the list. */
+/* The list's backends make the first pool; frees the list. */
 static bool backend_list_join(proxy *px, backend_list *bl)
 {
-    bool ok = true;
-    for (size_t i = 0; i < bl->n && ok; i++)
-        ok = disp_add_backend(px->disp, bl->url[i], &bl->addr[i]);
+    disp_sync r = disp_sync_pool(px->disp, bl->url, bl->addr, bl->n, false);
     backend_list_free(bl);
-    return ok;
+    return r.failed == 0;
 }
 
 void proxy_reload_backends(proxy *px)
@@ -181,39 +185,10 @@ void proxy_reload_backends(proxy *px)
         log_error("reload: %s; keeping the backends in use", err);
         return;
     }
-    size_t left = 0, joined = 0;
-    bool keep[PROXY_MAX_BACKENDS] = {false};
-    for (size_t i = 0; i < px->npool; i++) {
-        proxy_backend *pb = px->pool[i];
-        bool listed = false;
-        for (size_t k = 0; k < bl.n; k++)
-            if (strcmp(bl.url[k], pb->url) == 0)
-                listed = keep[k] = true;
-        /* Listed again before its batch in flight ended: the same entry
-         * stays (a second one would send that server a second batch). */
-        if (listed && pb->leaving) {
-            log_info("reload: backend %s stays in the pool", pb->url);
-            disp_keep_backend(px->disp, i);
-            joined++;
-        } else if (!listed && !pb->leaving) {
-            log_info("reload: backend %s leaves the pool after its batch in flight", pb->url);
-            disp_retire_backend(px->disp, i);
-            left++;
-        }
-    }
-    for (size_t k = 0; k < bl.n; k++) {
-        if (keep[k])
-            continue;
-        if (disp_add_backend(px->disp, bl.url[k], &bl.addr[k])) {
-            log_info("reload: backend %s joins the pool", bl.url[k]);
-            joined++;
-        } else {
-            log_error("reload: can't add backend %s (pool full or out of memory)", bl.url[k]);
-        }
-    }
+    disp_sync r = disp_sync_pool(px->disp, bl.url, bl.addr, bl.n, true);
     backend_list_free(&bl);
-    log_info("reload: backends file %s: %zu joined, %zu leaving", px->cfg.backends_file, joined,
-             left);
+    log_info("reload: backends file %s: %zu joined, %zu leaving", px->cfg.backends_file, r.joined,
+             r.left);
 }
 
 /* With epoll, libevent's changelist folds the many enable/disable pairs a
@@ -234,6 +209,51 @@ static struct event_base *new_event_base(void)
     return base;
 }
 
+/* The front over the modules built, and its listeners; on failure logs
+ * why and returns false. */
+static bool start_front(proxy *px)
+{
+    px->front = (front){.cfg = {.max_request_sequences = px->cfg.max_request_sequences,
+                                .max_length = px->cfg.sched.max_length,
+                                .max_batch_cost = px->cfg.sched.max_batch_cost,
+                                .admin_apart = px->cfg.admin_listen != NULL,
+                                .max_queue = px->cfg.sched.max_queue,
+                                .default_deadline = px->cfg.timeout,
+                                .history_interval = px->cfg.history_interval},
+                        .base = px->base,
+                        .sched = px->sched,
+                        .jobs = &px->jobs,
+                        .cache = &px->cache,
+                        .clients = &px->clients,
+                        .metrics = px->metrics,
+                        .disp = px->disp,
+                        .on_drained = on_drained,
+                        .drained_arg = px};
+    char err[256];
+    httpd_limits lim = {.max_body = px->cfg.max_body,
+                        .max_headers = 16384,
+                        .io_timeout_s = px->cfg.io_timeout,
+                        .max_connections = px->cfg.max_connections};
+    httpd_handlers h = {.on_head = front_head,
+                        .on_request = front_handle,
+                        .on_refused = front_refused,
+                        .arg = &px->front};
+    px->http = httpd_listen(px->base, px->cfg.listen, &lim, &h, err, sizeof err);
+    if (!px->http) {
+        log_error("%s", err);
+        return false;
+    }
+    if (px->cfg.admin_listen) {
+        httpd_handlers ah = {.on_request = front_handle_admin, .arg = &px->front, .name = "admin"};
+        px->admin = httpd_listen(px->base, px->cfg.admin_listen, &lim, &ah, err, sizeof err);
+        if (!px->admin) {
+            log_error("--admin-listen: %s", err);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool proxy_init(proxy *px)
 {
     char err[256];
@@ -248,8 +268,14 @@ bool proxy_init(proxy *px)
         backend_list_free(&bl);
         return false;
     }
-    if (!clients_init(&px->clients, px->cfg.clients_file, &px->cfg.client_defaults, err,
-                      sizeof err)) {
+    double now = mono_now();
+    if (!(px->metrics = metrics_new(px->cfg.sched.max_batch, now))) {
+        log_error("out of memory");
+        backend_list_free(&bl);
+        return false;
+    }
+    if (!clients_init(&px->clients, px->cfg.clients_file, &px->cfg.client_defaults, px->metrics,
+                      err, sizeof err)) {
         log_error("--clients: %s", err);
         backend_list_free(&bl);
         return false;
@@ -257,61 +283,46 @@ bool proxy_init(proxy *px)
     if (px->clients.file.n)
         log_info("clients file %s: %zu clients%s", px->cfg.clients_file, px->clients.file.n,
                  px->clients.file.keys ? ", API keys required" : "");
-    double now = mono_now();
+    disp_config dc = {.health = px->cfg.health,
+                      .backend_timeout = px->cfg.backend_timeout,
+                      .retries = px->cfg.retries,
+                      .backoff_base = px->cfg.backoff_base,
+                      .backoff_cap = px->cfg.backoff_cap,
+                      .max_batch_cost = px->cfg.sched.max_batch_cost};
     if (!jobs_init(&px->jobs) || !cache_init(&px->cache, px->cfg.cache_size, px->cfg.cache_ttl) ||
         !(px->base = new_event_base()) ||
-        !(px->metrics = metrics_new(px->cfg.sched.max_batch, now)) || !(px->disp = disp_new(px)) ||
+        !(px->disp = disp_new(px->base, &dc, px->sched, &px->jobs, &px->cache, px->metrics)) ||
         !backend_list_join(px, &bl) ||
-        !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px))) {
+        !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px)) ||
+        !(px->history_timer = event_new(px->base, -1, EV_PERSIST, on_history_tick, px))) {
         log_error("out of memory");
         backend_list_free(&bl);
         return false;
     }
     metrics_set_exposition(px->metrics, px->cfg.metrics_clients, px->cfg.metrics_cache);
-    httpd_limits lim = {.max_body = px->cfg.max_body,
-                        .max_headers = 16384,
-                        .io_timeout_s = px->cfg.io_timeout,
-                        .max_connections = px->cfg.max_connections};
-    httpd_handlers h = {
-        .on_head = front_head, .on_request = front_handle, .on_refused = front_refused, .arg = px};
-    px->http = httpd_listen(px->base, px->cfg.listen, &lim, &h, err, sizeof err);
-    if (!px->http) {
-        log_error("%s", err);
+    double hi = px->cfg.history_interval;
+    struct timeval every = {(time_t)hi, (suseconds_t)((hi - floor(hi)) * 1e6)};
+    evtimer_add(px->history_timer, &every);
+    if (!start_front(px))
         return false;
-    }
-    if (px->cfg.admin_listen) {
-        httpd_handlers ah = {.on_request = front_handle_admin, .arg = px, .name = "admin"};
-        px->admin = httpd_listen(px->base, px->cfg.admin_listen, &lim, &ah, err, sizeof err);
-        if (!px->admin) {
-            log_error("--admin-listen: %s", err);
-            return false;
-        }
-    }
+    size_t n = disp_pool_size(px->disp);
+    log_info("policy %s, max batch %zu, %zu backend%s", sched_policy(px->sched),
+             px->cfg.sched.max_batch, n, n == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++)
+        log_info("backend %s", disp_pool_url(px->disp, i));
     return true;
-}
-
-double proxy_backends_last_contact(const proxy *px)
-{
-    double last = -1;
-    for (size_t i = 0; i < px->npool; i++) {
-        const proxy_backend *pb = px->pool[i];
-        if (pb->leaving || !health_usable(&pb->health))
-            continue;
-        double t = backend_last_contact(pb->conn);
-        if (t > last)
-            last = t;
-    }
-    return last;
 }
 
 void proxy_free(proxy *px)
 {
     httpd_free(px->admin);
     httpd_free(px->http);
-    front_abort_all(px, 503, "proxy shut down");
+    front_abort_all(&px->front, 503, "proxy shut down");
     disp_free(px->disp);
     if (px->drain_timer)
         event_free(px->drain_timer);
+    if (px->history_timer)
+        event_free(px->history_timer);
     if (px->jobs.table.slots)
         jobs_fini(&px->jobs);
     if (px->cache.table.slots)

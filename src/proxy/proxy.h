@@ -1,17 +1,25 @@
-/* proxy: batchproxy's configuration and the state its modules share.
+/* proxy: batchproxy's configuration, and building, reloading and tearing
+ * down its modules.
  *
  * The path of a request: front (parse, validate, cache, coalesce into jobs)
- * -> sched (the queue, via disp) -> disp + backend (send a batch, retry) ->
- * front (each request whose items are all resolved gets its one answer).
- * Everything runs on one libevent loop; nothing polls. */
+ * -> sched (the queue) -> disp + backend (send a batch, retry) -> the jobs'
+ * waiters, through their callbacks (each request whose items are all
+ * resolved gets its one answer). Everything runs on one libevent loop;
+ * nothing polls.
+ *
+ * The modules' calls run one way: main -> proxy -> front -> (clients, jobs,
+ * cache) -> disp -> (outcome, backend, health, sched); metrics is called by the
+ * others and calls none of them (scripts/check-layers.sh checks that the
+ * includes have no cycle). reconf (SIGHUP's settings) sits beside proxy:
+ * main calls it, it calls proxy and the modules below. */
 #ifndef BP_PROXY_H
 #define BP_PROXY_H
 
-#include "addr.h"
-#include "backend.h"
 #include "cache.h"
-#include "health.h"
 #include "clients.h"
+#include "disp.h"
+#include "front.h"
+#include "health.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
@@ -21,7 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PROXY_MAX_BACKENDS 64
+#define PROXY_MAX_BACKENDS DISP_MAX_BACKENDS
 
 typedef struct proxy_config {
     const char *listen;
@@ -48,28 +56,12 @@ typedef struct proxy_config {
     int io_timeout;
     size_t max_connections;
     enum log_level log_level;
-    size_t metrics_clients; /* clients with series of their own in /metrics, /stats */
-    double metrics_cache;   /* seconds a rendered /metrics or /stats is reused */
-    void *settings;         /* --config FILE's values (opt.h; main.c frees them) */
+    enum log_format log_format;
+    size_t metrics_clients;  /* clients with series of their own in /metrics, /stats */
+    double metrics_cache;    /* seconds a rendered /metrics or /stats is reused */
+    double history_interval; /* seconds between samples of /stats/history */
+    void *settings;          /* --config FILE's values (opt.h; main.c frees them) */
 } proxy_config;
-
-struct preq;
-struct disp;
-struct disp_slot;
-
-/* One backend of the pool. Built and run by disp.c; px->pool lists the
- * backends in use and those leaving (removed by a reload, finishing their
- * batch in flight). */
-typedef struct proxy_backend {
-    char url[ADDR_HOST_MAX + ADDR_PATH_MAX + 16]; /* canonical (addr_format_url) */
-    addr_url addr;
-    backend *conn;
-    int sid;       /* its id in the scheduler */
-    int mid;       /* its id in the metrics */
-    health health; /* ejection state */
-    bool leaving;
-    struct disp_slot *slot; /* the dispatcher's state for it */
-} proxy_backend;
 
 typedef struct proxy {
     proxy_config cfg;
@@ -80,14 +72,11 @@ typedef struct proxy {
     jobs jobs;
     cache cache;
     clients clients;
-    proxy_backend *pool[PROXY_MAX_BACKENDS];
-    size_t npool;
     metrics *metrics;
-    struct disp *disp;
-    struct preq *live; /* every request accepted and not yet answered */
-    size_t nlive;
-    bool draining;
+    disp *disp; /* owns the pool of backends */
+    front front;
     struct event *drain_timer;
+    struct event *history_timer; /* samples the history (metrics_sample) */
 } proxy;
 
 /* Builds every module from px->cfg and starts listening; on failure logs
@@ -103,15 +92,9 @@ void proxy_free(proxy *px);
 void proxy_shutdown(proxy *px, int sig);
 
 /* Re-reads the backends file (SIGHUP; called by reconf_apply): backends
- * no longer listed finish their batch in flight, then leave; new ones join.
- * On error (unreadable file, bad URL, no backend) the pool stays as it is. */
+ * no longer listed finish their batch in flight, then leave; new ones join
+ * (disp_sync_pool). On error (unreadable file, bad URL, no backend) the
+ * pool stays as it is. */
 void proxy_reload_backends(proxy *px);
-
-/* The latest contact (monotonic seconds) with any backend that may be given
- * batches (not ejected, not leaving), or -1: what /readyz looks at. */
-double proxy_backends_last_contact(const proxy *px);
-
-/* Called by front when the last live request is answered during a drain. */
-void proxy_drained(proxy *px);
 
 #endif

@@ -73,11 +73,12 @@ static bool reload_clients(proxy *px, const char *path, const proxy_config *old)
 {
     proxy_config *c = &px->cfg;
     char err[300];
-    if (!clients_reload(&px->clients, path, &c->client_defaults, px->metrics, px->sched, mono_now(),
-                        err, sizeof err)) {
+    if (!clients_reload(&px->clients, path, &c->client_defaults, px->sched, mono_now(), err,
+                        sizeof err)) {
         log_error("reload: %s; keeping the settings in force for the clients", err);
         c->timeout = old->timeout;
         c->client_defaults = old->client_defaults;
+        px->front.cfg.default_deadline = c->timeout;
         return false;
     }
     c->clients_file = path;
@@ -99,9 +100,13 @@ void reconf_apply(reconf *rc, proxy *px, const opt_entry *table, const proxy_con
         keep_path(&rc->clients_file, old.clients_file, px->cfg.clients_file, &drop[1]);
     px->cfg.clients_file = old.clients_file; /* until the file is read */
 
+    /* The format stays (--log-format takes a restart): log_init sets the
+     * level alone. */
     log_init("batchproxy", px->cfg.log_level);
     cache_set_ttl(&px->cache, px->cfg.cache_ttl);
     metrics_set_exposition(px->metrics, px->cfg.metrics_clients, px->cfg.metrics_cache);
+    disp_set_retries(px->disp, px->cfg.retries, px->cfg.backoff_base, px->cfg.backoff_cap);
+    px->front.cfg.default_deadline = px->cfg.timeout; /* the gauge */
     proxy_reload_backends(px);
     if (!reload_clients(px, cpath, &old) && cpath != old.clients_file) {
         free(rc->clients_file); /* the copy of the path refused */

@@ -5,9 +5,10 @@
  * reconf_apply compares it with the one in force:
  * - the options marked OPT_RELOAD take their new values, each pushed to the
  *   module that holds it (the clients' defaults and deadline to the clients
- *   and the scheduler, the cache's ttl, the metrics' exposition, the log
- *   level; the retries, the backoff and the drain timeout are read from the
- *   config where they are used);
+ *   and the scheduler, the deadline's gauge to the front, the retries and
+ *   the backoff to the dispatcher, the cache's ttl, the metrics'
+ *   exposition, the log level; the drain timeout is read from the config
+ *   where it is used);
  * - every other changed option is logged at warn, named, as needing a
  *   restart, and the value in force stays;
  * - the backends file and the clients file are re-read (a path changed
@@ -15,6 +16,9 @@
  *   restart). A clients file with an error keeps the clients' settings as
  *   they were, the defaults from the flags too.
  * Requests in flight are untouched.
+ *
+ * It sits beside proxy, above the modules it configures (main -> reconf ->
+ * proxy, front, disp...): no module below includes it.
  *
  * Ownership: the fresh config is the caller's; the file paths taken from it
  * are copied into the reconf, which keeps them while the config in force

@@ -1,6 +1,6 @@
 /* cost: the cost-aware policy, batchproxy's default. It exploits the cost
- * model (a batch costs a + b × L² for its longest member L, the others ride
- * free), plans a little ahead instead of taking the next batch greedily,
+ * model (a batch costs a + lin × L + b × L² for its longest member L, the
+ * others ride free), plans a little ahead instead of taking the next batch greedily,
  * and keeps clients' shares of the backend fair.
  *
  * The decision, each time the backend is free:

@@ -1,5 +1,5 @@
 /* sched: the pure scheduler core: the queue, its invariants (sched_impl.h),
- * and the policy-independent part of the decision (see sched.h). */
+ * and the policy-independent part of the decision (see scheduler.h). */
 #include "sched_impl.h"
 
 #include "check.h"
@@ -28,6 +28,7 @@ sched_config sched_config_default(void)
                           .max_length = 1000,
                           .priority_threshold = 12,
                           .prior_a = 0.001,
+                          .prior_lin = 0,
                           .prior_b = 0.002};
 }
 
@@ -71,7 +72,8 @@ sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "max length must be 1..10000000");
         return NULL;
     }
-    if (!(cfg->prior_a >= 0 && cfg->prior_b >= 0 && isfinite(cfg->prior_a + cfg->prior_b))) {
+    if (!(cfg->prior_a >= 0 && cfg->prior_lin >= 0 && cfg->prior_b >= 0 &&
+          isfinite(cfg->prior_a + cfg->prior_lin + cfg->prior_b))) {
         snprintf(err, errlen, "the cost prior must be finite and >= 0");
         return NULL;
     }
@@ -80,7 +82,7 @@ sched *sched_new(const sched_config *cfg, char *err, size_t errlen)
         goto oom;
     s->cfg = *cfg;
     s->ops = ops;
-    cost_init(&s->cost, cfg->prior_a, cfg->prior_b);
+    cost_init(&s->cost, cfg->prior_a, cfg->prior_lin, cfg->prior_b);
     share_init(&s->share, cfg->priority_threshold);
     slink_init(&s->arrivals);
     size_t nb = cfg->max_length + 1;
@@ -145,7 +147,7 @@ static int add_backend(sched *s)
     }
     sched_backend *b = &s->bk[s->nbk];
     memset(b, 0, sizeof *b);
-    cost_init(&b->cost, s->cfg.prior_a, s->cfg.prior_b);
+    cost_init(&b->cost, s->cfg.prior_a, s->cfg.prior_lin, s->cfg.prior_b);
     b->up = true;
     return (int)s->nbk++;
 }
@@ -162,11 +164,11 @@ static sched_backend *backend_of(const sched *s, int id)
     return id >= 0 && (size_t)id < s->nbk ? &s->bk[id] : NULL;
 }
 
-void sched_backend_prior(sched *s, int backend, double a, double b)
+void sched_backend_prior(sched *s, int backend, double a, double lin, double b)
 {
     sched_backend *bk = backend_of(s, backend);
     if (bk)
-        cost_init(&bk->cost, a, b);
+        cost_init(&bk->cost, a, lin, b);
 }
 
 void sched_backend_set_up(sched *s, int backend, bool up)

@@ -50,7 +50,9 @@ typedef struct sched_config {
     size_t max_queue;          /* queued sequences; sched_enqueue fails beyond it */
     size_t max_length;         /* longest length expected; longer ones share the last bucket */
     size_t priority_threshold; /* `priority`: lengths up to this are the high class */
-    double prior_a, prior_b;   /* the cost curve assumed before batches are measured (>= 0) */
+    /* The cost curve a + lin × L + b × L² assumed before batches are
+     * measured (each >= 0). */
+    double prior_a, prior_lin, prior_b;
     /* The longest a batch may be predicted to take on the backend it goes
      * to, in seconds (batchproxy: --backend-timeout); 0: no bound. See
      * sched_next and sched_admit. */
@@ -110,10 +112,10 @@ void sched_extend_deadline(sched *s, sched_item *it, double deadline);
  * memory. */
 int sched_add_backend(sched *s);
 
-/* Restarts a backend's cost curve from a prior of its own (a + b × L², a
- * and b >= 0), for a caller that knows what that backend costs (the
+/* Restarts a backend's cost curve from a prior of its own (a + lin × L +
+ * b × L², each >= 0), for a caller that knows what that backend costs (the
  * simulator's model). */
-void sched_backend_prior(sched *s, int backend, double a, double b);
+void sched_backend_prior(sched *s, int backend, double a, double lin, double b);
 
 /* Marks a backend up (the default) or down: a down backend is never asked
  * to wait for, and is not counted in the drain-time estimates. */
@@ -125,7 +127,7 @@ size_t sched_backends(const sched *s);
  * above). Items whose deadline is at or before `now` are never put in a
  * batch. With max_batch_cost set, neither is an item whose own predicted
  * cost on this backend's curve exceeds it; as a batch costs what its
- * longest member costs (a + b × L² never decreases with L), no batch sent
+ * longest member costs (a + lin × L + b × L² never decreases with L), no batch sent
  * is predicted to take longer than max_batch_cost on the backend it goes
  * to. An item too costly here waits for a backend where it fits (or its
  * deadline). SCHED_WAIT may also mean that the cost policy keeps the best

@@ -33,8 +33,9 @@ typedef struct schedsim_config {
     sim_config sim;
     bool json;
     const char *plot;
-    double backend_c[SCHEDSIM_MAX_BACKENDS]; /* --backend-costs */
-    size_t backends;                         /* --backends as given, 0: not given */
+    /* --backend-costs: each backend's c and b (NAN until resolved: --cost-linear) */
+    double backend_c[SCHEDSIM_MAX_BACKENDS], backend_b[SCHEDSIM_MAX_BACKENDS];
+    size_t backends; /* --backends as given, 0: not given */
     bool no_cache;
     const char *clients_file;
     cfile clients;
@@ -83,7 +84,9 @@ static bool set_policies(const opt_entry *e, void *base, const char *list, opt_f
     return c->npolicies > 0;
 }
 
-/* --backend-costs c1,c2,...: one backend per value; sets the pool's size. */
+/* --backend-costs c1,c2[:b2],...: one backend per entry, its c and
+ * optionally its b (else NAN: --cost-linear's, once all options are read,
+ * see parse_args); sets the pool's size. */
 static bool set_backend_costs(const opt_entry *e, void *base, const char *list, opt_from from,
                               char *why, size_t whylen)
 {
@@ -98,7 +101,12 @@ static bool set_backend_costs(const opt_entry *e, void *base, const char *list, 
             return false;
         }
         char *v = strndup(tok, len);
-        bool ok = v && opt_double(v, 0, 10, &c->backend_c[n], why, whylen);
+        char *lin = v ? strchr(v, ':') : NULL;
+        if (lin)
+            *lin++ = '\0';
+        c->backend_b[n] = NAN;
+        bool ok = v && opt_double(v, 0, 10, &c->backend_c[n], why, whylen) &&
+                  (!lin || opt_double(lin, 0, 10, &c->backend_b[n], why, whylen));
         free(v);
         if (!ok)
             return false;
@@ -111,6 +119,7 @@ static bool set_backend_costs(const opt_entry *e, void *base, const char *list, 
     }
     c->sim.backends = n;
     c->sim.backend_c = c->backend_c;
+    c->sim.backend_b = c->backend_b;
     return true;
 }
 
@@ -153,14 +162,21 @@ static const opt_entry schedsim_opts[] = {
      .dhi = 10,
      .def = "0.002",
      .arg = "C",
-     .help = "c in a + c*L^2, seconds"},
+     .help = "c in a + b*L + c*L^2, seconds"},
+    {.name = "cost-linear",
+     .type = OPT_DOUBLE,
+     OPT_FIELD(schedsim_config, sim.b),
+     .dhi = 10,
+     .def = "0",
+     .arg = "B",
+     .help = "b in a + b*L + c*L^2, seconds (default %D: quadratic)"},
     {.name = "overhead",
      .type = OPT_DOUBLE,
      OPT_FIELD(schedsim_config, sim.a),
      .dhi = 10,
      .def = "0.0005",
      .arg = "A",
-     .help = "a in a + c*L^2, seconds"},
+     .help = "a in a + b*L + c*L^2, seconds"},
     {.name = "backends",
      .type = OPT_CUSTOM,
      .set = set_backends,
@@ -171,8 +187,8 @@ static const opt_entry schedsim_opts[] = {
      .type = OPT_CUSTOM,
      .set = set_backend_costs,
      .arg = "LIST",
-     .help = "a pool of backends of different speeds: their c, comma-separated (sets "
-             "--backends)"},
+     .help = "a pool of backends of different speeds: their c, or C:B for c and b (else b is "
+             "--cost-linear's), comma-separated (sets --backends)"},
     {.name = "max-batch",
      .type = OPT_SIZE,
      OPT_FIELD(schedsim_config, sim.sched.max_batch),
@@ -260,8 +276,8 @@ static const opt_program schedsim_program = {
     .name = "schedsim",
     .usage = "Usage: schedsim [OPTIONS]\n"
              "Runs batchproxy's scheduler in virtual time against a model of the backend\n"
-             "(one batch at a time, at most --max-batch sequences, a + c*L^2 seconds per\n"
-             "batch) on loadgen's workloads, and prints loadgen's report for each policy\n"
+             "(one batch at a time, at most --max-batch sequences, a + b*L + c*L^2 seconds\n"
+             "per batch) on loadgen's workloads, and prints loadgen's report for each policy\n"
              "side by side, with a lower bound on the mean latency (and, on request, the\n"
              "best schedule a search finds knowing every arrival in advance).\n"
              "\n",
@@ -282,6 +298,9 @@ static int parse_args(int argc, char **argv, schedsim_config *c)
     }
     if (c->backends)
         c->sim.backends = c->backends;
+    for (size_t k = 0; c->sim.backend_b && k < c->sim.backends; k++)
+        if (isnan(c->backend_b[k]))
+            c->backend_b[k] = c->sim.b;
     c->sim.cache = !c->no_cache;
     if (c->plot && !cli_writable("schedsim", "--plot", c->plot))
         return 2;
@@ -342,7 +361,8 @@ static bool pool_add(pooled *p, const wl_trace *t)
  * (policies, then the schedule found with foresight); then (with several
  * clients) a panel per client, the same series. */
 static bool write_plot(const schedsim_config *c, const pooled *runs, const char *const *labels,
-                       size_t np, const wl_client *clients, size_t nclients, double bound)
+                       size_t np, const wl_client *clients, size_t nclients, double bound,
+                       bool linear)
 {
     size_t npanels = nclients > 1 ? nclients + 1 : 1;
     plot_panel *panels = calloc(npanels, sizeof *panels);
@@ -367,15 +387,17 @@ static bool write_plot(const schedsim_config *c, const pooled *runs, const char 
     }
     char err[600];
     if (ok) {
-        char sub[512];
+        char sub[512], lin[64] = "";
         for (size_t k = 0; k < npanels; k++)
             panels[k] = (plot_panel){.title = k == 0 ? "all clients" : clients[k - 1].name,
                                      .series = &series[k * np],
                                      .nseries = np};
+        if (linear)
+            snprintf(lin, sizeof lin, " + %.4g * L", c->sim.b);
         snprintf(sub, sizeof sub,
-                 "schedsim, virtual time: %zu seed%s from %llu, backend %.4g + %.4g * L^2 s, "
+                 "schedsim, virtual time: %zu seed%s from %llu, backend %.4g%s + %.4g * L^2 s, "
                  "batches of %zu; lower bound on the mean %.1f ms",
-                 c->seeds, c->seeds == 1 ? "" : "s", (unsigned long long)c->src.seed, c->sim.a,
+                 c->seeds, c->seeds == 1 ? "" : "s", (unsigned long long)c->src.seed, c->sim.a, lin,
                  c->sim.c, c->sim.sched.max_batch, bound * 1000);
         ok = plot_cdf_file(c->plot, "schedsim: latency distribution per policy", sub, panels,
                            npanels, err, sizeof err);
@@ -399,17 +421,27 @@ static size_t pool_size(const sim_config *sc)
 
 /* The bound with a pool: a single machine as fast as all of them together
  * (max_batch × N per unit of the fastest one's time) is a relaxation of N
- * machines, so sim_lower_bound with the fastest c and N × max_batch is
+ * machines, so sim_lower_bound with the smallest b and the smallest c
+ * (each backend costs at least that at every length) and N × max_batch is
  * still a bound. */
-static double pool_fastest_c(const sim_config *sc)
+static void pool_fastest(const double *pool_b, const double *pool_c, size_t n, double *b, double *c)
 {
-    double c = sc->c;
-    if (sc->backend_c) {
-        c = sc->backend_c[0];
-        for (size_t k = 1; k < sc->backends; k++)
-            c = sc->backend_c[k] < c ? sc->backend_c[k] : c;
+    *b = pool_b[0];
+    *c = pool_c[0];
+    for (size_t k = 1; k < n; k++) {
+        *b = fmin(*b, pool_b[k]);
+        *c = fmin(*c, pool_c[k]);
     }
-    return c;
+}
+
+/* Whether some backend's cost has a linear term (the output shows b then;
+ * without one it is as before there was a b). */
+static bool pool_linear(const double *pool_b, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (pool_b[k] != 0)
+            return true;
+    return false;
 }
 
 /* What the runs over every seed gather: per policy (then, with
@@ -424,7 +456,11 @@ typedef struct tally {
     double bound_sum, offline_sum; /* over every request */
     size_t bound_n;
     bool repeats; /* some seed's trace repeats a text */
-    double pool_c[SCHEDSIM_MAX_BACKENDS];
+    /* Each backend's b and c; the smallest of each (the bound's); whether
+     * some b is not 0. */
+    double pool_b[SCHEDSIM_MAX_BACKENDS], pool_c[SCHEDSIM_MAX_BACKENDS];
+    double fastest_b, fastest_c;
+    bool linear;
 } tally;
 
 static int out_of_memory(void)
@@ -449,13 +485,19 @@ static int prepare(schedsim_config *cfg, tally *t)
     /* The policies learn the model's curve as batchproxy would; start them
      * from the true one so short runs aren't judged on the prior. */
     cfg->sim.sched.prior_a = cfg->sim.a;
+    cfg->sim.sched.prior_lin = cfg->sim.b;
     cfg->sim.sched.prior_b = cfg->sim.c;
     memcpy(t->labels, cfg->policies, cfg->npolicies * sizeof *t->labels);
     t->nruns = cfg->npolicies;
     if (cfg->offline_iters)
         t->labels[t->nruns++] = FORESIGHT;
-    for (size_t k = 0; k < pool_size(&cfg->sim); k++)
+    size_t np = pool_size(&cfg->sim);
+    for (size_t k = 0; k < np; k++) {
+        t->pool_b[k] = cfg->sim.backend_b ? cfg->sim.backend_b[k] : cfg->sim.b;
         t->pool_c[k] = cfg->sim.backend_c ? cfg->sim.backend_c[k] : cfg->sim.c;
+    }
+    pool_fastest(t->pool_b, t->pool_c, np, &t->fastest_b, &t->fastest_c);
+    t->linear = pool_linear(t->pool_b, np);
     return 0;
 }
 
@@ -467,13 +509,14 @@ static int bound_seed(const schedsim_config *cfg, uint64_t seed, wl_trace *tr, t
     if (rep < 0)
         return out_of_memory();
     t->repeats |= rep;
-    t->bound_sum += sim_lower_bound(tr, cfg->sim.a, pool_fastest_c(&cfg->sim),
+    t->bound_sum += sim_lower_bound(tr, cfg->sim.a, t->fastest_b, t->fastest_c,
                                     cfg->sim.sched.max_batch * pool_size(&cfg->sim)) *
                     (double)tr->n;
     t->bound_n += tr->n;
     if (!cfg->offline_iters)
         return 0;
     offline_config oc = {.a = cfg->sim.a,
+                         .b = t->pool_b,
                          .c = t->pool_c,
                          .backends = pool_size(&cfg->sim),
                          .max_batch = cfg->sim.sched.max_batch,
@@ -579,13 +622,18 @@ static void print_bound(const schedsim_config *cfg, const tally *t, const summar
 static void print_text(const schedsim_config *cfg, const tally *t, const summary *s)
 {
     size_t np = pool_size(&cfg->sim);
-    printf("schedsim: %zu seed%s from %llu, %zu requests in all, backend %.4g + c * "
+    printf("schedsim: %zu seed%s from %llu, %zu requests in all, backend %.4g%s + c * "
            "L^2 s, batches of %zu\n",
            cfg->seeds, cfg->seeds == 1 ? "" : "s", (unsigned long long)cfg->src.seed, t->bound_n,
-           cfg->sim.a, cfg->sim.sched.max_batch);
+           cfg->sim.a, t->linear ? " + b * L" : "", cfg->sim.sched.max_batch);
     printf("%s%zu backend%s, c =", np > 1 ? "pool of " : "", np, np > 1 ? "s" : "");
     for (size_t k = 0; k < np; k++)
         printf("%s %.4g", k ? "," : "", t->pool_c[k]);
+    if (t->linear) {
+        printf(", b =");
+        for (size_t k = 0; k < np; k++)
+            printf("%s %.4g", k ? "," : "", t->pool_b[k]);
+    }
     printf("%s\n\n", cfg->sim.backend_c ? " (--backend-costs; slowdowns use --cost)" : "");
     report_compare(stdout, s->reps, t->labels, t->nruns);
     print_bound(cfg, t, s);
@@ -616,8 +664,8 @@ static int report_all(const schedsim_config *cfg, const tally *t)
             print_json(cfg, t, &s);
         else
             print_text(cfg, t, &s);
-        if (cfg->plot &&
-            !write_plot(cfg, t->runs, t->labels, t->nruns, t->clients, t->nclients, s.bound))
+        if (cfg->plot && !write_plot(cfg, t->runs, t->labels, t->nruns, t->clients, t->nclients,
+                                     s.bound, t->linear))
             rc = 1;
     }
     for (size_t p = 0; p < made; p++)

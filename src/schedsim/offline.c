@@ -70,7 +70,8 @@ static double eval(search *s, const plan *p, wl_request *out)
         size_t best = 0;
         double done = INFINITY;
         for (size_t k = 0; k < cfg->backends; k++) {
-            double end = fmax(s->free_at[k], ready) + cfg->a + cfg->c[k] * longest * longest;
+            double end = fmax(s->free_at[k], ready) + cfg->a + cfg->b[k] * longest +
+                         cfg->c[k] * longest * longest;
             if (end < done) {
                 done = end;
                 best = k;

@@ -27,7 +27,8 @@
 #include <stdint.h>
 
 typedef struct offline_config {
-    double a;         /* a batch costs a + c[k] × L² on backend k */
+    double a;         /* a batch costs a + b[k] × L + c[k] × L² on backend k */
+    const double *b;  /* backends entries */
     const double *c;  /* backends entries */
     size_t backends;  /* >= 1 */
     size_t max_batch; /* 1..SCHED_MAX_BATCH */

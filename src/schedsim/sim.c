@@ -48,14 +48,24 @@ typedef struct sim_state {
     sim_backends be;
 } sim_state;
 
-static double batch_cost(const sim_config *cfg, size_t backend, size_t longest)
+static double backend_b(const sim_config *cfg, size_t backend)
 {
-    double c = cfg->backend_c ? cfg->backend_c[backend] : cfg->c;
-    return cfg->a + c * (double)longest * (double)longest;
+    return cfg->backend_b ? cfg->backend_b[backend] : cfg->b;
 }
 
-/* Backend indexes, fastest first (by c), so a free fast backend is asked
- * before a free slow one, as batchproxy does. */
+static double backend_c(const sim_config *cfg, size_t backend)
+{
+    return cfg->backend_c ? cfg->backend_c[backend] : cfg->c;
+}
+
+static double batch_cost(const sim_config *cfg, size_t backend, size_t longest)
+{
+    double len = (double)longest;
+    return cfg->a + backend_b(cfg, backend) * len + backend_c(cfg, backend) * len * len;
+}
+
+/* Backend indexes, fastest first (by a 22-character batch's cost), so a
+ * free fast backend is asked before a free slow one, as batchproxy does. */
 static void fastest_first(const sim_config *cfg, size_t n, size_t *order)
 {
     for (size_t i = 0; i < n; i++)
@@ -248,9 +258,9 @@ static bool setup_backends(sim_state *st, char *err, size_t errlen)
     /* Each backend's curve starts from its true one, as the pooled prior
      * does for a pool of equals (see main.c): a run of one seed is too
      * short to be judged on learning a backend's speed from a wrong prior. */
-    if (cfg->backend_c)
+    if (cfg->backend_b || cfg->backend_c)
         for (size_t k = 0; k < be->n; k++)
-            sched_backend_prior(st->s, be->id[k], cfg->a, cfg->backend_c[k]);
+            sched_backend_prior(st->s, be->id[k], cfg->a, backend_b(cfg, k), backend_c(cfg, k));
     fastest_first(cfg, be->n, be->order);
     be->inflight = calloc(be->n, sizeof *be->inflight);
     if (!be->inflight) {
@@ -439,11 +449,11 @@ static double heap_pop(heap *h)
 /* Two bounds hold for every schedule, so their maximum does too:
  *
  * 1. Own cost: a request can't be answered sooner than its own batch takes,
- *    a + c × L², L its own length.
+ *    a + b × L + c × L², L its own length.
  *
  * 2. Capacity: a batch that serves a request of length L costs at least
- *    a + c × L² and serves at most max_batch requests, so charge each
- *    request w = (a + c × L²) / max_batch of backend time. Any real
+ *    a + b × L + c × L² and serves at most max_batch requests, so charge
+ *    each request w = (a + b × L + c × L²) / max_batch of backend time. Any real
  *    schedule gives every request at least its w of time on a single
  *    machine after it arrives, so relaxing to a single machine that may
  *    split work arbitrarily (preemption) and serve it alone can only lower
@@ -454,14 +464,16 @@ static double heap_pop(heap *h)
  *
  * Both count distinct texts as if each needed the backend (no cache), so on
  * traces with repeats the bound is not a bound; use distinct texts. */
-double sim_lower_bound(const wl_trace *trace, double a, double c, size_t max_batch)
+double sim_lower_bound(const wl_trace *trace, double a, double b, double c, size_t max_batch)
 {
     size_t n = trace->n;
     if (n == 0)
         return 0;
     double own = 0;
-    for (size_t i = 0; i < n; i++)
-        own += a + c * (double)trace->reqs[i].len * (double)trace->reqs[i].len;
+    for (size_t i = 0; i < n; i++) {
+        double len = (double)trace->reqs[i].len;
+        own += a + b * len + c * len * len;
+    }
     own /= (double)n;
 
     /* SRPT on works w_i with release times t_i. The heap holds remaining
@@ -478,7 +490,7 @@ double sim_lower_bound(const wl_trace *trace, double a, double c, size_t max_bat
         }
         while (i < n && trace->reqs[i].t <= now) {
             double len = (double)trace->reqs[i].len;
-            heap_push(&h, (a + c * len * len) / (double)max_batch);
+            heap_push(&h, (a + b * len + c * len * len) / (double)max_batch);
             i++;
         }
         double next_arr = i < n ? trace->reqs[i].t : INFINITY;

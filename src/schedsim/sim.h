@@ -4,8 +4,8 @@
  * The model mirrors batchproxy and classifyd: one batch at a time per
  * backend (a pool of one or more, each free one asks the scheduler, the
  * fastest first), at most
- * max_batch sequences, a batch costs a + c × L² seconds (L its longest
- * member); a request with a cached result is answered at once and one whose
+ * max_batch sequences, a batch costs a + b × L + c × L² seconds (L its
+ * longest member); a request with a cached result is answered at once and one whose
  * text is queued or in flight joins it (coalescing); a request not served
  * by its deadline fails with 504. Clients are admitted as batchproxy does
  * (clients.h, sched_admit): a token-bucket rate limit (429), a per-client
@@ -29,13 +29,14 @@
 
 typedef struct sim_config {
     sched_config sched;
-    double a, c;    /* the backend's cost: a + c × L² per batch */
+    double a, b, c; /* the backend's cost: a + b × L + c × L² per batch */
     double timeout; /* each request's deadline, seconds after it is sent */
     bool cache;     /* answer repeated texts from a cache (as batchproxy does) */
     /* The pool: `backends` servers (0 counts as 1), each one batch at a
-     * time; backend k costs a + backend_c[k] × L² (backend_c NULL: all c). */
+     * time; backend k costs a + backend_b[k] × L + backend_c[k] × L²
+     * (backend_b NULL: all b; backend_c NULL: all c). */
     size_t backends;
-    const double *backend_c;
+    const double *backend_b, *backend_c;
     /* Per-client settings as batchproxy's --clients FILE (NULL: none) and
      * its defaults for everyone else (as batchproxy's flags; the deadline
      * is `timeout`). */
@@ -51,6 +52,6 @@ bool sim_run(const sim_config *cfg, wl_trace *trace, const wl_client *clients, c
 
 /* A lower bound on the mean latency that any scheduler could achieve on the
  * trace with this backend (see sim.c for the argument). */
-double sim_lower_bound(const wl_trace *trace, double a, double c, size_t max_batch);
+double sim_lower_bound(const wl_trace *trace, double a, double b, double c, size_t max_batch);
 
 #endif

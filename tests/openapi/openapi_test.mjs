@@ -8,7 +8,8 @@
 //    status: the body against its schema (ajv, JSON Schema 2020-12), the
 //    Content-Type, and each header it marks required;
 // 4. GET /openapi.json serves the document, on the client and the admin
-//    listener.
+//    listener; /stats/history's answer (samples with a client's requests in
+//    them) matches its schema, on both listeners where it is served.
 // The npm packages (package.json) are installed into --npm DIR at the first
 // run. Exit 0 pass, 1 fail, 77 skip (npm or the packages unavailable).
 //
@@ -176,6 +177,18 @@ async function waitReady(port) {
 
 // --- the checks ---
 
+// Waits until /stats/history has a few samples, the last with the requests
+// of `client` in it, so the check of its answer sees every part of a sample.
+async function historyHolds(port, client) {
+  for (let t0 = Date.now(); Date.now() - t0 < 15000; await new Promise((r) => setTimeout(r, 20))) {
+    const r = await request(port, 'GET', '/stats/history');
+    const h = r.status === 200 ? JSON.parse(r.body) : null;
+    const last = h && h.samples[h.samples.length - 1];
+    if (h && h.samples.length >= 3 && last.clients[client] && last.clients[client].requests > 0) return;
+  }
+  throw new Error(`/stats/history never showed client ${client}`);
+}
+
 async function routes(p1, p2) {
   const front = readFileSync(join(source, 'src', 'proxy', 'front.c'), 'utf8');
   const routed = new Set([...front.matchAll(/strcmp\((?:path|httpd_req_path\(req\)), "(\/[^"]*)"\)/g)].map((m) => m[1]));
@@ -207,7 +220,8 @@ async function main() {
   const failing = await start('classifyd', ['--listen', '127.0.0.1:0', '--cost', '0', '--quiet', '--fail-rate', '1']);
   const url = (s) => `http://127.0.0.1:${s.port}`;
   const p1 = await start('batchproxy', ['--listen', '127.0.0.1:0', '--backend', url(a), '--max-length', '50',
-    '--io-timeout', '1', '--rate-limit', '0.01', '--rate-burst', '100', '--metrics-cache-ms', '0']);
+    '--io-timeout', '1', '--rate-limit', '0.01', '--rate-burst', '100', '--metrics-cache-ms', '0',
+    '--history-interval-ms', '20']);
   const clients = join(tmp, 'clients');
   writeFileSync(clients, '[alice]\nkey = 0123456789abcdef0123\n');
   const p2 = await start('batchproxy', ['--listen', '127.0.0.1:0', '--backend', url(a), '--clients', clients,
@@ -223,9 +237,10 @@ async function main() {
   await check('one sequence', p1.port, 'POST', C, 200, json('{"sequence": "int x = 1;"}'));
   await check('several', p1.port, 'POST', C, 200, json('{"sequences": ["a", "for (;;) {}", ""]}', { 'X-Client-Id': 'bob', 'X-Timeout-Ms': '5000' }));
   await check('with its key', p2.port, 'POST', C, 200, json('{"sequence": "x"}', { Authorization: 'Bearer 0123456789abcdef0123' }));
-  for (const path of ['/healthz', '/readyz', '/metrics', '/stats', '/dashboard', '/openapi.json'])
+  await historyHolds(p1.port, 'bob');
+  for (const path of ['/healthz', '/readyz', '/metrics', '/stats', '/stats/history', '/dashboard', '/openapi.json'])
     for (const method of ['GET', 'HEAD']) await check('operations', p1.port, method, path, 200);
-  for (const path of ['/metrics', '/stats', '/dashboard', '/openapi.json'])
+  for (const path of ['/metrics', '/stats', '/stats/history', '/dashboard', '/openapi.json'])
     await check('admin listener', p2.admin, 'GET', path, 200);
   const served = await check('client listener with --admin-listen', p2.port, 'GET', '/openapi.json', 200);
   if (JSON.stringify(JSON.parse(served.body)) !== JSON.stringify(JSON.parse(text))) {
@@ -244,6 +259,7 @@ async function main() {
   await check('unknown key', p2.port, 'POST', C, 401, json('{"sequence": "x"}', { Authorization: 'Bearer nope' }));
   await check('unknown path', p1.port, 'GET', '/nowhere', 404);
   await check('admin path on the client listener', p2.port, 'GET', '/metrics', 404);
+  await check('admin path on the client listener', p2.port, 'GET', '/stats/history', 404);
   await check('GET the classifier', p1.port, 'GET', C, 405);
   await check('POST /healthz', p1.port, 'POST', '/healthz', 405, json('{}'));
   await check('DELETE /stats', p1.port, 'DELETE', '/stats', 405);

@@ -3,7 +3,9 @@
  * (--max-queue) is logged as needing a restart and changes nothing, the
  * command line still wins over the file, and a file with an error leaves
  * every setting as it was. A settings file that stops naming the clients
- * file (with API keys) doesn't turn authentication off. */
+ * file (with API keys) doesn't turn authentication off. The values kept by
+ * the modules below the proxy change too: the dispatcher's retries, the
+ * front's default deadline gauge. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -133,11 +135,53 @@ static void test_reload_keeps_the_clients_file(void **state)
     unlink(clients);
 }
 
+/* --retries reaches the dispatcher (it keeps its own copy) and --timeout
+ * the front's gauge of the default deadline: a batch to a backend that
+ * always fails is tried once, then, after the reload, three times.
+ * --log-format and --history-interval-ms take a restart. */
+static void test_reload_reaches_the_dispatcher(void **state)
+{
+    (void)state;
+    char path[300], url[64], detail[512];
+    snprintf(path, sizeof path, "%s/tests/logs/reload-retries-%d.ini", BP_BUILD_DIR, (int)getpid());
+    write_settings(path, "metrics-cache-ms = 0\neject-failures = 0\nretries = 0\n"
+                         "backoff-base = 0.001\n");
+    tproc be, px;
+    assert_true(tproc_start(&be, "classifyd",
+                            (const char *[]){"--cost", "0", "--quiet", "--fail-rate", "1", NULL}));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", be.port);
+    assert_true(
+        tproc_start(&px, "batchproxy", (const char *[]){"--config", path, "--backend", url, NULL}));
+    assert_int_equal(classify(px.port, "a", detail, sizeof detail), 502);
+    assert_non_null(strstr(detail, "backend failed after 1 attempt:"));
+    assert_true(thttp_metric(px.port, "batchproxy_retries_total") == 0);
+    assert_true(thttp_metric(px.port, "batchproxy_default_deadline_seconds") == 30);
+
+    write_settings(path, "metrics-cache-ms = 0\neject-failures = 0\nretries = 2\n"
+                         "backoff-base = 0.001\ntimeout = 5\n"
+                         "log-format = json\nhistory-interval-ms = 50\n");
+    assert_true(tproc_signal(&px, SIGHUP));
+    assert_true(tproc_await_log(&px, "reload: applied", 10));
+    assert_int_equal(classify(px.port, "b", detail, sizeof detail), 502);
+    assert_non_null(strstr(detail, "backend failed after 3 attempts:"));
+    assert_true(thttp_metric(px.port, "batchproxy_retries_total") == 2);
+    assert_true(thttp_metric(px.port, "batchproxy_default_deadline_seconds") == 5);
+    /* These two take a restart: the log stays text (a shipper reads one
+     * format a stream), the history keeps its interval. */
+    assert_true(tproc_log_contains(&px, "warn: reload: --log-format changed: it needs a restart"));
+    assert_true(
+        tproc_log_contains(&px, "warn: reload: --history-interval-ms changed: it needs a restart"));
+    assert_true(tproc_stop_clean(&px, 10));
+    assert_true(tproc_stop_clean(&be, 5));
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sighup_rereads_settings),
         cmocka_unit_test(test_reload_keeps_the_clients_file),
+        cmocka_unit_test(test_reload_reaches_the_dispatcher),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

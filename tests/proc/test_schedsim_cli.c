@@ -81,6 +81,10 @@ static void test_flags(void **state)
         {{"--policy", ",", NULL}, "no policy"},
         {{"--policy", "cost,cost", NULL}, "twice"},
         {{"--backend-costs", "0.002", "--backends", "3", NULL}, "--backend-costs lists 1"},
+        {{"--cost-linear", "-0.001", NULL}, "cost-linear"},
+        {{"--backend-costs", "0.002:x", NULL}, "backend-costs"},
+        {{"--backend-costs", "0.002:", NULL}, "backend-costs"},
+        {{"--backend-costs", "0.002:0.1:0.1", NULL}, "backend-costs"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         if (run(bad[i].args, &f) != 2 || !tfile_contains(f.err, bad[i].says))
@@ -136,6 +140,50 @@ static void test_json_report_with_foresight(void **state)
     json_decref(j);
 }
 
+/* A linear backend, given as --cost-linear or per backend in
+ * --backend-costs C:B (or C, taking --cost-linear's b, given after or
+ * before it): one 10-character request alone takes a + b × 10 + c × 100,
+ * and so does the bound; the text report names b. */
+static void test_linear_backend(void **state)
+{
+    files f;
+    paths("linear", &f);
+    static const struct {
+        const char *args[6];
+    } ways[] = {
+        {{"--cost", "0.0001", "--cost-linear", "0.01", NULL}},
+        {{"--backend-costs", "0.0001:0.01", NULL}},
+        {{"--backend-costs", "0.0001", "--cost-linear", "0.01", NULL}},
+        {{"--cost-linear", "0.01", "--backend-costs", "0.0001", NULL}},
+    };
+    for (size_t w = 0; w < sizeof ways / sizeof *ways; w++) {
+        const char *args[16] = {"--client",   "name=x,arrival=steady:1,len=fixed:10,count=1",
+                                "--policy",   "fifo",
+                                "--overhead", "0.001"};
+        size_t n = 6;
+        for (size_t k = 0; ways[w].args[k]; k++)
+            args[n++] = ways[w].args[k];
+        args[n++] = "--json";
+        assert_int_equal(run(args, &f), 0);
+        json_error_t je;
+        json_t *j = json_load_file(f.out, 0, &je);
+        if (!j)
+            fail_msg("not JSON: %s", je.text);
+        json_int_t requests, errors;
+        double mean = overall_mean(json_object_get(json_object_get(j, "policies"), "fifo"),
+                                   &requests, &errors);
+        assert_int_equal(requests, 1);
+        if (fabs(mean - 0.111) > 1e-9 || fabs(num(j, "lower_bound_mean_s") - 0.111) > 1e-9)
+            fail_msg("way %zu: mean %.9f s, bound %.9f s, want 0.111", w, mean,
+                     num(j, "lower_bound_mean_s"));
+        json_decref(j);
+        args[n - 1] = NULL; /* the text report */
+        assert_int_equal(run(args, &f), 0);
+        assert_true(tfile_contains(f.out, "backend 0.001 + b * L + c * L^2 s"));
+        assert_true(tfile_contains(f.out, "c = 0.0001, b = 0.01"));
+    }
+}
+
 /* The text report and the plot carry the foresight column beside the
  * policy's, one series each. */
 static void test_text_and_plot(void **state)
@@ -156,6 +204,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_json_report_with_foresight),
+        cmocka_unit_test(test_linear_backend),
         cmocka_unit_test(test_text_and_plot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,8 +55,8 @@ CHECKED_SCHED_VOID(sched_cancel, (sched * s, sched_item *it), (s, it))
 CHECKED_SCHED_VOID(sched_extend_deadline, (sched * s, sched_item *it, double deadline),
                    (s, it, deadline))
 CHECKED_SCHED(int, sched_add_backend, (sched * s), (s))
-CHECKED_SCHED_VOID(sched_backend_prior, (sched * s, int backend, double a, double b),
-                   (s, backend, a, b))
+CHECKED_SCHED_VOID(sched_backend_prior, (sched * s, int backend, double a, double lin, double b),
+                   (s, backend, a, lin, b))
 CHECKED_SCHED_VOID(sched_backend_set_up, (sched * s, int backend, bool up), (s, backend, up))
 CHECKED_SCHED(enum sched_verdict, sched_next,
               (sched * s, int backend, double now, sched_batch *out, double *wake),

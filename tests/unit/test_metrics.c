@@ -1,5 +1,5 @@
-/* Unit tests of batchproxy's metrics: the bounded client table and the
- * Prometheus text of a few series. */
+/* Unit tests of batchproxy's metrics: the clients' ids and the Prometheus
+ * text of a few series. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,44 +15,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void test_client_table_is_bounded(void **state)
+/* A metrics with the anonymous client and the overflow, as the proxy's
+ * clients module makes it; add() gives the next ids, as it does. */
+static int nadded;
+
+static metrics *new_metrics(void)
 {
     metrics *m = metrics_new(5, 0);
     assert_non_null(m);
-    assert_int_equal(metrics_client_id(m, NULL, false), 0);
-    assert_int_equal(metrics_client_id(m, "", false), 0);
-    int first = metrics_client_id(m, "alice", false);
-    assert_true(first >= 2);
-    assert_int_equal(metrics_client_id(m, "alice", false), first); /* interned */
-    assert_string_equal(metrics_client_name(m, first), "alice");
-    /* A client can't grow the table without bound: past the limit every new
-     * name shares the "_other" id. */
-    int last = 0;
-    for (int i = 0; i < 3 * METRICS_MAX_CLIENTS; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "c%d", i);
-        last = metrics_client_id(m, name, false);
-        assert_true(last >= 0 && last < METRICS_MAX_CLIENTS);
-    }
-    assert_int_equal(last, 1);
-    assert_string_equal(metrics_client_name(m, 1), "_other");
-    assert_int_equal(metrics_client_id(m, "alice", false), first); /* still itself */
-    /* Unlisted names stopped at half the table: listed clients still get
-     * ids of their own, up to the full table. */
-    int vip = metrics_client_id(m, "vip", true);
-    assert_true(vip >= METRICS_MAX_CLIENTS / 2);
-    assert_string_equal(metrics_client_name(m, vip), "vip");
-    assert_int_equal(metrics_client_id(m, "vip", false), vip);
-    assert_int_equal(metrics_client_find(m, "vip"), vip);
-    assert_int_equal(metrics_client_find(m, "c2000"), -1); /* went to _other */
-    assert_int_equal(metrics_client_find(m, NULL), 0);
+    nadded = 0;
+    assert_true(metrics_client_add(m, nadded++, "-", false));
+    assert_true(metrics_client_add(m, nadded++, "_other", false));
+    return m;
+}
+
+static int add(metrics *m, const char *name, bool listed)
+{
+    assert_true(metrics_client_add(m, nadded, name, listed));
+    return nadded++;
+}
+
+static void test_client_ids_are_added_in_order(void **state)
+{
+    metrics *m = new_metrics();
+    assert_false(metrics_client_add(m, nadded + 1, "gap", false));
+    assert_false(metrics_client_add(m, 1, "again", false));
+    add(m, "alice", false);
     metrics_free(m);
 }
 
 static void test_refusals_are_counted_per_client_and_reason(void **state)
 {
-    metrics *m = metrics_new(5, 0);
-    int bob = metrics_client_id(m, "bob", false);
+    metrics *m = new_metrics();
+    int bob = add(m, "bob", false);
     metrics_refused(m, bob, REFUSED_RATE_LIMIT);
     metrics_refused(m, bob, REFUSED_RATE_LIMIT);
     metrics_admitted(m, bob);
@@ -120,12 +115,12 @@ static void answer(metrics *m, int id, int times)
 
 static void test_only_the_busiest_clients_are_shown(void **state)
 {
-    metrics *m = metrics_new(5, 0);
+    metrics *m = new_metrics();
     metrics_set_exposition(m, 3, 0);
     for (int i = 0; i < 10; i++) { /* c<i> answered i + 1 requests */
         char name[16];
         snprintf(name, sizeof name, "c%d", i);
-        answer(m, metrics_client_id(m, name, false), i + 1);
+        answer(m, add(m, name, false), i + 1);
     }
     char *text = prometheus(m);
     double sum;
@@ -160,11 +155,11 @@ static void test_only_the_busiest_clients_are_shown(void **state)
 
 static void test_listed_clients_are_shown_first(void **state)
 {
-    metrics *m = metrics_new(5, 0);
+    metrics *m = new_metrics();
     metrics_set_exposition(m, 2, 0);
-    answer(m, metrics_client_id(m, "busy", false), 50);
-    answer(m, metrics_client_id(m, "busier", false), 60);
-    int vip = metrics_client_id(m, "vip", true);
+    answer(m, add(m, "busy", false), 50);
+    answer(m, add(m, "busier", false), 60);
+    int vip = add(m, "vip", true);
     answer(m, vip, 1);
     char *text = prometheus(m);
     assert_true(series(text, "batchproxy_requests_total{client=\"vip\",status=\"200\"}") == 1);
@@ -185,9 +180,9 @@ static void test_listed_clients_are_shown_first(void **state)
  * challenger that is only a little busier. */
 static void test_series_never_go_back_as_clients_move(void **state)
 {
-    metrics *m = metrics_new(5, 0);
+    metrics *m = new_metrics();
     metrics_set_exposition(m, 1, 0);
-    int a = metrics_client_id(m, "a", false), b = metrics_client_id(m, "b", false);
+    int a = add(m, "a", false), b = add(m, "b", false);
     static const char *const rest_s = "batchproxy_requests_total{client=\"(rest)\",status=\"200\"}";
     static const char *const a_s = "batchproxy_requests_total{client=\"a\",status=\"200\"}";
     static const char *const b_s = "batchproxy_requests_total{client=\"b\",status=\"200\"}";
@@ -238,10 +233,10 @@ static void test_series_never_go_back_as_clients_move(void **state)
 
 static void test_pages_are_rendered_once_per_interval(void **state)
 {
-    metrics *m = metrics_new(5, 0);
+    metrics *m = new_metrics();
     metrics_set_exposition(m, 50, 1.0);
     metrics_gauges g = {.policy = "cost"};
-    int a = metrics_client_id(m, "a", false);
+    int a = add(m, "a", false);
     answer(m, a, 1);
     for (int w = 0; w < METRICS_PAGES; w++) {
         size_t len1, len2, len3;
@@ -249,6 +244,8 @@ static void test_pages_are_rendered_once_per_interval(void **state)
         assert_non_null(p);
         char *first = strndup(p, len1);
         answer(m, a, 1);
+        if (w == METRICS_PAGE_HISTORY) /* it changes with a sample */
+            assert_true(metrics_sample(m, &g, 10.5, 1.0));
         p = metrics_page(m, (enum metrics_page)w, &g, 10.9, &len2);
         assert_int_equal(len2, len1);
         assert_memory_equal(p, first, len1); /* the same bytes within the interval */
@@ -270,15 +267,108 @@ static void test_pages_are_rendered_once_per_interval(void **state)
     metrics_free(m);
 }
 
+/* The learned curve a + lin × L + b × L², pooled and per backend: each
+ * coefficient in /metrics under its own gauge and in /stats under its own
+ * field (b_seconds stays the L² one). */
+static void test_cost_curve_has_three_coefficients(void **state)
+{
+    metrics *m = metrics_new(5, 0);
+    int id = metrics_backend_id(m, "127.0.0.1:9001");
+    metrics_backend_state(m, id, "up", 0.004, 0.0005, 0.00002);
+    metrics_gauges g = {.policy = "cost", .cost_a = 0.003, .cost_lin = 0.0007, .cost_b = 0.00001};
+    struct evbuffer *out = evbuffer_new();
+    metrics_prometheus(m, &g, out);
+    char *text = strndup((const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
+    evbuffer_free(out);
+    assert_true(series(text, "batchproxy_cost_intercept_seconds") == 0.003);
+    assert_true(series(text, "batchproxy_cost_linear_seconds") == 0.0007);
+    assert_true(series(text, "batchproxy_cost_slope_seconds") == 0.00001);
+    assert_non_null(strstr(text, "# TYPE batchproxy_cost_linear_seconds gauge\n"));
+    const char *b = "{backend=\"127.0.0.1:9001\"}";
+    char name[128];
+    snprintf(name, sizeof name, "batchproxy_backend_cost_intercept_seconds%s", b);
+    assert_true(series(text, name) == 0.004);
+    snprintf(name, sizeof name, "batchproxy_backend_cost_linear_seconds%s", b);
+    assert_true(series(text, name) == 0.0005);
+    snprintf(name, sizeof name, "batchproxy_backend_cost_slope_seconds%s", b);
+    assert_true(series(text, name) == 0.00002);
+    free(text);
+
+    char *js = metrics_stats_json(m, &g, 1);
+    json_t *j = json_loads(js, 0, NULL);
+    assert_non_null(j);
+    const json_t *cm = json_object_get(j, "cost_model");
+    assert_true(json_real_value(json_object_get(cm, "a_seconds")) == 0.003);
+    assert_true(json_real_value(json_object_get(cm, "linear_seconds")) == 0.0007);
+    assert_true(json_real_value(json_object_get(cm, "b_seconds")) == 0.00001);
+    cm = json_object_get(json_object_get(json_object_get(j, "backends"), "127.0.0.1:9001"),
+                         "cost_model");
+    assert_true(json_real_value(json_object_get(cm, "a_seconds")) == 0.004);
+    assert_true(json_real_value(json_object_get(cm, "linear_seconds")) == 0.0005);
+    assert_true(json_real_value(json_object_get(cm, "b_seconds")) == 0.00002);
+    json_decref(j);
+    free(js);
+    metrics_free(m);
+}
+
+/* The history keeps the last METRICS_HISTORY samples, oldest first, each
+ * with the busiest clients (no more than METRICS_HISTORY_CLIENTS, nor than
+ * shown) and the all-clients latency buckets. */
+static void test_history_is_a_bounded_ring(void **state)
+{
+    metrics *m = new_metrics();
+    metrics_set_exposition(m, 3, 0);
+    metrics_gauges g = {.policy = "cost", .queue_depth = 7};
+    char name[16];
+    for (int c = 0; c < 5; c++) {
+        snprintf(name, sizeof name, "c%d", c);
+        int id = add(m, name, false);
+        for (int k = 0; k <= c; k++)
+            answer(m, id, 1);
+    }
+    for (int i = 0; i < METRICS_HISTORY + 100; i++)
+        assert_true(metrics_sample(m, &g, 1.0 + i, 1.0));
+    char *js = metrics_history_json(m);
+    json_error_t err;
+    json_t *root = json_loads(js, 0, &err);
+    assert_non_null(root);
+    json_t *samples = json_object_get(root, "samples");
+    assert_int_equal(json_array_size(samples), METRICS_HISTORY);
+    assert_int_equal(json_integer_value(json_object_get(root, "capacity")), METRICS_HISTORY);
+    json_t *first = json_array_get(samples, 0),
+           *last = json_array_get(samples, METRICS_HISTORY - 1);
+    assert_true(json_real_value(json_object_get(first, "t")) == 101.0);
+    assert_true(json_real_value(json_object_get(last, "t")) == METRICS_HISTORY + 100.0);
+    assert_int_equal(json_integer_value(json_object_get(last, "queue_depth")), 7);
+    json_t *clients = json_object_get(last, "clients");
+    assert_int_equal(json_object_size(clients), 3); /* the shown limit */
+    assert_non_null(json_object_get(clients, "c4"));
+    assert_null(json_object_get(clients, "c0"));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(clients, "c4"), "requests")), 5);
+    json_t *all = json_object_get(json_object_get(last, "all"), "latency_buckets");
+    json_int_t n = 0;
+    for (size_t i = 0; i < json_array_size(all); i++)
+        n += json_integer_value(json_array_get(all, i));
+    assert_int_equal(n, 15); /* 1 + 2 + 3 + 4 + 5 */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(last, "by_status"), "200")),
+                     15);
+    json_decref(root);
+    free(js);
+    metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_client_table_is_bounded),
+        cmocka_unit_test(test_client_ids_are_added_in_order),
         cmocka_unit_test(test_refusals_are_counted_per_client_and_reason),
         cmocka_unit_test(test_only_the_busiest_clients_are_shown),
         cmocka_unit_test(test_listed_clients_are_shown_first),
         cmocka_unit_test(test_series_never_go_back_as_clients_move),
         cmocka_unit_test(test_pages_are_rendered_once_per_interval),
+        cmocka_unit_test(test_cost_curve_has_three_coefficients),
+        cmocka_unit_test(test_history_is_a_bounded_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -460,7 +460,7 @@ static void test_cost_bound_admission_uses_the_fastest_backend_up(void **state)
     /* A second backend, four times faster: a 40-character string (0.801 s
      * there, 3.2 s on backend 0) is admitted, and goes only to it. */
     int fast = sched_add_backend(s);
-    sched_backend_prior(s, fast, 0.001, 0.0005);
+    sched_backend_prior(s, fast, 0.001, 0, 0.0005);
     assert_true(fabs(sched_best_cost(s, 40) - 0.801) < 1e-9);
     assert_int_equal(sched_admit(s, 0, 1, 40, 100, 1e9, &ra), SCHED_ADMIT);
     put(s, 1, 40, 0, 0);

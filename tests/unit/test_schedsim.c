@@ -53,6 +53,29 @@ static void test_one_request_costs_a_plus_c_l2(void **state)
     wl_trace_free(&t);
 }
 
+/* A backend with a linear term, alone and in a pool of per-backend curves:
+ * one request costs a + b × L + c × L² on the backend it goes to. */
+static void test_one_request_costs_a_plus_b_l_plus_c_l2(void **state)
+{
+    wl_trace t;
+    make_trace(&t, 1, (double[]){0.5}, (const char *[]){"0123456789"});
+    sim_config c = config("cost");
+    c.b = 0.003;
+    char err[128];
+    assert_true(sim_run(&c, &t, NULL, err, sizeof err));
+    assert_close(t.reqs[0].latency, 0.001 + 0.003 * 10 + 0.002 * 100);
+    /* A pool: the second backend is linear only and the faster one for 10
+     * code points; alone in the system, the request goes to it. */
+    const double b[] = {0, 0.004}, cq[] = {0.002, 0};
+    c.b = 0;
+    c.backends = 2;
+    c.backend_b = b;
+    c.backend_c = cq;
+    assert_true(sim_run(&c, &t, NULL, err, sizeof err));
+    assert_close(t.reqs[0].latency, 0.001 + 0.004 * 10);
+    wl_trace_free(&t);
+}
+
 static void test_batch_costs_its_longest_and_waits_for_the_backend(void **state)
 {
     /* Two arrive together: one batch of cost 20^2; a third arrives while it
@@ -128,11 +151,25 @@ static double mean_latency(const wl_trace *t)
     return sum / (double)t->n;
 }
 
+static double offline_linear(wl_trace *t, const double *b, const double *c, size_t backends,
+                             size_t iters, uint64_t seed)
+{
+    offline_config oc = {.a = 0.001,
+                         .b = b,
+                         .c = c,
+                         .backends = backends,
+                         .max_batch = 5,
+                         .iters = iters,
+                         .seed = seed};
+    return offline_search(t, &oc);
+}
+
+/* Quadratic backends (b = 0). */
 static double offline(wl_trace *t, const double *c, size_t backends, size_t iters, uint64_t seed)
 {
-    offline_config oc = {
-        .a = 0.001, .c = c, .backends = backends, .max_batch = 5, .iters = iters, .seed = seed};
-    return offline_search(t, &oc);
+    static const double no_b[8];
+    assert_true(backends <= 8);
+    return offline_linear(t, no_b, c, backends, iters, seed);
 }
 
 /* Five strings of one length arriving together: the best schedule is one
@@ -153,6 +190,10 @@ static void test_offline_search_finds_known_optima(void **state)
     make_trace(&t, 1, (double[]){0.5}, (const char *[]){"0123456789"});
     const double mixed[] = {0.004, 0.001};
     assert_close(offline(&t, mixed, 2, 100, 1), 0.001 + 0.001 * 100);
+    /* With linear terms: backend 1 (0.2 s + 0.0005 × 100 for 10 code
+     * points) is the faster one now. */
+    const double lin[] = {0, 0.02}, quad[] = {0.004, 0.0005};
+    assert_close(offline_linear(&t, lin, quad, 2, 100, 1), 0.001 + 0.02 * 10 + 0.0005 * 100);
     wl_trace_free(&t);
 }
 
@@ -171,8 +212,8 @@ static void test_offline_search_is_a_schedule(void **state)
         plan_seed(seed, 1, &cl, &n, &t);
         const double c[] = {0.002, 0.002};
         double one = offline(&t, c, 1, 50000, seed), two = offline(&t, c, 2, 50000, seed);
-        assert_true(one >= sim_lower_bound(&t, 0.001, 0.002, 5) - 1e-9);
-        assert_true(two >= sim_lower_bound(&t, 0.001, 0.002, 10) - 1e-9);
+        assert_true(one >= sim_lower_bound(&t, 0.001, 0, 0.002, 5) - 1e-9);
+        assert_true(two >= sim_lower_bound(&t, 0.001, 0, 0.002, 10) - 1e-9);
         assert_true(two < one);
         assert_close(offline(&t, c, 2, 50000, seed), two);
         assert_close(mean_latency(&t), two);
@@ -216,20 +257,26 @@ static void test_cost_policy_waits_for_a_much_faster_backend(void **state)
         fail_msg("cost %.4f s, fifo %.4f s", mean[0], mean[1]);
 }
 
+/* On the quadratic backend, and on a linear one (b = 0.02, c = 0). */
 static void test_lower_bound_is_below_every_policy(void **state)
 {
-    for (uint64_t seed = 1; seed <= 20; seed++) {
+    for (uint64_t seed = 1; seed <= 40; seed++) {
         wl_client *cl;
         size_t n;
         wl_trace t;
-        plan_seed(seed, 1, &cl, &n, &t);
-        double bound = sim_lower_bound(&t, 0.001, 0.002, 5);
+        plan_seed((seed + 1) / 2, 1, &cl, &n, &t);
+        double b = seed % 2 ? 0 : 0.02, cq = seed % 2 ? 0.002 : 0;
+        double bound = sim_lower_bound(&t, 0.001, b, cq, 5);
         double own = 0;
-        for (size_t i = 0; i < t.n; i++)
-            own += 0.001 + 0.002 * (double)(t.reqs[i].len * t.reqs[i].len);
+        for (size_t i = 0; i < t.n; i++) {
+            double len = (double)t.reqs[i].len;
+            own += 0.001 + b * len + cq * len * len;
+        }
         assert_true(bound >= own / (double)t.n - 1e-12);
         for (const char *const *p = sched_policy_names(); *p; p++) {
             sim_config c = config(*p);
+            c.b = b;
+            c.c = cq;
             char err[128];
             assert_true(sim_run(&c, &t, cl, err, sizeof err));
             assert_true(mean_latency(&t) >= bound - 1e-9);
@@ -322,6 +369,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_request_costs_a_plus_c_l2),
+        cmocka_unit_test(test_one_request_costs_a_plus_b_l_plus_c_l2),
         cmocka_unit_test(test_batch_costs_its_longest_and_waits_for_the_backend),
         cmocka_unit_test(test_coalescing_cache_and_no_cache),
         cmocka_unit_test(test_deadlines_give_504_or_503),

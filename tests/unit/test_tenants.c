@@ -152,7 +152,7 @@ static void test_airport_split_of_a_batch(void **state)
     /* Costs 0.002 L^2 (no intercept): lengths 10, 20, 20 cost 0.2, 0.8,
      * 0.8. The first 0.2 s is shared by three, the next 0.6 s by two. */
     cost_model cm;
-    cost_init(&cm, 0, 0.002);
+    cost_init(&cm, 0, 0, 0.002);
     share_table tab;
     share_init(&tab, 12);
     long t1 = share_tenant_of(&tab, 1, 10), t2 = share_tenant_of(&tab, 2, 20);
@@ -337,7 +337,7 @@ static void test_group_shares_and_anchor(void **state)
     assert_close(share_fraction(&tab, m[1]), 0.5 / 3, 1e-12);
     /* Charges to a member are charged to the group too. */
     cost_model cm;
-    cost_init(&cm, 0, 0.002);
+    cost_init(&cm, 0, 0, 0.002);
     share_charge(&tab, (long[]){m[0], m[1]}, (size_t[]){10, 10}, 2, 0.4, &cm);
     assert_close(tab.t[g].charged, 0.4, 1e-12);
     assert_close(tab.t[m[0]].charged, 0.2, 1e-12);
