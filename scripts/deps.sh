@@ -11,6 +11,7 @@
 # Groups (each includes build):
 #   build     compiler, cmake, pkg-config, libevent 2.1, jansson, cmocka, curl
 #   check     adds chromium and nodejs, for the dashboard's browser test,
+#             npm, which installs the OpenAPI test's packages (tests/openapi),
 #             haproxy, for the scale-out test (tests/proc/test_haproxy.c),
 #             clang-format, for the layout check (scripts/format-check.sh),
 #             mandoc, for the manual pages' lint (tests/pkg/manlint.sh),
@@ -51,7 +52,7 @@ add_group() {
   case $1 in
   build) ;;
   check)
-    need+=("chromium:test -x /usr/bin/chromium" "nodejs:command -v node"
+    need+=("chromium:test -x /usr/bin/chromium" "nodejs:command -v node" "npm:command -v npm"
       "haproxy:test -x /usr/sbin/haproxy" "clang-format:command -v clang-format"
       "mandoc:command -v mandoc" "systemd:command -v systemd-analyze"
       "prometheus:command -v promtool") ;;

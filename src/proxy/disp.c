@@ -839,6 +839,13 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     dispatch(arg);
 }
 
+void disp_set_retries(disp *d, int retries, double backoff_base, double backoff_cap)
+{
+    d->cfg.retries = retries;
+    d->cfg.backoff_base = backoff_base;
+    d->cfg.backoff_cap = backoff_cap;
+}
+
 void disp_kick(disp *d)
 {
     event_active(d->kick, EV_TIMEOUT, 0);

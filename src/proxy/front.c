@@ -5,6 +5,7 @@
 #include "headers.h"
 #include "log.h"
 #include "mono.h"
+#include "openapi.h"
 #include "wire.h"
 
 #include <event2/buffer.h>
@@ -524,6 +525,8 @@ static bool handle_operational(front *f, httpd_req *req, const char *path)
         handle_get(f, req, path);
     else if (strcmp(path, "/dashboard") == 0)
         dashboard_handle(req);
+    else if (strcmp(path, "/openapi.json") == 0)
+        openapi_handle(req);
     else
         return false;
     return true;
@@ -536,8 +539,9 @@ void front_handle(httpd_req *req, void *arg)
     if (strcmp(path, "/proxy_classify") == 0) {
         handle_classify(f, req);
     } else if (f->cfg.admin_apart && strcmp(path, "/healthz") != 0 &&
-               strcmp(path, "/readyz") != 0) {
-        /* The rest of the operational endpoints are the admin listener's. */
+               strcmp(path, "/readyz") != 0 && strcmp(path, "/openapi.json") != 0) {
+        /* The rest of the operational endpoints are the admin listener's;
+         * the API's description is the clients' too. */
         httpd_send_error(req, 404, "no such path: %s", path);
     } else if (!handle_operational(f, req, path)) {
         httpd_send_error(req, 404, "no such path: %s", path);

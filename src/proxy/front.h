@@ -36,8 +36,8 @@ typedef struct front_config {
     size_t max_queue;        /* the scheduler's capacity, a gauge */
     double default_deadline; /* --timeout, a gauge */
     double history_interval; /* seconds between the history's samples */
-    /* The operational endpoints but /healthz and /readyz are served by the
-     * admin listener only (--admin-listen). */
+    /* The operational endpoints but /healthz, /readyz and /openapi.json
+     * are served by the admin listener only (--admin-listen). */
     bool admin_apart;
 } front_config;
 
@@ -67,8 +67,8 @@ typedef struct front {
 bool front_head(httpd_req *req, void *arg);
 
 /* The server's callback for every complete request (arg: the front). With
- * an admin listener, /metrics, /stats and /dashboard are not served here
- * (404): only there. */
+ * an admin listener, /metrics, /stats, /stats/history and /dashboard are
+ * not served here (404): only there. */
 void front_handle(httpd_req *req, void *arg);
 
 /* The server answered a request itself (arg: the front): counted as the
@@ -80,8 +80,9 @@ void front_refused(int status, void *arg);
 void front_sample(front *f);
 
 /* The admin listener's callback (--admin-listen; arg: the front): the
- * operational endpoints, /healthz, /readyz, /metrics, /stats, /dashboard.
- * It keeps serving during a drain, so the drain can be watched. */
+ * operational endpoints, /healthz, /readyz, /metrics, /stats,
+ * /stats/history, /dashboard, /openapi.json. It keeps serving during a
+ * drain, so the drain can be watched. */
 void front_handle_admin(httpd_req *req, void *arg);
 
 /* Stops taking requests (503) and /readyz says so; on_drained is called

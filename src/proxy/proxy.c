@@ -313,24 +313,6 @@ bool proxy_init(proxy *px)
     return true;
 }
 
-void proxy_reload(proxy *px)
-{
-    if (!px->cfg.backends_file && !px->cfg.clients_file) {
-        log_info("reload: nothing to reload (neither --backends-file nor --clients given)");
-        return;
-    }
-    proxy_reload_backends(px);
-    if (!px->cfg.clients_file)
-        return;
-    char err[300];
-    if (!clients_reload(&px->clients, px->sched, mono_now(), err, sizeof err)) {
-        log_error("reload: %s; keeping the settings in force", err);
-        return;
-    }
-    log_info("reload: clients file %s: %zu clients%s", px->cfg.clients_file, px->clients.file.n,
-             px->clients.file.keys ? ", API keys required" : "");
-}
-
 void proxy_free(proxy *px)
 {
     httpd_free(px->admin);
