@@ -11,10 +11,13 @@
 # Groups (each includes build):
 #   build     compiler, cmake, pkg-config, libevent 2.1, jansson, cmocka, curl
 #   check     adds chromium and nodejs, for the dashboard's browser test,
+#             npm, which installs the OpenAPI test's packages (tests/openapi),
 #             haproxy, for the scale-out test (tests/proc/test_haproxy.c),
 #             clang-format, for the layout check (scripts/format-check.sh),
-#             mandoc, for the manual pages' lint (tests/pkg/manlint.sh), and
-#             systemd, whose systemd-analyze checks the units (tests/pkg/units.sh)
+#             mandoc, for the manual pages' lint (tests/pkg/manlint.sh),
+#             systemd, whose systemd-analyze checks the units (tests/pkg/units.sh),
+#             and prometheus, whose promtool checks /metrics, the alerting
+#             rules and the dashboard's queries (tests/proc/test_promtool.c)
 #   deb       adds what make deb needs: dpkg-dev, debhelper, fakeroot, and
 #             lintian to check the package
 #   bench     adds wrk, the HTTP load generator used by bench/, and nginx
@@ -24,7 +27,7 @@
 #   lint      adds shellcheck (make lint-shell)
 #   memcheck  adds valgrind (make memcheck)
 #   ci        all of the above but bench (.ci/run)
-# Services that packages start on installation (nginx, haproxy) are kept
+# Services that packages start on installation (nginx, haproxy, prometheus) are kept
 # from starting: the project runs its own instances with generated configs.
 set -euo pipefail
 
@@ -49,9 +52,10 @@ add_group() {
   case $1 in
   build) ;;
   check)
-    need+=("chromium:test -x /usr/bin/chromium" "nodejs:command -v node"
+    need+=("chromium:test -x /usr/bin/chromium" "nodejs:command -v node" "npm:command -v npm"
       "haproxy:test -x /usr/sbin/haproxy" "clang-format:command -v clang-format"
-      "mandoc:command -v mandoc" "systemd:command -v systemd-analyze") ;;
+      "mandoc:command -v mandoc" "systemd:command -v systemd-analyze"
+      "prometheus:command -v promtool") ;;
   deb)
     need+=("dpkg-dev:command -v dpkg-buildpackage" "debhelper:command -v dh"
       "fakeroot:command -v fakeroot" "lintian:command -v lintian") ;;

@@ -41,6 +41,7 @@ typedef struct classifyd_config {
     size_t max_length; /* code points of the longest sequence accepted */
     int io_timeout;
     bool quiet;
+    enum log_format log_format;
     fault_config fault;
     proto_config proto; /* the protocol spoken, and what it answers with */
     void *settings;     /* --config FILE's values (opt.h) */
@@ -73,8 +74,12 @@ static void log_request(const classifyd *d, httpd_req *req, const char *path, in
     if (d->cfg.quiet)
         return;
     const char *m = httpd_req_method(req);
-    log_info("%s %s %d sequences=%zu L=%zu time=%.3fs", m, path, status, n, longest,
-             mono_now() - started);
+    double seconds = mono_now() - started;
+    log_fields(LOG_INFO,
+               LOG_FIELDS(LOG_STR("method", m), LOG_STR("path", path), LOG_INT("status", status),
+                          LOG_INT("sequences", n), LOG_INT("longest", longest),
+                          LOG_REAL("seconds", seconds)),
+               "%s %s %d sequences=%zu L=%zu time=%.3fs", m, path, status, n, longest, seconds);
 }
 
 /* Ends the loop once nothing is left to answer: called after a signal and
@@ -422,6 +427,14 @@ static const opt_entry classifyd_opts[] = {
      .type = OPT_FLAG,
      OPT_FIELD(classifyd_config, quiet),
      .help = "no per-request log lines"},
+    {.name = "log-format",
+     .type = OPT_CHOICE,
+     OPT_FIELD(classifyd_config, log_format),
+     .choices = log_formats,
+     .def = "text",
+     .arg = "FORMAT",
+     .help = "%C (default %D): json writes one JSON object a line (time, level, program, "
+             "message and the line's fields), for log shippers"},
     {.name = "config",
      .type = OPT_CONFIG,
      OPT_FIELD(classifyd_config, settings),
@@ -537,6 +550,7 @@ int main(int argc, char **argv)
     fault_init(&d.faults, &d.cfg.fault);
     httpd_raise_fd_limit();
     log_init("classifyd", LOG_INFO);
+    log_set_format(d.cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
 
     /* Precise timers: the answer times are the whole point of this server. */

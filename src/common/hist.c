@@ -3,13 +3,13 @@
 
 #include <string.h>
 
-const double hist_latency_bounds[] = {
+const double hist_latency_bounds[HIST_LATENCY_NBOUNDS] = {
     0.0001,  0.000141, 0.0002,  0.000283, 0.0004,  0.000566, 0.0008, 0.00113, 0.0016,
     0.00226, 0.0032,   0.00453, 0.0064,   0.00905, 0.0128,   0.0181, 0.0256,  0.0362,
     0.0512,  0.0724,   0.1024,  0.1448,   0.2048,  0.2896,   0.4096, 0.5793,  0.8192,
     1.1585,  1.6384,   2.3170,  3.2768,   4.6341,  6.5536,   9.2682, 13.1072, 18.5364,
     26.2144, 37.0728,  52.4288, 74.1455,  104.8576};
-const size_t hist_latency_nbounds = sizeof hist_latency_bounds / sizeof *hist_latency_bounds;
+const size_t hist_latency_nbounds = HIST_LATENCY_NBOUNDS;
 
 void hist_init(hist *h, const double *bounds, size_t nbounds)
 {

@@ -21,7 +21,8 @@ typedef struct hist {
 } hist;
 
 /* Latency bounds in seconds: 100 us to ~105 s, a factor sqrt(2) apart. */
-extern const double hist_latency_bounds[];
+#define HIST_LATENCY_NBOUNDS 41
+extern const double hist_latency_bounds[HIST_LATENCY_NBOUNDS];
 extern const size_t hist_latency_nbounds;
 
 void hist_init(hist *h, const double *bounds, size_t nbounds);

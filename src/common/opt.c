@@ -189,6 +189,85 @@ bool opt_each(const opt_entry *table, opt_visit_fn fn, void *arg)
     return each(table, 0, fn, arg);
 }
 
+/* Finds e in t; *flags gets its flags with those of the includes above. */
+static bool flags_under(const opt_entry *t, const opt_entry *e, unsigned above, unsigned *flags)
+{
+    for (; t->type != OPT_END; t++) {
+        if (t == e) {
+            *flags = above | t->flags;
+            return true;
+        }
+        if (t->type == OPT_INCLUDE && flags_under(t->sub, e, above | t->flags, flags))
+            return true;
+    }
+    return false;
+}
+
+unsigned opt_flags(const opt_entry *table, const opt_entry *e)
+{
+    unsigned flags = e->flags;
+    flags_under(table, e, 0, &flags);
+    return flags;
+}
+
+static bool same_text(const char *x, const char *y)
+{
+    return x == y || (x && y && strcmp(x, y) == 0);
+}
+
+/* Whether the entry's value is the same in the structs at a and b. */
+static bool same_value(const opt_entry *e, const char *a, const char *b)
+{
+    switch (e->type) {
+    case OPT_STR:
+    case OPT_URL:
+        return same_text(*(const char *const *)(const void *)(a + e->off),
+                         *(const char *const *)(const void *)(b + e->off));
+    case OPT_LIST: {
+        size_t n = *(const size_t *)(const void *)(a + e->count_off);
+        const char *const *x = *(const char *const *const *)(const void *)(a + e->off);
+        const char *const *y = *(const char *const *const *)(const void *)(b + e->off);
+        if (n != *(const size_t *)(const void *)(b + e->count_off))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (!same_text(x[i], y[i]))
+                return false;
+        return true;
+    }
+    case OPT_CONFIG: /* the file's values, compared as the options they set */
+        return true;
+    case OPT_CUSTOM:
+        if (e->same)
+            return e->same(e, a, b);
+        if (e->size == 0)
+            return true; /* can't tell (opt.h) */
+        return memcmp(a + e->off, b + e->off, e->size) == 0;
+    default:
+        return memcmp(a + e->off, b + e->off, e->size) == 0;
+    }
+}
+
+typedef struct differ {
+    const opt_entry *table;
+    const char *a, *b;
+    opt_change_fn fn;
+    void *arg;
+} differ;
+
+static bool diff_entry(const opt_entry *e, size_t base, void *arg)
+{
+    differ *d = arg;
+    if (!same_value(e, d->a + base, d->b + base))
+        d->fn(e, opt_flags(d->table, e), d->arg);
+    return true;
+}
+
+void opt_changes(const opt_entry *table, const void *a, const void *b, opt_change_fn fn, void *arg)
+{
+    differ d = {table, a, b, fn, arg};
+    opt_each(table, diff_entry, &d);
+}
+
 typedef struct finder {
     const char *name;
     const opt_entry *found;
@@ -446,8 +525,9 @@ bool opt_load(const opt_entry *table, void *cfg, const char *path, char *err, si
 
 /* ---- --help and --list-options ---- */
 
-/* Writes text from column col, wrapping at OPT_WIDTH to column indent. */
-static void wrap(FILE *out, const char *text, int col, int indent)
+/* Writes text from column col, wrapping at OPT_WIDTH to column indent
+ * after `lead` ("" for --help, "#" for a settings file's comments). */
+static void wrap(FILE *out, const char *text, int col, int indent, const char *lead)
 {
     bool line_start = true;
     for (const char *p = text; *p;) {
@@ -457,8 +537,7 @@ static void wrap(FILE *out, const char *text, int col, int indent)
         if (w == 0)
             break;
         if (!line_start && col + 1 + w > OPT_WIDTH) {
-            fprintf(out, "\n%*s", indent, "");
-            col = indent;
+            col = fprintf(out, "\n%s%*s", lead, indent, "") - 1;
             line_start = true;
         }
         col += fprintf(out, "%s%.*s", line_start ? "" : " ", w, p);
@@ -503,7 +582,7 @@ static void help_table(const helper *h, const opt_entry *t)
 {
     for (; t->type != OPT_END; t++) {
         if (t->group)
-            wrap(h->out, t->group, 0, 0);
+            wrap(h->out, t->group, 0, 0, "");
         if (t->type == OPT_INCLUDE) {
             help_table(h, t->sub);
             continue;
@@ -516,8 +595,14 @@ static void help_table(const helper *h, const opt_entry *t)
         fprintf(h->out, "%*s", h->column - n, "");
         char text[2048];
         help_text(t, text, sizeof text);
-        wrap(h->out, text, h->column, h->column);
+        wrap(h->out, text, h->column, h->column, "");
     }
+}
+
+/* opt_each's visitor that stops at the OPT_CONFIG entry. */
+static bool has_config(const opt_entry *e, size_t base, void *arg)
+{
+    return e->type != OPT_CONFIG;
 }
 
 void opt_help(const opt_program *p, FILE *out)
@@ -527,29 +612,76 @@ void opt_help(const opt_program *p, FILE *out)
     help_table(&h, p->table);
     fprintf(out, "  --help, --version, --list-options\n%*s", p->column, "");
     wrap(out,
-         "this text; the version; every option, one per line: --NAME, its type, its value's "
-         "name, its default, and whether SIGHUP applies a change (sighup) or it takes a "
-         "restart",
-         p->column, p->column);
+         opt_each(p->table, has_config, NULL)
+             ? "this text; the version; every option, one per line: --NAME, its type, its "
+               "value's name, its default, and whether SIGHUP applies a change (sighup) or it "
+               "takes a restart"
+             : "this text; the version; every option, one per line: --NAME, its type, its "
+               "value's name, its default, and whether SIGHUP applies a change (sighup) or it "
+               "takes a restart (--list-options=ini: every option as a commented settings file "
+               "line after its help text)",
+         p->column, p->column, "");
     if (p->epilog)
         fprintf(out, "\n%s", p->epilog);
 }
 
+typedef struct lister {
+    const opt_entry *table;
+    FILE *out;
+} lister;
+
 static bool list_entry(const opt_entry *e, size_t base, void *arg)
 {
+    const lister *l = arg;
     static const char *const types[] = {
         [OPT_FLAG] = "flag",     [OPT_STR] = "string",    [OPT_URL] = "url",
         [OPT_INT] = "int",       [OPT_SIZE] = "size",     [OPT_U64] = "u64",
         [OPT_DOUBLE] = "double", [OPT_MS] = "ms",         [OPT_CHOICE] = "choice",
         [OPT_LIST] = "list",     [OPT_CUSTOM] = "custom", [OPT_CONFIG] = "config"};
-    fprintf(arg, "--%s\t%s\t%s\t%s\t%s\n", e->name, types[e->type], e->arg ? e->arg : "-",
-            e->def ? e->def : "-", e->flags & OPT_RELOAD ? "sighup" : "restart");
+    fprintf(l->out, "--%s\t%s\t%s\t%s\t%s\n", e->name, types[e->type], e->arg ? e->arg : "-",
+            e->def ? e->def : "-", opt_flags(l->table, e) & OPT_RELOAD ? "sighup" : "restart");
     return true;
 }
 
 void opt_list(const opt_entry *table, FILE *out)
 {
-    opt_each(table, list_entry, out);
+    lister l = {table, out};
+    opt_each(table, list_entry, &l);
+}
+
+/* The entries of t as commented settings, under the flags of the
+ * includes above them. */
+static void ini_table(FILE *out, const opt_entry *t, unsigned above)
+{
+    for (; t->type != OPT_END; t++) {
+        if (t->group) {
+            fputs("\n# ", out);
+            wrap(out, t->group, 2, 1, "#");
+        }
+        if (t->type == OPT_INCLUDE) {
+            ini_table(out, t->sub, above | t->flags);
+            continue;
+        }
+        if (t->type == OPT_CONFIG)
+            continue; /* a settings file names no other */
+        char text[2048];
+        help_text(t, text, sizeof text);
+        size_t at = strlen(text);
+        if (((above | t->flags) & OPT_RELOAD) && !strstr(text, "SIGHUP"))
+            snprintf(text + at, sizeof text - at, "; SIGHUP applies a change");
+        fputs("\n# ", out);
+        wrap(out, text, 2, 1, "#");
+        fprintf(out, "# %s = %s\n", t->name,
+                t->def                ? t->def
+                : t->type == OPT_FLAG ? "false"
+                : t->arg              ? t->arg
+                                      : "VALUE");
+    }
+}
+
+void opt_ini_defaults(const opt_entry *table, FILE *out)
+{
+    ini_table(out, table, 0);
 }
 
 /* ---- the command line ---- */
@@ -603,13 +735,15 @@ static bool flatten(const opt_entry *table, flat *f)
         return false;
     f->lo[0] = (struct option){"help", no_argument, NULL, OPT_HELP_VAL};
     f->lo[1] = (struct option){"version", no_argument, NULL, OPT_VERSION_VAL};
-    f->lo[2] = (struct option){"list-options", no_argument, NULL, OPT_LIST_VAL};
+    f->lo[2] = (struct option){"list-options", optional_argument, NULL, OPT_LIST_VAL};
     return opt_each(table, flat_add, f);
 }
 
 /* The settings file of --config, if the table has one and it is given,
- * before every other option wherever --config is. 0 or 2. */
-static int load_config(const opt_program *p, const flat *f, void *cfg, int argc, char **argv)
+ * before every other option wherever --config is. 0, or 2 with the reason
+ * in err. */
+static int load_config(const opt_program *p, const flat *f, void *cfg, int argc, char **argv,
+                       char *err, size_t errlen)
 {
     const char *path = NULL;
     opterr = 0; /* the options' errors are for the second pass */
@@ -618,11 +752,10 @@ static int load_config(const opt_program *p, const flat *f, void *cfg, int argc,
     while ((o = getopt_long(argc, argv, "", f->lo, NULL)) != -1)
         if (o >= OPT_VAL0 && o < OPT_VAL0 + (int)f->n && f->e[o - OPT_VAL0]->type == OPT_CONFIG)
             path = optarg;
-    opterr = 1;
-    char err[800];
-    if (!path || opt_load(p->table, cfg, path, err, sizeof err))
+    char why[800];
+    if (!path || opt_load(p->table, cfg, path, why, sizeof why))
         return 0;
-    fprintf(stderr, "%s: --config: %s\n", p->name, err);
+    snprintf(err, errlen, "--config: %s", why);
     return 2;
 }
 
@@ -637,20 +770,42 @@ static bool forget_file_values(const opt_entry *e, char *base, char *why, size_t
     return true;
 }
 
-/* Handles getopt_long's answer o; 0 to go on, else opt_parse's answer. */
-static int apply(const opt_program *p, flat *f, void *cfg, int o, const char *arg)
+/* --list-options and --list-options=ini. */
+static int list_options(const opt_program *p, const char *arg, char *err, size_t errlen)
 {
-    if (o == OPT_HELP_VAL || o == OPT_VERSION_VAL || o == OPT_LIST_VAL) {
-        if (o == OPT_HELP_VAL)
-            opt_help(p, stdout);
-        else if (o == OPT_VERSION_VAL)
-            version_print(p->name);
-        else
-            opt_list(p->table, stdout);
+    if (!arg) {
+        opt_list(p->table, stdout);
         return OPT_EXIT;
     }
+    if (strcmp(arg, "ini") != 0) {
+        snprintf(err, errlen, "--list-options: '%s' is not ini", arg);
+        return 2;
+    }
+    if (opt_each(p->table, has_config, NULL)) {
+        snprintf(err, errlen, "--list-options=ini: %s reads no settings file", p->name);
+        return 2;
+    }
+    opt_ini_defaults(p->table, stdout);
+    return OPT_EXIT;
+}
+
+/* Handles getopt_long's answer o; 0 to go on, else opt_parse's answer
+ * (with the reason in err, "" when getopt_long printed it). */
+static int apply(const opt_program *p, flat *f, void *cfg, int o, const char *arg, char *err,
+                 size_t errlen)
+{
+    if (o == OPT_HELP_VAL) {
+        opt_help(p, stdout);
+        return OPT_EXIT;
+    }
+    if (o == OPT_VERSION_VAL) {
+        version_print(p->name);
+        return OPT_EXIT;
+    }
+    if (o == OPT_LIST_VAL)
+        return list_options(p, arg, err, errlen);
     if (o < OPT_VAL0 || o >= OPT_VAL0 + (int)f->n) {
-        fprintf(stderr, "%s: try --help\n", p->name); /* getopt_long said why */
+        snprintf(err, errlen, "%s", opterr ? "" : "a bad command line"); /* getopt_long said why */
         return 2;
     }
     size_t i = (size_t)(o - OPT_VAL0);
@@ -662,41 +817,58 @@ static int apply(const opt_program *p, flat *f, void *cfg, int o, const char *ar
     f->seen[i] = true;
     if (ok && store(e, base, arg, OPT_FROM_ARGS, why, sizeof why))
         return 0;
-    fprintf(stderr, "%s: --%s: %s\n", p->name, e->name, why);
+    snprintf(err, errlen, "--%s: %s", e->name, why);
     return 2;
 }
 
-int opt_parse(const opt_program *p, void *cfg, int argc, char **argv, int *operands)
+/* opt_parse and opt_reparse: 0, OPT_EXIT, or 2 with the reason in err.
+ * getopt_long prints what it finds wrong when `loud`. */
+static int parse(const opt_program *p, void *cfg, int argc, char **argv, int *operands, bool loud,
+                 char *err, size_t errlen)
 {
-    char err[512];
-    if (!opt_defaults(p->table, cfg, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", p->name, err);
+    if (!opt_defaults(p->table, cfg, err, errlen))
         return 2;
-    }
     flat f = {0};
     int rc = 0;
     if (!flatten(p->table, &f)) {
         if (f.dup)
-            fprintf(stderr, "%s: option table: --%s twice\n", p->name, f.dup);
+            snprintf(err, errlen, "option table: --%s twice", f.dup);
         else
-            fprintf(stderr, "%s: out of memory\n", p->name);
+            snprintf(err, errlen, "out of memory");
         rc = 2;
     }
     if (rc == 0)
-        rc = load_config(p, &f, cfg, argc, argv);
-    optind = 0; /* from the start, even when called again (tests) */
+        rc = load_config(p, &f, cfg, argc, argv, err, errlen);
+    optind = 0; /* from the start, even when called again (tests, reloads) */
+    opterr = loud;
     int o;
     while (rc == 0 && (o = getopt_long(argc, argv, "", f.lo, NULL)) != -1)
-        rc = apply(p, &f, cfg, o, optarg);
+        rc = apply(p, &f, cfg, o, optarg, err, errlen);
     if (rc == 0 && operands)
         *operands = optind;
     else if (rc == 0 && optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", p->name, argv[optind]);
+        snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
         rc = 2;
     }
+    opterr = 1;
     free(f.e);
     free(f.base);
     free(f.seen);
     free(f.lo);
     return rc;
+}
+
+int opt_parse(const opt_program *p, void *cfg, int argc, char **argv, int *operands)
+{
+    char err[1024] = "";
+    int rc = parse(p, cfg, argc, argv, operands, true, err, sizeof err);
+    if (rc == 2)
+        fprintf(stderr, "%s: %s\n", p->name, err[0] ? err : "try --help");
+    return rc;
+}
+
+bool opt_reparse(const opt_program *p, void *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "a bad command line");
+    return parse(p, cfg, argc, argv, NULL, false, err, errlen) == 0;
 }

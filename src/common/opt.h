@@ -66,8 +66,9 @@ typedef enum opt_type {
 typedef enum opt_from { OPT_FROM_DEFAULT, OPT_FROM_ARGS, OPT_FROM_FILE } opt_from;
 
 enum opt_flags {
-    /* SIGHUP applies a change at run time: the file it names is re-read.
-     * Every other option takes a restart. */
+    /* SIGHUP applies a change at run time (a file it names is re-read too).
+     * Every other option takes a restart. On an OPT_INCLUDE entry, every
+     * included entry has it (opt_flags). */
     OPT_RELOAD = 1u << 0,
     /* An OPT_CUSTOM entry that may be given several times: the command
      * line's values replace a settings file's, so before the first one its
@@ -77,6 +78,9 @@ enum opt_flags {
 };
 
 struct opt_entry;
+/* An OPT_CUSTOM entry's comparison, for one whose value is not the one
+ * field at off: whether the structs at a and b hold the same value. */
+typedef bool (*opt_same_fn)(const struct opt_entry *e, const void *a, const void *b);
 /* An OPT_CUSTOM entry's parser: applies value to the struct at base, or
  * writes why not into why (without the option's name) and returns false. */
 typedef bool (*opt_set_fn)(const struct opt_entry *e, void *base, const char *value, opt_from from,
@@ -95,6 +99,7 @@ typedef struct opt_entry {
     const char *group;           /* starts a section of --help with this heading */
     const char *const *choices;  /* OPT_CHOICE: NULL-terminated */
     opt_set_fn set;              /* OPT_CUSTOM */
+    opt_same_fn same;            /* OPT_CUSTOM without a field (OPT_FIELD): see opt_changes */
     const struct opt_entry *sub; /* OPT_INCLUDE */
     unsigned flags;              /* enum opt_flags */
 } opt_entry;
@@ -124,8 +129,26 @@ typedef struct opt_program {
  * Operands (arguments that are no option) are refused unless `operands` is
  * given: it gets the index of the first. --help, --version and
  * --list-options (every option, one per line: --NAME, its type, its
- * default, "sighup" or "restart") come with every program. */
+ * default, "sighup" or "restart") come with every program;
+ * --list-options=ini with one that reads a settings file (opt_ini_defaults). */
 int opt_parse(const opt_program *p, void *cfg, int argc, char **argv, int *operands);
+
+/* opt_parse again, for a reload (SIGHUP): every default, the settings file
+ * of --config as it is now, then the same command line, into cfg (a fresh
+ * struct; opt_free releases it). Prints nothing: false with "--NAME: why"
+ * or "--config: PATH:LINE: why" in err. */
+bool opt_reparse(const opt_program *p, void *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Calls fn for every entry whose value differs between the structs a and
+ * b, with its flags (opt_flags). Values are compared as their type says
+ * (strings and lists by their text); an OPT_CUSTOM entry by its field when
+ * it has one (OPT_FIELD), else by its same(); one with neither counts as
+ * unchanged, so a program that reloads gives each one a field or same(). */
+typedef void (*opt_change_fn)(const opt_entry *e, unsigned flags, void *arg);
+void opt_changes(const opt_entry *table, const void *a, const void *b, opt_change_fn fn, void *arg);
+
+/* The entry's flags with those of the OPT_INCLUDE entries it is under. */
+unsigned opt_flags(const opt_entry *table, const opt_entry *e);
 
 /* Applies every entry's default to cfg. False (with why) only for a table
  * whose default its own parser refuses. */
@@ -148,6 +171,13 @@ bool opt_each(const opt_entry *table, opt_visit_fn fn, void *arg);
 /* Writes --help, and the --list-options listing. */
 void opt_help(const opt_program *p, FILE *out);
 void opt_list(const opt_entry *table, FILE *out);
+
+/* Writes --list-options=ini: the table as a settings file whose every
+ * setting is commented out, each after its help text as comment lines:
+ * "# NAME = DEFAULT" ("# NAME = ARG" for one without a default), the
+ * groups as headings; the OPT_CONFIG entry is left out. A packaged
+ * settings file is checked against it, so it documents every option. */
+void opt_ini_defaults(const opt_entry *table, FILE *out);
 
 /* Applies the settings file at path to cfg (the table must have an
  * OPT_CONFIG entry, whose field keeps the values). False with

@@ -136,6 +136,33 @@ static void cdf_path(FILE *out, const axis *a, const double *v, size_t n, double
     fprintf(out, " L%.1f %.1f", x0 + PANEL_W - PLOT_L - PLOT_R, y_of(1, y0));
 }
 
+/* The panel's legend from y = ly down, one row per series: its line, its
+ * name, and its count and quantiles. */
+static void legend(FILE *out, const plot_panel *p, double *const *vals, const size_t *nvals,
+                   double x0, double ly)
+{
+    for (size_t s = 0; s < p->nseries; s++) {
+        double y = ly + (double)s * LEGEND_ROW;
+        fprintf(out,
+                "<g class=\"legend\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                "stroke=\"%s\"",
+                x0, y, x0 + 22, y, colours[s % NCOLOURS]);
+        if (*dashes[s / NCOLOURS % 3])
+            fprintf(out, " stroke-dasharray=\"%s\"", dashes[s / NCOLOURS % 3]);
+        fprintf(out, "/><text x=\"%.1f\" y=\"%.1f\">", x0 + 28, y + 4);
+        xml_text(out, p->series[s].name);
+        if (nvals[s]) {
+            char p50[32], p99[32];
+            fmt_ms(p50, sizeof p50, rank_pct(vals[s], nvals[s], 50));
+            fmt_ms(p99, sizeof p99, rank_pct(vals[s], nvals[s], 99));
+            fprintf(out, "  (n = %zu, p50 %s, p99 %s)", nvals[s], p50, p99);
+        } else {
+            fputs("  (no successful requests)", out);
+        }
+        fputs("</text></g>\n", out);
+    }
+}
+
 static void panel(FILE *out, const plot_panel *p, double *const *vals, const size_t *nvals,
                   const axis *a, double ox, double oy)
 {
@@ -220,28 +247,7 @@ static void panel(FILE *out, const plot_panel *p, double *const *vals, const siz
         fprintf(out, "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\">no successful requests</text>\n",
                 x0 + pw / 2, y0 + PLOT_H / 2);
 
-    /* The legend, one row per series. */
-    double ly = y0 + PLOT_H + AXIS_B + 8;
-    for (size_t s = 0; s < p->nseries; s++) {
-        double y = ly + (double)s * LEGEND_ROW;
-        fprintf(out,
-                "<g class=\"legend\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-                "stroke=\"%s\"",
-                x0, y, x0 + 22, y, colours[s % NCOLOURS]);
-        if (*dashes[s / NCOLOURS % 3])
-            fprintf(out, " stroke-dasharray=\"%s\"", dashes[s / NCOLOURS % 3]);
-        fprintf(out, "/><text x=\"%.1f\" y=\"%.1f\">", x0 + 28, y + 4);
-        xml_text(out, p->series[s].name);
-        if (nvals[s]) {
-            char p50[32], p99[32];
-            fmt_ms(p50, sizeof p50, rank_pct(vals[s], nvals[s], 50));
-            fmt_ms(p99, sizeof p99, rank_pct(vals[s], nvals[s], 99));
-            fprintf(out, "  (n = %zu, p50 %s, p99 %s)", nvals[s], p50, p99);
-        } else {
-            fputs("  (no successful requests)", out);
-        }
-        fputs("</text></g>\n", out);
-    }
+    legend(out, p, vals, nvals, x0, y0 + PLOT_H + AXIS_B + 8);
     fputs("</g>\n", out);
 }
 

@@ -242,17 +242,32 @@ static void head_reset(http1_head *h)
     h->head_len = 0;
 }
 
+/* The start of a head: h reset, the head's end (*end, past the blank
+ * line) and its first line (*line; *pos just past it). HTTP1_INCOMPLETE
+ * while the blank line hasn't arrived; HTTP1_ERROR when the first line is
+ * malformed. */
+static enum http1_result start_line(const char *buf, size_t len, http1_head *h, size_t *end,
+                                    size_t *pos, http1_str *line)
+{
+    size_t from = 0;
+    *end = http1_head_end(buf, len, &from);
+    *pos = 0;
+    head_reset(h);
+    if (*end == 0)
+        return HTTP1_INCOMPLETE;
+    return next_line(buf, *end, pos, line) ? HTTP1_OK : HTTP1_ERROR;
+}
+
 enum http1_result http1_parse_request(const char *buf, size_t len, http1_head *h, int *status,
                                       char *err, size_t errlen)
 {
-    size_t from = 0, end = http1_head_end(buf, len, &from);
-    head_reset(h);
-    if (end == 0)
-        return HTTP1_INCOMPLETE;
-    size_t pos = 0;
+    size_t end, pos;
     http1_str line;
-    if (!next_line(buf, end, &pos, &line))
+    enum http1_result r = start_line(buf, len, h, &end, &pos, &line);
+    if (r == HTTP1_ERROR)
         return fail(status, 400, err, errlen, "%s", "malformed request line");
+    if (r == HTTP1_INCOMPLETE)
+        return r;
     /* method SP request-target SP HTTP-version */
     const char *sp1 = memchr(line.p, ' ', line.n);
     const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', line.n - (size_t)(sp1 + 1 - line.p)) : NULL;
@@ -280,14 +295,13 @@ enum http1_result http1_parse_request(const char *buf, size_t len, http1_head *h
 enum http1_result http1_parse_response(const char *buf, size_t len, bool head_request,
                                        http1_head *h, char *err, size_t errlen)
 {
-    size_t from = 0, end = http1_head_end(buf, len, &from);
-    head_reset(h);
-    if (end == 0)
-        return HTTP1_INCOMPLETE;
-    size_t pos = 0;
+    size_t end, pos;
     http1_str line;
-    if (!next_line(buf, end, &pos, &line))
+    enum http1_result r = start_line(buf, len, h, &end, &pos, &line);
+    if (r == HTTP1_ERROR)
         return fail(NULL, 0, err, errlen, "%s", "malformed status line");
+    if (r == HTTP1_INCOMPLETE)
+        return r;
     /* HTTP-version SP 3DIGIT SP [reason] */
     if (line.n < 12 || line.p[8] != ' ' || (line.n > 12 && line.p[12] != ' '))
         return fail(NULL, 0, err, errlen, "%s", "malformed status line");
@@ -307,7 +321,7 @@ enum http1_result http1_parse_response(const char *buf, size_t len, bool head_re
     for (size_t i = 0; i < h->reason.n; i++)
         if (!is_field_char((unsigned char)h->reason.p[i]))
             return fail(NULL, 0, err, errlen, "%s", "control character in the reason phrase");
-    enum http1_result r = parse_fields(buf, end, pos, h, false, NULL, err, errlen);
+    r = parse_fields(buf, end, pos, h, false, NULL, err, errlen);
     if (r != HTTP1_OK)
         return r;
     if (head_request || code < 200 || code == 204 || code == 304) {

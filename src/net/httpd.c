@@ -1235,8 +1235,7 @@ static void print_listening(int fd, addr_hostport *hp, const char *name)
     }
     char bound[ADDR_HOST_MAX + 16];
     addr_format(hp, bound, sizeof bound);
-    fprintf(stderr, "%s%slistening on %s\n", name ? name : "", name ? " " : "", bound);
-    fflush(stderr);
+    log_announce("%s%slistening on %s", name ? name : "", name ? " " : "", bound);
 }
 
 httpd *httpd_listen(struct event_base *base, const char *spec, const httpd_limits *lim,

@@ -38,6 +38,11 @@ bool cache_init(cache *c, size_t capacity, double ttl)
     return htab_init(&c->table, capacity < 65536 ? capacity : 65536);
 }
 
+void cache_set_ttl(cache *c, double ttl)
+{
+    c->ttl = ttl;
+}
+
 static void lru_unlink(cache *c, cache_entry *e)
 {
     if (e->next == e) {

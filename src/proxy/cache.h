@@ -32,6 +32,10 @@ bool cache_init(cache *c, size_t capacity, double ttl);
 void cache_fini(cache *c);
 size_t cache_size(const cache *c);
 
+/* A new ttl (SIGHUP): entries kept are judged by it from now on, by the
+ * time they were stored. */
+void cache_set_ttl(cache *c, double ttl);
+
 /* Looks text up at time now; true and *label when a fresh entry exists. */
 bool cache_get(cache *c, const char *text, size_t bytes, double now, enum wire_label *label);
 

@@ -124,14 +124,15 @@ static void apply_pool(clients *c, sched *s, double now)
                   sched_set_group_limit(s, CLIENTS_POOL_ID, c->pool.cfg.max_queued);
 }
 
-bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
+bool clients_reload(clients *c, const char *path, const cfile_client *defaults, sched *s,
+                    double now, char *err, size_t errlen)
 {
-    if (!c->path) {
-        snprintf(err, errlen, "no clients file to reload (--clients not given)");
+    if (!c->path != !path) {
+        snprintf(err, errlen, "%s a clients file takes a restart", path ? "adding" : "removing");
         return false;
     }
-    cfile fresh;
-    if (!cfile_load(c->path, &c->defaults, &fresh, err, errlen))
+    cfile fresh = {0};
+    if (path && !cfile_load(path, defaults, &fresh, err, errlen))
         return false;
     /* A file that gives no key where the old one did would turn
      * authentication off: that is what a half-written or emptied file looks
@@ -140,13 +141,16 @@ bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen)
         snprintf(err, errlen,
                  "%s gives no API key, which would turn authentication off (that takes a "
                  "restart)",
-                 c->path);
+                 path);
         cfile_free(&fresh);
         return false;
     }
     cfile_free(&c->file);
     c->file = fresh;
-    apply_pool(c, s, now);
+    c->path = path;
+    c->defaults = *defaults;
+    if (path)
+        apply_pool(c, s, now);
     for (int id = 0; id < METRICS_MAX_CLIENTS; id++) {
         client_state *st = c->state[id];
         if (st) {

@@ -81,12 +81,15 @@ bool clients_init(clients *c, const char *path, const cfile_client *defaults, me
                   size_t errlen);
 void clients_fini(clients *c);
 
-/* Re-reads the file: on success every known client's settings and weight
- * are replaced (and whether it is listed, told to the metrics); on error
- * nothing changes and err says why. A file without API keys is refused
- * when the settings in force have keys: turning authentication off takes
- * a restart. */
-bool clients_reload(clients *c, sched *s, double now, char *err, size_t errlen);
+/* Reads the clients file at path again (NULL: none, as before) with the
+ * clients' defaults given (SIGHUP: the flags' values may have changed too):
+ * on success every known client's settings and weight are replaced (and
+ * whether it is listed, told to the metrics); on error nothing changes, the
+ * defaults neither, and err says why. Adding or removing the file takes a
+ * restart, and so does a file without API keys when the settings in force
+ * have keys: that would turn authentication off. */
+bool clients_reload(clients *c, const char *path, const cfile_client *defaults, sched *s,
+                    double now, char *err, size_t errlen);
 
 /* Finds who sent a request from its Authorization and X-Client-Id headers
  * (either may be NULL). Returns the client id (>= 0), or -1 with the

@@ -477,8 +477,13 @@ static void eject(disp *d, backend *pb)
 static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
 {
     backend *pb = bt->on;
-    log_debug("batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
-              bt->sb.longest, upstream_hostport(pb->conn), bt->attempt, seconds);
+    log_fields(LOG_DEBUG,
+               LOG_FIELDS(LOG_INT("size", bt->n), LOG_INT("longest", bt->sb.longest),
+                          LOG_STR("backend", upstream_hostport(pb->conn)),
+                          LOG_INT("attempt", bt->attempt), LOG_INT("status", 200),
+                          LOG_REAL("seconds", seconds)),
+               "batch size=%zu longest=%zu backend=%s attempt=%d status=200 time=%.4fs", bt->n,
+               bt->sb.longest, upstream_hostport(pb->conn), bt->attempt, seconds);
     /* The backend is free now: the next batch leaves before the answers are
      * even built, so the backend never waits on our client work (the round
      * trip is what bounds throughput). */
@@ -492,11 +497,17 @@ static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
 }
 
 /* A failed attempt: the batch fails or moves as decided (outcome.h). */
-static void failed(disp *d, dbatch *bt, const outcome *o, double seconds)
+static void failed(disp *d, dbatch *bt, const outcome *o, int status, double seconds)
 {
     backend *pb = bt->on;
-    log_warn("batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n, bt->sb.longest,
-             bt->attempt, seconds, o->why);
+    log_fields(LOG_WARN,
+               LOG_FIELDS(LOG_INT("size", bt->n), LOG_INT("longest", bt->sb.longest),
+                          LOG_STR("backend", upstream_hostport(pb->conn)),
+                          LOG_INT("attempt", bt->attempt), LOG_INT("status", status),
+                          LOG_STR("outcome", metrics_attempt_name(o->kind)),
+                          LOG_REAL("seconds", seconds), LOG_STR("error", o->why)),
+               "batch size=%zu longest=%zu attempt=%d failed after %.4fs: %s", bt->n,
+               bt->sb.longest, bt->attempt, seconds, o->why);
     if (o->ejected)
         eject(d, pb);
     switch (o->action) {
@@ -556,7 +567,7 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
     if (o.action == OUTCOME_RESOLVE)
         succeeded(d, bt, &o, seconds);
     else
-        failed(d, bt, &o, seconds);
+        failed(d, bt, &o, status, seconds);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -827,6 +838,13 @@ const char *disp_check(const disp *d)
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
     dispatch(arg);
+}
+
+void disp_set_retries(disp *d, int retries, double backoff_base, double backoff_cap)
+{
+    d->cfg.retries = retries;
+    d->cfg.backoff_base = backoff_base;
+    d->cfg.backoff_cap = backoff_cap;
 }
 
 void disp_kick(disp *d)

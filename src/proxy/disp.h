@@ -85,6 +85,11 @@ typedef struct disp_sync {
 disp_sync disp_sync_pool(disp *d, char *const urls[], const addr_url addrs[], size_t n,
                          bool announce);
 
+/* New retry settings (SIGHUP): every failure from now on is judged by
+ * them (a batch retried `retries` times already fails at its next
+ * failure); a backoff already under way keeps its length. */
+void disp_set_retries(disp *d, int retries, double backoff_base, double backoff_cap);
+
 /* Backends in the pool (leaving ones included), and the URL of the i-th. */
 size_t disp_pool_size(const disp *d);
 const char *disp_pool_url(const disp *d, size_t i);

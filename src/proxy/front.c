@@ -3,7 +3,9 @@
 
 #include "dashboard.h"
 #include "hdr.h"
+#include "log.h"
 #include "mono.h"
+#include "openapi.h"
 #include "wire.h"
 
 #include <event2/buffer.h>
@@ -453,6 +455,8 @@ static metrics_gauges gauges(front *f)
                             .cost_b = cm->b,
                             .cost_observations = cm->seen,
                             .queue_depth = sched_queued(f->queue),
+                            .queue_capacity = f->cfg.max_queue,
+                            .default_deadline = f->cfg.default_deadline,
                             .inflight_requests = f->nlive,
                             .jobs = jobs_count(f->work),
                             .cache_entries = cache_size(f->answers),
@@ -460,6 +464,13 @@ static metrics_gauges gauges(front *f)
                             .policy = sched_policy(f->queue),
                             .usage = client_usage,
                             .usage_arg = f};
+}
+
+void front_sample(front *f)
+{
+    metrics_gauges g = gauges(f);
+    if (!metrics_sample(f->meter, &g, mono_now(), f->cfg.history_interval))
+        log_warn("out of memory: no history sample");
 }
 
 /* Ready when the backend answered anything in the last few seconds (the
@@ -482,12 +493,14 @@ static void handle_get(front *f, httpd_req *req, const char *path)
                              disp_pool_size(f->pool), FRONT_READY_WINDOW);
         else
             httpd_send_json(req, 200, strdup("{\"status\":\"ready\"}"));
-    } else { /* /metrics or /stats, rendered at most once per --metrics-cache-ms */
+    } else { /* /metrics, /stats or /stats/history, rendered at most once per --metrics-cache-ms */
         bool prom = strcmp(path, "/metrics") == 0;
+        enum metrics_page which = prom                          ? METRICS_PAGE_PROMETHEUS
+                                  : strcmp(path, "/stats") == 0 ? METRICS_PAGE_STATS
+                                                                : METRICS_PAGE_HISTORY;
         metrics_gauges g = gauges(f);
         size_t len;
-        const char *body = metrics_page(
-            f->meter, prom ? METRICS_PAGE_PROMETHEUS : METRICS_PAGE_STATS, &g, mono_now(), &len);
+        const char *body = metrics_page(f->meter, which, &g, mono_now(), &len);
         if (body)
             httpd_send_text(req, 200, prom ? "text/plain; version=0.0.4" : "application/json", body,
                             len);
@@ -507,10 +520,13 @@ bool front_head(httpd_req *req, void *arg)
 static bool handle_operational(front *f, httpd_req *req, const char *path)
 {
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
-        strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0)
+        strcmp(path, "/metrics") == 0 || strcmp(path, "/stats") == 0 ||
+        strcmp(path, "/stats/history") == 0)
         handle_get(f, req, path);
     else if (strcmp(path, "/dashboard") == 0)
         dashboard_handle(req);
+    else if (strcmp(path, "/openapi.json") == 0)
+        openapi_handle(req);
     else
         return false;
     return true;
@@ -523,8 +539,9 @@ void front_handle(httpd_req *req, void *arg)
     if (strcmp(path, "/proxy_classify") == 0) {
         handle_classify(f, req);
     } else if (f->cfg.admin_apart && strcmp(path, "/healthz") != 0 &&
-               strcmp(path, "/readyz") != 0) {
-        /* The rest of the operational endpoints are the admin listener's. */
+               strcmp(path, "/readyz") != 0 && strcmp(path, "/openapi.json") != 0) {
+        /* The rest of the operational endpoints are the admin listener's;
+         * the API's description is the clients' too. */
         httpd_send_error(req, 404, "no such path: %s", path);
     } else if (!handle_operational(f, req, path)) {
         httpd_send_error(req, 404, "no such path: %s", path);

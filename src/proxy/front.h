@@ -31,10 +31,13 @@
 
 typedef struct front_config {
     size_t max_request_sequences;
-    size_t max_length;     /* code points of one sequence */
-    double max_batch_cost; /* the cost bound, for 413's detail */
-    /* The operational endpoints but /healthz and /readyz are served by the
-     * admin listener only (--admin-listen). */
+    size_t max_length;       /* code points of one sequence */
+    double max_batch_cost;   /* the cost bound, for 413's detail */
+    size_t max_queue;        /* the scheduler's capacity, a gauge */
+    double default_deadline; /* --timeout, a gauge */
+    double history_interval; /* seconds between the history's samples */
+    /* The operational endpoints but /healthz, /readyz and /openapi.json
+     * are served by the admin listener only (--admin-listen). */
     bool admin_apart;
 } front_config;
 
@@ -64,17 +67,22 @@ typedef struct front {
 bool front_head(httpd_req *req, void *arg);
 
 /* The server's callback for every complete request (arg: the front). With
- * an admin listener, /metrics, /stats and /dashboard are not served here
- * (404): only there. */
+ * an admin listener, /metrics, /stats, /stats/history and /dashboard are
+ * not served here (404): only there. */
 void front_handle(httpd_req *req, void *arg);
 
 /* The server answered a request itself (arg: the front): counted as the
  * anonymous client's, as nothing of the request was read to tell who. */
 void front_refused(int status, void *arg);
 
+/* Takes one sample of the metrics' history (/stats/history) with the
+ * gauges of now. */
+void front_sample(front *f);
+
 /* The admin listener's callback (--admin-listen; arg: the front): the
- * operational endpoints, /healthz, /readyz, /metrics, /stats, /dashboard.
- * It keeps serving during a drain, so the drain can be watched. */
+ * operational endpoints, /healthz, /readyz, /metrics, /stats,
+ * /stats/history, /dashboard, /openapi.json. It keeps serving during a
+ * drain, so the drain can be watched. */
 void front_handle_admin(httpd_req *req, void *arg);
 
 /* Stops taking requests (503) and /readyz says so; on_drained is called

@@ -6,6 +6,7 @@
 #include "mono.h"
 #include "opt.h"
 #include "proxy.h"
+#include "reconf.h"
 #include "sdnotify.h"
 #include "version.h"
 
@@ -15,18 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The service manager (Type=notify) hears of reloads and the drain: the
- * reload is synchronous, so READY=1 follows once it is done. */
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* The service manager (Type=notify) hears of the drain. */
+static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
-    if (sig == SIGHUP) {
-        sdnotify_reloading();
-        proxy_reload(arg);
-        sdnotify_ready();
-    } else {
-        sdnotify_stopping();
-        proxy_shutdown(arg, (int)sig);
-    }
+    sdnotify_stopping();
+    proxy_shutdown(arg, (int)sig);
 }
 
 /* --backend URL, repeatable: the pool. The default is backend_url alone,
@@ -51,6 +45,18 @@ static bool set_backend(const opt_entry *e, void *base, const char *v, opt_from 
         return false;
     }
     c->backend_urls[c->nbackend_urls++] = v;
+    return true;
+}
+
+/* The pool's URLs given in a and b are the same (a reload compares them). */
+static bool same_backends(const opt_entry *e, const void *a, const void *b)
+{
+    const proxy_config *x = a, *y = b;
+    if (x->nbackend_urls != y->nbackend_urls || strcmp(x->backend_url, y->backend_url) != 0)
+        return false;
+    for (size_t i = 0; i < x->nbackend_urls; i++)
+        if (strcmp(x->backend_urls[i], y->backend_urls[i]) != 0)
+            return false;
     return true;
 }
 
@@ -91,6 +97,7 @@ static const opt_entry proxy_opts[] = {
     {.name = "backend",
      .type = OPT_CUSTOM,
      .set = set_backend,
+     .same = same_backends,
      .def = "http://127.0.0.1:8001",
      .arg = "URL",
      .help = "classification server (default %D; POSTs go to URL's path, /classify if it has "
@@ -211,16 +218,19 @@ static const opt_entry proxy_opts[] = {
     {.name = "timeout",
      .type = OPT_CUSTOM,
      .set = set_timeout,
+     OPT_FIELD(proxy_config, timeout),
      .dlo = 0.001,
      .dhi = 3600,
      .def = "30",
      .arg = "SECONDS",
      .help = "default request deadline (default %D; a request may set its own with "
              "X-Timeout-Ms)",
-     .group = "Deadlines and failures:"},
+     .group = "Deadlines and failures:",
+     .flags = OPT_RELOAD},
     {.name = "backend-timeout",
      .type = OPT_CUSTOM,
      .set = set_backend_timeout,
+     OPT_FIELD(proxy_config, backend_timeout),
      .dlo = 0.001,
      .dhi = 3600,
      .def = "30",
@@ -241,14 +251,16 @@ static const opt_entry proxy_opts[] = {
      .hi = 100,
      .def = "3",
      .arg = "N",
-     .help = "retries of a failed batch"},
+     .help = "retries of a failed batch",
+     .flags = OPT_RELOAD},
     {.name = "backoff-base",
      .type = OPT_DOUBLE,
      OPT_FIELD(proxy_config, backoff_base),
      .dhi = 60,
      .def = "0.05",
      .arg = "SECONDS",
-     .help = "first retry's backoff ceiling"},
+     .help = "first retry's backoff ceiling",
+     .flags = OPT_RELOAD},
     {.name = "backoff-cap",
      .type = OPT_DOUBLE,
      OPT_FIELD(proxy_config, backoff_cap),
@@ -256,7 +268,8 @@ static const opt_entry proxy_opts[] = {
      .def = "2",
      .arg = "SECONDS",
      .help = "largest backoff ceiling (default %D); each wait is uniform in [0, min(cap, base * "
-             "2^(retry-1))]"},
+             "2^(retry-1))]",
+     .flags = OPT_RELOAD},
     {.name = "clients",
      .type = OPT_STR,
      OPT_FIELD(proxy_config, clients_file),
@@ -265,7 +278,7 @@ static const opt_entry proxy_opts[] = {
              "on SIGHUP (a reload can't turn API keys off: that takes a restart)",
      .group = "Clients (see README, 'Clients and fairness'):",
      .flags = OPT_RELOAD},
-    {OPT_SUB(proxy_config, client_defaults), .sub = cfile_default_opts},
+    {OPT_SUB(proxy_config, client_defaults), .sub = cfile_default_opts, .flags = OPT_RELOAD},
     {.name = "cache-size",
      .type = OPT_SIZE,
      OPT_FIELD(proxy_config, cache_size),
@@ -280,13 +293,15 @@ static const opt_entry proxy_opts[] = {
      .dhi = 1e9,
      .def = "3600",
      .arg = "SECONDS",
-     .help = "how long a result is reused (default %D; 0: forever)"},
+     .help = "how long a result is reused (default %D; 0: forever)",
+     .flags = OPT_RELOAD},
     {.name = "admin-listen",
      .type = OPT_STR,
      OPT_FIELD(proxy_config, admin_listen),
      .arg = "HOST:PORT",
-     .help = "serve /metrics, /stats and /dashboard (and /healthz, /readyz) on this address "
-             "only, apart from client traffic (default: none, everything on --listen)",
+     .help = "serve /metrics, /stats, /stats/history and /dashboard on this address only, "
+             "apart from client traffic (/healthz, /readyz and /openapi.json on both; default: "
+             "none, everything on --listen)",
      .group = "Operations:"},
     {.name = "metrics-clients",
      .type = OPT_SIZE,
@@ -296,7 +311,8 @@ static const opt_entry proxy_opts[] = {
      .arg = "N",
      .help = "clients with series of their own in /metrics and /stats (default %D): those in "
              "the clients file first, then the busiest; the others are summed as client "
-             "\"(rest)\""},
+             "\"(rest)\"",
+     .flags = OPT_RELOAD},
     {.name = "metrics-cache-ms",
      .type = OPT_MS,
      OPT_FIELD(proxy_config, metrics_cache),
@@ -304,21 +320,41 @@ static const opt_entry proxy_opts[] = {
      .def = "1000",
      .arg = "MS",
      .help = "a rendered /metrics or /stats is served again for this long (default %D; 0: "
-             "render every time)"},
+             "render every time); so is /stats/history",
+     .flags = OPT_RELOAD},
+    {.name = "history-interval-ms",
+     .type = OPT_MS,
+     OPT_FIELD(proxy_config, history_interval),
+     .dlo = 10,
+     .dhi = 60000,
+     .def = "1000",
+     .arg = "MS",
+     .help = "time between two samples of /stats/history, which keeps the last " OPT_STR_OF(
+         METRICS_HISTORY) " (default %D: 10 minutes; shorter for tests)"},
     {.name = "drain-timeout",
      .type = OPT_DOUBLE,
      OPT_FIELD(proxy_config, drain_timeout),
      .dhi = 3600,
      .def = "10",
      .arg = "SECONDS",
-     .help = "on SIGINT/SIGTERM, time given to queued work"},
+     .help = "on SIGINT/SIGTERM, time given to queued work",
+     .flags = OPT_RELOAD},
     {.name = "log-level",
      .type = OPT_CHOICE,
      OPT_FIELD(proxy_config, log_level),
      .choices = log_levels,
      .def = "info",
      .arg = "LEVEL",
-     .help = "%C (default %D; debug logs one line per batch)"},
+     .help = "%C (default %D; debug logs one line per batch)",
+     .flags = OPT_RELOAD},
+    {.name = "log-format",
+     .type = OPT_CHOICE,
+     OPT_FIELD(proxy_config, log_format),
+     .choices = log_formats,
+     .def = "text",
+     .arg = "FORMAT",
+     .help = "%C (default %D): json writes one JSON object a line (time, level, program, "
+             "message and the line's fields), for log shippers"},
     {.name = "config",
      .type = OPT_CONFIG,
      OPT_FIELD(proxy_config, settings),
@@ -336,24 +372,56 @@ static const opt_program proxy_program = {
              "the proxy batches them, sends one batch at a time, and answers each request.\n"
              "\n",
     .epilog = "Endpoints: POST /proxy_classify, GET /healthz, /readyz, /metrics (Prometheus),\n"
-              "/stats (JSON), /dashboard. Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
+              "/stats and /stats/history (JSON), /dashboard, /openapi.json (this API\n"
+              "described in OpenAPI 3.1). Headers: X-Client-Id (1-64 of [A-Za-z0-9._-]),\n"
               "X-Timeout-Ms, Authorization: Bearer KEY (when the clients file has keys).\n"
-              "Signals: SIGHUP reloads the backends file and the clients file; SIGINT/SIGTERM\n"
-              "drain and exit.\n",
+              "Signals: SIGHUP re-reads the --config file (the options marked sighup in\n"
+              "--list-options take effect, a change to another one is logged as needing a\n"
+              "restart), the backends file and the clients file; SIGINT/SIGTERM drain and exit.\n",
     .table = proxy_opts,
     .column = 30};
+
+/* What no option sets; the options' defaults are in proxy_opts. */
+static proxy_config base_config(void)
+{
+    return (proxy_config){.sched = sched_config_default(), .client_defaults.weight = 1};
+}
+
+/* What SIGHUP needs: the command line, to read the settings again as at
+ * the start (the settings file, then the command line over it). */
+typedef struct reloader {
+    proxy *px;
+    int argc;
+    char **argv;
+    reconf rc;
+} reloader;
+
+/* The reload is synchronous: the service manager hears READY=1 once done. */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+    reloader *r = arg;
+    sdnotify_reloading();
+    proxy_config fresh = base_config();
+    char err[1024];
+    if (opt_reparse(&proxy_program, &fresh, r->argc, r->argv, err, sizeof err))
+        reconf_apply(&r->rc, r->px, proxy_opts, &fresh);
+    else
+        log_error("reload: %s; every setting, the backends and the clients stay as they were", err);
+    opt_free(proxy_opts, &fresh);
+    sdnotify_ready();
+}
 
 int main(int argc, char **argv)
 {
     httpd_global_init();
-    /* What no option sets; the options' defaults are in proxy_opts. */
-    proxy px = {.cfg = {.sched = sched_config_default(), .client_defaults.weight = 1}};
+    proxy px = {.cfg = base_config()};
     int rc = opt_parse(&proxy_program, &px.cfg, argc, argv, NULL);
     if (rc) {
         opt_free(proxy_opts, &px.cfg);
         return rc == OPT_EXIT ? 0 : rc;
     }
     log_init("batchproxy", px.cfg.log_level);
+    log_set_format(px.cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
     httpd_raise_fd_limit();
 
@@ -367,13 +435,14 @@ int main(int argc, char **argv)
     sigaddset(&stop, SIGHUP);
     sigprocmask(SIG_BLOCK, &stop, &before);
     struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
+    reloader rl = {.px = &px, .argc = argc, .argv = argv};
     rc = 1;
     if (proxy_init(&px)) {
-        sigint = evsignal_new(px.base, SIGINT, on_signal, &px);
-        sigterm = evsignal_new(px.base, SIGTERM, on_signal, &px);
+        sigint = evsignal_new(px.base, SIGINT, on_stop, &px);
+        sigterm = evsignal_new(px.base, SIGTERM, on_stop, &px);
         evsignal_add(sigint, NULL);
         evsignal_add(sigterm, NULL);
-        sighup = evsignal_new(px.base, SIGHUP, on_signal, &px);
+        sighup = evsignal_new(px.base, SIGHUP, on_reload, &rl);
         evsignal_add(sighup, NULL);
         sigprocmask(SIG_SETMASK, &before, NULL);
         sdnotify_ready(); /* listening, backends resolved, signals handled */
@@ -384,6 +453,7 @@ int main(int argc, char **argv)
         rc = 0;
     }
     proxy_free(&px);
+    reconf_free(&rl.rc);
     opt_free(proxy_opts, &px.cfg);
     return rc;
 }

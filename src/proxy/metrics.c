@@ -19,6 +19,11 @@ static const int known_status[] = {200, 400, 401, 404, 405, 413, 429, 499, 500, 
 static const char *const attempt_names[ATTEMPT_KINDS] = {
     "ok", "busy_429", "server_error_5xx", "rejected_4xx", "bad_answer", "no_answer"};
 
+const char *metrics_attempt_name(enum metrics_attempt kind)
+{
+    return (unsigned)kind < ATTEMPT_KINDS ? attempt_names[kind] : "unknown";
+}
+
 static const double length_bounds[] = {5,  10,  15,  20,  25,  30,  40,  50,
                                        75, 100, 150, 200, 300, 500, 1000};
 
@@ -62,6 +67,24 @@ typedef struct recent_batch {
     enum metrics_attempt kind;
 } recent_batch;
 
+/* A client's figures in a history sample (see metrics.h). */
+typedef struct history_client {
+    int id; /* -1: unused */
+    uint32_t buckets[HIST_LATENCY_NBOUNDS + 1], requests;
+    double max, share_seconds;
+} history_client;
+
+/* One sample of the history; counts modulo 2^32. */
+typedef struct history_sample {
+    double t; /* seconds since the proxy started */
+    double busy_seconds, backend_busy[METRICS_HISTORY_BACKENDS];
+    uint32_t queue_depth, inflight, nbackends;
+    uint32_t by_status[NSTATUS + 1], refused[REFUSED_KINDS], attempts[ATTEMPT_KINDS], retries;
+    uint32_t all_buckets[HIST_LATENCY_NBOUNDS + 1];
+    double all_max;
+    history_client clients[METRICS_HISTORY_CLIENTS];
+} history_sample;
+
 /* One entry of a page: a shown client, or the sum of the rest. */
 typedef struct shown_client {
     const client_metrics *c;
@@ -89,6 +112,12 @@ struct metrics {
     double busy_seconds;
     struct backend_metrics *backends[METRICS_MAX_BACKENDS];
     int nbackends;
+
+    /* The history ring (NULL until the first sample): the next sample goes
+     * to nhistory % METRICS_HISTORY; the last min(nhistory, size) are kept. */
+    history_sample *history;
+    uint64_t nhistory;
+    double history_interval;
 
     size_t shown_max;
     double cache_seconds;
@@ -165,6 +194,7 @@ void metrics_free(metrics *m)
         free(m->backends[i]);
     for (int i = 0; i < METRICS_PAGES; i++)
         free(m->pages[i].body);
+    free(m->history);
     free(m);
 }
 
@@ -195,6 +225,15 @@ static client_metrics *client(metrics *m, int id)
     if (id >= 0 && id < m->nclients)
         return m->clients[id];
     return m->nclients ? m->clients[0] : NULL;
+}
+
+/* A status's label: "200"..., or "other" for the last index. */
+static void status_key(size_t index, char *key, size_t len)
+{
+    if (index < NSTATUS)
+        snprintf(key, len, "%d", known_status[index]);
+    else
+        snprintf(key, len, "other");
 }
 
 static size_t status_index(int status)
@@ -634,10 +673,7 @@ static void prom_per_client(metrics *m, const metrics_gauges *g, struct evbuffer
             if (!c->by_status[s])
                 continue;
             char st[16];
-            if (s < NSTATUS)
-                snprintf(st, sizeof st, "%d", known_status[s]);
-            else
-                snprintf(st, sizeof st, "other");
+            status_key(s, st, sizeof st);
             evbuffer_add_printf(out,
                                 "batchproxy_requests_total{client=\"%s\",status=\"%s\"} %llu\n",
                                 c->name, st, (unsigned long long)c->by_status[s]);
@@ -688,6 +724,12 @@ void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *ou
     evbuffer_add_printf(out, "batchproxy_coalesced_total %llu\n", (unsigned long long)m->coalesced);
     prom_header(out, "batchproxy_queue_depth", "gauge", "Sequences waiting for the backend.");
     evbuffer_add_printf(out, "batchproxy_queue_depth %zu\n", g->queue_depth);
+    prom_header(out, "batchproxy_queue_capacity", "gauge",
+                "Sequences the queue may hold (--max-queue); beyond, new requests get 503.");
+    evbuffer_add_printf(out, "batchproxy_queue_capacity %zu\n", g->queue_capacity);
+    prom_header(out, "batchproxy_default_deadline_seconds", "gauge",
+                "Deadline of a request that sets none (--timeout); past it, the answer is 504.");
+    evbuffer_add_printf(out, "batchproxy_default_deadline_seconds %.9g\n", g->default_deadline);
     prom_header(out, "batchproxy_inflight_requests", "gauge", "Requests not yet answered.");
     evbuffer_add_printf(out, "batchproxy_inflight_requests %zu\n", g->inflight_requests);
     prom_header(out, "batchproxy_cost_intercept_seconds", "gauge",
@@ -751,10 +793,7 @@ static json_t *client_json(const shown_client *e)
         if (!c->by_status[s])
             continue;
         char key[16];
-        if (s < NSTATUS)
-            snprintf(key, sizeof key, "%d", known_status[s]);
-        else
-            snprintf(key, sizeof key, "other");
+        status_key(s, key, sizeof key);
         json_object_set_new(st, key, json_integer((json_int_t)c->by_status[s]));
         total += (json_int_t)c->by_status[s];
     }
@@ -806,6 +845,8 @@ char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now)
     for (size_t i = 0; i < hist_latency_nbounds; i++)
         json_array_append_new(bounds, json_real(hist_latency_bounds[i]));
     json_object_set_new(root, "latency_bucket_bounds", bounds);
+    json_object_set_new(root, "queue_capacity", json_integer((json_int_t)g->queue_capacity));
+    json_object_set_new(root, "default_deadline_seconds", json_real(g->default_deadline));
     json_object_set_new(root, "cost_model",
                         json_pack("{s:f,s:f,s:f,s:I}", "a_seconds", g->cost_a, "linear_seconds",
                                   g->cost_lin, "b_seconds", g->cost_b, "observations",
@@ -815,6 +856,147 @@ char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now)
     char *s = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     return s;
+}
+
+/* --- the history (see metrics.h) --- */
+
+/* The busiest clients for a sample, listed ones first (candidate_cmp),
+ * into cand; returns how many (at most METRICS_HISTORY_CLIENTS and the
+ * shown limit). */
+static size_t history_pick(const metrics *m, candidate *cand)
+{
+    size_t n = 0,
+           keep = METRICS_HISTORY_CLIENTS < m->shown_max ? METRICS_HISTORY_CLIENTS : m->shown_max;
+    for (int i = 0; i < m->nclients; i++) {
+        const client_metrics *c = m->clients[i];
+        uint64_t activity = answered(c) + c->admitted;
+        if (activity)
+            cand[n++] = (candidate){.id = i, .listed = c->listed, .score = activity};
+    }
+    qsort(cand, n, sizeof *cand, candidate_cmp);
+    return n < keep ? n : keep;
+}
+
+static void history_buckets(uint32_t *into, const hist *h)
+{
+    for (size_t b = 0; b <= HIST_LATENCY_NBOUNDS; b++)
+        into[b] += (uint32_t)h->counts[b];
+}
+
+/* The all-clients figures: answers, refusals, latency buckets. */
+static void history_totals(const metrics *m, history_sample *s)
+{
+    for (int i = 0; i < m->nclients; i++) {
+        const client_metrics *c = m->clients[i];
+        for (size_t k = 0; k <= NSTATUS; k++)
+            s->by_status[k] += (uint32_t)c->by_status[k];
+        for (int r = 0; r < REFUSED_KINDS; r++)
+            s->refused[r] += (uint32_t)c->refused[r];
+        history_buckets(s->all_buckets, &c->total);
+        if (c->total.n && c->total.max > s->all_max)
+            s->all_max = c->total.max;
+    }
+}
+
+bool metrics_sample(metrics *m, const metrics_gauges *g, double now, double interval)
+{
+    if (!m->history && !(m->history = calloc(METRICS_HISTORY, sizeof *m->history)))
+        return false;
+    m->history_interval = interval;
+    history_sample *s = &m->history[m->nhistory++ % METRICS_HISTORY];
+    *s = (history_sample){.t = now - m->started,
+                          .busy_seconds = m->busy_seconds,
+                          .queue_depth = (uint32_t)g->queue_depth,
+                          .inflight = (uint32_t)g->inflight_requests,
+                          .retries = (uint32_t)m->retries};
+    for (int i = 0; i < m->nbackends && i < METRICS_HISTORY_BACKENDS; i++)
+        s->backend_busy[s->nbackends++] = m->backends[i]->busy_seconds;
+    for (int k = 0; k < ATTEMPT_KINDS; k++)
+        s->attempts[k] = (uint32_t)m->attempts[k];
+    history_totals(m, s);
+    candidate cand[METRICS_MAX_CLIENTS];
+    size_t n = history_pick(m, cand);
+    for (size_t k = 0; k < METRICS_HISTORY_CLIENTS; k++) {
+        history_client *hc = &s->clients[k];
+        hc->id = -1;
+        if (k >= n)
+            continue;
+        const client_metrics *c = m->clients[cand[k].id];
+        hc->id = cand[k].id;
+        hc->requests = (uint32_t)answered(c);
+        hc->max = c->total.max;
+        hc->share_seconds = usage_seconds(g, cand[k].id);
+        history_buckets(hc->buckets, &c->total);
+    }
+    return true;
+}
+
+static json_t *u32_array(const uint32_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+/* Keys of u32 counts: names[i] → v[i], zeros left out. */
+static json_t *u32_object(const char *const *names, const uint32_t *v, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        if (v[i])
+            json_object_set_new(o, names[i], json_integer(v[i]));
+    return o;
+}
+
+static json_t *sample_json(const metrics *m, const history_sample *s)
+{
+    json_t *busy = json_object();
+    for (uint32_t i = 0; i < s->nbackends; i++)
+        json_object_set_new(busy, m->backends[i]->name, json_real(s->backend_busy[i]));
+    json_t *status = json_object();
+    for (size_t k = 0; k <= NSTATUS; k++) {
+        char key[16];
+        status_key(k, key, sizeof key);
+        if (s->by_status[k])
+            json_object_set_new(status, key, json_integer(s->by_status[k]));
+    }
+    json_t *clients = json_object();
+    for (size_t k = 0; k < METRICS_HISTORY_CLIENTS && s->clients[k].id >= 0; k++) {
+        const history_client *hc = &s->clients[k];
+        json_object_set_new(clients, m->clients[hc->id]->name,
+                            json_pack("{s:o,s:f,s:I,s:f}", "latency_buckets",
+                                      u32_array(hc->buckets, HIST_LATENCY_NBOUNDS + 1), "max",
+                                      hc->max, "requests", (json_int_t)hc->requests,
+                                      "share_seconds", hc->share_seconds));
+    }
+    return json_pack(
+        "{s:f,s:I,s:I,s:f,s:o,s:o,s:o,s:o,s:I,s:{s:o,s:f},s:o}", "t", s->t, "queue_depth",
+        (json_int_t)s->queue_depth, "inflight_requests", (json_int_t)s->inflight,
+        "backend_busy_seconds", s->busy_seconds, "busy", busy, "by_status", status, "refused",
+        u32_object(refusal_names, s->refused, REFUSED_KINDS), "backend_attempts",
+        u32_object(attempt_names, s->attempts, ATTEMPT_KINDS), "retries", (json_int_t)s->retries,
+        "all", "latency_buckets", u32_array(s->all_buckets, HIST_LATENCY_NBOUNDS + 1), "max",
+        s->all_max, "clients", clients);
+}
+
+char *metrics_history_json(const metrics *m)
+{
+    json_t *samples = json_array();
+    uint64_t first = m->nhistory > METRICS_HISTORY ? m->nhistory - METRICS_HISTORY : 0;
+    for (uint64_t k = first; k < m->nhistory; k++)
+        json_array_append_new(samples, sample_json(m, &m->history[k % METRICS_HISTORY]));
+    json_t *bounds = json_array();
+    for (size_t i = 0; i < hist_latency_nbounds; i++)
+        json_array_append_new(bounds, json_real(hist_latency_bounds[i]));
+    json_t *root =
+        json_pack("{s:f,s:I,s:o,s:o}", "interval_seconds", m->history_interval, "capacity",
+                  (json_int_t)METRICS_HISTORY, "latency_bucket_bounds", bounds, "samples", samples);
+    if (!root)
+        return NULL;
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return text;
 }
 
 const char *metrics_page(metrics *m, enum metrics_page which, const metrics_gauges *g, double now,
@@ -837,7 +1019,8 @@ const char *metrics_page(metrics *m, enum metrics_page which, const metrics_gaug
                 }
                 evbuffer_free(buf);
             }
-        } else if ((body = metrics_stats_json(m, g, now))) {
+        } else if ((body = which == METRICS_PAGE_STATS ? metrics_stats_json(m, g, now)
+                                                       : metrics_history_json(m))) {
             n = strlen(body);
         }
         if (!body)

@@ -46,6 +46,20 @@
 /* /stats lists this many of the latest batch attempts ("recent_batches"),
  * so the dashboard can plot observed batch times against the cost curve. */
 #define METRICS_RECENT_BATCHES 200
+/* The history (/stats/history): the last METRICS_HISTORY samples, one per
+ * --history-interval-ms (1 s: 10 minutes), of what the dashboard draws, so
+ * a page opened now shows the minutes before it at once. A sample holds
+ * the queue and in-flight gauges, the backends' busy seconds (the first
+ * METRICS_HISTORY_BACKENDS), the answers by status, refusals by reason,
+ * attempts by outcome and retries (all clients), and the cumulative
+ * latency buckets of all clients and of the METRICS_HISTORY_CLIENTS
+ * busiest (at most --metrics-clients; listed clients first), with their
+ * requests and backend seconds. Counts are kept modulo 2^32 (differences
+ * over a window are exact below 2^32). Fixed size: 1912 bytes a sample on
+ * x86-64, 1.1 MiB for the ring, allocated at the first sample. */
+#define METRICS_HISTORY 600
+#define METRICS_HISTORY_CLIENTS 8
+#define METRICS_HISTORY_BACKENDS 8
 
 /* Outcomes of one attempt to send a batch to the backend. */
 enum metrics_attempt {
@@ -60,6 +74,8 @@ enum metrics_attempt {
 };
 
 typedef struct metrics metrics;
+/* The outcome's name in /metrics and /stats ("ok", "busy_429"...). */
+const char *metrics_attempt_name(enum metrics_attempt kind);
 
 /* Why a request was refused before it was queued. */
 enum metrics_refusal {
@@ -78,6 +94,10 @@ typedef void (*metrics_usage_fn)(void *arg, int client, double *seconds, size_t 
 
 typedef struct metrics_gauges {
     size_t queue_depth, inflight_requests, jobs, cache_entries;
+    /* The limits alerting rules compare with: --max-queue, and the default
+     * request deadline (--timeout) in seconds. */
+    size_t queue_capacity;
+    double default_deadline;
     double backend_last_contact_age; /* seconds, -1 if never */
     double cost_a, cost_lin, cost_b; /* the learned cost curve a + lin × L + b × L² */
     unsigned long long cost_observations;
@@ -134,7 +154,19 @@ void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *ou
 /* A malloc'd JSON text. */
 char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now);
 
-enum metrics_page { METRICS_PAGE_PROMETHEUS, METRICS_PAGE_STATS, METRICS_PAGES };
+/* Takes one sample of the history (the caller's timer calls it every
+ * interval; `interval` is only reported). False when out of memory. */
+bool metrics_sample(metrics *m, const metrics_gauges *g, double now, double interval);
+/* The history as a malloc'd JSON text: {"interval_seconds", "capacity",
+ * "latency_bucket_bounds", "samples": [oldest first]}. */
+char *metrics_history_json(const metrics *m);
+
+enum metrics_page {
+    METRICS_PAGE_PROMETHEUS,
+    METRICS_PAGE_STATS,
+    METRICS_PAGE_HISTORY,
+    METRICS_PAGES
+};
 /* The page as rendered at most cache_seconds before `now` (rendered now if
  * older); owned by m, valid until the next call. NULL when out of memory.
  * g is only read when the page is rendered. */

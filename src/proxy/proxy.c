@@ -26,6 +26,15 @@ static void on_drained(void *arg)
     stop_loop(arg);
 }
 
+/* Every --history-interval-ms: one sample of the dashboard's history. */
+static void on_history_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    proxy *px = arg;
+    front_sample(&px->api);
+}
+
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     proxy *px = arg;
@@ -207,7 +216,10 @@ static bool start_front(proxy *px)
     px->api = (front){.cfg = {.max_request_sequences = px->cfg.max_request_sequences,
                               .max_length = px->cfg.sched.max_length,
                               .max_batch_cost = px->cfg.sched.max_batch_cost,
-                              .admin_apart = px->cfg.admin_listen != NULL},
+                              .admin_apart = px->cfg.admin_listen != NULL,
+                              .max_queue = px->cfg.sched.max_queue,
+                              .default_deadline = px->cfg.timeout,
+                              .history_interval = px->cfg.history_interval},
                       .base = px->base,
                       .queue = px->queue,
                       .work = &px->work,
@@ -281,12 +293,16 @@ bool proxy_init(proxy *px)
         !(px->base = new_event_base()) ||
         !(px->pool = disp_new(px->base, &dc, px->queue, &px->work, &px->answers, px->meter)) ||
         !backend_list_join(px, &bl) ||
-        !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px))) {
+        !(px->drain_timer = evtimer_new(px->base, on_drain_timeout, px)) ||
+        !(px->history_timer = event_new(px->base, -1, EV_PERSIST, on_history_tick, px))) {
         log_error("out of memory");
         backend_list_free(&bl);
         return false;
     }
     metrics_set_exposition(px->meter, px->cfg.metrics_clients, px->cfg.metrics_cache);
+    double hi = px->cfg.history_interval;
+    struct timeval every = {(time_t)hi, (suseconds_t)((hi - floor(hi)) * 1e6)};
+    evtimer_add(px->history_timer, &every);
     if (!start_front(px))
         return false;
     size_t n = disp_pool_size(px->pool);
@@ -297,24 +313,6 @@ bool proxy_init(proxy *px)
     return true;
 }
 
-void proxy_reload(proxy *px)
-{
-    if (!px->cfg.backends_file && !px->cfg.clients_file) {
-        log_info("reload: nothing to reload (neither --backends-file nor --clients given)");
-        return;
-    }
-    proxy_reload_backends(px);
-    if (!px->cfg.clients_file)
-        return;
-    char err[300];
-    if (!clients_reload(&px->callers, px->queue, mono_now(), err, sizeof err)) {
-        log_error("reload: %s; keeping the settings in force", err);
-        return;
-    }
-    log_info("reload: clients file %s: %zu clients%s", px->cfg.clients_file, px->callers.file.n,
-             px->callers.file.keys ? ", API keys required" : "");
-}
-
 void proxy_free(proxy *px)
 {
     httpd_free(px->admin);
@@ -323,6 +321,8 @@ void proxy_free(proxy *px)
     disp_free(px->pool);
     if (px->drain_timer)
         event_free(px->drain_timer);
+    if (px->history_timer)
+        event_free(px->history_timer);
     if (px->work.table.slots)
         jobs_fini(&px->work);
     if (px->answers.table.slots)

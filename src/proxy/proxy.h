@@ -10,7 +10,8 @@
  * The modules' calls run one way: main -> proxy -> front -> (clients, jobs,
  * cache) -> disp -> (outcome, upstream, health, sched); metrics is called by the
  * others and calls none of them (scripts/check-layers.sh checks that the
- * includes have no cycle). */
+ * includes have no cycle). reconf (SIGHUP's settings) sits beside proxy:
+ * main calls it, it calls proxy and the modules below. */
 #ifndef BP_PROXY_H
 #define BP_PROXY_H
 
@@ -55,9 +56,11 @@ typedef struct proxy_config {
     int io_timeout;
     size_t max_connections;
     enum log_level log_level;
-    size_t metrics_clients; /* clients with series of their own in /metrics, /stats */
-    double metrics_cache;   /* seconds a rendered /metrics or /stats is reused */
-    void *settings;         /* --config FILE's values (opt.h; main.c frees them) */
+    enum log_format log_format;
+    size_t metrics_clients;  /* clients with series of their own in /metrics, /stats */
+    double metrics_cache;    /* seconds a rendered /metrics or /stats is reused */
+    double history_interval; /* seconds between samples of /stats/history */
+    void *settings;          /* --config FILE's values (opt.h; main.c frees them) */
 } proxy_config;
 
 typedef struct proxy {
@@ -73,6 +76,7 @@ typedef struct proxy {
     disp *pool;          /* the dispatcher: owns the pool of backends */
     front api;           /* the HTTP API, on http (and admin) */
     struct event *drain_timer;
+    struct event *history_timer; /* samples the history (metrics_sample) */
 } proxy;
 
 /* Builds every module from px->cfg and starts listening; on failure logs
@@ -87,11 +91,7 @@ void proxy_free(proxy *px);
  * what is left with 503, then end the loop. A second call ends it at once. */
 void proxy_shutdown(proxy *px, int sig);
 
-/* Re-reads the clients file (SIGHUP). Requests in flight are untouched;
- * on error the old settings stay and the error is logged. */
-void proxy_reload(proxy *px);
-
-/* Re-reads the backends file (SIGHUP; called by proxy_reload): backends
+/* Re-reads the backends file (SIGHUP; called by reconf_apply): backends
  * no longer listed finish their batch in flight, then leave; new ones join
  * (disp_sync_pool). On error (unreadable file, bad URL, no backend) the
  * pool stays as it is. */

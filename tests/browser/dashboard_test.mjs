@@ -3,7 +3,9 @@
 // DevTools protocol on --remote-debugging-pipe, so no npm packages), drives
 // traffic with loadgen, then checks that the page loaded without console
 // errors, asked nothing of any other origin, and shows what /stats says.
-// Saves a screenshot. Exit 0 pass, 1 fail, 77 skip (no Chromium).
+// Then opens a second page after the traffic: drawn from /stats/history
+// (sampled every 100 ms here, --history-interval-ms), its first poll must
+// already show the traffic that came before it. Saves a screenshot. Exit 0 pass, 1 fail, 77 skip (no Chromium).
 //
 // Usage: node dashboard_test.mjs --build DIR --screenshot FILE.png
 import { spawn } from 'node:child_process';
@@ -145,6 +147,7 @@ async function main() {
   const classifyd = await start('classifyd', ['--listen', '127.0.0.1:0', '--cost', '0.0005', '--quiet']);
   const proxy = await start('batchproxy', [
     '--listen', '127.0.0.1:0', '--backend', `http://127.0.0.1:${classifyd.port}`, '--max-length', '100',
+    '--history-interval-ms', '100',
   ]);
   const origin = `http://127.0.0.1:${proxy.port}`;
 
@@ -298,6 +301,35 @@ async function main() {
   const png = await s('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true });
   writeFileSync(shot, Buffer.from(png.data, 'base64'));
   console.log(`screenshot: ${shot}`);
+
+  // A page opened now draws the history at once: with its first poll, its
+  // charts hold every sample the proxy kept, from before it opened.
+  const hist = JSON.parse((await request(proxy.port, 'GET', '/stats/history')).body);
+  const opened = hist.samples.length ? hist.samples[hist.samples.length - 1].t : 0;
+  if (!(hist.samples.length >= 20)) problems.push(`/stats/history has ${hist.samples.length} samples`);
+  if (hist.samples.length > hist.capacity) problems.push('/stats/history holds more than its capacity');
+  const late = await b.send('Target.createTarget', { url: 'about:blank' });
+  const { sessionId: s2 } = await b.send('Target.attachToTarget', { targetId: late.targetId, flatten: true });
+  await b.send('Runtime.enable', {}, s2);
+  await b.send('Page.navigate', { url: `${origin}/dashboard` }, s2);
+  const evaluate2 = async (expr) => (await b.send('Runtime.evaluate', { expression: expr, returnByValue: true }, s2)).result.value;
+  const t1 = Date.now();
+  while (!(+(await evaluate2('document.body && document.body.dataset.polls')) >= 1)) {
+    if (Date.now() - t1 > 15000) fail('the second page never polled');
+    await sleep(50);
+  }
+  const late1 = await evaluate2(`({samples: +document.body.dataset.historySamples,
+    from: +document.body.dataset.historyFrom, queue: +document.getElementById('queue').dataset.points,
+    latency: +document.getElementById('latency-all').dataset.points,
+    window: +document.getElementById('latency-all').dataset.windowCount,
+    rate: +document.getElementById('rate').dataset.points})`);
+  if (!(late1.samples >= hist.samples.length)) problems.push(`second page: ${late1.samples} history samples, /stats/history had ${hist.samples.length}`);
+  if (!(late1.from < opened - 1)) problems.push(`second page starts at ${late1.from} s, opened at ${opened} s`);
+  // (less the samples newer than its first /stats, a page kept up to --metrics-cache-ms: 10 here)
+  if (!(late1.queue >= 2 * (hist.samples.length - 12))) problems.push(`second page: ${late1.queue} queue points at its first poll`);
+  if (!(late1.latency > 10)) problems.push(`second page: ${late1.latency} latency points at its first poll`);
+  if (!(late1.rate > 10)) problems.push(`second page: ${late1.rate} request rate points at its first poll`);
+  eq('second page: latency samples in the window', late1.window, totalOk);
 
   if (problems.length) fail(`problems:\n  ${problems.join('\n  ')}`);
   console.log(`ok: ${names.length} clients, ${rb.length} batches, ${polled + 2}+ polls, no console errors`);

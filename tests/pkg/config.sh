@@ -1,11 +1,13 @@
 #!/bin/sh
-# The packaged configuration works as shipped: classifyd started with
-# CLASSIFYD_OPTS from deploy/etc/classifyd.conf, batchproxy with
-# BATCHPROXY_OPTS from batchproxy.conf (its backends file naming that
-# classifyd) and the settings of clients.example uncommented, as the units
-# start them (the options split on spaces); only the ports are free ones
-# instead of 8000 and 8001. A request with alice's key is classified,
-# /readyz says ready, and both drain and exit 0 on SIGTERM.
+# The packaged configuration works as shipped: classifyd and batchproxy
+# started as their units start them, with --config and the settings files
+# of deploy/etc (batchproxy's backends file naming that classifyd), the
+# settings of clients.example uncommented and named by a "clients =" line
+# added to batchproxy.conf; only the ports are free ones instead of 8000
+# and 8001 (--listen on the command line, which overrides the file). A
+# request with alice's key is classified, /readyz says ready; a reload
+# with a changed rate-limit applies it and logs a changed max-queue as
+# needing a restart; both drain and exit 0 on SIGTERM.
 # Usage: tests/pkg/config.sh BUILD_DIR SOURCE_DIR
 set -eu
 build=$1 src=$2
@@ -58,27 +60,18 @@ sed -n 's/^# \(\[.*\]\)/\1/p; s/^# \([a-z_]* *=.*\)/\1/p' "$src/deploy/etc/clien
 grep -q '^key = ' etc/clients || fail "clients.example has no key to try"
 key=$(sed -n 's/^key = \([^ ;]*\).*/\1/p' etc/clients | head -1)
 
-# shellcheck source=deploy/etc/classifyd.conf
-. ./etc/classifyd.conf
-# shellcheck disable=SC2086 # split into words, as systemd splits $CLASSIFYD_OPTS
-set -- $CLASSIFYD_OPTS
-[ "$1 $2" = "--listen 127.0.0.1:8001" ] || fail "classifyd.conf: expected --listen 127.0.0.1:8001 first"
-shift 2
-"$build/classifyd" --listen 127.0.0.1:0 "$@" 2>classifyd.log &
+grep -q '^listen = 127.0.0.1:8001$' etc/classifyd.conf || fail "classifyd.conf: expected listen = 127.0.0.1:8001"
+"$build/classifyd" --config etc/classifyd.conf --listen 127.0.0.1:0 2>classifyd.log &
 cpid=$!
 cport=$(port_of classifyd.log) || fail "classifyd did not listen"
 sed -i "s#http://127.0.0.1:8001#http://127.0.0.1:$cport#" etc/backends
 
-# shellcheck disable=SC1091 # made from deploy/etc/batchproxy.conf.in above
-. ./etc/batchproxy.conf
-# shellcheck disable=SC2086 # as systemd splits $BATCHPROXY_OPTS
-set -- $BATCHPROXY_OPTS
-[ "$1 $2" = "--listen 127.0.0.1:8000" ] || fail "batchproxy.conf: expected --listen 127.0.0.1:8000 first"
-shift 2
-"$build/batchproxy" --listen 127.0.0.1:0 "$@" --clients etc/clients 2>batchproxy.log &
+grep -q '^listen = 127.0.0.1:8000$' etc/batchproxy.conf || fail "batchproxy.conf: expected listen = 127.0.0.1:8000"
+echo "clients = $tmp/etc/clients" >>etc/batchproxy.conf
+"$build/batchproxy" --config etc/batchproxy.conf --listen 127.0.0.1:0 2>batchproxy.log &
 ppid_=$!
 pport=$(port_of batchproxy.log) || fail "batchproxy did not listen"
-grep -q "clients file etc/clients: 1 clients" batchproxy.log || fail "the example's clients were not read"
+grep -q "clients file $tmp/etc/clients: 1 clients" batchproxy.log || fail "the example's clients were not read"
 
 out=$(curl -sS -H "Authorization: Bearer $key" -d '{"sequence": "int x = 1;"}' \
   "http://127.0.0.1:$pport/proxy_classify")
@@ -86,6 +79,20 @@ out=$(curl -sS -H "Authorization: Bearer $key" -d '{"sequence": "int x = 1;"}' \
 code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pport/readyz")
 [ "$code" = 200 ] || fail "/readyz: $code"
 echo "ok: classified through batchproxy (port $pport) and classifyd (port $cport); /readyz 200"
+
+# systemctl reload: a reloadable setting and a restart-only one.
+echo "rate-limit = 5" >>etc/batchproxy.conf
+echo "max-queue = 500" >>etc/batchproxy.conf
+kill -HUP "$ppid_"
+i=0
+while [ $i -lt 150 ] && ! grep -q "reload: applied" batchproxy.log; do
+  sleep 0.1
+  i=$((i + 1))
+done
+grep -q "info: reload: applied --rate-limit$" batchproxy.log || fail "the reload did not apply rate-limit"
+grep -q "warn: reload: --max-queue changed: it needs a restart" batchproxy.log ||
+  fail "the reload did not log max-queue as needing a restart"
+echo "ok: a reload applied rate-limit, and logged max-queue as needing a restart"
 
 kill -TERM "$ppid_"
 wait_exit "$ppid_"

@@ -3,8 +3,8 @@
 # belongs: the servers in sbin, the tools in bin, the manual pages in their
 # sections, the units and the sysusers.d entry where systemd reads them,
 # the configuration in SYSCONFDIR/batchproxy; the installed units start the
-# installed programs with the installed configuration, which names the
-# installed backends file.
+# installed programs with the installed settings files (--config), which
+# the programs accept, batchproxy's naming the installed backends file.
 # Usage: tests/pkg/install.sh BUILD_DIR
 set -eu
 build=$1
@@ -33,10 +33,14 @@ for prog in batchproxy classifyd; do
     echo "FAIL: $exec doesn't run" >&2
     fail=1
   fi
-  env=$(sed -n 's/^EnvironmentFile=-//p' "$unit")
-  [ "$env" = "$(path "/batchproxy/$prog.conf")" ] || { echo "FAIL: $prog.service reads '$env'" >&2; fail=1; }
+  conf=$(sed -n 's/^ExecStart=[^ ]* --config \([^ ]*\)$/\1/p' "$unit")
+  [ "$conf" = "$(path "/batchproxy/$prog.conf")" ] || { echo "FAIL: $prog.service reads '$conf'" >&2; fail=1; }
+  if ! "$tmp$exec" --config "$tmp$conf" --list-options >/dev/null; then
+    echo "FAIL: $prog refuses its installed settings file" >&2
+    fail=1
+  fi
 done
-backends=$(sed -n 's/.*--backends-file \([^ "]*\).*/\1/p' "$tmp$(path /batchproxy/batchproxy.conf)")
+backends=$(sed -n 's/^backends-file = //p' "$tmp$(path /batchproxy/batchproxy.conf)")
 [ "$backends" = "$(path /batchproxy/backends)" ] || { echo "FAIL: batchproxy.conf names '$backends'" >&2; fail=1; }
 [ $fail = 0 ] && echo "ok: $(wc -l <"$tmp/files") files installed:" && sed 's/^/  /' "$tmp/files"
 exit $fail

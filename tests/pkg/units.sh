@@ -1,7 +1,7 @@
 #!/bin/sh
 # The systemd units in deploy/systemd, configured as cmake --install does
 # (the programs of this build): systemd-analyze verify finds nothing wrong;
-# batchproxy.service's TimeoutStopSec outlasts the --drain-timeout of the
+# batchproxy.service's TimeoutStopSec outlasts the drain-timeout of the
 # packaged batchproxy.conf; and systemd-analyze security (offline) prints
 # each unit's exposure, which must stay at most 2.0 ("OK"; docs/service.md
 # has the figures). Exit 77 (skipped) without systemd-analyze.
@@ -34,12 +34,12 @@ seconds() {
     t += (u == "min" || u == "m") ? v * 60 : (u == "h") ? v * 3600 : v } print t }'
 }
 stop=$(seconds "$(sed -n 's/^TimeoutStopSec=//p' "$tmp/batchproxy.service")")
-drain=$(sed -n '/^BATCHPROXY_OPTS=/s/.*--drain-timeout \([0-9][0-9.]*\).*/\1/p' "$src/deploy/etc/batchproxy.conf.in")
+drain=$(sed -n 's/^drain-timeout *= *\([0-9][0-9.]*\).*/\1/p' "$src/deploy/etc/batchproxy.conf.in")
 drain=${drain:-10} # batchproxy's default
 if awk -v s="$stop" -v d="$drain" 'BEGIN { exit !(s > d + 5) }'; then
-  echo "ok: TimeoutStopSec $stop s outlasts --drain-timeout $drain s"
+  echo "ok: TimeoutStopSec $stop s outlasts drain-timeout $drain s"
 else
-  echo "FAIL: TimeoutStopSec $stop s must exceed --drain-timeout $drain s (plus 5 s to exit)" >&2
+  echo "FAIL: TimeoutStopSec $stop s must exceed drain-timeout $drain s (plus 5 s to exit)" >&2
   fail=1
 fi
 

@@ -267,12 +267,14 @@ static void test_admin_listener_serves_the_operational_endpoints_apart(void **st
 
     assert_int_equal(get_status(f->proxy.port, "/metrics"), 404);
     assert_int_equal(get_status(f->proxy.port, "/stats"), 404);
+    assert_int_equal(get_status(f->proxy.port, "/stats/history"), 404);
     assert_int_equal(get_status(f->proxy.port, "/dashboard"), 404);
     assert_int_equal(get_status(f->proxy.port, "/healthz"), 200);
     char *text = get(admin, "/metrics");
     assert_true(series(text, "batchproxy_client_admitted_total{client=\"alice\"}") == 1);
     free(text);
     assert_int_equal(get_status(admin, "/stats"), 200);
+    assert_int_equal(get_status(admin, "/stats/history"), 200);
     assert_int_equal(get_status(admin, "/dashboard"), 200);
     assert_int_equal(get_status(admin, "/healthz"), 200);
 
@@ -291,6 +293,7 @@ static void test_one_listener_by_default(void **state)
     assert_int_equal(admin_port(&f->proxy), 0);
     assert_int_equal(get_status(f->proxy.port, "/metrics"), 200);
     assert_int_equal(get_status(f->proxy.port, "/stats"), 200);
+    assert_int_equal(get_status(f->proxy.port, "/stats/history"), 200);
     assert_int_equal(get_status(f->proxy.port, "/dashboard"), 200);
 }
 

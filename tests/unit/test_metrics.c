@@ -244,6 +244,8 @@ static void test_pages_are_rendered_once_per_interval(void **state)
         assert_non_null(p);
         char *first = strndup(p, len1);
         answer(m, a, 1);
+        if (w == METRICS_PAGE_HISTORY) /* it changes with a sample */
+            assert_true(metrics_sample(m, &g, 10.5, 1.0));
         p = metrics_page(m, (enum metrics_page)w, &g, 10.9, &len2);
         assert_int_equal(len2, len1);
         assert_memory_equal(p, first, len1); /* the same bytes within the interval */
@@ -309,6 +311,53 @@ static void test_cost_curve_has_three_coefficients(void **state)
     metrics_free(m);
 }
 
+/* The history keeps the last METRICS_HISTORY samples, oldest first, each
+ * with the busiest clients (no more than METRICS_HISTORY_CLIENTS, nor than
+ * shown) and the all-clients latency buckets. */
+static void test_history_is_a_bounded_ring(void **state)
+{
+    metrics *m = new_metrics();
+    metrics_set_exposition(m, 3, 0);
+    metrics_gauges g = {.policy = "cost", .queue_depth = 7};
+    char name[16];
+    for (int c = 0; c < 5; c++) {
+        snprintf(name, sizeof name, "c%d", c);
+        int id = add(m, name, false);
+        for (int k = 0; k <= c; k++)
+            answer(m, id, 1);
+    }
+    for (int i = 0; i < METRICS_HISTORY + 100; i++)
+        assert_true(metrics_sample(m, &g, 1.0 + i, 1.0));
+    char *js = metrics_history_json(m);
+    json_error_t err;
+    json_t *root = json_loads(js, 0, &err);
+    assert_non_null(root);
+    json_t *samples = json_object_get(root, "samples");
+    assert_int_equal(json_array_size(samples), METRICS_HISTORY);
+    assert_int_equal(json_integer_value(json_object_get(root, "capacity")), METRICS_HISTORY);
+    json_t *first = json_array_get(samples, 0),
+           *last = json_array_get(samples, METRICS_HISTORY - 1);
+    assert_true(json_real_value(json_object_get(first, "t")) == 101.0);
+    assert_true(json_real_value(json_object_get(last, "t")) == METRICS_HISTORY + 100.0);
+    assert_int_equal(json_integer_value(json_object_get(last, "queue_depth")), 7);
+    json_t *clients = json_object_get(last, "clients");
+    assert_int_equal(json_object_size(clients), 3); /* the shown limit */
+    assert_non_null(json_object_get(clients, "c4"));
+    assert_null(json_object_get(clients, "c0"));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(clients, "c4"), "requests")), 5);
+    json_t *all = json_object_get(json_object_get(last, "all"), "latency_buckets");
+    json_int_t n = 0;
+    for (size_t i = 0; i < json_array_size(all); i++)
+        n += json_integer_value(json_array_get(all, i));
+    assert_int_equal(n, 15); /* 1 + 2 + 3 + 4 + 5 */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(last, "by_status"), "200")),
+                     15);
+    json_decref(root);
+    free(js);
+    metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_series_never_go_back_as_clients_move),
         cmocka_unit_test(test_pages_are_rendered_once_per_interval),
         cmocka_unit_test(test_cost_curve_has_three_coefficients),
+        cmocka_unit_test(test_history_is_a_bounded_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,7 +158,7 @@ static const opt_entry opts[] = {
      OPT_FIELD(cfg, settings),
      .arg = "FILE",
      .help = "settings"},
-    {OPT_SUB(cfg, in), .sub = inner_opts, .group = "Inner:"},
+    {OPT_SUB(cfg, in), .sub = inner_opts, .group = "Inner:", .flags = OPT_RELOAD},
     {0}};
 
 static const opt_program prog = {.name = "t",
@@ -399,8 +399,8 @@ static void test_list(void **state)
                              "--tag\tlist\tT\t-\trestart\n"
                              "--pair\tcustom\tA,B\t1,2\trestart\n"
                              "--config\tconfig\tFILE\t-\trestart\n"
-                             "--rate\tdouble\tRPS\t2.5\trestart\n"
-                             "--depth\tsize\tN\t3\trestart\n");
+                             "--rate\tdouble\tRPS\t2.5\tsighup\n" /* the include's flag */
+                             "--depth\tsize\tN\t3\tsighup\n");
     free(buf);
     size_t base = 0;
     const opt_entry *e = opt_find(opts, "depth", &base);
@@ -575,6 +575,112 @@ static void test_command_line_overrides_settings(void **state)
     opt_free(opts, &c);
 }
 
+/* The names opt_changes reports, with "*" after those SIGHUP applies. */
+static void note_change(const opt_entry *e, unsigned flags, void *arg)
+{
+    char *s = arg;
+    size_t at = strlen(s);
+    snprintf(s + at, 256 - at, " %s%s", e->name, flags & OPT_RELOAD ? "*" : "");
+}
+
+/* --list-options=ini: every entry but --config as a commented setting
+ * after its help text; uncommented, the lines give the defaults back. */
+static void test_ini_defaults(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    opt_ini_defaults(opts, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "\n# G1:\n\n# say less\n# quiet = false\n"));
+    assert_non_null(strstr(buf, "\n# a name (default anon); SIGHUP applies a change\n"
+                                "# name = anon\n"));
+    assert_non_null(strstr(buf, "\n# a depth (default 3, or less); SIGHUP applies a change\n"
+                                "# depth = 3\n"));
+    assert_non_null(strstr(buf, "\n# tag = T\n")); /* no default: the value's name */
+    assert_null(strstr(buf, "config ="));
+    /* Every line is a comment or blank, and at most 80 columns. */
+    for (char *line = buf, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        assert_non_null(end);
+        assert_true(end - line <= 80);
+        assert_true(end == line || line[0] == '#');
+    }
+    /* Uncommented: the defaults, and the one tag named T. */
+    char *text = calloc(1, len + 1), *out = text;
+    for (const char *p = buf; *p; p++)
+        if (!(p[0] == '#' && p[1] == ' ' && (p == buf || p[-1] == '\n') && strstr(p, " = ") &&
+              strstr(p, " = ") < strchr(p, '\n')))
+            *out++ = *p;
+        else
+            p++; /* "# " */
+    cfg a = defaults(), b = defaults();
+    char err[512], changed[256] = "";
+    assert_true(opt_load(opts, &b, settings_file(text), err, sizeof err));
+    opt_changes(opts, &a, &b, note_change, changed);
+    assert_string_equal(changed, " tag");
+    opt_free(opts, &a);
+    opt_free(opts, &b);
+    free(text);
+    free(buf);
+}
+
+/* opt_changes compares values, not pointers; flags come from includes. */
+static void test_changes(void **state)
+{
+    (void)state;
+    cfg a = defaults(), b = defaults();
+    char anon[] = "anon", changed[256] = "";
+    b.name = anon; /* the same text elsewhere */
+    opt_changes(opts, &a, &b, note_change, changed);
+    assert_string_equal(changed, "");
+    assert_string_equal(set(&b, "retries", "8"), "");
+    assert_string_equal(set(&b, "depth", "4"), "");
+    assert_string_equal(set(&b, "name", "other"), "");
+    assert_string_equal(set(&b, "tag", "x"), "");
+    opt_changes(opts, &a, &b, note_change, changed);
+    assert_string_equal(changed, " name* retries tag depth*");
+    assert_int_equal(opt_flags(opts, opt_find(opts, "rate", NULL)), OPT_RELOAD);
+    assert_int_equal(opt_flags(opts, opt_find(opts, "pair", NULL)), OPT_REPEAT);
+    opt_free(opts, &a);
+    opt_free(opts, &b);
+}
+
+/* opt_reparse reads the settings file as it is now, the same command line
+ * over it; a bad file is an error in err, and nothing is printed. */
+static void test_reparse(void **state)
+{
+    (void)state;
+    const char *path = settings_file("retries = 9\nname = first\n");
+    char *argv[] = {"t", "--name", "cli", "--config", (char *)path, NULL};
+    char err[600];
+    cfg c = {0};
+    assert_true(opt_reparse(&prog, &c, 5, argv, err, sizeof err));
+    assert_int_equal(c.retries, 9);
+    assert_string_equal(c.name, "cli");
+    opt_free(opts, &c);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("retries = 2\nname = second\n", f);
+    fclose(f);
+    memset(&c, 0, sizeof c);
+    assert_true(opt_reparse(&prog, &c, 5, argv, err, sizeof err));
+    assert_int_equal(c.retries, 2);
+    assert_string_equal(c.name, "cli"); /* the command line still wins */
+    opt_free(opts, &c);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("retries = 2\nretries = many\n", f);
+    fclose(f);
+    memset(&c, 0, sizeof c);
+    assert_false(opt_reparse(&prog, &c, 5, argv, err, sizeof err));
+    char want[300];
+    snprintf(want, sizeof want, "--config: %s:2: --retries: 'many' is not a whole number", path);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    opt_free(opts, &c);
+}
+
 static int remove_files(void **state)
 {
     (void)state;
@@ -598,6 +704,9 @@ int main(void)
         cmocka_unit_test(test_ini_lines),
         cmocka_unit_test(test_settings_file),
         cmocka_unit_test(test_command_line_overrides_settings),
+        cmocka_unit_test(test_ini_defaults),
+        cmocka_unit_test(test_changes),
+        cmocka_unit_test(test_reparse),
     };
     return cmocka_run_group_tests(tests, NULL, remove_files);
 }
