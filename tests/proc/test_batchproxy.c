@@ -20,26 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The servers a test started; the teardown stops whatever is running. */
-typedef struct fixture {
-    tproc backend, proxy;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    *state = f;
-    return f ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    bool clean = tproc_stop_clean(&f->proxy, 5);
-    clean &= tproc_stop_clean(&f->backend, 5);
-    free(f);
-    return clean ? 0 : -1;
-}
+/* The servers a test started (tproc.h); the teardown stops them. */
+typedef tpair fixture;
 
 static void start_backend(fixture *f, const char *cost)
 {
@@ -658,7 +640,7 @@ static void test_original_client_traffic(void **state)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tpair_setup, tpair_teardown)
     const struct CMUnitTest tests[] = {
         T(test_single_and_multi_sequence),
         T(test_twenty_concurrent_requests_in_batches_of_five),

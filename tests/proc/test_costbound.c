@@ -15,25 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct fixture {
-    tproc backend, proxy;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    *state = f;
-    return f ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    bool clean = tproc_stop_clean(&f->proxy, 5);
-    clean &= tproc_stop_clean(&f->backend, 5);
-    free(f);
-    return clean ? 0 : -1;
-}
+/* The servers a test started (tproc.h); the teardown stops them. */
+typedef tpair fixture;
 
 /* classifyd at --cost 0.00002: 1000 code points take 20 s, 200 take 0.8 s. */
 static void start_servers(fixture *f, const char *const *proxy_extra)
@@ -145,7 +128,7 @@ static void test_cost_prior_sets_what_fits_before_learning(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tpair_setup, tpair_teardown)
     const struct CMUnitTest tests[] = {
         T(test_over_long_sequence_refused_and_others_served),
         T(test_cost_prior_sets_what_fits_before_learning),

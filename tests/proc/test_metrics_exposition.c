@@ -16,25 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct fixture {
-    tproc backend, proxy;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    *state = f;
-    return f ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    bool clean = tproc_stop_clean(&f->proxy, 5);
-    clean &= tproc_stop_clean(&f->backend, 5);
-    free(f);
-    return clean ? 0 : -1;
-}
+/* The servers a test started (tproc.h); the teardown stops them. */
+typedef tpair fixture;
 
 /* classifyd answering at once, and batchproxy in front with `extra` flags. */
 static void start(fixture *f, const char *const *extra)
@@ -300,13 +283,14 @@ static void test_one_listener_by_default(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_per_client_series_are_bounded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scrapes_within_the_interval_are_identical, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_per_client_series_are_bounded, tpair_setup,
+                                        tpair_teardown),
+        cmocka_unit_test_setup_teardown(test_scrapes_within_the_interval_are_identical, tpair_setup,
+                                        tpair_teardown),
         cmocka_unit_test(test_bad_metrics_flags_are_refused),
         cmocka_unit_test_setup_teardown(test_admin_listener_serves_the_operational_endpoints_apart,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_one_listener_by_default, setup, teardown),
+                                        tpair_setup, tpair_teardown),
+        cmocka_unit_test_setup_teardown(test_one_listener_by_default, tpair_setup, tpair_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,6 +145,22 @@ bool tproc_start(tproc *p, const char *prog, const char *const *args)
     return false;
 }
 
+int tpair_setup(void **state)
+{
+    tpair *p = calloc(1, sizeof *p);
+    *state = p;
+    return p ? 0 : -1;
+}
+
+int tpair_teardown(void **state)
+{
+    tpair *p = *state;
+    bool clean = tproc_stop_clean(&p->proxy, 5);
+    clean &= tproc_stop_clean(&p->backend, 5);
+    free(p);
+    return clean ? 0 : -1;
+}
+
 int tproc_run(const char *prog, const char *const *args, const char *out_path, const char *err_path,
               double limit)
 {

@@ -26,6 +26,16 @@ typedef struct tproc {
  * false (and prints its log) if it exits or never listens. */
 bool tproc_start(tproc *p, const char *prog, const char *const *args);
 
+/* The fixture of many process tests: a backend (classifyd, or whatever a
+ * test starts there) and a batchproxy in front. tpair_setup and
+ * tpair_teardown are cmocka setup and teardown functions: a zeroed pair,
+ * then both stopped (failing the test unless they exit cleanly) and freed. */
+typedef struct tpair {
+    tproc backend, proxy;
+} tpair;
+int tpair_setup(void **state);
+int tpair_teardown(void **state);
+
 /* Sends SIGTERM, waits up to `grace` seconds, then SIGKILL. Returns the exit
  * status as from waitpid's WEXITSTATUS, or -1 if it had to be killed or died
  * of a signal. Safe to call on a tproc that was never started or already
