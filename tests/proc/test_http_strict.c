@@ -147,21 +147,6 @@ static void write_clients(fix *f, const char *text)
     fclose(c);
 }
 
-/* RSS of pid in kB. */
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *s = fopen(path, "r");
-    long kb = -1;
-    while (s && fgets(line, sizeof line, s))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
-    if (s)
-        fclose(s);
-    return kb;
-}
-
 /* Without a key, a large body is refused 401 from the head: 200 clients
  * pushing 1 MB each don't make the proxy hold their bodies. */
 static void test_missing_key_is_refused_before_the_body(void **state)
@@ -171,7 +156,7 @@ static void test_missing_key_is_refused_before_the_body(void **state)
     start(f, "0", (const char *[]){"--clients", f->clients, "--max-body", "1048576", NULL});
     expect_refused_from_head(f->proxy.port, head_of("POST", "Content-Length: 4000\r\n"), 401,
                              "no key, body not sent");
-    long before = rss_kb(f->proxy.pid);
+    long before = tproc_proc_value(f->proxy.pid, "status", "VmRSS:");
     enum { N = 200, BODY = 1000000 };
     static char junk[65536];
     memset(junk, 'a', sizeof junk);
@@ -191,7 +176,7 @@ static void test_missing_key_is_refused_before_the_body(void **state)
     }
     long peak = 0;
     for (int k = 0; k < 10; k++) {
-        long now = rss_kb(f->proxy.pid);
+        long now = tproc_proc_value(f->proxy.pid, "status", "VmRSS:");
         peak = now > peak ? now : peak;
         tpause(0.05); /* sampling the peak while they push: a measurement, not ordering */
     }

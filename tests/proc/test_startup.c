@@ -118,21 +118,6 @@ static void test_classifyd_sigterm_right_after_listening_is_a_clean_stop(void **
     }
 }
 
-/* The soft limit of open files of process pid, from /proc. */
-static long soft_nofile(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
-    FILE *f = fopen(path, "r");
-    long soft = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "Max open files", 14) == 0)
-            soft = strtol(line + 14, NULL, 10);
-    if (f)
-        fclose(f);
-    return soft;
-}
-
 static void test_soft_fd_limit_is_raised_to_the_hard_one(void **state)
 {
     (void)state;
@@ -148,7 +133,7 @@ static void test_soft_fd_limit_is_raised_to_the_hard_one(void **state)
         tproc_start(&p, "batchproxy", (const char *[]){"--backend", "http://127.0.0.1:9", NULL});
     setrlimit(RLIMIT_NOFILE, &saved);
     assert_true(started);
-    long soft = soft_nofile(p.pid);
+    long soft = tproc_proc_value(p.pid, "limits", "Max open files");
     tproc_stop(&p, 5);
     assert_true(soft == (long)saved.rlim_max || (saved.rlim_max == RLIM_INFINITY && soft < 0));
 }

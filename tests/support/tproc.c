@@ -145,6 +145,21 @@ bool tproc_start(tproc *p, const char *prog, const char *const *args)
     return false;
 }
 
+long tproc_proc_value(pid_t pid, const char *file, const char *key)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    FILE *f = fopen(path, "r");
+    long value = -1;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, n) == 0)
+            value = strtol(line + n, NULL, 10);
+    if (f)
+        fclose(f);
+    return value;
+}
+
 int tpair_setup(void **state)
 {
     tpair *p = calloc(1, sizeof *p);

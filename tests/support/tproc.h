@@ -26,6 +26,11 @@ typedef struct tproc {
  * false (and prints its log) if it exits or never listens. */
 bool tproc_start(tproc *p, const char *prog, const char *const *args);
 
+/* The number after `key` on its line of /proc/PID/FILE ("status" and
+ * "VmRSS:" for the resident set in kB, "limits" and "Max open files" for
+ * the soft limit), or -1. */
+long tproc_proc_value(pid_t pid, const char *file, const char *key);
+
 /* The fixture of many process tests: a backend (classifyd, or whatever a
  * test starts there) and a batchproxy in front. tpair_setup and
  * tpair_teardown are cmocka setup and teardown functions: a zeroed pair,
