@@ -606,6 +606,22 @@ static void prom_header(struct evbuffer *out, const char *name, const char *type
     evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One series without labels, after its HELP and TYPE lines: a count, or
+ * a real number (%.9g). */
+static void prom_count(struct evbuffer *out, const char *name, const char *type, const char *help,
+                       unsigned long long v)
+{
+    prom_header(out, name, type, help);
+    evbuffer_add_printf(out, "%s %llu\n", name, v);
+}
+
+static void prom_real(struct evbuffer *out, const char *name, const char *type, const char *help,
+                      double v)
+{
+    prom_header(out, name, type, help);
+    evbuffer_add_printf(out, "%s %.9g\n", name, v);
+}
+
 /* One histogram's series; labels is "" or 'client="x",'. */
 static void prom_hist(struct evbuffer *out, const char *name, const char *labels, const hist *h)
 {
@@ -713,36 +729,30 @@ void metrics_prometheus(metrics *m, const metrics_gauges *g, struct evbuffer *ou
     prom_header(out, "batchproxy_backend_busy_seconds_total", "counter",
                 "Seconds the backend spent on our batches (all attempts).");
     evbuffer_add_printf(out, "batchproxy_backend_busy_seconds_total %.6f\n", m->busy_seconds);
-    prom_header(out, "batchproxy_retries_total", "counter", "Batch retries after a failure.");
-    evbuffer_add_printf(out, "batchproxy_retries_total %llu\n", (unsigned long long)m->retries);
-    prom_header(out, "batchproxy_cache_hits_total", "counter",
-                "Sequences answered from the result cache.");
-    evbuffer_add_printf(out, "batchproxy_cache_hits_total %llu\n",
-                        (unsigned long long)m->cache_hits);
-    prom_header(out, "batchproxy_coalesced_total", "counter",
-                "Sequences that joined an identical queued or in-flight one.");
-    evbuffer_add_printf(out, "batchproxy_coalesced_total %llu\n", (unsigned long long)m->coalesced);
-    prom_header(out, "batchproxy_queue_depth", "gauge", "Sequences waiting for the backend.");
-    evbuffer_add_printf(out, "batchproxy_queue_depth %zu\n", g->queue_depth);
-    prom_header(out, "batchproxy_queue_capacity", "gauge",
-                "Sequences the queue may hold (--max-queue); beyond, new requests get 503.");
-    evbuffer_add_printf(out, "batchproxy_queue_capacity %zu\n", g->queue_capacity);
-    prom_header(out, "batchproxy_default_deadline_seconds", "gauge",
-                "Deadline of a request that sets none (--timeout); past it, the answer is 504.");
-    evbuffer_add_printf(out, "batchproxy_default_deadline_seconds %.9g\n", g->default_deadline);
-    prom_header(out, "batchproxy_inflight_requests", "gauge", "Requests not yet answered.");
-    evbuffer_add_printf(out, "batchproxy_inflight_requests %zu\n", g->inflight_requests);
-    prom_header(out, "batchproxy_cost_intercept_seconds", "gauge",
-                "Learned backend cost curve a + lin * L + b * L^2: a.");
-    evbuffer_add_printf(out, "batchproxy_cost_intercept_seconds %.9g\n", g->cost_a);
-    prom_header(out, "batchproxy_cost_linear_seconds", "gauge",
-                "Learned backend cost curve a + lin * L + b * L^2: lin.");
-    evbuffer_add_printf(out, "batchproxy_cost_linear_seconds %.9g\n", g->cost_lin);
-    prom_header(out, "batchproxy_cost_slope_seconds", "gauge",
-                "Learned backend cost curve a + lin * L + b * L^2: b.");
-    evbuffer_add_printf(out, "batchproxy_cost_slope_seconds %.9g\n", g->cost_b);
-    prom_header(out, "batchproxy_cache_entries", "gauge", "Results held in the cache.");
-    evbuffer_add_printf(out, "batchproxy_cache_entries %zu\n", g->cache_entries);
+    prom_count(out, "batchproxy_retries_total", "counter", "Batch retries after a failure.",
+               m->retries);
+    prom_count(out, "batchproxy_cache_hits_total", "counter",
+               "Sequences answered from the result cache.", m->cache_hits);
+    prom_count(out, "batchproxy_coalesced_total", "counter",
+               "Sequences that joined an identical queued or in-flight one.", m->coalesced);
+    prom_count(out, "batchproxy_queue_depth", "gauge", "Sequences waiting for the backend.",
+               g->queue_depth);
+    prom_count(out, "batchproxy_queue_capacity", "gauge",
+               "Sequences the queue may hold (--max-queue); beyond, new requests get 503.",
+               g->queue_capacity);
+    prom_real(out, "batchproxy_default_deadline_seconds", "gauge",
+              "Deadline of a request that sets none (--timeout); past it, the answer is 504.",
+              g->default_deadline);
+    prom_count(out, "batchproxy_inflight_requests", "gauge", "Requests not yet answered.",
+               g->inflight_requests);
+    prom_real(out, "batchproxy_cost_intercept_seconds", "gauge",
+              "Learned backend cost curve a + lin * L + b * L^2: a.", g->cost_a);
+    prom_real(out, "batchproxy_cost_linear_seconds", "gauge",
+              "Learned backend cost curve a + lin * L + b * L^2: lin.", g->cost_lin);
+    prom_real(out, "batchproxy_cost_slope_seconds", "gauge",
+              "Learned backend cost curve a + lin * L + b * L^2: b.", g->cost_b);
+    prom_count(out, "batchproxy_cache_entries", "gauge", "Results held in the cache.",
+               g->cache_entries);
     prom_backends(m, out);
 }
 
