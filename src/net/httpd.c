@@ -576,29 +576,13 @@ void httpd_send_json(httpd_req *r, int status, char *json)
     free(json);
 }
 
-/* Replaces every byte that doesn't belong to a valid UTF-8 sequence with
- * '?'. A detail may quote client input (a raw request path) or be cut short
- * mid-character by truncation, and JSON strings must be valid UTF-8. */
-static void scrub_utf8(char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        /* The shortest valid prefix is the one code point starting here. */
-        size_t w = 1;
-        while (w <= 4 && i + w <= n && !utf8_length(s + i, w, NULL))
-            w++;
-        if (w <= 4 && i + w <= n)
-            i += w;
-        else
-            s[i++] = '?';
-    }
-}
-
 static void send_verror(httpd_req *r, int status, const char *fmt, va_list ap)
 {
     char detail[512];
     vsnprintf(detail, sizeof detail, fmt, ap);
-    scrub_utf8(detail);
+    /* A detail may quote client input (a raw request path) or be cut short
+     * mid-character by vsnprintf; JSON strings must be valid UTF-8. */
+    utf8_printable(detail, sizeof detail, detail, strlen(detail));
     httpd_send_json(r, status, wire_error_json(detail));
 }
 
