@@ -478,6 +478,7 @@ static metrics_gauges gauges(front *f)
                             .cache_entries = cache_size(f->answers),
                             .backend_last_contact_age = last < 0 ? -1 : mono_now() - last,
                             .policy = sched_policy(f->queue),
+                            .backend_protocol = f->cfg.backend_protocol,
                             .usage = client_usage,
                             .usage_arg = f};
 }
