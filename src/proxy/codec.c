@@ -393,7 +393,8 @@ static void labels_text(const codec *c, char *out, size_t len)
     }
 }
 
-/* Checks and keeps each of the n values. */
+/* Checks and keeps each of the n values. out[i] is NULL until value i is
+ * kept (whatever the caller's array held), so a failure is seen. */
 static bool take_results(const codec *c, json_t *list, bool oip, size_t n, const char *what,
                          result **out, char *err, size_t errlen)
 {
@@ -401,6 +402,7 @@ static bool take_results(const codec *c, json_t *list, bool oip, size_t n, const
         json_t *v = oip ? oip_element(list, i) : json_array_get(list, i);
         size_t len;
         char *text = NULL;
+        out[i] = NULL;
         if (!label_ok(c, v)) {
             char names[160];
             labels_text(c, names, sizeof names);
