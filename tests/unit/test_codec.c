@@ -480,6 +480,25 @@ static void test_parse_oip_bad(void **state)
                "answer has 1 elements in its output tensor for 2 sequences");
     expect_bad(&c, "{\"outputs\": [{\"name\": \"label\", \"shape\": [2], \"data\": [1, 2, 3]}]}", 2,
                "3 elements in its output tensor for 2");
+    /* The data nested as the shape says: values (not lists) for [n]; for
+     * [n, 1] values or rows of one value. */
+    static const struct {
+        const char *shape, *data, *needle;
+    } misfits[] = {
+        {"[2]", "[[\"a\"], [\"b\"]]", "output tensor 'label' data[0] does not fit its shape [2]"},
+        {"[2]", "[\"a\", [\"b\"]]", "data[1] does not fit its shape [2]"},
+        {"[2]", "[\"a\", []]", "data[1] does not fit its shape [2]"},
+        {"[2, 1]", "[[\"a\", \"b\"], [\"c\", \"d\"]]", "data[0] does not fit its shape [2, 1]"},
+        {"[2, 1]", "[[\"a\"], []]", "data[1] does not fit its shape [2, 1]"},
+        {"[2, 1]", "[[[\"a\"]], [\"b\"]]", "data[0] does not fit its shape [2, 1]"},
+    };
+    for (size_t i = 0; i < sizeof misfits / sizeof *misfits; i++) {
+        char body[200];
+        snprintf(body, sizeof body,
+                 "{\"outputs\": [{\"name\": \"label\", \"shape\": %s, \"data\": %s}]}",
+                 misfits[i].shape, misfits[i].data);
+        expect_bad(&c, body, 2, misfits[i].needle);
+    }
     expect_bad(&c, "{\"outputs\": [{\"name\": \"label\", \"shape\": [2], \"data\": \"ab\"}]}", 2,
                "output tensor 'label' has no 'data' list");
     expect_bad(&c, "{\"outputs\": [{\"name\": \"label\", \"shape\": [2]}]}", 2,
