@@ -399,7 +399,8 @@ static void expect_bad(const codec *c, const char *body, size_t n, const char *n
     expect_bad_n(c, body, strlen(body), n, needle);
 }
 
-/* wire_parse_results' cases, which the classify protocol keeps. */
+/* The classify protocol's answers, read as they always were (the same
+ * cases and messages as before the other protocols came). */
 static void test_parse_classify_bad(void **state)
 {
     (void)state;
