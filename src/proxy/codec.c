@@ -38,7 +38,7 @@ static bool split_labels(codec *c, const char *list, char *err, size_t errlen)
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == 0 || !utf8_length(p, len, NULL))
-            return fail(err, errlen, "--labels '%s': a label is empty or not UTF-8", list);
+            return fail(err, errlen, "--labels: '%s' has a label that is empty or not UTF-8", list);
         json_t *s = json_stringn(p, len);
         size_t jlen;
         char *text = s ? wire_dump_value(s, SIZE_MAX / 8, &jlen) : NULL;
@@ -55,14 +55,22 @@ static bool split_labels(codec *c, const char *list, char *err, size_t errlen)
     }
 }
 
-/* An RFC 6901 pointer: "" or "/token...", '~' only as ~0 or ~1. */
+#define CODEC_TOKEN_MAX 255 /* bytes of one token of the results pointer */
+
+/* An RFC 6901 pointer: "" or "/token...", '~' only as ~0 or ~1; tokens at
+ * most CODEC_TOKEN_MAX bytes (pointer_get's buffer). */
 static bool pointer_ok(const char *p)
 {
     if (*p && *p != '/')
         return false;
-    for (; *p; p++)
+    size_t token = 0;
+    for (; *p; p++) {
         if (*p == '~' && p[1] != '0' && p[1] != '1')
             return false;
+        token = *p == '/' ? 0 : token + 1;
+        if (token > CODEC_TOKEN_MAX)
+            return false;
+    }
     return true;
 }
 
@@ -76,20 +84,26 @@ bool codec_init(codec *c, const codec_config *cfg, char *err, size_t errlen)
         codec_fini(c);
         return false;
     }
+    if (cfg->protocol == CODEC_TEI && c->nlabels) {
+        codec_fini(c);
+        return fail(err, errlen,
+                    "--labels: tei's results are lists of predictions, not label strings; "
+                    "leave it out with --backend-protocol tei");
+    }
     if (cfg->protocol == CODEC_JSON && !pointer_ok(cfg->results_pointer)) {
         codec_fini(c);
         return fail(err, errlen,
-                    "--backend-results-pointer '%s': not a JSON pointer (RFC 6901: empty, or "
-                    "'/' then tokens, '~' only as ~0 or ~1)",
-                    cfg->results_pointer);
+                    "--backend-results-pointer: '%s' is not a JSON pointer (RFC 6901: empty, "
+                    "or '/' then tokens of at most %d bytes, '~' only as ~0 or ~1)",
+                    cfg->results_pointer, CODEC_TOKEN_MAX);
     }
     if (cfg->protocol == CODEC_JSON && !*cfg->request_field) {
         codec_fini(c);
-        return fail(err, errlen, "--backend-request-field must not be empty");
+        return fail(err, errlen, "--backend-request-field: empty; give the key of the request's list of texts");
     }
     if (cfg->protocol == CODEC_OIP && !*cfg->oip_input) {
         codec_fini(c);
-        return fail(err, errlen, "--oip-input must not be empty");
+        return fail(err, errlen, "--oip-input: empty; give the input tensor's name");
     }
     return true;
 }
@@ -135,7 +149,7 @@ bool codec_check_path(const codec *c, const char *url, const char *path, char *e
     }
     if (!ok)
         return fail(err, errlen,
-                    "backend '%s': with --backend-protocol oip, the URL is the model's: "
+                    "'%s': with --backend-protocol oip, the URL is the model's: "
                     "http://HOST:PORT/v2/models/NAME (optionally /versions/VERSION)",
                     url);
     return true;
@@ -493,7 +507,7 @@ bool codec_backend_fault(const codec *c, int status)
     return c->cfg.protocol == CODEC_TEI && status == 424;
 }
 
-void codec_error_text(const codec *c, const char *body, size_t len, char *out, size_t outlen)
+bool codec_error_text(const codec *c, const char *body, size_t len, char *out, size_t outlen)
 {
     json_t *root = NULL;
     const char *msg = NULL;
@@ -503,9 +517,11 @@ void codec_error_text(const codec *c, const char *body, size_t len, char *out, s
         if (!msg && c->cfg.protocol == CODEC_JSON)
             msg = json_string_value(json_object_get(root, "detail"));
     }
+    bool found = msg != NULL;
     if (msg)
         utf8_printable(out, outlen, msg, strlen(msg));
     else
         utf8_printable(out, outlen, body, len);
     json_decref(root);
+    return found;
 }

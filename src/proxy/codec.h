@@ -81,10 +81,10 @@ bool codec_parse(const codec *c, const char *body, size_t len, size_t n, result 
  * rather than refused the input (tei's 424): retried, as a 5xx is. */
 bool codec_backend_fault(const codec *c, int status);
 
-/* The words of a refusal's body to quote in a detail, printable, at most
- * outlen - 1 bytes: the protocol's error message when the body is its
+/* The words of a failed answer's body to quote in a detail, printable, at
+ * most outlen - 1 bytes: the protocol's error message when the body is its
  * error object (oip and tei {"error": ...}; json also {"detail": ...}),
- * else the body's bytes (classify: always). */
-void codec_error_text(const codec *c, const char *body, size_t len, char *out, size_t outlen);
+ * and then true; else the body's bytes (classify: always), and false. */
+bool codec_error_text(const codec *c, const char *body, size_t len, char *out, size_t outlen);
 
 #endif

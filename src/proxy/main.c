@@ -483,6 +483,11 @@ int main(int argc, char **argv)
     httpd_global_init();
     proxy px = {.cfg = base_config()};
     int rc = opt_parse(&proxy_program, &px.cfg, argc, argv, NULL);
+    char err[512];
+    if (rc == 0 && !proxy_check_config(&px.cfg, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", proxy_program.name, err);
+        rc = 2;
+    }
     if (rc) {
         opt_free(proxy_opts, &px.cfg);
         return rc == OPT_EXIT ? 0 : rc;

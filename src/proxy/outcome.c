@@ -40,7 +40,13 @@ static enum metrics_attempt classify(const outcome_in *in, const char *parse_err
         return ATTEMPT_BUSY;
     }
     if (in->status >= 500 || codec_backend_fault(in->codec, in->status)) {
-        snprintf(why, len, "backend %s answered %d", in->hostport, in->status);
+        /* The protocol's error message, when the body is one (oip, tei,
+         * json), says what failed. */
+        char msg[OUTCOME_BODY_MAX + 1];
+        if (codec_error_text(in->codec, in->body, in->len, msg, sizeof msg))
+            snprintf(why, len, "backend %s answered %d: %s", in->hostport, in->status, msg);
+        else
+            snprintf(why, len, "backend %s answered %d", in->hostport, in->status);
         return ATTEMPT_SERVER_ERROR;
     }
     if (in->status > 0) {

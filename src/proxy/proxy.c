@@ -85,22 +85,34 @@ static void backend_list_free(backend_list *bl)
  * the protocol's default path ("/classify"), and the path must suit the
  * protocol (an oip model's). A URL listed already, however spelt, is left out with a
  * warning: two entries for one server would send it two batches at once. */
+/* A backend URL read into *a, with the protocol's default path when it
+ * has none; false with "FROM: why" when it is malformed or does not suit
+ * the protocol. */
+static bool backend_url(const codec *proto, const char *url, const char *from, addr_url *a,
+                        char *err, size_t errlen)
+{
+    char why[200];
+    if (!addr_parse_url(url, a, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s", from, why);
+        return false;
+    }
+    if (strcmp(a->path, "/") == 0 && codec_default_path(proto))
+        strcpy(a->path, codec_default_path(proto));
+    if (!codec_check_path(proto, url, a->path, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s", from, why);
+        return false;
+    }
+    return true;
+}
+
 static bool backend_list_add(backend_list *bl, const codec *proto, const char *url,
                              const char *from, char *err, size_t errlen)
 {
     addr_url a;
     char why[200];
-    if (!addr_parse_url(url, &a, why, sizeof why)) {
-        snprintf(err, errlen, "%s: %s", from, why);
+    if (!backend_url(proto, url, from, &a, err, errlen))
         return false;
-    }
     if (!addr_resolves(a.hp.host, why, sizeof why)) {
-        snprintf(err, errlen, "%s: %s", from, why);
-        return false;
-    }
-    if (strcmp(a.path, "/") == 0 && codec_default_path(proto))
-        strcpy(a.path, codec_default_path(proto));
-    if (!codec_check_path(proto, url, a.path, why, sizeof why)) {
         snprintf(err, errlen, "%s: %s", from, why);
         return false;
     }
@@ -261,6 +273,21 @@ static bool start_front(proxy *px)
         }
     }
     return true;
+}
+
+bool proxy_check_config(const proxy_config *c, char *err, size_t errlen)
+{
+    codec proto;
+    if (!codec_init(&proto, &c->codec, err, errlen))
+        return false;
+    bool ok = true;
+    addr_url a;
+    for (size_t i = 0; i < c->nbackend_urls && ok; i++)
+        ok = backend_url(&proto, c->backend_urls[i], "--backend", &a, err, errlen);
+    if (ok && c->nbackend_urls == 0 && !c->backends_file)
+        ok = backend_url(&proto, c->backend_url, "--backend", &a, err, errlen);
+    codec_fini(&proto);
+    return ok;
 }
 
 bool proxy_init(proxy *px)

@@ -87,6 +87,11 @@ typedef struct proxy {
     struct event *history_timer; /* samples the history (metrics_sample) */
 } proxy;
 
+/* Checks what the options' own parsers could not, the options taken
+ * together (the backend protocol's settings, and whether each --backend
+ * URL suits it): false with "--NAME: why" in err. */
+bool proxy_check_config(const proxy_config *c, char *err, size_t errlen);
+
 /* Builds every module from px->cfg and starts listening; on failure logs
  * why and returns false (proxy_free releases whatever was built). */
 bool proxy_init(proxy *px);

@@ -622,13 +622,60 @@ static void test_health(void **state)
         .initial_state = (void *)&pr                                                               \
     }
 
+/* Settings that can't work together are refused at start, exit 2, with a
+ * message naming the option (as every bad option value is). */
+static void test_bad_settings(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args[7];
+        const char *says;
+    } refused[] = {
+        {{"--backend-protocol", "json", "--backend-results-pointer", "results"},
+         "batchproxy: --backend-results-pointer: 'results' is not a JSON pointer"},
+        {{"--backend-protocol", "oip", "--backend", "http://127.0.0.1:1/classify"},
+         "batchproxy: --backend: 'http://127.0.0.1:1/classify': with --backend-protocol oip"},
+        {{"--backend-protocol", "oip"}, "batchproxy: --backend: "},
+        {{"--labels", "code,,not code"}, "batchproxy: --labels: "},
+        {{"--backend-protocol", "tei", "--labels", "code"}, "batchproxy: --labels: tei's"},
+        {{"--backend-protocol", "oip", "--backend", "http://127.0.0.1:1/v2/models/m", "--oip-input",
+          ""},
+         "batchproxy: --oip-input: "},
+        {{"--backend-protocol", "json", "--backend-request-field", ""},
+         "batchproxy: --backend-request-field: "},
+        {{"--backend-protocol", "grpc"}, "--backend-protocol"},
+        {{"--length-unit", "tokens"}, "--length-unit"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        char err[] = "/tmp/bp-backend-protocols-cli-XXXXXX";
+        int fd = mkstemp(err);
+        assert_true(fd >= 0);
+        close(fd);
+        int rc = tproc_run("batchproxy", refused[i].args, "/dev/null", err, 10);
+        bool said = tfile_contains(err, refused[i].says);
+        unlink(err);
+        if (rc != 2 || !said)
+            fail_msg("batchproxy %s %s: exit %d, want 2 saying '%s'", refused[i].args[0],
+                     refused[i].args[1], rc, refused[i].says);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        PTEST(test_end_to_end, oip),  PTEST(test_end_to_end, tei),  PTEST(test_end_to_end, json),
-        PTEST(test_retry, oip),       PTEST(test_retry, tei),       PTEST(test_retry, json),
-        PTEST(test_bad_answers, oip), PTEST(test_bad_answers, tei), PTEST(test_bad_answers, json),
-        PTEST(test_health, oip),      PTEST(test_health, tei),      PTEST(test_health, json),
+        PTEST(test_end_to_end, oip),
+        PTEST(test_end_to_end, tei),
+        PTEST(test_end_to_end, json),
+        PTEST(test_retry, oip),
+        PTEST(test_retry, tei),
+        PTEST(test_retry, json),
+        PTEST(test_bad_answers, oip),
+        PTEST(test_bad_answers, tei),
+        PTEST(test_bad_answers, json),
+        PTEST(test_health, oip),
+        PTEST(test_health, tei),
+        PTEST(test_health, json),
+        cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

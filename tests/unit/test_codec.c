@@ -656,7 +656,7 @@ static void test_init_refusals(void **state)
     }
     cfg = config(CODEC_JSON);
     cfg.request_field = "";
-    expect_init_refused(&cfg, "--backend-request-field must not be empty");
+    expect_init_refused(&cfg, "--backend-request-field: empty");
     /* With labels that were fine, so what they hold goes again. */
     cfg.labels = "a,b";
     expect_init_refused(&cfg, "--backend-request-field");
@@ -671,7 +671,23 @@ static void test_init_refusals(void **state)
 
     cfg = config(CODEC_OIP);
     cfg.oip_input = "";
-    expect_init_refused(&cfg, "--oip-input must not be empty");
+    expect_init_refused(&cfg, "--oip-input: empty");
+
+    /* tei's results are lists: no label could ever match. */
+    cfg = config(CODEC_TEI);
+    cfg.labels = "code,not code";
+    expect_init_refused(&cfg, "--labels: tei's results are lists");
+
+    /* A token longer than the pointer's reader takes would never match. */
+    char ptr[300] = "/";
+    memset(ptr + 1, 'k', 256);
+    cfg = config(CODEC_JSON);
+    cfg.results_pointer = ptr;
+    expect_init_refused(&cfg, "--backend-results-pointer");
+    ptr[256] = '\0'; /* 255 bytes: fine */
+    codec ok;
+    init_ok(&ok, &cfg);
+    codec_fini(&ok);
 
     /* Each option matters only to its protocol. */
     cfg = config(CODEC_CLASSIFY);
@@ -762,7 +778,7 @@ static void test_check_path(void **state)
         err[0] = '\0';
         if (codec_check_path(&c, "http://h:1/x", bad[i], err, sizeof err))
             fail_msg("accepted %s", bad[i]);
-        if (!strstr(err, "backend 'http://h:1/x': with --backend-protocol oip, the URL is the "
+        if (!strstr(err, "'http://h:1/x': with --backend-protocol oip, the URL is the "
                          "model's: http://HOST:PORT/v2/models/NAME (optionally "
                          "/versions/VERSION)"))
             fail_msg("%s: message '%s'", bad[i], err);
@@ -855,6 +871,18 @@ static void expect_error_text(enum codec_protocol p, const char *body, size_t le
 static void test_error_text(void **state)
 {
     (void)state;
+    /* Whether the protocol's own error message was found. */
+    codec oip, cls;
+    char out[64];
+    setup(&oip, CODEC_OIP, NULL, NULL, NULL);
+    setup(&cls, CODEC_CLASSIFY, NULL, NULL, NULL);
+    assert_true(codec_error_text(&oip, "{\"error\":\"x\"}", 13, out, sizeof out));
+    assert_false(codec_error_text(&oip, "{\"detail\":\"x\"}", 14, out, sizeof out));
+    assert_false(codec_error_text(&oip, "oops", 4, out, sizeof out));
+    assert_false(codec_error_text(&cls, "{\"error\":\"x\"}", 13, out, sizeof out));
+    codec_fini(&oip);
+    codec_fini(&cls);
+
     /* The protocol's error object: its message. */
     ERROR_TEXT(CODEC_OIP, "{\"error\": \"model 'm' is not ready\"}", "model 'm' is not ready");
     ERROR_TEXT(CODEC_TEI, "{\"error\": \"Input validation error\", \"error_type\": \"Validation\"}",

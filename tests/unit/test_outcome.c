@@ -112,6 +112,41 @@ static void test_kinds_and_words(void **state)
     }
 }
 
+/* A 5xx names the protocol's error message when the body is one (oip, tei's
+ * 424, json), printable; the classify protocol's words are as they were. */
+static void test_a_server_error_quotes_the_protocols_message(void **state)
+{
+    char err[200];
+    codec oip, tei;
+    codec_config oc = {.protocol = CODEC_OIP, .oip_input = "text", .max_result = 64};
+    codec_config tc = {.protocol = CODEC_TEI, .max_result = 64};
+    assert_true(codec_init(&oip, &oc, err, sizeof err) && codec_init(&tei, &tc, err, sizeof err));
+
+    outcome_in in = base_in(500, "{\"error\": \"model\\u001b exploded\"}", NULL);
+    in.codec = &oip;
+    outcome o = decide(&in);
+    assert_int_equal(o.kind, ATTEMPT_SERVER_ERROR);
+    assert_string_equal(o.why, "backend 127.0.0.1:9 answered 500: model? exploded");
+
+    in = base_in(424, "{\"error\": \"cuda\", \"error_type\": \"Backend\"}", NULL);
+    in.codec = &tei;
+    o = decide(&in);
+    assert_int_equal(o.kind, ATTEMPT_SERVER_ERROR);
+    assert_int_equal(o.action, OUTCOME_RETRY_LATER);
+    assert_string_equal(o.why, "backend 127.0.0.1:9 answered 424: cuda");
+
+    in = base_in(500, "{\"error\": \"model exploded\"}", NULL);
+    o = decide(&in);
+    assert_string_equal(o.why, "backend 127.0.0.1:9 answered 500");
+    in.codec = &oip;
+    in.body = "<html>busy</html>";
+    in.len = strlen(in.body);
+    o = decide(&in);
+    assert_string_equal(o.why, "backend 127.0.0.1:9 answered 500");
+    codec_fini(&oip);
+    codec_fini(&tei);
+}
+
 /* A 4xx body reaches the detail printable and cut to OUTCOME_BODY_MAX bytes. */
 static void test_a_rejection_quotes_a_bounded_printable_body(void **state)
 {
@@ -242,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_a_good_answer_resolves_and_resets_failures),
         cmocka_unit_test(test_kinds_and_words),
         cmocka_unit_test(test_a_rejection_quotes_a_bounded_printable_body),
+        cmocka_unit_test(test_a_server_error_quotes_the_protocols_message),
         cmocka_unit_test(test_every_failure_in_every_state),
         cmocka_unit_test(test_backoff_is_full_jitter_under_the_cap),
         cmocka_unit_test(test_no_ejection_when_disabled),
