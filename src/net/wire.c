@@ -102,6 +102,8 @@ static int fill_item(json_t *v, const char *what, size_t index, const wire_limit
     /* jansson has already rejected invalid UTF-8 and lone surrogates, so
      * this count cannot fail; it is the code-point length. */
     utf8_length(item->s, item->bytes, &item->len);
+    if (lim->count_bytes)
+        item->len = item->bytes;
     return check_length(item, what, index, lim, err, errlen);
 }
 
@@ -109,12 +111,13 @@ static int fill_item(json_t *v, const char *what, size_t index, const wire_limit
 static int check_length(const wire_text *item, const char *what, size_t index,
                         const wire_limits *lim, char *err, size_t errlen)
 {
+    const char *unit = lim->count_bytes ? "bytes" : "characters";
     if (lim->max_length && item->len > lim->max_length && strcmp(what, "sequence") == 0)
-        return fail(413, err, errlen, "sequence is %zu characters long; the limit is %zu",
-                    item->len, lim->max_length);
+        return fail(413, err, errlen, "sequence is %zu %s long; the limit is %zu", item->len, unit,
+                    lim->max_length);
     if (lim->max_length && item->len > lim->max_length)
-        return fail(413, err, errlen, "%s[%zu] is %zu characters long; the limit is %zu", what,
-                    index, item->len, lim->max_length);
+        return fail(413, err, errlen, "%s[%zu] is %zu %s long; the limit is %zu", what, index,
+                    item->len, unit, lim->max_length);
     return 0;
 }
 
@@ -131,7 +134,7 @@ static const char *skip_ws(const char *p, const char *end)
  * the text is valid UTF-8, then item points into body; anything else
  * (escapes, other keys, errors) is left to jansson, so what is accepted and
  * every error message are the same either way. */
-static bool fast_single(const char *body, size_t n, wire_text *item)
+static bool fast_single(const char *body, size_t n, const wire_limits *lim, wire_text *item)
 {
     static const char key[] = "\"sequence\"";
     const char *p = body, *end = body + n;
@@ -161,6 +164,8 @@ static bool fast_single(const char *body, size_t n, wire_text *item)
         return false;
     if (!utf8_length(text, bytes, &item->len))
         return false;
+    if (lim->count_bytes)
+        item->len = bytes;
     item->s = text;
     item->bytes = bytes;
     return true;
@@ -171,7 +176,7 @@ int wire_parse_request(const char *body, size_t n, const wire_limits *lim, wire_
 {
     int status = 0;
     memset(out, 0, sizeof *out);
-    if (lim->allow_single && fast_single(body, n, &out->one)) {
+    if (lim->allow_single && fast_single(body, n, lim, &out->one)) {
         if ((status = check_length(&out->one, "sequence", 0, lim, err, errlen))) {
             memset(out, 0, sizeof *out);
             return status;
@@ -395,7 +400,176 @@ static const char *text_item(const void *ctx, size_t i, size_t *bytes)
 
 char *wire_sequences_json(const wire_text *const *texts, size_t n)
 {
-    return string_array("sequences", text_item, texts, n);
+    return wire_texts_json("sequences", texts, n);
+}
+
+char *wire_texts_json(const char *key, const wire_text *const *texts, size_t n)
+{
+    return string_array(key, text_item, texts, n);
+}
+
+size_t wire_string_bound(size_t bytes)
+{
+    return bytes > (SIZE_MAX - 2) / 6 ? SIZE_MAX : 6 * bytes + 2;
+}
+
+char *wire_put_string(char *p, const char *t, size_t bytes)
+{
+    return put_string(p, t, bytes);
+}
+
+char *wire_values_json(const wire_value *v, size_t n, bool single)
+{
+    const char *open = single ? "{\"result\":" : "{\"results\":[";
+    const char *close = single ? "}" : "]}";
+    size_t cap = strlen(open) + strlen(close) + n + 1;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].len > SIZE_MAX - cap)
+            return NULL;
+        cap += v[i].len;
+    }
+    char *out = malloc(cap), *p = out;
+    if (!out)
+        return NULL;
+    p = put(p, open);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            *p++ = ',';
+        memcpy(p, v[i].json, v[i].len);
+        p += v[i].len;
+    }
+    p = put(p, close);
+    *p = '\0';
+    return out;
+}
+
+/* --- wire_dump_value: a JSON value's compact text, bounded --- */
+
+typedef struct vbuf {
+    char *p;
+    size_t len, cap, max;
+    bool over; /* past max, or out of memory */
+} vbuf;
+
+/* Memory for n more bytes and a NUL; false (and over) when there is none. */
+static bool vbuf_grow(vbuf *b, size_t n)
+{
+    if (b->over || n > SIZE_MAX / 4 - b->len) {
+        b->over = true;
+        return false;
+    }
+    if (b->len + n + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->over = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void vbuf_put(vbuf *b, const char *s, size_t n)
+{
+    if (n > b->max - b->len)
+        b->over = true;
+    if (vbuf_grow(b, n)) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+    }
+}
+
+/* A string's escaped length is only known once written: room for its
+ * bound, then the limit is checked. */
+static void vbuf_string(vbuf *b, const char *s, size_t n)
+{
+    if (!vbuf_grow(b, wire_string_bound(n)))
+        return;
+    b->len = (size_t)(put_string(b->p + b->len, s, n) - b->p);
+    if (b->len > b->max)
+        b->over = true;
+}
+
+/* The shortest decimal that reads back as the same double, as a JSON
+ * number that stays a real (jansson's own dump prints 17 digits: 0.9 would
+ * come out as 0.90000000000000002). */
+static void vbuf_real(vbuf *b, double d)
+{
+    char s[40];
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(s, sizeof s, "%.*g", digits, d);
+        if (strtod(s, NULL) == d)
+            break;
+    }
+    if (!strpbrk(s, ".eE"))
+        strcat(s, ".0");
+    vbuf_put(b, s, strlen(s));
+}
+
+static void vbuf_value(vbuf *b, const json_t *v)
+{
+    char num[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        vbuf_put(b, "{", 1);
+        bool first = true;
+        for (void *it = json_object_iter((json_t *)v); it && !b->over;
+             it = json_object_iter_next((json_t *)v, it), first = false) {
+            if (!first)
+                vbuf_put(b, ",", 1);
+            vbuf_string(b, json_object_iter_key(it), json_object_iter_key_len(it));
+            vbuf_put(b, ":", 1);
+            vbuf_value(b, json_object_iter_value(it));
+        }
+        vbuf_put(b, "}", 1);
+        return;
+    }
+    case JSON_ARRAY:
+        vbuf_put(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(v) && !b->over; i++) {
+            if (i > 0)
+                vbuf_put(b, ",", 1);
+            vbuf_value(b, json_array_get(v, i));
+        }
+        vbuf_put(b, "]", 1);
+        return;
+    case JSON_STRING:
+        vbuf_string(b, json_string_value(v), json_string_length(v));
+        return;
+    case JSON_INTEGER:
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        vbuf_put(b, num, strlen(num));
+        return;
+    case JSON_REAL:
+        vbuf_real(b, json_real_value(v));
+        return;
+    case JSON_TRUE:
+        vbuf_put(b, "true", 4);
+        return;
+    case JSON_FALSE:
+        vbuf_put(b, "false", 5);
+        return;
+    case JSON_NULL:
+        vbuf_put(b, "null", 4);
+        return;
+    }
+}
+
+char *wire_dump_value(const json_t *v, size_t max, size_t *len)
+{
+    vbuf b = {.max = max};
+    vbuf_value(&b, v);
+    if (b.over || !b.p) {
+        free(b.p);
+        return NULL;
+    }
+    b.p[b.len] = '\0';
+    *len = b.len;
+    return b.p;
 }
 
 bool wire_parse_results(const char *body, size_t n, size_t expected, enum wire_label *out,

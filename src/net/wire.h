@@ -24,7 +24,7 @@ typedef struct wire_text {
     const char *s; /* UTF-8, may contain NUL; owned by the wire_request, or
                       points into the body it was parsed from */
     size_t bytes;  /* byte length of s */
-    size_t len;    /* code points (Python's len()) */
+    size_t len;    /* code points (Python's len()), or bytes (wire_limits.count_bytes) */
 } wire_text;
 
 typedef struct wire_limits {
@@ -32,6 +32,7 @@ typedef struct wire_limits {
     size_t max_length; /* a sequence longer than this (code points): 413; 0 = no limit */
     bool allow_single; /* accept {"sequence": "..."} (the proxy's form) */
     bool allow_empty;  /* accept {"sequences": []} */
+    bool count_bytes;  /* a text's len (and max_length) counts bytes, not code points */
 } wire_limits;
 
 typedef struct wire_request {
@@ -63,6 +64,30 @@ char *wire_results_json(const enum wire_label *labels, size_t n);
 char *wire_result_json(enum wire_label label);
 char *wire_error_json(const char *detail);
 char *wire_sequences_json(const wire_text *const *texts, size_t n);
+/* {"KEY":["text", ...]}: wire_sequences_json's, under any key. */
+char *wire_texts_json(const char *key, const wire_text *const *texts, size_t n);
+
+/* A JSON value as compact text (one result passed through from a backend). */
+typedef struct wire_value {
+    const char *json;
+    size_t len;
+} wire_value;
+
+/* {"results":[V, ...]}, or {"result":V} when single (n is then 1): the
+ * values' texts as they are. */
+char *wire_values_json(const wire_value *v, size_t n, bool single);
+
+/* v's compact JSON text, malloc'd and NUL-terminated, its length in *len;
+ * NULL when it would be over max bytes (or out of memory). Object keys keep
+ * their order, strings are written as this module writes them (ASCII, \u
+ * escapes), reals as the shortest decimal that reads back the same. */
+char *wire_dump_value(const json_t *v, size_t max, size_t *len);
+
+/* For other builders of JSON text: at most wire_string_bound(bytes) bytes
+ * are written by wire_put_string (t as a JSON string, quotes included), which
+ * returns the end of what it wrote. t must be valid UTF-8. */
+size_t wire_string_bound(size_t bytes);
+char *wire_put_string(char *p, const char *t, size_t bytes);
 
 /* Parses a classification server's answer to a request of `expected`
  * sequences: exactly {"results": [...]} with `expected` entries, each "code"

@@ -10,7 +10,7 @@ struct cache_entry {
     htab_node node; /* key = text (the bytes after the struct) */
     cache_entry *prev, *next;
     double stored;
-    enum wire_label label;
+    result *value; /* a reference of the cache's own */
     char text[];
 };
 
@@ -74,6 +74,7 @@ static void drop(cache *c, cache_entry *e)
     lru_unlink(c, e);
     bool was_in = htab_remove(&c->table, &e->node);
     BP_ASSERT(was_in); /* else the entry is being freed twice */
+    result_unref(e->value);
     free(e);
 }
 
@@ -89,27 +90,26 @@ size_t cache_size(const cache *c)
     return c->table.count;
 }
 
-bool cache_get(cache *c, const char *text, size_t bytes, double now, enum wire_label *label)
+result *cache_get(cache *c, const char *text, size_t bytes, double now)
 {
     if (c->capacity == 0)
-        return false;
+        return NULL;
     cache_entry *e =
         (cache_entry *)htab_find(&c->table, text, bytes, htab_hash(&c->table, text, bytes));
     if (!e)
-        return false;
+        return NULL;
     if (c->ttl > 0 && now - e->stored > c->ttl) {
         drop(c, e);
         debug_check(c);
-        return false;
+        return NULL;
     }
     lru_unlink(c, e);
     lru_push(c, e);
-    *label = e->label;
     debug_check(c);
-    return true;
+    return e->value;
 }
 
-void cache_put(cache *c, const char *text, size_t bytes, enum wire_label label, double now)
+void cache_put(cache *c, const char *text, size_t bytes, result *value, double now)
 {
     if (c->capacity == 0)
         return;
@@ -117,6 +117,7 @@ void cache_put(cache *c, const char *text, size_t bytes, enum wire_label label, 
     cache_entry *e = (cache_entry *)htab_find(&c->table, text, bytes, h);
     if (e) {
         lru_unlink(c, e);
+        result_unref(e->value);
     } else {
         if (c->table.count >= c->capacity)
             drop(c, c->newest->next);
@@ -129,7 +130,7 @@ void cache_put(cache *c, const char *text, size_t bytes, enum wire_label label, 
         e->node.hash = h;
         htab_insert(&c->table, &e->node);
     }
-    e->label = label;
+    e->value = result_ref(value);
     e->stored = now;
     lru_push(c, e);
     debug_check(c);
@@ -153,6 +154,8 @@ const char *cache_check(const cache *c)
             return "cache: the LRU list holds the table's entries (no more)";
         if (e->next->prev != e || e->prev->next != e)
             return "cache: the LRU list is circular and doubly linked";
+        if (!e->value || e->value->refs == 0)
+            return "cache: each entry holds a reference to its result";
         if (e->node.key != e->text)
             return "cache: an entry's key is its own copy of its text";
         if (htab_find(&c->table, e->text, e->node.klen, e->node.hash) != &e->node)

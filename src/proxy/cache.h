@@ -8,12 +8,12 @@
  * Invariants (cache_check): the table and the LRU list hold the same
  * entries, at most `capacity` (none when it is 0); the list is circular
  * and doubly linked, `newest` NULL iff it is empty; each entry's key is its
- * own copy of its text. */
+ * own copy of its text and holds a reference to its result. */
 #ifndef BP_CACHE_H
 #define BP_CACHE_H
 
 #include "htab.h"
-#include "wire.h"
+#include "result.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,11 +36,13 @@ size_t cache_size(const cache *c);
  * time they were stored. */
 void cache_set_ttl(cache *c, double ttl);
 
-/* Looks text up at time now; true and *label when a fresh entry exists. */
-bool cache_get(cache *c, const char *text, size_t bytes, double now, enum wire_label *label);
+/* Looks text up at time now: its result when a fresh entry exists (the
+ * cache's reference: take one of your own to keep it), else NULL. */
+result *cache_get(cache *c, const char *text, size_t bytes, double now);
 
-/* Stores (or refreshes) the result for text at time now. */
-void cache_put(cache *c, const char *text, size_t bytes, enum wire_label label, double now);
+/* Stores (or refreshes) the result for text at time now; the cache takes a
+ * reference of its own. */
+void cache_put(cache *c, const char *text, size_t bytes, result *value, double now);
 
 /* NULL when the invariants above hold, the table's (htab_check) included,
  * else a sentence naming the one broken. O(entries + slots). Builds with

@@ -201,6 +201,11 @@ static bool add_backend(disp *d, const char *url, const addr_url *addr)
     pb->check = evtimer_new(d->base, on_check_timer, pb);
     if (!pb->conn || !pb->check)
         goto fail;
+    if (!upstream_set_health_path(pb->conn, codec_health_path(d->cfg.codec))) {
+        log_error("backend %s: health path '%s' makes too long a URL", url,
+                  codec_health_path(d->cfg.codec));
+        goto fail;
+    }
     pb->mid = metrics_backend_id(d->meter, upstream_hostport(pb->conn));
     sched_lane_set_up(d->queue, pb->lane, true);
     d->pool[d->npool++] = pb;
@@ -432,16 +437,18 @@ static void batch_over(disp *d, dbatch *bt, bool ok)
     disp_kick(d);
 }
 
-/* Hands each job's label to its waiters, caches it, and destroys the jobs. */
-static void resolve(disp *d, job *const *jobs_done, size_t n, const enum wire_label *labels,
+/* Hands each job's result to its waiters, caches it, and destroys the jobs;
+ * the outcome's references to the results are dropped. */
+static void resolve(disp *d, job *const *jobs_done, size_t n, result *const *results,
                     double seconds)
 {
     double now = mono_now();
     for (size_t i = 0; i < n; i++) {
         job *jb = jobs_done[i];
-        cache_put(d->answers, jb->text, jb->bytes, labels[i], now);
+        cache_put(d->answers, jb->text, jb->bytes, results[i], now);
         metrics_sequence(d->meter, jb->client, jb->sent - jb->enqueued, seconds);
-        jobs_resolve(d->work, jb, labels[i]);
+        jobs_resolve(d->work, jb, results[i]);
+        result_unref(results[i]);
     }
 }
 
@@ -473,7 +480,7 @@ static void eject(disp *d, backend *pb)
     set_timer(pb->check, period);
 }
 
-/* The batch's backend answered it: its labels go to the waiters. */
+/* The batch's backend answered it: its results go to the waiters. */
 static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
 {
     backend *pb = bt->on;
@@ -493,7 +500,7 @@ static void succeeded(disp *d, dbatch *bt, const outcome *o, double seconds)
     release(d, bt, true);
     batch_free(d, bt);
     dispatch(d);
-    resolve(d, finished, n, o->labels, seconds);
+    resolve(d, finished, n, o->results, seconds);
 }
 
 /* A failed attempt: the batch fails or moves as decided (outcome.h). */
@@ -542,7 +549,8 @@ static void on_backend(void *arg, int status, const char *body, size_t len, cons
     disp *d = bt->d;
     backend *pb = bt->on;
     double now = mono_now(), seconds = now - bt->attempt_started;
-    outcome_in in = {.status = status,
+    outcome_in in = {.codec = d->cfg.codec,
+                     .status = status,
                      .body = body,
                      .len = len,
                      .error = error,
@@ -648,7 +656,8 @@ static void send_attempt(dbatch *bt)
         move_elsewhere(d, bt);
         return;
     }
-    char *body = wire_sequences_json(texts, bt->n);
+    size_t len;
+    char *body = codec_request(d->cfg.codec, texts, bt->n, &len);
     if (!body) {
         fail_all(d, bt, 502, "out of memory building the batch");
         batch_over(d, bt, false);
@@ -663,7 +672,8 @@ static void send_attempt(dbatch *bt)
      * with a later deadline. */
     bt->attempt++;
     bt->attempt_started = now;
-    upstream_post(bt->on->conn, body, strlen(body), d->cfg.backend_timeout, on_backend, bt);
+    upstream_request(bt->on->conn, "POST", codec_batch_path(d->cfg.codec), body, len,
+                     d->cfg.backend_timeout, on_backend, bt);
     free(body);
 }
 

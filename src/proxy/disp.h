@@ -40,6 +40,7 @@
 
 #include "addr.h"
 #include "cache.h"
+#include "codec.h"
 #include "health.h"
 #include "jobs.h"
 #include "metrics.h"
@@ -59,6 +60,7 @@ typedef struct disp_config {
     int retries;
     double backoff_base, backoff_cap; /* seconds */
     double max_batch_cost;            /* the scheduler's cost bound, for details */
+    const codec *codec;               /* the backends' protocol (borrowed) */
 } disp_config;
 
 typedef struct disp disp;

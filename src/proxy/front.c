@@ -25,8 +25,8 @@ typedef struct preq {
     bool single;
     size_t n, pending;
     double arrived, deadline;
-    struct event *timer; /* the deadline */
-    enum wire_label *labels;
+    struct event *timer;      /* the deadline */
+    result **results;         /* n; each a reference of the request's own once resolved */
     waiter *w;                /* n waiters; w[i].job is set while item i is unresolved */
     struct preq *prev, *next; /* on f->live */
 } preq;
@@ -70,7 +70,9 @@ static void finish(preq *r, int status, char *json, int retry_after)
         r->next->prev = r->prev;
     f->nlive--;
     event_free(r->timer);
-    free(r->labels);
+    for (size_t i = 0; i < r->n; i++)
+        result_unref(r->results[i]);
+    free(r->results);
     free(r->w);
     free(r);
     if (f->draining && f->nlive == 0)
@@ -84,15 +86,28 @@ static void finish_error(preq *r, int status, int retry_after, const char *detai
 
 static void finish_ok(preq *r)
 {
-    finish(r, 200, r->single ? wire_result_json(r->labels[0]) : wire_results_json(r->labels, r->n),
-           0);
+    wire_value one, *v = r->n == 1 ? &one : malloc(r->n * sizeof *v);
+    if (!v) {
+        finish_error(r, 500, 0, "out of memory building the answer");
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        v[i] = result_value(r->results[i]);
+    char *json = wire_values_json(v, r->n, r->single);
+    if (v != &one)
+        free(v);
+    if (!json) {
+        finish_error(r, 500, 0, "out of memory building the answer");
+        return;
+    }
+    finish(r, 200, json, 0);
 }
 
-/* An item's job got its label. */
-static void item_done(waiter *w, enum wire_label label)
+/* An item's job got its result. */
+static void item_done(waiter *w, result *value)
 {
     preq *r = w->owner;
-    r->labels[w->idx] = label;
+    r->results[w->idx] = result_ref(value);
     if (--r->pending == 0)
         finish_ok(r);
 }
@@ -146,10 +161,10 @@ static void on_peer(httpd_req *req, enum httpd_peer what, void *arg)
 static bool place_item(preq *r, size_t i, const wire_text *t, double now)
 {
     front *f = r->f;
-    enum wire_label label;
-    if (cache_get(f->answers, t->s, t->bytes, now, &label)) {
+    result *hit = cache_get(f->answers, t->s, t->bytes, now);
+    if (hit) {
         metrics_cache_hit(f->meter);
-        r->labels[i] = label;
+        r->results[i] = result_ref(hit);
         r->pending--;
         return true;
     }
@@ -180,12 +195,11 @@ static bool place_item(preq *r, size_t i, const wire_text *t, double now)
 static size_t slots_needed(front *f, const wire_request *w, double now, size_t *longest)
 {
     size_t need = 0;
-    enum wire_label unused;
     *longest = 0;
     for (size_t i = 0; i < w->n; i++) {
         const wire_text *t = &w->items[i];
         if (!jobs_find(f->work, t->s, t->bytes) &&
-            !(f->answers->capacity && cache_get(f->answers, t->s, t->bytes, now, &unused))) {
+            !(f->answers->capacity && cache_get(f->answers, t->s, t->bytes, now))) {
             need++;
             if (t->len > *longest)
                 *longest = t->len;
@@ -341,13 +355,13 @@ static preq *preq_new(front *f, httpd_req *req, int client, const wire_request *
 {
     preq *r = calloc(1, sizeof *r);
     if (r) {
-        r->labels = calloc(w->n, sizeof *r->labels);
+        r->results = calloc(w->n, sizeof *r->results);
         r->w = calloc(w->n, sizeof *r->w);
         r->timer = evtimer_new(f->base, on_deadline, r);
     }
-    if (!r || !r->labels || !r->w || !r->timer) {
+    if (!r || !r->results || !r->w || !r->timer) {
         if (r) {
-            free(r->labels);
+            free(r->results);
             free(r->w);
             if (r->timer)
                 event_free(r->timer);
@@ -405,7 +419,8 @@ static void handle_classify(front *f, httpd_req *req)
     const char *body = httpd_req_body(req, &len);
     wire_limits lim = {.max_items = f->cfg.max_request_sequences,
                        .max_length = f->cfg.max_length,
-                       .allow_single = true};
+                       .allow_single = true,
+                       .count_bytes = f->cfg.count_bytes};
     wire_request w;
     char err[256];
     int status = wire_parse_request(body, len, &lim, &w, err, sizeof err);

@@ -31,7 +31,8 @@
 
 typedef struct front_config {
     size_t max_request_sequences;
-    size_t max_length;       /* code points of one sequence */
+    size_t max_length;       /* code points (or bytes) of one sequence */
+    bool count_bytes;        /* a sequence's length counts bytes (--length-unit) */
     double max_batch_cost;   /* the cost bound, for 413's detail */
     size_t max_queue;        /* the scheduler's capacity, a gauge */
     double default_deadline; /* --timeout, a gauge */

@@ -184,12 +184,12 @@ double jobs_deadline(const job *jb)
     return latest;
 }
 
-void jobs_resolve(jobs *j, job *jb, enum wire_label label)
+void jobs_resolve(jobs *j, job *jb, result *value)
 {
     waiter *w;
     while ((w = jb->waiters)) {
         jobs_detach(w);
-        w->ops->done(w, label);
+        w->ops->done(w, value);
     }
     jobs_destroy(j, jb);
 }

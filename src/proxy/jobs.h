@@ -25,8 +25,8 @@
 #define BP_JOBS_H
 
 #include "htab.h"
+#include "result.h"
 #include "sched.h"
-#include "wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,8 +36,9 @@ typedef struct waiter waiter;
 /* What a waiter's owner is told when its job ends (the waiter is detached
  * already, and may be freed by the call). */
 typedef struct waiter_ops {
-    void (*done)(waiter *w, enum wire_label label);
-    /* The job failed for good: no label will come. */
+    /* value is the caller's: take a reference to keep it. */
+    void (*done)(waiter *w, result *value);
+    /* The job failed for good: no result will come. */
     void (*failed)(waiter *w, int status, const char *detail);
 } waiter_ops;
 
@@ -96,10 +97,10 @@ const char *jobs_check(const jobs *j);
 /* The latest deadline of the job's waiters (0 when it has none). */
 double jobs_deadline(const job *jb);
 
-/* Ends a job: each waiter, oldest first, is detached and told its label
+/* Ends a job: each waiter, oldest first, is detached and told its result
  * (jobs_resolve) or the failure (jobs_fail); then the job is destroyed.
  * A waiter's callback may detach other waiters of the same job. */
-void jobs_resolve(jobs *j, job *jb, enum wire_label label);
+void jobs_resolve(jobs *j, job *jb, result *value);
 void jobs_fail(jobs *j, job *jb, int status, const char *detail);
 /* Ends a job without telling its waiters (detached): their own deadlines
  * answer them. */

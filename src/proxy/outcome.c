@@ -39,7 +39,7 @@ static enum metrics_attempt classify(const outcome_in *in, const char *parse_err
         snprintf(why, len, "backend %s answered 429 (busy)", in->hostport);
         return ATTEMPT_BUSY;
     }
-    if (in->status >= 500) {
+    if (in->status >= 500 || codec_backend_fault(in->codec, in->status)) {
         snprintf(why, len, "backend %s answered %d", in->hostport, in->status);
         return ATTEMPT_SERVER_ERROR;
     }
@@ -48,8 +48,8 @@ static enum metrics_attempt classify(const outcome_in *in, const char *parse_err
          * OUTCOME_BODY_MAX of them, printable, reach the client and the log. */
         int k = snprintf(why, len, "backend rejected the batch with %d: ", in->status);
         size_t room = len - (size_t)k;
-        utf8_printable(why + k, room < OUTCOME_BODY_MAX + 1 ? room : OUTCOME_BODY_MAX + 1, in->body,
-                       in->len);
+        codec_error_text(in->codec, in->body, in->len, why + k,
+                         room < OUTCOME_BODY_MAX + 1 ? room : OUTCOME_BODY_MAX + 1);
         return ATTEMPT_REJECTED;
     }
     snprintf(why, len, "backend %s: %s", in->name, in->error ? in->error : "no answer");
@@ -76,8 +76,8 @@ void outcome_decide(const outcome_in *in, outcome *out)
 {
     char parse_error[200] = "";
     *out = (outcome){.ejection = in->ejection};
-    if (in->status == 200 && wire_parse_results(in->body, in->len, in->n, out->labels, parse_error,
-                                                sizeof parse_error)) {
+    if (in->status == 200 && codec_parse(in->codec, in->body, in->len, in->n, out->results,
+                                         parse_error, sizeof parse_error)) {
         out->action = OUTCOME_RESOLVE;
         out->kind = ATTEMPT_OK;
         health_success(&out->ejection);

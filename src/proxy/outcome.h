@@ -10,11 +10,13 @@
  * carries the decision out (disp.c).
  *
  * The rules:
- * - a 200 whose body parses into one label per member resolves the batch
- *   and resets the backend's failure count;
+ * - a 200 whose body the codec reads into one result per member resolves
+ *   the batch and resets the backend's failure count;
  * - any other 4xx than 429 means the backend refuses this input: sending it
  *   again would get the same answer, and it says nothing about the
- *   backend's health, so the members fail (502) at once, uncounted;
+ *   backend's health, so the members fail (502) at once, uncounted; but
+ *   a status the protocol uses for the model's own failure (tei's 424,
+ *   codec_backend_fault) counts as a 5xx does;
  * - every other failure counts towards ejection; once `retries` retries
  *   are spent (attempt > retries) the members fail (502, the detail names
  *   the attempts and the last failure); else the batch is retried: on
@@ -29,6 +31,7 @@
 #ifndef BP_OUTCOME_H
 #define BP_OUTCOME_H
 
+#include "codec.h"
 #include "health.h"
 #include "metrics.h"
 #include "sched.h"
@@ -40,7 +43,7 @@
 #define OUTCOME_BODY_MAX 120 /* bytes of a backend's 4xx body quoted in a detail */
 
 enum outcome_action {
-    OUTCOME_RESOLVE,       /* hand the labels out */
+    OUTCOME_RESOLVE,       /* hand the results out */
     OUTCOME_FAIL,          /* every member fails with status and detail */
     OUTCOME_RETRY_OTHER,   /* at once, on the fastest other free backend */
     OUTCOME_RETRY_PENDING, /* the next backend to free up takes it */
@@ -52,9 +55,10 @@ typedef struct outcome_in {
     int status; /* 0: no complete, clean answer */
     const char *body;
     size_t len;
-    const char *error; /* why, when status is 0 */
+    const char *error;  /* why, when status is 0 */
+    const codec *codec; /* the backend's protocol: reads the answer */
     /* The batch. */
-    size_t n;    /* its members: the labels expected */
+    size_t n;    /* its members: the results expected */
     int attempt; /* attempts made, this one included (from 1) */
     int retries; /* retries allowed after the first attempt */
     /* The backend and the pool. */
@@ -72,13 +76,14 @@ typedef struct outcome_in {
 typedef struct outcome {
     enum outcome_action action;
     enum metrics_attempt kind;
-    enum wire_label labels[SCHED_MAX_BATCH]; /* OUTCOME_RESOLVE: one per member */
-    char why[200];                           /* a failure: what went wrong */
-    int status;                              /* OUTCOME_FAIL: every member's answer... */
-    char detail[320];                        /* ...and its detail */
-    health ejection;                         /* the backend's ejection state after */
-    bool ejected;                            /* this failure ejected the backend */
-    double delay;                            /* OUTCOME_RETRY_LATER: seconds */
+    result *results[SCHED_MAX_BATCH]; /* OUTCOME_RESOLVE: one per member, the
+                                         caller's references */
+    char why[200];                    /* a failure: what went wrong */
+    int status;                       /* OUTCOME_FAIL: every member's answer... */
+    char detail[320];                 /* ...and its detail */
+    health ejection;                  /* the backend's ejection state after */
+    bool ejected;                     /* this failure ejected the backend */
+    double delay;                     /* OUTCOME_RETRY_LATER: seconds */
 } outcome;
 
 void outcome_decide(const outcome_in *in, outcome *out);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+const char *const proxy_length_units[] = {"codepoints", "bytes", NULL};
+
 static void stop_loop(proxy *px)
 {
     /* A short grace lets the last answers leave their sockets. */
@@ -80,10 +82,11 @@ static void backend_list_free(backend_list *bl)
 }
 
 /* Adds one URL, kept in canonical form (addr_format_url); "/" becomes
- * "/classify". A URL listed already, however spelt, is left out with a
+ * the protocol's default path ("/classify"), and the path must suit the
+ * protocol (an oip model's). A URL listed already, however spelt, is left out with a
  * warning: two entries for one server would send it two batches at once. */
-static bool backend_list_add(backend_list *bl, const char *url, const char *from, char *err,
-                             size_t errlen)
+static bool backend_list_add(backend_list *bl, const codec *proto, const char *url,
+                             const char *from, char *err, size_t errlen)
 {
     addr_url a;
     char why[200];
@@ -95,8 +98,12 @@ static bool backend_list_add(backend_list *bl, const char *url, const char *from
         snprintf(err, errlen, "%s: %s", from, why);
         return false;
     }
-    if (strcmp(a.path, "/") == 0)
-        strcpy(a.path, "/classify");
+    if (strcmp(a.path, "/") == 0 && codec_default_path(proto))
+        strcpy(a.path, codec_default_path(proto));
+    if (!codec_check_path(proto, url, a.path, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s", from, why);
+        return false;
+    }
     char canon[DISP_URL_MAX];
     addr_format_url(&a, canon, sizeof canon);
     for (size_t i = 0; i < bl->n; i++) {
@@ -130,9 +137,9 @@ static bool backend_list_read(const proxy *px, backend_list *bl, char *err, size
     bl->n = 0;
     bool ok = true;
     for (size_t i = 0; i < c->nbackend_urls && ok; i++)
-        ok = backend_list_add(bl, c->backend_urls[i], "--backend", err, errlen);
+        ok = backend_list_add(bl, &px->protocol, c->backend_urls[i], "--backend", err, errlen);
     if (ok && !c->backends_file && c->nbackend_urls == 0)
-        ok = backend_list_add(bl, c->backend_url, "--backend", err, errlen);
+        ok = backend_list_add(bl, &px->protocol, c->backend_url, "--backend", err, errlen);
     if (ok && c->backends_file) {
         FILE *f = fopen(c->backends_file, "r");
         if (!f) {
@@ -149,7 +156,7 @@ static bool backend_list_read(const proxy *px, backend_list *bl, char *err, size
                 continue;
             char from[300];
             snprintf(from, sizeof from, "%s:%d", c->backends_file, lineno);
-            ok = backend_list_add(bl, p, from, err, errlen);
+            ok = backend_list_add(bl, &px->protocol, p, from, err, errlen);
         }
         if (ok && f && ferror(f)) { /* a directory, say */
             snprintf(err, errlen, "--backends-file %s: %s", c->backends_file, strerror(errno));
@@ -215,6 +222,7 @@ static bool start_front(proxy *px)
 {
     px->api = (front){.cfg = {.max_request_sequences = px->cfg.max_request_sequences,
                               .max_length = px->cfg.sched.max_length,
+                              .count_bytes = px->cfg.length_unit == PROXY_BYTES,
                               .max_batch_cost = px->cfg.sched.max_batch_cost,
                               .admin_apart = px->cfg.admin_listen != NULL,
                               .max_queue = px->cfg.sched.max_queue,
@@ -258,6 +266,10 @@ bool proxy_init(proxy *px)
 {
     char err[256];
     backend_list bl = {0};
+    if (!codec_init(&px->protocol, &px->cfg.codec, err, sizeof err)) {
+        log_error("%s", err);
+        return false;
+    }
     if (!backend_list_read(px, &bl, err, sizeof err)) {
         log_error("%s", err);
         return false;
@@ -288,7 +300,8 @@ bool proxy_init(proxy *px)
                       .retries = px->cfg.retries,
                       .backoff_base = px->cfg.backoff_base,
                       .backoff_cap = px->cfg.backoff_cap,
-                      .max_batch_cost = px->cfg.sched.max_batch_cost};
+                      .max_batch_cost = px->cfg.sched.max_batch_cost,
+                      .codec = &px->protocol};
     if (!jobs_init(&px->work) || !cache_init(&px->answers, px->cfg.cache_size, px->cfg.cache_ttl) ||
         !(px->base = new_event_base()) ||
         !(px->pool = disp_new(px->base, &dc, px->queue, &px->work, &px->answers, px->meter)) ||
@@ -330,6 +343,7 @@ void proxy_free(proxy *px)
     clients_fini(&px->callers);
     metrics_free(px->meter);
     sched_free(px->queue);
+    codec_fini(&px->protocol);
     if (px->base)
         event_base_free(px->base);
 }

@@ -17,6 +17,7 @@
 
 #include "cache.h"
 #include "clients.h"
+#include "codec.h"
 #include "disp.h"
 #include "front.h"
 #include "health.h"
@@ -31,6 +32,10 @@
 
 #define PROXY_MAX_BACKENDS DISP_MAX_BACKENDS
 
+/* What a text's length counts (--length-unit). */
+enum proxy_length_unit { PROXY_CODEPOINTS, PROXY_BYTES };
+extern const char *const proxy_length_units[]; /* "codepoints", "bytes", NULL */
+
 typedef struct proxy_config {
     const char *listen;
     const char *admin_listen; /* NULL: the operational endpoints are on listen */
@@ -43,6 +48,8 @@ typedef struct proxy_config {
     size_t nbackend_urls;
     const char *backends_file;
     health_config health;
+    codec_config codec; /* the backends' protocol */
+    enum proxy_length_unit length_unit;
     sched_config sched;
     double timeout;         /* default request deadline, seconds */
     double backend_timeout; /* per attempt, seconds */
@@ -74,6 +81,7 @@ typedef struct proxy {
     clients callers;     /* who is asking, and what each may do */
     metrics *meter;      /* what /metrics, /stats and the dashboard show */
     disp *pool;          /* the dispatcher: owns the pool of backends */
+    codec protocol;      /* how batches are asked for and answers read */
     front api;           /* the HTTP API, on http (and admin) */
     struct event *drain_timer;
     struct event *history_timer; /* samples the history (metrics_sample) */

@@ -35,7 +35,7 @@ typedef struct told {
     char detail[256];
 } told;
 
-static void on_done(waiter *w, enum wire_label label)
+static void on_done(waiter *w, result *value)
 {
     ((told *)w->owner)->done++;
 }
@@ -60,7 +60,11 @@ static void test_check_holds_and_names_a_broken_invariant(void **state)
     cache c;
     metrics *m = metrics_new(5, 0);
     assert_true(s && m && jobs_init(&j) && cache_init(&c, 16, 0));
-    disp_config dc = {.health = {.failures = 3, .base = 1, .max = 10},
+    codec proto;
+    codec_config cc = {.protocol = CODEC_CLASSIFY, .max_result = 64};
+    assert_true(codec_init(&proto, &cc, err, sizeof err));
+    disp_config dc = {.codec = &proto,
+                      .health = {.failures = 3, .base = 1, .max = 10},
                       .backend_timeout = 2,
                       .retries = 0,
                       .backoff_base = 0.01,
@@ -107,6 +111,7 @@ static void test_check_holds_and_names_a_broken_invariant(void **state)
     assert_null(disp_check(d));
 
     disp_free(d);
+    codec_fini(&proto);
     cache_fini(&c);
     jobs_fini(&j);
     metrics_free(m);

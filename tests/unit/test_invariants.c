@@ -183,14 +183,14 @@ static void test_cache_checked_through_eviction_and_expiry(void **state)
     cache c;
     assert_true(cache_init(&c, 8, 10));
     cache_ok(&c);
-    enum wire_label label;
+    result *code = result_new("\"code\"", 6), *other = result_new("\"not code\"", 10);
     for (int i = 0; i < 50; i++) {
         char text[16];
         snprintf(text, sizeof text, "t%d", i % 13);
-        cache_put(&c, text, strlen(text), i % 2 ? WIRE_CODE : WIRE_NOT_CODE, i);
+        cache_put(&c, text, strlen(text), i % 2 ? code : other, i);
         cache_ok(&c);
         snprintf(text, sizeof text, "t%d", (i * 7) % 13);
-        cache_get(&c, text, strlen(text), i, &label);
+        cache_get(&c, text, strlen(text), i);
         cache_ok(&c);
         assert_true(cache_size(&c) <= 8);
     }
@@ -198,7 +198,7 @@ static void test_cache_checked_through_eviction_and_expiry(void **state)
     for (int i = 0; i < 13; i++) {
         char text[16];
         snprintf(text, sizeof text, "t%d", i);
-        assert_false(cache_get(&c, text, strlen(text), 1000, &label));
+        assert_null(cache_get(&c, text, strlen(text), 1000));
         cache_ok(&c);
     }
     assert_int_equal(cache_size(&c), 0);
@@ -206,19 +206,26 @@ static void test_cache_checked_through_eviction_and_expiry(void **state)
 
     cache off;
     assert_true(cache_init(&off, 0, 0));
-    cache_put(&off, "x", 1, WIRE_CODE, 0);
+    cache_put(&off, "x", 1, code, 0);
     cache_ok(&off);
     assert_int_equal(cache_size(&off), 0);
     cache_fini(&off);
+    /* The cache held references of its own: ours are the last. */
+    assert_int_equal(code->refs, 1);
+    assert_int_equal(other->refs, 1);
+    result_unref(code);
+    result_unref(other);
 }
 
 static void test_cache_check_names_the_broken_invariant(void **state)
 {
     cache c;
     assert_true(cache_init(&c, 4, 0));
-    cache_put(&c, "a", 1, WIRE_CODE, 0);
-    cache_put(&c, "b", 1, WIRE_CODE, 0);
-    cache_put(&c, "c", 1, WIRE_CODE, 0);
+    result *code = result_new("\"code\"", 6);
+    cache_put(&c, "a", 1, code, 0);
+    cache_put(&c, "b", 1, code, 0);
+    cache_put(&c, "c", 1, code, 0);
+    result_unref(code);
     cache_ok(&c);
 
     c.capacity = 2;

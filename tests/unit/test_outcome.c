@@ -17,11 +17,15 @@
 
 static const health_config hc3 = {.failures = 3, .base = 1, .max = 8};
 
+/* The default protocol's codec (set up in main). */
+static codec classify_codec;
+
 /* A first attempt of a 2-member batch on a healthy backend of a pool where
  * another is usable but busy; 3 retries allowed. */
 static outcome_in base_in(int status, const char *body, const char *error)
 {
-    outcome_in in = {.status = status,
+    outcome_in in = {.codec = &classify_codec,
+                     .status = status,
                      .body = body ? body : "",
                      .len = body ? strlen(body) : 0,
                      .error = error,
@@ -53,8 +57,10 @@ static void test_a_good_answer_resolves_and_resets_failures(void **state)
     outcome o = decide(&in);
     assert_int_equal(o.action, OUTCOME_RESOLVE);
     assert_int_equal(o.kind, ATTEMPT_OK);
-    assert_int_equal(o.labels[0], WIRE_CODE);
-    assert_int_equal(o.labels[1], WIRE_NOT_CODE);
+    assert_string_equal(o.results[0]->json, "\"code\"");
+    assert_string_equal(o.results[1]->json, "\"not code\"");
+    result_unref(o.results[0]);
+    result_unref(o.results[1]);
     assert_int_equal(o.ejection.failures, 0);
     assert_false(o.ejected);
 }
@@ -240,5 +246,11 @@ int main(void)
         cmocka_unit_test(test_backoff_is_full_jitter_under_the_cap),
         cmocka_unit_test(test_no_ejection_when_disabled),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    char err[200];
+    codec_config cc = {.protocol = CODEC_CLASSIFY, .max_result = 64};
+    if (!codec_init(&classify_codec, &cc, err, sizeof err))
+        return 1;
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    codec_fini(&classify_codec);
+    return failed;
 }
