@@ -31,16 +31,24 @@ static bool split_labels(codec *c, const char *list, char *err, size_t errlen)
     size_t n = 1;
     for (const char *p = list; *p; p++)
         n += *p == ',';
-    if (!(c->labels = calloc(n, sizeof *c->labels)))
+    if (!(c->labels = calloc(n, sizeof *c->labels)) ||
+        !(c->label_results = calloc(n, sizeof *c->label_results)))
         return fail(err, errlen, "out of memory");
     for (const char *p = list;; p++) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == 0 || !utf8_length(p, len, NULL))
             return fail(err, errlen, "--labels '%s': a label is empty or not UTF-8", list);
-        if (!(c->labels[c->nlabels] = strndup(p, len)))
-            return fail(err, errlen, "out of memory");
+        json_t *s = json_stringn(p, len);
+        size_t jlen;
+        char *text = s ? wire_dump_value(s, SIZE_MAX / 8, &jlen) : NULL;
+        json_decref(s);
+        c->labels[c->nlabels] = strndup(p, len);
+        c->label_results[c->nlabels] = text ? result_new(text, jlen) : NULL;
+        free(text);
         c->nlabels++;
+        if (!c->labels[c->nlabels - 1] || !c->label_results[c->nlabels - 1])
+            return fail(err, errlen, "out of memory");
         if (!end)
             return true;
         p = end;
@@ -88,10 +96,14 @@ bool codec_init(codec *c, const codec_config *cfg, char *err, size_t errlen)
 
 void codec_fini(codec *c)
 {
-    for (size_t i = 0; i < c->nlabels; i++)
+    for (size_t i = 0; i < c->nlabels; i++) {
         free(c->labels[i]);
+        result_unref(c->label_results[i]);
+    }
     free(c->labels);
+    free(c->label_results);
     c->labels = NULL;
+    c->label_results = NULL;
     c->nlabels = 0;
 }
 
@@ -368,17 +380,16 @@ static json_t *oip_element(json_t *data, size_t i)
     return e;
 }
 
-static bool label_ok(const codec *c, const json_t *v)
+/* Which label v is (0..nlabels-1), or -1. */
+static long label_index(const codec *c, const json_t *v)
 {
-    if (c->nlabels == 0)
-        return true;
     if (!json_is_string(v))
-        return false;
+        return -1;
     for (size_t i = 0; i < c->nlabels; i++)
         if (strlen(c->labels[i]) == json_string_length(v) &&
             memcmp(c->labels[i], json_string_value(v), json_string_length(v)) == 0)
-            return true;
-    return false;
+            return (long)i;
+    return -1;
 }
 
 /* "\"a\" or \"b\"", "\"a\", \"b\" or \"c\"": the labels, for a message. */
@@ -401,10 +412,14 @@ static bool take_results(const codec *c, json_t *list, bool oip, size_t n, const
         json_t *v = oip ? oip_element(list, i) : json_array_get(list, i);
         size_t len;
         char *text = NULL;
-        if (!label_ok(c, v)) {
+        out[i] = NULL;
+        long label = c->nlabels ? label_index(c, v) : -1;
+        if (c->nlabels && label < 0) {
             char names[160];
             labels_text(c, names, sizeof names);
             fail(err, errlen, "answer's %s[%zu] is not %s", what, i, names);
+        } else if (label >= 0) {
+            out[i] = result_ref(c->label_results[label]);
         } else if (c->cfg.protocol == CODEC_TEI && !json_is_array(v)) {
             fail(err, errlen, "answer's [%zu] is not a list of predictions", i);
         } else if (!(text = wire_dump_value(v, c->cfg.max_result, &len))) {

@@ -43,7 +43,9 @@ typedef struct codec_config {
 
 typedef struct codec {
     codec_config cfg;
-    char **labels; /* nlabels strings; none: any value is a result */
+    char **labels;          /* nlabels strings; none: any value is a result */
+    result **label_results; /* labels[i] as a result, made once: every
+                               answer hands out references to these */
     size_t nlabels;
 } codec;
 

@@ -86,7 +86,8 @@ static void finish_error(preq *r, int status, int retry_after, const char *detai
 
 static void finish_ok(preq *r)
 {
-    wire_value one, *v = r->n == 1 ? &one : malloc(r->n * sizeof *v);
+    wire_value few[SCHED_MAX_BATCH] = {{0}};
+    wire_value *v = r->n <= SCHED_MAX_BATCH ? few : malloc(r->n * sizeof *v);
     if (!v) {
         finish_error(r, 500, 0, "out of memory building the answer");
         return;
@@ -94,7 +95,7 @@ static void finish_ok(preq *r)
     for (size_t i = 0; i < r->n; i++)
         v[i] = result_value(r->results[i]);
     char *json = wire_values_json(v, r->n, r->single);
-    if (v != &one)
+    if (v != few)
         free(v);
     if (!json) {
         finish_error(r, 500, 0, "out of memory building the answer");
@@ -477,6 +478,7 @@ static metrics_gauges gauges(front *f)
                             .cache_entries = cache_size(f->answers),
                             .backend_last_contact_age = last < 0 ? -1 : mono_now() - last,
                             .policy = sched_policy(f->queue),
+                            .backend_protocol = f->cfg.backend_protocol,
                             .usage = client_usage,
                             .usage_arg = f};
 }

@@ -31,12 +31,13 @@
 
 typedef struct front_config {
     size_t max_request_sequences;
-    size_t max_length;       /* code points (or bytes) of one sequence */
-    bool count_bytes;        /* a sequence's length counts bytes (--length-unit) */
-    double max_batch_cost;   /* the cost bound, for 413's detail */
-    size_t max_queue;        /* the scheduler's capacity, a gauge */
-    double default_deadline; /* --timeout, a gauge */
-    double history_interval; /* seconds between the history's samples */
+    size_t max_length;            /* code points (or bytes) of one sequence */
+    bool count_bytes;             /* a sequence's length counts bytes (--length-unit) */
+    double max_batch_cost;        /* the cost bound, for 413's detail */
+    size_t max_queue;             /* the scheduler's capacity, a gauge */
+    double default_deadline;      /* --timeout, a gauge */
+    double history_interval;      /* seconds between the history's samples */
+    const char *backend_protocol; /* its name, for /stats */
     /* The operational endpoints but /healthz, /readyz and /openapi.json
      * are served by the admin listener only (--admin-listen). */
     bool admin_apart;

@@ -855,6 +855,7 @@ char *metrics_stats_json(metrics *m, const metrics_gauges *g, double now)
     for (size_t i = 0; i < hist_latency_nbounds; i++)
         json_array_append_new(bounds, json_real(hist_latency_bounds[i]));
     json_object_set_new(root, "latency_bucket_bounds", bounds);
+    json_object_set_new(root, "backend_protocol", json_string(g->backend_protocol));
     json_object_set_new(root, "queue_capacity", json_integer((json_int_t)g->queue_capacity));
     json_object_set_new(root, "default_deadline_seconds", json_real(g->default_deadline));
     json_object_set_new(root, "cost_model",

@@ -102,7 +102,8 @@ typedef struct metrics_gauges {
     double cost_a, cost_lin, cost_b; /* the learned cost curve a + lin × L + b × L² */
     unsigned long long cost_observations;
     const char *policy;
-    metrics_usage_fn usage; /* per client: backend seconds, queued, weight */
+    const char *backend_protocol; /* --backend-protocol */
+    metrics_usage_fn usage;       /* per client: backend seconds, queued, weight */
     void *usage_arg;
 } metrics_gauges;
 

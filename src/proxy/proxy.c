@@ -223,6 +223,7 @@ static bool start_front(proxy *px)
     px->api = (front){.cfg = {.max_request_sequences = px->cfg.max_request_sequences,
                               .max_length = px->cfg.sched.max_length,
                               .count_bytes = px->cfg.length_unit == PROXY_BYTES,
+                              .backend_protocol = codec_protocols[px->cfg.codec.protocol],
                               .max_batch_cost = px->cfg.sched.max_batch_cost,
                               .admin_apart = px->cfg.admin_listen != NULL,
                               .max_queue = px->cfg.sched.max_queue,
