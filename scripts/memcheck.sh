@@ -3,7 +3,8 @@
 # end-to-end scenario (loadgen traffic, a few bad requests, batches the
 # backend refuses with 413, clean SIGTERM), then a second batchproxy in
 # front of the scriptable fake backend answering every wrong way it knows,
-# and fails on any memory error or leak in any of them.
+# and a proxy for each of the oip and tei protocols in front of classifyd
+# speaking it, and fails on any memory error or leak in any of them.
 #
 # Usage: scripts/memcheck.sh [BUILD_DIR]
 set -euo pipefail
@@ -77,14 +78,44 @@ for i in $(seq 1 16); do
   fi
 done
 
+# A proxy for each of the other protocols, in front of classifyd speaking it
+# with faults: results that are JSON values (tei's lists of objects), shared
+# by the cache, coalesced requests and the answers.
+for proto in oip tei; do
+  bp_start "$out/classifyd-$proto.log" "$build/classifyd" --protocol "$proto" --cost 0.0001 \
+    --quiet --fail-rate 0.2 --garbage-rate 0.2
+  url="http://127.0.0.1:$BP_PORT"
+  [ "$proto" = oip ] && url="$url/v2/models/classifier"
+  bp_start "$out/batchproxy-$proto.log" "${vg[@]}" --log-file="$out/batchproxy-$proto.vg" \
+    "$build/batchproxy" --backend-protocol "$proto" --backend "$url" --retries 1 \
+    --backoff-base 0.01 --log-level error
+  for i in $(seq 1 12); do
+    asked=()
+    for copy in 1 2; do # the same text twice at once: coalesced, then cached
+      curl -s -o "$out/$proto-$i-$copy.json" -w '%{http_code}\n' -m 20 \
+        -d "{\"sequences\": [\"def f$i(): pass\", \"hello $((i % 4))\"]}" \
+        "http://127.0.0.1:$BP_PORT/proxy_classify" >"$out/$proto-$i-$copy.code" &
+      asked+=($!)
+    done
+    wait "${asked[@]}"
+    for copy in 1 2; do
+      code=$(cat "$out/$proto-$i-$copy.code")
+      if [ "$code" != 200 ] && [ "$code" != 502 ]; then
+        echo "memcheck: $proto request $i got $code: $(cat "$out/$proto-$i-$copy.json")" >&2
+        exit 1
+      fi
+    done
+  done
+done
+
 # Stop the proxies, then the servers; valgrind's exit status says if it found anything.
 status=0
-for i in 3 1 0 2; do
+for i in 7 5 3 1 0 2 4 6; do
   kill -TERM "${BP_PIDS[$i]}"
   if wait "${BP_PIDS[$i]}"; then :; else status=$?; fi
 done
 BP_PIDS=()
-for p in batchproxy classifyd batchproxy-hostile; do
+for p in batchproxy classifyd batchproxy-hostile batchproxy-oip batchproxy-tei; do
   echo "memcheck: $p: $(grep -E 'ERROR SUMMARY' "$out/$p.vg" | sed 's/==[0-9]*== //')"
   grep -E 'definitely lost|indirectly lost|possibly lost|All heap blocks were freed' \
     "$out/$p.vg" | sed 's/==[0-9]*== /  /'

@@ -89,11 +89,4 @@ char *wire_dump_value(const json_t *v, size_t max, size_t *len);
 size_t wire_string_bound(size_t bytes);
 char *wire_put_string(char *p, const char *t, size_t bytes);
 
-/* Parses a classification server's answer to a request of `expected`
- * sequences: exactly {"results": [...]} with `expected` entries, each "code"
- * or "not code". Returns true and fills out[0..expected); returns false with a
- * message in err for anything else (garbage must never reach a client). */
-bool wire_parse_results(const char *body, size_t n, size_t expected, enum wire_label *out,
-                        char *err, size_t errlen);
-
 #endif

@@ -319,6 +319,21 @@ static json_t *json_results(const codec *c, json_t *root, char *what, size_t wle
     return NULL;
 }
 
+/* The first element of an oip tensor's data that its shape (rank dims)
+ * does not allow, or SIZE_MAX: a value for [n]; a value or a row of one
+ * value for [n, 1]. (A value is anything but a list.) */
+static size_t oip_misfit(json_t *data, size_t dims)
+{
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        json_t *e = json_array_get(data, i);
+        if (dims == 2 && json_array_size(e) == 1)
+            e = json_array_get(e, 0);
+        if (json_is_array(e))
+            return i;
+    }
+    return SIZE_MAX;
+}
+
 /* The oip output tensor's data: the named tensor's, or the first's; n
  * elements, flat (shape [n]) or one a row (shape [n, 1]). */
 static json_t *oip_results(const codec *c, json_t *root, size_t n, char *what, size_t wlen,
@@ -358,6 +373,12 @@ static json_t *oip_results(const codec *c, json_t *root, size_t n, char *what, s
         fail(err, errlen, "output tensor '%s' has no 'data' list", what);
         return NULL;
     }
+    size_t bad = oip_misfit(data, dims);
+    if (bad != SIZE_MAX) {
+        fail(err, errlen, "output tensor '%s' data[%zu] does not fit its shape [%zu%s]", what, bad,
+             n, dims == 2 ? ", 1" : "");
+        return NULL;
+    }
     return data;
 }
 
@@ -371,7 +392,8 @@ static json_t *tei_results(json_t *root, char *what, size_t wlen, char *err, siz
     return NULL;
 }
 
-/* Element i of an oip tensor's data: flat, or a row of one. */
+/* Element i of an oip tensor's data: flat, or a row of one (only a shape
+ * [n, 1] has those: oip_misfit). */
 static json_t *oip_element(json_t *data, size_t i)
 {
     json_t *e = json_array_get(data, i);
@@ -404,7 +426,8 @@ static void labels_text(const codec *c, char *out, size_t len)
     }
 }
 
-/* Checks and keeps each of the n values. */
+/* Checks and keeps each of the n values. out[i] is NULL until value i is
+ * kept (whatever the caller's array held), so a failure is seen. */
 static bool take_results(const codec *c, json_t *list, bool oip, size_t n, const char *what,
                          result **out, char *err, size_t errlen)
 {

@@ -180,7 +180,7 @@ static bool read_more(fakebe_conn *c)
 
 /* One request as read: pointers into c->in, valid until the next read. */
 typedef struct fb_req {
-    bool post, healthz;
+    bool post, health; /* a GET of the health path */
     const char *body;
     size_t len, size; /* body length; bytes of the whole request */
 } fb_req;
@@ -197,7 +197,10 @@ static bool read_request(fakebe_conn *c, fb_req *r)
     const char *cl = strcasestr(c->in, "\r\nContent-Length:");
     r->len = cl ? strtoul(cl + 17, NULL, 10) : 0;
     r->post = strncmp(c->in, "POST ", 5) == 0;
-    r->healthz = strncmp(c->in, "GET /healthz ", 13) == 0;
+    const char *hp = c->fb->script.health_path ? c->fb->script.health_path : "/healthz";
+    size_t hl = strlen(hp);
+    r->health =
+        strncmp(c->in, "GET ", 4) == 0 && strncmp(c->in + 4, hp, hl) == 0 && c->in[4 + hl] == ' ';
     *end = '\r';
     if (r->len > FB_MAX_REQUEST)
         return false;
@@ -283,7 +286,7 @@ static size_t answer(const fakebe_step *st, const fb_req *r, fbuf *out)
     default:
         if (r->post)
             status = classify(r, st->act == FAKEBE_WRONG_COUNT, &body);
-        else if (r->healthz)
+        else if (r->health)
             fbuf_printf(&body, "{\"status\":\"ok\"}");
         else
             status = 404, fbuf_printf(&body, "{\"detail\":\"fake backend: no such path\"}");
@@ -346,7 +349,7 @@ static const fakebe_step *step_for(fakebe_conn *c, const fb_req *r)
         size_t k = (size_t)fb->posts++;
         st = k < fb->script.n ? &fb->steps[k] : &fb->script.rest;
         c->posts++;
-    } else if (r->healthz) {
+    } else if (r->health) {
         fb->health_checks++;
         st = &fb->script.health;
     }

@@ -7,8 +7,10 @@
  *
  * Every POST, whatever its path, takes the next step of the script, in the
  * order the requests arrive over all connections; once the script is used
- * up, every POST follows `rest`. Every GET /healthz follows `health`. A
- * step is declarative, in the spirit of HAProxy's reg-tests
+ * up, every POST follows `rest`. Every GET of the health path (`/healthz`,
+ * or the script's `health_path`: a backend of another protocol has its
+ * own) follows `health`; any other GET gets 404. A step is declarative, in the spirit of HAProxy's
+ * reg-tests
  * (`server s1 { rxreq; txresp ... }`):
  *
  *     static const fakebe_step script[] = {
@@ -73,7 +75,8 @@ typedef struct fakebe_script {
                                  the strings they point to must outlive the fake) */
     size_t n;
     fakebe_step rest;   /* every POST after the script */
-    fakebe_step health; /* every GET /healthz; FAKEBE_NORMAL is 200 {"status":"ok"} */
+    fakebe_step health; /* every GET of the health path; FAKEBE_NORMAL is 200 {"status":"ok"} */
+    const char *health_path; /* that path, exactly; NULL: "/healthz" (must outlive the fake) */
 } fakebe_script;
 
 typedef struct fakebe_conn fakebe_conn;
@@ -116,7 +119,7 @@ int fakebe_posts(fakebe *fb);
  * `then` sent; FAKEBE_SILENT never counts). */
 int fakebe_answered(fakebe *fb);
 
-/* GET /healthz requests received so far. */
+/* GETs of the health path received so far. */
 int fakebe_health_checks(fakebe *fb);
 
 /* Connections accepted so far. */

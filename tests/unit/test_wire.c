@@ -369,66 +369,92 @@ static void test_parse_small_err_buffer(void **state)
     assert_int_equal(strlen(err), sizeof err - 1);
 }
 
-/* ---- wire_parse_results ---- */
+/* ---- passed-through values ---- */
 
-static bool results(const char *body, size_t expected, enum wire_label *out, char *err)
-{
-    err[0] = '\0';
-    return wire_parse_results(body, strlen(body), expected, out, err, 256);
-}
-
-static void test_parse_results_good(void **state)
+static void test_values_json(void **state)
 {
     (void)state;
-    enum wire_label out[3] = {WIRE_NOT_CODE, WIRE_NOT_CODE, WIRE_CODE};
-    char err[256];
-    assert_true(results("{\"results\": [\"code\", \"not code\", \"code\"]}", 3, out, err));
-    assert_int_equal(out[0], WIRE_CODE);
-    assert_int_equal(out[1], WIRE_NOT_CODE);
-    assert_int_equal(out[2], WIRE_CODE);
-    assert_true(results("{\"results\":[]}", 0, out, err));
+    const wire_value v[] = {{"\"code\"", 6}, {"{\"a\":1}", 7}, {"[1,2.5]", 7}, {"null", 4}};
+    char *got = wire_values_json(v, 1, true);
+    assert_non_null(got);
+    assert_string_equal(got, "{\"result\":\"code\"}");
+    free(got);
+    got = wire_values_json(&v[1], 1, true);
+    assert_string_equal(got, "{\"result\":{\"a\":1}}");
+    free(got);
+    got = wire_values_json(v, 4, false);
+    assert_string_equal(got, "{\"results\":[\"code\",{\"a\":1},[1,2.5],null]}");
+    free(got);
+    got = wire_values_json(v, 1, false);
+    assert_string_equal(got, "{\"results\":[\"code\"]}");
+    free(got);
+    got = wire_values_json(NULL, 0, false);
+    assert_string_equal(got, "{\"results\":[]}");
+    free(got);
+    /* Only len bytes of each value are taken. */
+    const wire_value part = {"\"ab\"xyz", 4};
+    got = wire_values_json(&part, 1, true);
+    assert_string_equal(got, "{\"result\":\"ab\"}");
+    free(got);
 }
 
-static void test_parse_results_bad(void **state)
+/* wire_dump_value of the JSON text in must be exactly want, which fits in
+ * strlen(want) bytes and not in one fewer. */
+static void expect_dump(const char *in, const char *want)
+{
+    json_t *v = json_loads(in, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    assert_non_null(v);
+    size_t max = strlen(want), len = 0;
+    char *got = wire_dump_value(v, max, &len);
+    if (!got || strcmp(got, want) != 0)
+        fail_msg("%s: got %s, want %s", in, got ? got : "NULL", want);
+    assert_int_equal(len, max);
+    free(got);
+    got = wire_dump_value(v, max + 1000, &len);
+    assert_string_equal(got, want);
+    free(got);
+    len = 12345;
+    if ((got = wire_dump_value(v, max - 1, &len)))
+        fail_msg("%s fits in %zu bytes as %s", in, max - 1, got);
+    assert_int_equal(len, 12345);
+    json_decref(v);
+}
+
+static void test_dump_value(void **state)
 {
     (void)state;
-    enum wire_label out[3];
-    char err[256];
-    static const struct {
-        const char *body;
-        size_t expected;
-        const char *needle;
-    } cases[] = {
-        {"{\"results\": [\"code\"]}", 2, "1 results for 2"},
-        {"{\"results\": [\"code\", \"code\", \"code\"]}", 2, "3 results for 2"},
-        {"{\"results\": []}", 1, "0 results for 1"},
-        {"{\"results\": [\"code\", 1]}", 2, "results[1]"},
-        {"{\"results\": [null]}", 1, "results[0]"},
-        {"{\"results\": [[\"code\"]]}", 1, "results[0]"},
-        {"{\"results\": [\"Code\"]}", 1, "results[0]"},
-        {"{\"results\": [\"code \"]}", 1, "results[0]"},
-        {"{\"results\": [\"notcode\"]}", 1, "results[0]"},
-        {"{\"results\": [\"maybe\"]}", 1, "results[0]"},
-        {"{\"results\": [\"\"]}", 1, "results[0]"},
-        {"not json", 1, "not valid JSON"},
-        {"", 1, "not valid JSON"},
-        {"{\"results\": [\"code\"]", 1, "not valid JSON"},
-        {"{\"result\": \"code\"}", 1, "no 'results'"},
-        {"{\"detail\": \"busy\"}", 1, "no 'results'"},
-        {"{\"results\": \"code\"}", 1, "no 'results'"},
-        {"[\"code\"]", 1, "no 'results'"},
-        {"\"code\"", 1, "answer"},
-        {"{\"results\": [\"code\"], \"results\": [\"not code\"]}", 1, "duplicate"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        if (results(cases[i].body, cases[i].expected, out, err))
-            fail_msg("accepted %s for %zu", cases[i].body, cases[i].expected);
-        if (!strstr(err, cases[i].needle))
-            fail_msg("%s: message '%s' lacks '%s'", cases[i].body, err, cases[i].needle);
-    }
-    /* A NUL in a label is not "code". */
-    const char nul[] = "{\"results\": [\"code\\u0000\"]}";
-    assert_false(wire_parse_results(nul, sizeof nul - 1, 1, out, err, sizeof err));
+    expect_dump("null", "null");
+    expect_dump("true", "true");
+    expect_dump("false", "false");
+    expect_dump("-12", "-12");
+    expect_dump("0.9", "0.9");
+    expect_dump("1.0", "1.0");
+    expect_dump("-0.0", "-0.0");
+    expect_dump("1e300", "1e+300");
+    expect_dump("\"\"", "\"\"");
+    expect_dump("\"\\u00e9\\u0000\\/\"", "\"\\u00E9\\u0000/\"");
+    expect_dump("[]", "[]");
+    expect_dump("{}", "{}");
+    expect_dump(" { \"b\" : [1, \"xy\", {\"\": null}], \"a\": 2.5 } ",
+                "{\"b\":[1,\"xy\",{\"\":null}],\"a\":2.5}");
+    /* The bound holds inside nesting: one byte short at any depth. */
+    expect_dump("[[[[[[[[\"\\ud83d\\ude00\"]]]]]]]]", "[[[[[[[[\"\\uD83D\\uDE00\"]]]]]]]]");
+
+    /* A large value, past the buffer's first growths. */
+    json_t *big = json_array();
+    for (int i = 0; i < 2000; i++)
+        json_array_append_new(big, json_integer(i));
+    size_t len;
+    char *got = wire_dump_value(big, SIZE_MAX, &len);
+    assert_non_null(got);
+    assert_int_equal(len, strlen(got));
+    json_t *back = json_loads(got, 0, NULL);
+    assert_true(json_equal(back, big));
+    json_decref(back);
+    free(got);
+    assert_null(wire_dump_value(big, len - 1, &len));
+    assert_null(wire_dump_value(big, 0, &len));
+    json_decref(big);
 }
 
 /* ---- builders ---- */
@@ -917,8 +943,8 @@ int main(void)
         cmocka_unit_test(test_parse_both_forms),
         cmocka_unit_test(test_parse_too_long),
         cmocka_unit_test(test_parse_small_err_buffer),
-        cmocka_unit_test(test_parse_results_good),
-        cmocka_unit_test(test_parse_results_bad),
+        cmocka_unit_test(test_values_json),
+        cmocka_unit_test(test_dump_value),
         cmocka_unit_test(test_builders),
         cmocka_unit_test(test_sequences_json),
         cmocka_unit_test(test_builders_match_jansson),
