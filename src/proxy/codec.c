@@ -99,7 +99,8 @@ bool codec_init(codec *c, const codec_config *cfg, char *err, size_t errlen)
     }
     if (cfg->protocol == CODEC_JSON && !*cfg->request_field) {
         codec_fini(c);
-        return fail(err, errlen, "--backend-request-field: empty; give the key of the request's list of texts");
+        return fail(err, errlen,
+                    "--backend-request-field: empty; give the key of the request's list of texts");
     }
     if (cfg->protocol == CODEC_OIP && !*cfg->oip_input) {
         codec_fini(c);

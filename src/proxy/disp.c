@@ -294,18 +294,29 @@ const char *disp_pool_url(const disp *d, size_t i)
     return d->pool[i]->url;
 }
 
-double disp_last_contact(const disp *d)
+/* The latest of `when` over the backends that may be given batches. */
+static double latest(const disp *d, double (*when)(const upstream *))
 {
     double last = -1;
     for (size_t i = 0; i < d->npool; i++) {
         const backend *pb = d->pool[i];
         if (!usable(pb))
             continue;
-        double t = upstream_last_contact(pb->conn);
+        double t = when(pb->conn);
         if (t > last)
             last = t;
     }
     return last;
+}
+
+double disp_last_contact(const disp *d)
+{
+    return latest(d, upstream_last_contact);
+}
+
+double disp_last_healthy(const disp *d)
+{
+    return latest(d, upstream_last_healthy);
 }
 
 /* Frees the leaving backends that hold no batch any more. */

@@ -97,8 +97,10 @@ size_t disp_pool_size(const disp *d);
 const char *disp_pool_url(const disp *d, size_t i);
 
 /* The latest contact (monotonic seconds) with any backend that may be given
- * batches (not ejected, not leaving), or -1: what /readyz looks at. */
+ * batches (not ejected, not leaving), or -1; and the latest 200 from one,
+ * to a batch or to its health path (what /readyz looks at). */
 double disp_last_contact(const disp *d);
+double disp_last_healthy(const disp *d);
 
 /* Verifies the invariants above that the dispatcher's own state shows:
  * each backend holds at most one batch and that batch names it; a pending

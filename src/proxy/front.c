@@ -248,9 +248,10 @@ static bool admit(front *f, httpd_req *req, int client, const client_state *cs, 
         return true;
     case SCHED_TOO_COSTLY: /* the sequence itself: no Retry-After */
         refuse(f, req, client, REFUSED_TOO_COSTLY, 413, -1,
-               "a sequence of %zu code points is predicted to take %.3f s on the fastest backend, "
+               "a sequence of %zu %s is predicted to take %.3f s on the fastest backend, "
                "over the limit of %.3f s for one backend attempt",
-               longest, sched_best_cost(f->queue, longest), f->cfg.max_batch_cost);
+               longest, f->cfg.count_bytes ? "bytes" : "code points",
+               sched_best_cost(f->queue, longest), f->cfg.max_batch_cost);
         return false;
     case SCHED_CLIENT_FULL:
         refuse(f, req, client, REFUSED_CLIENT_QUEUE, 429, ra,
@@ -464,7 +465,7 @@ static void client_usage(void *arg, int client, double *seconds, size_t *queued,
 
 static metrics_gauges gauges(front *f)
 {
-    double last = disp_last_contact(f->pool);
+    double last = disp_last_healthy(f->pool);
     const cost_model *cm = sched_costs(f->queue, -1); /* pooled over the backends */
     return (metrics_gauges){.cost_a = cm->a,
                             .cost_lin = cm->lin,
@@ -490,8 +491,9 @@ void front_sample(front *f)
         log_warn("out of memory: no history sample");
 }
 
-/* Ready when the backend answered anything in the last few seconds (the
- * upstream module probes it while idle) and the proxy is not draining. */
+/* Ready when a backend answered 200 in the last few seconds, to a batch or
+ * to its protocol's health path (the upstream module probes it while no
+ * 200 came), and the proxy is not draining. */
 #define FRONT_READY_WINDOW 5.0
 
 static void handle_get(front *f, httpd_req *req, const char *path)
@@ -501,12 +503,12 @@ static void handle_get(front *f, httpd_req *req, const char *path)
     if (strcmp(path, "/healthz") == 0) {
         httpd_send_json(req, 200, strdup("{\"status\":\"ok\"}"));
     } else if (strcmp(path, "/readyz") == 0) {
-        double last = disp_last_contact(f->pool);
+        double last = disp_last_healthy(f->pool);
         if (f->draining)
             httpd_send_error(req, 503, "proxy is shutting down");
         else if (last < 0 || mono_now() - last > FRONT_READY_WINDOW)
             httpd_send_error(req, 503,
-                             "no healthy backend (of %zu) has answered in the last %.0f s",
+                             "no healthy backend (of %zu) has answered 200 in the last %.0f s",
                              disp_pool_size(f->pool), FRONT_READY_WINDOW);
         else
             httpd_send_json(req, 200, strdup("{\"status\":\"ready\"}"));

@@ -100,8 +100,9 @@ static const opt_entry proxy_opts[] = {
      .same = same_backends,
      .def = "http://127.0.0.1:8001",
      .arg = "URL",
-     .help = "classification server (default %D; POSTs go to URL's path, /classify if it has "
-             "none); repeat it for a pool of backends, each given one batch at a time",
+     .help = "classification server (default %D; with --backend-protocol classify, POSTs go to "
+             "URL's path, /classify if it has none; see --backend-protocol for the others); "
+             "repeat it for a pool of backends, each given one batch at a time",
      .flags = OPT_REPEAT},
     {.name = "backends-file",
      .type = OPT_STR,
@@ -126,8 +127,8 @@ static const opt_entry proxy_opts[] = {
      .dhi = 3600,
      .def = "1",
      .arg = "SECONDS",
-     .help = "first ejection (default %D; doubles each time in a row); GET /healthz must pass "
-             "before it is back"},
+     .help = "first ejection (default %D; doubles each time in a row); a GET of the health "
+             "path (--backend-health-path) must pass before it is back"},
     {.name = "eject-max",
      .type = OPT_DOUBLE,
      OPT_FIELD(proxy_config, health.max),

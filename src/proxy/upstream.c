@@ -21,6 +21,7 @@ struct upstream {
     struct event *probe_timer;
     double probe_every;
     double last_contact;
+    double last_healthy; /* the last 200, to a batch or to the health path */
     char health_target[TARGET_MAX];
     char target[TARGET_MAX]; /* the request under way's, when not the URL's path */
     /* The request in flight on conn, if any. */
@@ -56,6 +57,8 @@ static void on_answer(void *arg, int status, const char *body, size_t len, const
     u->cb = NULL;
     if (status > 0)
         u->last_contact = mono_now();
+    if (status == 200)
+        u->last_healthy = u->last_contact;
     cb(u->cb_arg, status, body, len, error);
 }
 
@@ -82,6 +85,8 @@ static void on_probe_answer(void *arg, int status, const char *body, size_t len,
         u->last_contact = mono_now();
     else
         log_debug("backend %s: health probe failed: %s", u->name, error);
+    if (status == 200)
+        u->last_healthy = u->last_contact;
     upstream_check_cb cb = u->check_cb;
     u->check_cb = NULL;
     if (cb)
@@ -119,12 +124,14 @@ const char *upstream_hostport(const upstream *u)
     return u->hosthdr;
 }
 
-/* Probes the health path when nothing else has shown the backend alive
- * lately, so /readyz stays true on an idle proxy with a live backend. */
+/* Probes the health path when nothing else has shown the backend healthy
+ * lately (a 200), so /readyz stays true on an idle proxy with a live
+ * backend, and turns false when the health path fails (a model not
+ * ready, a wrong model URL) even while the backend answers something. */
 static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
 {
     upstream *u = arg;
-    if (!hclient_busy(u->probe) && mono_now() - u->last_contact >= u->probe_every)
+    if (!hclient_busy(u->probe) && mono_now() - u->last_healthy >= u->probe_every)
         send_probe(u, u->probe_every);
 }
 
@@ -137,6 +144,7 @@ upstream *upstream_new(struct event_base *base, struct evdns_base *dns, const ad
     u->url = *url;
     u->probe_every = probe_every;
     u->last_contact = -1;
+    u->last_healthy = -1;
     snprintf(u->health_target, sizeof u->health_target, "/healthz");
     addr_format(&url->hp, u->hosthdr, sizeof u->hosthdr);
     snprintf(u->name, sizeof u->name, "%s%s", u->hosthdr, url->path);
@@ -173,6 +181,11 @@ void upstream_free(upstream *u)
 double upstream_last_contact(const upstream *u)
 {
     return u->last_contact;
+}
+
+double upstream_last_healthy(const upstream *u)
+{
+    return u->last_healthy;
 }
 
 const char *upstream_name(const upstream *u)

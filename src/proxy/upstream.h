@@ -50,6 +50,10 @@ void upstream_post(upstream *u, const char *body, size_t len, double timeout, up
  * 500 still shows it is reachable), or -1 if none yet. */
 double upstream_last_contact(const upstream *u);
 
+/* Monotonic time of the last 200, to a batch or to the health path, or -1
+ * if none yet: the backend is up and serving (/readyz). */
+double upstream_last_healthy(const upstream *u);
+
 /* "HOST:PORT/PATH", for logs. */
 const char *upstream_name(const upstream *u);
 

@@ -622,6 +622,33 @@ static void test_health(void **state)
         .initial_state = (void *)&pr                                                               \
     }
 
+/* /readyz follows the protocol's health path: a backend that answers, but
+ * fails there (a model not ready, a wrong model URL), makes the proxy not
+ * ready; a clean answer to a batch, or a 200 there, makes it ready. */
+static void test_readiness(void **state)
+{
+    fix *f = *state;
+    const proto *pr = f->pr;
+    start_fake(f, 0, NULL, 0, says(pr->ok_body),
+               (fakebe_step){.act = FAKEBE_STATUS, .status = 503, .body = "{\"error\":\"no\"}"});
+    int port0 = f->fb[0].port;
+    start_proxy(f, &port0, 1, (const char *[]){NULL});
+    int port = f->proxy.port;
+    /* Probes answered (the backend is in contact), but not healthy. */
+    if (fakebe_await(&f->fb[0], fakebe_health_checks, 2, 10) < 2)
+        fail_msg("no health probes on %s", pr->health);
+    thttp_resp r;
+    assert_true(thttp_request(port, "GET", "/readyz", NULL, NULL, &r, 5));
+    if (r.status != 503 || !strstr(r.body, "answered 200"))
+        fail_msg("/readyz with a failing %s: %d %s", pr->health, r.status, r.body);
+    thttp_resp_free(&r);
+    /* A batch answered cleanly: ready. */
+    ask(port, "ready now", &r);
+    expect_result(&r, "ready now", pr->ok_result);
+    thttp_resp_free(&r);
+    assert_true(tproc_wait_for(ready, &port, 10));
+}
+
 /* Settings that can't work together are refused at start, exit 2, with a
  * message naming the option (as every bad option value is). */
 static void test_bad_settings(void **state)
@@ -675,6 +702,9 @@ int main(void)
         PTEST(test_health, oip),
         PTEST(test_health, tei),
         PTEST(test_health, json),
+        PTEST(test_readiness, oip),
+        PTEST(test_readiness, tei),
+        PTEST(test_readiness, json),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
