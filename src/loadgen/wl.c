@@ -3,12 +3,12 @@
 
 #include "opt.h"
 
+#include "errbuf.h"
 #include "utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,18 +71,6 @@ uint64_t wl_rng_below(wl_rng *r, uint64_t n)
 }
 
 /* ---- SPEC parsing ---- */
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 static bool parse_num(const char *s, const char **end, double *out)
 {
@@ -157,22 +145,24 @@ static bool parse_arrival(const char *v, wl_client *c, char *err, size_t errlen)
              *between = strtok_r(NULL, ":", &save), *extra = strtok_r(NULL, ":", &save);
         const char *e;
         if (!k || !in || !between || extra)
-            return fail(err, errlen, "arrival=burst needs burst:K:IN:BETWEEN, got '%s'", v);
+            return errbuf_set(err, errlen, "arrival=burst needs burst:K:IN:BETWEEN, got '%s'", v);
         if (!parse_whole(k, &e, 1, 1000000, &c->burst) || *e)
-            return fail(err, errlen, "arrival=burst: K '%s' is not a whole number >= 1", k);
+            return errbuf_set(err, errlen, "arrival=burst: K '%s' is not a whole number >= 1", k);
         if (!parse_range(in, &c->gap) || !parse_range(between, &c->between))
-            return fail(err, errlen,
-                        "arrival=burst: gaps must be seconds, X or X-Y with X <= Y <= %g, got '%s'",
-                        WL_MAX_SECONDS, v);
+            return errbuf_set(
+                err, errlen,
+                "arrival=burst: gaps must be seconds, X or X-Y with X <= Y <= %g, got '%s'",
+                WL_MAX_SECONDS, v);
         c->arrival = WL_ARR_BURST;
         return true;
     }
     if (kind && !strcmp(kind, "steady")) {
         char *gap = strtok_r(NULL, "", &save);
         if (!gap || !parse_range(gap, &c->gap))
-            return fail(err, errlen,
-                        "arrival=steady needs steady:GAP (seconds, X or X-Y, at most %g), got '%s'",
-                        WL_MAX_SECONDS, v);
+            return errbuf_set(
+                err, errlen,
+                "arrival=steady needs steady:GAP (seconds, X or X-Y, at most %g), got '%s'",
+                WL_MAX_SECONDS, v);
         c->arrival = WL_ARR_STEADY;
         return true;
     }
@@ -181,14 +171,14 @@ static bool parse_arrival(const char *v, wl_client *c, char *err, size_t errlen)
         const char *e;
         if (!rate || !parse_num(rate, &e, &c->rate) || *e || c->rate < 1 / WL_MAX_SECONDS ||
             c->rate > 1e6)
-            return fail(err, errlen,
-                        "arrival=poisson needs poisson:RATE (requests/s in [1e-6, 1e6]), got '%s'",
-                        v);
+            return errbuf_set(
+                err, errlen,
+                "arrival=poisson needs poisson:RATE (requests/s in [1e-6, 1e6]), got '%s'", v);
         c->arrival = WL_ARR_POISSON;
         return true;
     }
-    return fail(err, errlen, "arrival '%s' is not burst:K:IN:BETWEEN, steady:GAP or poisson:RATE",
-                v);
+    return errbuf_set(err, errlen,
+                      "arrival '%s' is not burst:K:IN:BETWEEN, steady:GAP or poisson:RATE", v);
 }
 
 static bool parse_len(const char *v, wl_client *c, char *err, size_t errlen)
@@ -200,14 +190,15 @@ static bool parse_len(const char *v, wl_client *c, char *err, size_t errlen)
         c->nlens = 0;
         for (;;) {
             if (c->nlens == WL_LEN_LIST_MAX)
-                return fail(err, errlen, "len=list: at most %d lengths", WL_LEN_LIST_MAX);
+                return errbuf_set(err, errlen, "len=list: at most %d lengths", WL_LEN_LIST_MAX);
             if (!parse_whole(s, &e, 1, WL_MAX_LENGTH, &c->lens[c->nlens++]))
-                return fail(err, errlen, "len=list: '%s' is not lengths 1-%d separated by '/'", v,
-                            WL_MAX_LENGTH);
+                return errbuf_set(err, errlen,
+                                  "len=list: '%s' is not lengths 1-%d separated by '/'", v,
+                                  WL_MAX_LENGTH);
             if (*e == '\0')
                 break;
             if (*e != '/')
-                return fail(err, errlen, "len=list: '%s' is not lengths separated by '/'", v);
+                return errbuf_set(err, errlen, "len=list: '%s' is not lengths separated by '/'", v);
             s = e + 1;
         }
         c->len_kind = WL_LEN_LIST;
@@ -230,9 +221,9 @@ static bool parse_len(const char *v, wl_client *c, char *err, size_t errlen)
     c->len_kind = c->len_lo == c->len_hi ? WL_LEN_FIXED : WL_LEN_UNIFORM;
     return true;
 bad:
-    return fail(err, errlen,
-                "len '%s' is not A-B, N, fixed:N or list:A/B/C (code points, 1-%d, A <= B)", v,
-                WL_MAX_LENGTH);
+    return errbuf_set(err, errlen,
+                      "len '%s' is not A-B, N, fixed:N or list:A/B/C (code points, 1-%d, A <= B)",
+                      v, WL_MAX_LENGTH);
 }
 
 bool wl_parse_client(const char *spec, wl_client *out, char *err, size_t errlen)
@@ -246,7 +237,7 @@ bool wl_parse_client(const char *spec, wl_client *out, char *err, size_t errlen)
 
     size_t n = strlen(spec);
     if (n > 4000)
-        return fail(err, errlen, "client spec is too long");
+        return errbuf_set(err, errlen, "client spec is too long");
     char buf[4096];
     memcpy(buf, spec, n + 1);
     char *save = NULL;
@@ -255,7 +246,7 @@ bool wl_parse_client(const char *spec, wl_client *out, char *err, size_t errlen)
             f++;
         char *eq = strchr(f, '=');
         if (!eq)
-            return fail(err, errlen, "'%s' is not KEY=VALUE", f);
+            return errbuf_set(err, errlen, "'%s' is not KEY=VALUE", f);
         *eq = '\0';
         char *v = eq + 1;
         size_t vl = strlen(v);
@@ -266,18 +257,20 @@ bool wl_parse_client(const char *spec, wl_client *out, char *err, size_t errlen)
             if (!strcmp(f, keys[i]))
                 k = i;
         if (k < 0)
-            return fail(err, errlen,
-                        "unknown field '%s' (fields: name, arrival, len, count, duration, start, "
-                        "distinct, id)",
-                        f);
+            return errbuf_set(
+                err, errlen,
+                "unknown field '%s' (fields: name, arrival, len, count, duration, start, "
+                "distinct, id)",
+                f);
         if (seen & (1u << k))
-            return fail(err, errlen, "field '%s' given twice", f);
+            return errbuf_set(err, errlen, "field '%s' given twice", f);
         seen |= 1u << k;
         const char *e;
         switch (k) {
         case 0:
             if (!valid_name(v))
-                return fail(err, errlen, "name '%s' is not 1-%d of [A-Za-z0-9._-]", v, WL_NAME_MAX);
+                return errbuf_set(err, errlen, "name '%s' is not 1-%d of [A-Za-z0-9._-]", v,
+                                  WL_NAME_MAX);
             snprintf(c.name, sizeof c.name, "%s", v);
             break;
         case 1:
@@ -292,39 +285,40 @@ bool wl_parse_client(const char *spec, wl_client *out, char *err, size_t errlen)
             break;
         case 3:
             if (!parse_whole(v, &e, 1, WL_MAX_REQUESTS, &c.count) || *e)
-                return fail(err, errlen, "count '%s' is not a whole number in [1, %d]", v,
-                            WL_MAX_REQUESTS);
+                return errbuf_set(err, errlen, "count '%s' is not a whole number in [1, %d]", v,
+                                  WL_MAX_REQUESTS);
             have_count = true;
             break;
         case 4:
             if (!parse_num(v, &e, &c.duration) || *e || c.duration <= 0 ||
                 c.duration > WL_MAX_SECONDS)
-                return fail(err, errlen, "duration '%s' is not seconds in (0, %g]", v,
-                            WL_MAX_SECONDS);
+                return errbuf_set(err, errlen, "duration '%s' is not seconds in (0, %g]", v,
+                                  WL_MAX_SECONDS);
             have_duration = true;
             break;
         case 5:
             if (!parse_num(v, &e, &c.start) || *e || c.start > WL_MAX_SECONDS)
-                return fail(err, errlen, "start '%s' is not seconds in [0, %g]", v, WL_MAX_SECONDS);
+                return errbuf_set(err, errlen, "start '%s' is not seconds in [0, %g]", v,
+                                  WL_MAX_SECONDS);
             break;
         case 6:
             if (!parse_bool(v, &c.distinct))
-                return fail(err, errlen, "distinct '%s' is not yes or no", v);
+                return errbuf_set(err, errlen, "distinct '%s' is not yes or no", v);
             break;
         case 7:
             if (!parse_bool(v, &c.send_id))
-                return fail(err, errlen, "id '%s' is not yes or no", v);
+                return errbuf_set(err, errlen, "id '%s' is not yes or no", v);
             break;
         }
     }
     if (!c.name[0])
-        return fail(err, errlen, "client spec '%s' has no name=", spec);
+        return errbuf_set(err, errlen, "client spec '%s' has no name=", spec);
     if (!have_arrival)
-        return fail(err, errlen, "client %s has no arrival=", c.name);
+        return errbuf_set(err, errlen, "client %s has no arrival=", c.name);
     if (!have_len)
-        return fail(err, errlen, "client %s has no len=", c.name);
+        return errbuf_set(err, errlen, "client %s has no len=", c.name);
     if (!have_count && !have_duration)
-        return fail(err, errlen, "client %s needs count= or duration=", c.name);
+        return errbuf_set(err, errlen, "client %s needs count= or duration=", c.name);
     *out = c;
     return true;
 }
@@ -391,7 +385,7 @@ bool wl_add_client(const char *spec, wl_client **clients, size_t *n, char *err, 
         return false;
     wl_client *grown = realloc(*clients, (*n + 1) * sizeof **clients);
     if (!grown)
-        return fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, "out of memory");
     grown[(*n)++] = c;
     *clients = grown;
     return true;
@@ -401,7 +395,7 @@ bool wl_profile(const char *name, wl_client **clients, size_t *n, char *err, siz
 {
     const char *const *specs = wl_profile_specs(name);
     if (!specs)
-        return fail(err, errlen, "unknown profile '%s' (known: seed)", name);
+        return errbuf_set(err, errlen, "unknown profile '%s' (known: seed)", name);
     for (; *specs; specs++)
         if (!wl_add_client(*specs, clients, n, err, errlen))
             return false;
@@ -412,7 +406,7 @@ bool wl_load_clients(const char *path, wl_client **clients, size_t *n, char *err
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
     char line[4096];
     int lineno = 0;
     bool ok = true;
@@ -431,7 +425,7 @@ bool wl_load_clients(const char *path, wl_client **clients, size_t *n, char *err
             continue;
         char why[512];
         if (!wl_add_client(s, clients, n, why, sizeof why))
-            ok = fail(err, errlen, "%s:%d: %s", path, lineno, why);
+            ok = errbuf_set(err, errlen, "%s:%d: %s", path, lineno, why);
     }
     fclose(f);
     return ok;
@@ -440,11 +434,11 @@ bool wl_load_clients(const char *path, wl_client **clients, size_t *n, char *err
 bool wl_check_clients(const wl_client *clients, size_t n, char *err, size_t errlen)
 {
     if (n == 0)
-        return fail(err, errlen, "no clients");
+        return errbuf_set(err, errlen, "no clients");
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < i; j++)
             if (!strcmp(clients[i].name, clients[j].name))
-                return fail(err, errlen, "two clients are named '%s'", clients[i].name);
+                return errbuf_set(err, errlen, "two clients are named '%s'", clients[i].name);
     return true;
 }
 
@@ -540,7 +534,7 @@ bool wl_generate(const wl_client *clients, size_t nclients, size_t rounds, uint6
     plan p = {0};
     wl_rng *rng = calloc(nclients ? nclients : 1, sizeof *rng);
     if (!rng)
-        return fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, "out of memory");
     /* One stream per client, so adding a client does not change the others. */
     for (size_t i = 0; i < nclients; i++)
         wl_rng_seed(&rng[i], wl_mix(seed) ^ wl_mix(0x5eed0000ULL + i));
@@ -551,10 +545,10 @@ bool wl_generate(const wl_client *clients, size_t nclients, size_t rounds, uint6
             if (!plan_client(&p, &clients[i], i, base, &rng[i], &last)) {
                 free(rng);
                 free(p.reqs);
-                return fail(err, errlen,
-                            "client %s: the plan is too large (more than %d requests, a "
-                            "duration with zero gaps, or out of memory)",
-                            clients[i].name, WL_MAX_REQUESTS);
+                return errbuf_set(err, errlen,
+                                  "client %s: the plan is too large (more than %d requests, a "
+                                  "duration with zero gaps, or out of memory)",
+                                  clients[i].name, WL_MAX_REQUESTS);
             }
         }
         base = last;
@@ -656,7 +650,7 @@ bool wl_assign_texts(wl_trace *t, const wl_client *clients, uint64_t seed, char 
     if (!need || !next) {
         free(need);
         free(next);
-        return fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, "out of memory");
     }
     for (size_t i = 0; i < t->n; i++) {
         const wl_request *q = &t->reqs[i];
@@ -675,9 +669,9 @@ bool wl_assign_texts(wl_trace *t, const wl_client *clients, uint64_t seed, char 
             for (uint64_t cap = 62; cap < need[q->len] && w < 11; cap *= 62)
                 w++;
             if (w > q->len) {
-                ok = fail(err, errlen,
-                          "%llu distinct texts of length %zu are too many to tell apart",
-                          (unsigned long long)need[q->len], q->len);
+                ok = errbuf_set(err, errlen,
+                                "%llu distinct texts of length %zu are too many to tell apart",
+                                (unsigned long long)need[q->len], q->len);
                 break;
             }
             q->text = make_text(wl_mix(seed ^ wl_mix(i + 1)), q->len, w, next[q->len]++);
@@ -689,7 +683,7 @@ bool wl_assign_texts(wl_trace *t, const wl_client *clients, uint64_t seed, char 
             q->text = make_text(key, q->len, 0, 0);
         }
         if (!q->text)
-            ok = fail(err, errlen, "out of memory");
+            ok = errbuf_set(err, errlen, "out of memory");
     }
     free(need);
     free(next);
@@ -862,7 +856,7 @@ static bool read_header(trace_reader *tr, char *err, size_t errlen)
 {
     int nf = csv_record(&tr->r, tr->offs);
     if (nf <= 0)
-        return fail(err, errlen, "%s: empty or unreadable (expected a header row)", tr->path);
+        return errbuf_set(err, errlen, "%s: empty or unreadable (expected a header row)", tr->path);
     tr->nheader = nf;
     tr->col_client = tr->col_t = tr->col_len = tr->col_text = -1;
     for (int i = 0; i < nf; i++) {
@@ -877,8 +871,8 @@ static bool read_header(trace_reader *tr, char *err, size_t errlen)
             tr->col_text = i;
     }
     if (tr->col_client < 0 || tr->col_t < 0 || tr->col_len < 0)
-        return fail(err, errlen, "%s:1: the header needs the columns client, send_s and length",
-                    tr->path);
+        return errbuf_set(err, errlen,
+                          "%s:1: the header needs the columns client, send_s and length", tr->path);
     return true;
 }
 
@@ -888,33 +882,33 @@ static bool read_row(trace_reader *tr, int nf, char *err, size_t errlen)
     const char *path = tr->path, *buf = tr->r.buf;
     int line = tr->r.line;
     if (nf != tr->nheader)
-        return fail(err, errlen, "%s:%d: %d fields, the header has %d", path, line, nf,
-                    tr->nheader);
+        return errbuf_set(err, errlen, "%s:%d: %d fields, the header has %d", path, line, nf,
+                          tr->nheader);
     const char *name = buf + tr->offs[tr->col_client];
     int ci = find_client(tr->clients, tr->n, name, tr->ids);
     if (ci < 0)
-        return fail(err, errlen, "%s:%d: client '%s' is not 1-%d of [A-Za-z0-9._-]", path, line,
-                    name, WL_NAME_MAX);
+        return errbuf_set(err, errlen, "%s:%d: client '%s' is not 1-%d of [A-Za-z0-9._-]", path,
+                          line, name, WL_NAME_MAX);
     const char *e, *ts = buf + tr->offs[tr->col_t], *ls = buf + tr->offs[tr->col_len];
     double t;
     size_t len;
     if (!parse_num(ts, &e, &t) || *e || t > WL_MAX_SECONDS)
-        return fail(err, errlen, "%s:%d: send_s '%s' is not seconds in [0, %g]", path, line, ts,
-                    WL_MAX_SECONDS);
+        return errbuf_set(err, errlen, "%s:%d: send_s '%s' is not seconds in [0, %g]", path, line,
+                          ts, WL_MAX_SECONDS);
     if (!parse_whole(ls, &e, 1, WL_MAX_LENGTH, &len) || *e)
-        return fail(err, errlen, "%s:%d: length '%s' is not a whole number in [1, %d]", path, line,
-                    ls, WL_MAX_LENGTH);
+        return errbuf_set(err, errlen, "%s:%d: length '%s' is not a whole number in [1, %d]", path,
+                          line, ls, WL_MAX_LENGTH);
     if (!plan_push(&tr->p, (size_t)ci, t, len))
-        return fail(err, errlen, "%s:%d: too many rows", path, line);
+        return errbuf_set(err, errlen, "%s:%d: too many rows", path, line);
     const char *text = tr->col_text >= 0 ? buf + tr->offs[tr->col_text] : "";
     if (!*text)
         return true; /* generated later (wl_assign_texts) */
     size_t cps;
     if (!utf8_length(text, strlen(text), &cps) || cps != len)
-        return fail(err, errlen, "%s:%d: text is not valid UTF-8 of exactly %zu code points", path,
-                    line, len);
+        return errbuf_set(err, errlen, "%s:%d: text is not valid UTF-8 of exactly %zu code points",
+                          path, line, len);
     tr->p.reqs[tr->p.n - 1].text = strdup(text);
-    return tr->p.reqs[tr->p.n - 1].text ? true : fail(err, errlen, "out of memory");
+    return tr->p.reqs[tr->p.n - 1].text ? true : errbuf_set(err, errlen, "out of memory");
 }
 
 bool wl_trace_read(const char *path, bool ids, wl_trace *out, wl_client **clients, size_t *n,
@@ -922,19 +916,19 @@ bool wl_trace_read(const char *path, bool ids, wl_trace *out, wl_client **client
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
     trace_reader tr = {
         .path = path, .r = {.f = f, .next_line = 1}, .ids = ids, .clients = clients, .n = n};
     bool ok = read_header(&tr, err, errlen);
     int nf;
     while (ok && (nf = csv_record(&tr.r, tr.offs)) != 0) {
         if (nf < 0)
-            ok = fail(err, errlen, "%s:%d: malformed CSV record", path, tr.r.line);
+            ok = errbuf_set(err, errlen, "%s:%d: malformed CSV record", path, tr.r.line);
         else if (!(nf == 1 && tr.r.buf[0] == '\0')) /* not a blank line */
             ok = read_row(&tr, nf, err, errlen);
     }
     if (ok && tr.p.n == 0)
-        ok = fail(err, errlen, "%s: no requests after the header", path);
+        ok = errbuf_set(err, errlen, "%s: no requests after the header", path);
     if (ok) {
         sort_trace(tr.p.reqs, tr.p.n);
         out->reqs = tr.p.reqs;

@@ -1,28 +1,16 @@
 /* codec: the backend's wire protocol (see codec.h). */
 #include "codec.h"
 
+#include "errbuf.h"
 #include "utf8.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char *const codec_protocols[] = {"classify", "oip", "tei", "json", NULL};
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 /* --- set-up --- */
 
@@ -33,12 +21,13 @@ static bool split_labels(codec *c, const char *list, char *err, size_t errlen)
         n += *p == ',';
     if (!(c->labels = calloc(n, sizeof *c->labels)) ||
         !(c->label_results = calloc(n, sizeof *c->label_results)))
-        return fail(err, errlen, "out of memory");
+        return errbuf_set(err, errlen, "out of memory");
     for (const char *p = list;; p++) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == 0 || !utf8_length(p, len, NULL))
-            return fail(err, errlen, "--labels: '%s' has a label that is empty or not UTF-8", list);
+            return errbuf_set(err, errlen, "--labels: '%s' has a label that is empty or not UTF-8",
+                              list);
         json_t *s = json_stringn(p, len);
         size_t jlen;
         char *text = s ? wire_dump_value(s, SIZE_MAX / 8, &jlen) : NULL;
@@ -48,7 +37,7 @@ static bool split_labels(codec *c, const char *list, char *err, size_t errlen)
         free(text);
         c->nlabels++;
         if (!c->labels[c->nlabels - 1] || !c->label_results[c->nlabels - 1])
-            return fail(err, errlen, "out of memory");
+            return errbuf_set(err, errlen, "out of memory");
         if (!end)
             return true;
         p = end;
@@ -86,25 +75,26 @@ bool codec_init(codec *c, const codec_config *cfg, char *err, size_t errlen)
     }
     if (cfg->protocol == CODEC_TEI && c->nlabels) {
         codec_fini(c);
-        return fail(err, errlen,
-                    "--labels: tei's results are lists of predictions, not label strings; "
-                    "leave it out with --backend-protocol tei");
+        return errbuf_set(err, errlen,
+                          "--labels: tei's results are lists of predictions, not label strings; "
+                          "leave it out with --backend-protocol tei");
     }
     if (cfg->protocol == CODEC_JSON && !pointer_ok(cfg->results_pointer)) {
         codec_fini(c);
-        return fail(err, errlen,
-                    "--backend-results-pointer: '%s' is not a JSON pointer (RFC 6901: empty, "
-                    "or '/' then tokens of at most %d bytes, '~' only as ~0 or ~1)",
-                    cfg->results_pointer, CODEC_TOKEN_MAX);
+        return errbuf_set(err, errlen,
+                          "--backend-results-pointer: '%s' is not a JSON pointer (RFC 6901: empty, "
+                          "or '/' then tokens of at most %d bytes, '~' only as ~0 or ~1)",
+                          cfg->results_pointer, CODEC_TOKEN_MAX);
     }
     if (cfg->protocol == CODEC_JSON && !*cfg->request_field) {
         codec_fini(c);
-        return fail(err, errlen,
-                    "--backend-request-field: empty; give the key of the request's list of texts");
+        return errbuf_set(
+            err, errlen,
+            "--backend-request-field: empty; give the key of the request's list of texts");
     }
     if (cfg->protocol == CODEC_OIP && !*cfg->oip_input) {
         codec_fini(c);
-        return fail(err, errlen, "--oip-input: empty; give the input tensor's name");
+        return errbuf_set(err, errlen, "--oip-input: empty; give the input tensor's name");
     }
     return true;
 }
@@ -149,10 +139,10 @@ bool codec_check_path(const codec *c, const char *url, const char *path, char *e
         ok = ok && *p == '\0';
     }
     if (!ok)
-        return fail(err, errlen,
-                    "'%s': with --backend-protocol oip, the URL is the model's: "
-                    "http://HOST:PORT/v2/models/NAME (optionally /versions/VERSION)",
-                    url);
+        return errbuf_set(err, errlen,
+                          "'%s': with --backend-protocol oip, the URL is the model's: "
+                          "http://HOST:PORT/v2/models/NAME (optionally /versions/VERSION)",
+                          url);
     return true;
 }
 
@@ -326,11 +316,11 @@ static json_t *json_results(const codec *c, json_t *root, char *what, size_t wle
     if (json_is_array(list))
         return list;
     if (!*ptr)
-        fail(err, errlen, "answer is not a list");
+        errbuf_set(err, errlen, "answer is not a list");
     else if (last == ptr)
-        fail(err, errlen, "answer has no '%s' list", ptr + 1);
+        errbuf_set(err, errlen, "answer has no '%s' list", ptr + 1);
     else
-        fail(err, errlen, "answer has no list at %s", ptr);
+        errbuf_set(err, errlen, "answer has no list at %s", ptr);
     return NULL;
 }
 
@@ -357,21 +347,21 @@ static json_t *oip_results(const codec *c, json_t *root, size_t n, char *what, s
     json_t *outputs = json_object_get(root, "outputs"), *tensor = NULL;
     const char *want = c->cfg.oip_output;
     if (!json_is_array(outputs) || json_array_size(outputs) == 0) {
-        fail(err, errlen, "answer has no 'outputs' list");
+        errbuf_set(err, errlen, "answer has no 'outputs' list");
         return NULL;
     }
     for (size_t i = 0; i < json_array_size(outputs) && !tensor; i++) {
         json_t *t = json_array_get(outputs, i);
         const char *name = json_string_value(json_object_get(t, "name"));
         if (!json_is_object(t) || !name) {
-            fail(err, errlen, "answer's outputs[%zu] is not a tensor with a name", i);
+            errbuf_set(err, errlen, "answer's outputs[%zu] is not a tensor with a name", i);
             return NULL;
         }
         if (!want || !*want || strcmp(name, want) == 0)
             tensor = t;
     }
     if (!tensor) {
-        fail(err, errlen, "answer has no output tensor named '%s'", want);
+        errbuf_set(err, errlen, "answer has no output tensor named '%s'", want);
         return NULL;
     }
     snprintf(what, wlen, "%s", json_string_value(json_object_get(tensor, "name")));
@@ -381,17 +371,18 @@ static json_t *oip_results(const codec *c, json_t *root, size_t n, char *what, s
         json_integer_value(json_array_get(shape, 0)) != (json_int_t)n ||
         (dims == 2 && json_integer_value(json_array_get(shape, 1)) != 1) ||
         !json_is_integer(json_array_get(shape, 0))) {
-        fail(err, errlen, "output tensor '%s' does not have shape [%zu] or [%zu, 1]", what, n, n);
+        errbuf_set(err, errlen, "output tensor '%s' does not have shape [%zu] or [%zu, 1]", what, n,
+                   n);
         return NULL;
     }
     if (!json_is_array(data)) {
-        fail(err, errlen, "output tensor '%s' has no 'data' list", what);
+        errbuf_set(err, errlen, "output tensor '%s' has no 'data' list", what);
         return NULL;
     }
     size_t bad = oip_misfit(data, dims);
     if (bad != SIZE_MAX) {
-        fail(err, errlen, "output tensor '%s' data[%zu] does not fit its shape [%zu%s]", what, bad,
-             n, dims == 2 ? ", 1" : "");
+        errbuf_set(err, errlen, "output tensor '%s' data[%zu] does not fit its shape [%zu%s]", what,
+                   bad, n, dims == 2 ? ", 1" : "");
         return NULL;
     }
     return data;
@@ -403,7 +394,7 @@ static json_t *tei_results(json_t *root, char *what, size_t wlen, char *err, siz
     snprintf(what, wlen, "%s", "");
     if (json_is_array(root))
         return root;
-    fail(err, errlen, "answer is not a list (of one list of predictions a text)");
+    errbuf_set(err, errlen, "answer is not a list (of one list of predictions a text)");
     return NULL;
 }
 
@@ -455,16 +446,16 @@ static bool take_results(const codec *c, json_t *list, bool oip, size_t n, const
         if (c->nlabels && label < 0) {
             char names[160];
             labels_text(c, names, sizeof names);
-            fail(err, errlen, "answer's %s[%zu] is not %s", what, i, names);
+            errbuf_set(err, errlen, "answer's %s[%zu] is not %s", what, i, names);
         } else if (label >= 0) {
             out[i] = result_ref(c->label_results[label]);
         } else if (c->cfg.protocol == CODEC_TEI && !json_is_array(v)) {
-            fail(err, errlen, "answer's [%zu] is not a list of predictions", i);
+            errbuf_set(err, errlen, "answer's [%zu] is not a list of predictions", i);
         } else if (!(text = wire_dump_value(v, c->cfg.max_result, &len))) {
-            fail(err, errlen, "answer's %s[%zu] is over --max-result-bytes (%zu)", what, i,
-                 c->cfg.max_result);
+            errbuf_set(err, errlen, "answer's %s[%zu] is over --max-result-bytes (%zu)", what, i,
+                       c->cfg.max_result);
         } else if (!(out[i] = result_new(text, len))) {
-            fail(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
         }
         free(text);
         if (!out[i]) {
@@ -482,7 +473,7 @@ bool codec_parse(const codec *c, const char *body, size_t len, size_t n, result 
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root)
-        return fail(err, errlen, "answer is not valid JSON: %s", jerr.text);
+        return errbuf_set(err, errlen, "answer is not valid JSON: %s", jerr.text);
     char what[64];
     json_t *list;
     bool oip = c->cfg.protocol == CODEC_OIP;
@@ -494,8 +485,8 @@ bool codec_parse(const codec *c, const char *body, size_t len, size_t n, result 
         list = json_results(c, root, what, sizeof what, err, errlen);
     bool ok = false;
     if (list && json_array_size(list) != n)
-        fail(err, errlen, "answer has %zu %s for %zu sequences", json_array_size(list),
-             oip ? "elements in its output tensor" : "results", n);
+        errbuf_set(err, errlen, "answer has %zu %s for %zu sequences", json_array_size(list),
+                   oip ? "elements in its output tensor" : "results", n);
     else if (list)
         ok = take_results(c, list, oip, n, what, out, err, errlen);
     json_decref(root);

@@ -690,22 +690,14 @@ static void test_bad_settings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        PTEST(test_end_to_end, oip),
-        PTEST(test_end_to_end, tei),
-        PTEST(test_end_to_end, json),
-        PTEST(test_retry, oip),
-        PTEST(test_retry, tei),
-        PTEST(test_retry, json),
-        PTEST(test_bad_answers, oip),
-        PTEST(test_bad_answers, tei),
-        PTEST(test_bad_answers, json),
-        PTEST(test_health, oip),
-        PTEST(test_health, tei),
-        PTEST(test_health, json),
-        PTEST(test_readiness, oip),
-        PTEST(test_readiness, tei),
-        PTEST(test_readiness, json),
-        cmocka_unit_test(test_bad_settings),
+        PTEST(test_end_to_end, oip),   PTEST(test_end_to_end, tei),
+        PTEST(test_end_to_end, json),  PTEST(test_retry, oip),
+        PTEST(test_retry, tei),        PTEST(test_retry, json),
+        PTEST(test_bad_answers, oip),  PTEST(test_bad_answers, tei),
+        PTEST(test_bad_answers, json), PTEST(test_health, oip),
+        PTEST(test_health, tei),       PTEST(test_health, json),
+        PTEST(test_readiness, oip),    PTEST(test_readiness, tei),
+        PTEST(test_readiness, json),   cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
