@@ -470,6 +470,33 @@ static void fail_all(disp *d, dbatch *bt, int status, const char *detail)
     bt->n = 0;
 }
 
+/* A batch of several that the backend refused as a whole (a 4xx): each
+ * member goes again alone (outcome.h says why), on the pending list, as a
+ * batch of its own with a fresh count of attempts. */
+static void split(disp *d, dbatch *bt)
+{
+    release(d, bt, false);
+    for (size_t i = 0; i < bt->n; i++) {
+        job *jb = bt->batch[i];
+        sched_batch one = {.n = 1, .longest = jb->len};
+        one.e[0] = (sched_entry){
+            .owner = jb, .len = jb->len, .client = jb->client, .enqueued = jb->enqueued};
+        for (size_t k = 0; k < bt->sb.n; k++)
+            if (bt->sb.e[k].owner == jb)
+                one.e[0] = bt->sb.e[k];
+        dbatch *alone = batch_new(d, &one);
+        if (!alone) {
+            jobs_fail(d->work, jb, 502, "out of memory sending a refused batch's texts alone");
+            continue;
+        }
+        alone->batch[0] = jb;
+        pending_push(d, alone);
+    }
+    bt->n = 0;
+    batch_free(d, bt);
+    disp_kick(d);
+}
+
 /* Puts the batch on a backend and sends it. */
 static void assign(dbatch *bt, backend *pb)
 {
@@ -548,6 +575,10 @@ static void failed(disp *d, dbatch *bt, const outcome *o, int status, double sec
     case OUTCOME_RETRY_LATER:
         metrics_retry(d->meter);
         set_timer(bt->retry, o->delay);
+        return;
+    case OUTCOME_SPLIT:
+        metrics_retry(d->meter);
+        split(d, bt);
         return;
     case OUTCOME_RESOLVE:
         break;

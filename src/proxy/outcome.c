@@ -92,6 +92,10 @@ void outcome_decide(const outcome_in *in, outcome *out)
     out->kind = classify(in, parse_error, out->why, sizeof out->why);
     if (out->kind != ATTEMPT_REJECTED)
         out->ejected = health_failure(&out->ejection, in->now, in->others_usable);
+    if (out->kind == ATTEMPT_REJECTED && in->n > 1) {
+        out->action = OUTCOME_SPLIT;
+        return;
+    }
     if (out->kind == ATTEMPT_REJECTED || in->attempt > in->retries) {
         out->action = OUTCOME_FAIL;
         out->status = 502;

@@ -14,7 +14,11 @@
  *   the batch and resets the backend's failure count;
  * - any other 4xx than 429 means the backend refuses this input: sending it
  *   again would get the same answer, and it says nothing about the
- *   backend's health, so the members fail (502) at once, uncounted; but
+ *   backend's health, so it is uncounted, and a lone member fails (502) at
+ *   once; a batch of several is split, each member sent again alone: the
+ *   text refused may be one member's (too long or empty for the model,
+ *   perhaps sent by one client to fail the others'), and the others must
+ *   not fail with it; but
  *   a status the protocol uses for the model's own failure (tei's 424,
  *   codec_backend_fault) counts as a 5xx does;
  * - every other failure counts towards ejection; once `retries` retries
@@ -48,6 +52,7 @@ enum outcome_action {
     OUTCOME_RETRY_OTHER,   /* at once, on the fastest other free backend */
     OUTCOME_RETRY_PENDING, /* the next backend to free up takes it */
     OUTCOME_RETRY_LATER,   /* on the same backend after `delay` (kept reserved meanwhile) */
+    OUTCOME_SPLIT,         /* each member again, alone, on the pending list */
 };
 
 typedef struct outcome_in {

@@ -12,7 +12,10 @@
  *                a label not among --labels) and the protocol's error
  *                bodies: 502 with a detail naming the problem, printable;
  *   health       the health checks go to the protocol's path: passing
- *                there readmits an ejected backend, failing keeps it out.
+ *                there readmits an ejected backend, failing keeps it out;
+ *   readiness    /readyz follows that path too;
+ *   refused_text one client's text the backend refuses (a 4xx for the
+ *                whole batch) fails that client only: the batch is split.
  *
  * The scripted backend is tests/support/fakebe, answering POSTs with
  * crafted bodies in the protocol's shape, and GETs of the protocol's health
@@ -289,11 +292,13 @@ static double metric(int port, const char *series)
 
 /* ---- 1, 4, 5, 7: a real classifyd speaking the protocol ---- */
 
-static void start_classifyd(fix *f)
+static void start_classifyd(fix *f, const char *const *more)
 {
     const char *args[16];
     int k = 0;
     for (const char *const *a = f->pr->classifyd; *a; a++)
+        args[k++] = *a;
+    for (const char *const *a = more; a && *a; a++)
         args[k++] = *a;
     args[k++] = "--cost"; /* 0.8 s for the first text below, time to queue the others */
     args[k++] = "0.002";
@@ -377,7 +382,7 @@ static void length_unit(fix *f)
 static void test_end_to_end(void **state)
 {
     fix *f = *state;
-    start_classifyd(f);
+    start_classifyd(f, NULL);
     start_proxy(f, &f->be.port, 1, NULL);
     int port = f->proxy.port;
     if (!tproc_wait_for(ready, &port, 10))
@@ -622,6 +627,50 @@ static void test_health(void **state)
         .initial_state = (void *)&pr                                                               \
     }
 
+/* A batch the backend refuses (a 4xx) because of one member's text, too
+ * long for classifyd's --max-length here (or empty for TEI): that member's
+ * client gets 502 with the backend's reason, the others their results, as
+ * the batch is split and each member sent again alone. Before, every
+ * client of the batch got the 502: one client could fail everyone's. */
+static void test_refused_text(void **state)
+{
+    fix *f = *state;
+    start_classifyd(f, (const char *[]){"--max-length", "15", NULL});
+    int be = f->be.port;
+    start_proxy(f, &be, 1, (const char *[]){"--policy", "fifo", NULL});
+    int port = f->proxy.port;
+    assert_true(tproc_wait_for(ready, &port, 10));
+    static const char *const shorts[] = {"x = 1;", "hello there", "int a = 2;", "nice day"};
+    const char *too_long = "this one is far too long"; /* 24 code points */
+    client first, c[4], culprit;
+    client_start(&first, port, "for i in x: y"); /* 13: in flight while the others queue */
+    tcheck_await_batch_in_flight(port);
+    for (int i = 0; i < 4; i++)
+        client_start(&c[i], port, shorts[i]);
+    client_start(&culprit, port, too_long);
+    double queued = thttp_await_metric(port, "batchproxy_queue_depth", 5, 10);
+    client_join(&first);
+    for (int i = 0; i < 4; i++)
+        client_join(&c[i]);
+    client_join(&culprit);
+    if (queued < 5)
+        fail_msg("only %.0f queued behind the first text: no batch of five", queued);
+    for (int i = 0; i < 4; i++) {
+        json_t *res = result_of(&c[i].resp, c[i].text);
+        expect_classified(f->pr, c[i].text, res);
+        json_decref(res);
+        thttp_resp_free(&c[i].resp);
+    }
+    const char *d = expect_detail(&culprit.resp, 502, "rejected the batch");
+    printf("# %s: the culprit's detail: %s\n", f->pr->name, d);
+    double refused = metric(port, "batchproxy_backend_attempts_total{outcome=\"rejected_4xx\"}");
+    if (refused < 2) /* the batch of five, then the culprit alone */
+        fail_msg("%.0f refused attempts, want the batch and the culprit alone", refused);
+    thttp_resp_free(&culprit.resp);
+    thttp_resp_free(&first.resp);
+    assert_true(tproc_stop_clean(&f->proxy, 5));
+}
+
 /* /readyz follows the protocol's health path: a backend that answers, but
  * fails there (a model not ready, a wrong model URL), makes the proxy not
  * ready; a clean answer to a batch, or a 200 there, makes it ready. */
@@ -690,14 +739,25 @@ static void test_bad_settings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        PTEST(test_end_to_end, oip),   PTEST(test_end_to_end, tei),
-        PTEST(test_end_to_end, json),  PTEST(test_retry, oip),
-        PTEST(test_retry, tei),        PTEST(test_retry, json),
-        PTEST(test_bad_answers, oip),  PTEST(test_bad_answers, tei),
-        PTEST(test_bad_answers, json), PTEST(test_health, oip),
-        PTEST(test_health, tei),       PTEST(test_health, json),
-        PTEST(test_readiness, oip),    PTEST(test_readiness, tei),
-        PTEST(test_readiness, json),   cmocka_unit_test(test_bad_settings),
+        PTEST(test_end_to_end, oip),
+        PTEST(test_end_to_end, tei),
+        PTEST(test_end_to_end, json),
+        PTEST(test_retry, oip),
+        PTEST(test_retry, tei),
+        PTEST(test_retry, json),
+        PTEST(test_bad_answers, oip),
+        PTEST(test_bad_answers, tei),
+        PTEST(test_bad_answers, json),
+        PTEST(test_health, oip),
+        PTEST(test_health, tei),
+        PTEST(test_health, json),
+        PTEST(test_readiness, oip),
+        PTEST(test_readiness, tei),
+        PTEST(test_readiness, json),
+        PTEST(test_refused_text, oip),
+        PTEST(test_refused_text, tei),
+        PTEST(test_refused_text, json),
+        cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,31 @@ static void test_kinds_and_words(void **state)
     }
 }
 
+/* A refusal (a 4xx but 429) fails a lone member at once; a batch of
+ * several is split, each member sent again alone, so that one member's
+ * text the backend refuses fails that member only. Neither counts towards
+ * ejection, whatever the attempt. */
+static void test_a_refused_batch_is_split(void **state)
+{
+    for (size_t n = 1; n <= 5; n++)
+        for (int attempt = 1; attempt <= 4; attempt++) {
+            outcome_in in = base_in(400, "{\"detail\":\"too long\"}", NULL);
+            in.n = n;
+            in.attempt = attempt;
+            outcome o = decide(&in);
+            assert_int_equal(o.kind, ATTEMPT_REJECTED);
+            assert_int_equal(o.action, n == 1 ? OUTCOME_FAIL : OUTCOME_SPLIT);
+            assert_int_equal(o.ejection.failures, 0);
+            if (n == 1)
+                assert_int_equal(o.status, 502);
+        }
+    /* A server error or a bad answer is no refusal of the input: retried whole. */
+    outcome_in in = base_in(500, "", NULL);
+    assert_int_equal(decide(&in).action, OUTCOME_RETRY_LATER);
+    in = base_in(200, "{\"results\": [\"maybe\", \"code\"]}", NULL);
+    assert_int_equal(decide(&in).action, OUTCOME_RETRY_LATER);
+}
+
 /* A 5xx names the protocol's error message when the body is one (oip, tei's
  * 424, json), printable; the classify protocol's words are as they were. */
 static void test_a_server_error_quotes_the_protocols_message(void **state)
@@ -155,6 +180,7 @@ static void test_a_rejection_quotes_a_bounded_printable_body(void **state)
     body[sizeof body - 1] = '\0';
     body[3] = '\x1b';
     outcome_in in = base_in(422, body, NULL);
+    in.n = 1;
     outcome o = decide(&in);
     assert_int_equal(o.action, OUTCOME_FAIL);
     assert_null(strchr(o.why, '\x1b'));
@@ -215,7 +241,10 @@ static void test_every_failure_in_every_state(void **state)
                     assert_int_equal(o.ejected,
                                      !rejected && last_allowed && !ejected_before && others_usable);
                     assert_int_equal(o.ejection.ejected, ejected_before || o.ejected);
-                    if (rejected || attempt > retries) {
+                    if (rejected) {
+                        /* Refused as a whole: its 2 members go again alone. */
+                        assert_int_equal(o.action, OUTCOME_SPLIT);
+                    } else if (attempt > retries) {
                         assert_int_equal(o.action, OUTCOME_FAIL);
                         assert_int_equal(o.status, 502);
                         char want[320];
@@ -278,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_kinds_and_words),
         cmocka_unit_test(test_a_rejection_quotes_a_bounded_printable_body),
         cmocka_unit_test(test_a_server_error_quotes_the_protocols_message),
+        cmocka_unit_test(test_a_refused_batch_is_split),
         cmocka_unit_test(test_every_failure_in_every_state),
         cmocka_unit_test(test_backoff_is_full_jitter_under_the_cap),
         cmocka_unit_test(test_no_ejection_when_disabled),
