@@ -4,7 +4,8 @@
  *   bits 0-2  how many results are expected (0-7)
  *   bits 3-4  the protocol: classify, oip, tei, json (pointer /results)
  *   bit  5    labels the other way from the protocol's default: none for
- *             classify, "code,not code" for the others
+ *             classify, "code,not code" for oip and json (tei takes no
+ *             labels: its results are lists)
  *   bit  6    oip: the output named "label" (else the first)
  *   bit  7    --max-result-bytes 16 (else the default, 16384)
  *
@@ -37,7 +38,7 @@ static void check_result(const codec *c, const result *r)
 /* The protocol's default labels (NULL), or the other way. */
 static const char *labels(enum codec_protocol protocol, bool other)
 {
-    if (!other)
+    if (!other || protocol == CODEC_TEI)
         return NULL;
     return protocol == CODEC_CLASSIFY ? "" : "code,not code";
 }
