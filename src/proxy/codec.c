@@ -11,6 +11,7 @@
 #include <string.h>
 
 const char *const codec_protocols[] = {"classify", "oip", "tei", "json", NULL};
+const char *const codec_oip_shapes[] = {"n", "n,1", NULL};
 
 /* --- set-up --- */
 
@@ -201,20 +202,24 @@ static size_t texts_bound(const wire_text *const *texts, size_t n, size_t extra)
 }
 
 /* oip: {"inputs":[{"name":IN,"shape":[n],"datatype":"BYTES","data":[...]}]}
- * with ,"outputs":[{"name":OUT}] when an output is named. */
+ * (shape [n,1] with --oip-input-shape n,1; the data flat, as the
+ * specification allows for any shape) with ,"outputs":[{"name":OUT}] when
+ * an output is named. */
 static char *oip_request(const codec *c, const wire_text *const *texts, size_t n)
 {
     const char *in = c->cfg.oip_input, *out = c->cfg.oip_output;
     size_t cap = texts_bound(texts, n, 1);
     if (cap == SIZE_MAX)
         return NULL;
-    cap += 128 + wire_string_bound(strlen(in)) + (out ? wire_string_bound(strlen(out)) : 0);
+    cap += 160 /* the fixed text, and n */ + wire_string_bound(strlen(in)) +
+           (out ? wire_string_bound(strlen(out)) : 0);
     char *body = malloc(cap), *p = body;
     if (!body)
         return NULL;
     p = put(p, "{\"inputs\":[{\"name\":");
     p = wire_put_string(p, in, strlen(in));
-    p += sprintf(p, ",\"shape\":[%zu],\"datatype\":\"BYTES\",\"data\":[", n);
+    p += sprintf(p, ",\"shape\":[%zu%s],\"datatype\":\"BYTES\",\"data\":[", n,
+                 c->cfg.oip_shape == CODEC_OIP_N_1 ? ",1" : "");
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             *p++ = ',';

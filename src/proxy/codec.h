@@ -26,19 +26,26 @@
 
 enum codec_protocol { CODEC_CLASSIFY, CODEC_OIP, CODEC_TEI, CODEC_JSON };
 
+/* oip: the input tensor's shape for n texts: [n] (a model without a batch
+ * dimension of its own: Triton's max_batch_size 0), or [n, 1] (Triton's
+ * for a model with max_batch_size > 0 and dims [1]); data flat either way. */
+enum codec_oip_shape { CODEC_OIP_N, CODEC_OIP_N_1 };
+extern const char *const codec_oip_shapes[]; /* "n", "n,1", NULL */
+
 /* "classify", "oip", "tei", "json", NULL-terminated (the option's choices,
  * in enum order). */
 extern const char *const codec_protocols[];
 
 typedef struct codec_config {
     enum codec_protocol protocol;
-    const char *oip_input;       /* oip: the input tensor's name */
-    const char *oip_output;      /* oip: the output tensor's name; NULL or "": the first */
-    const char *request_field;   /* json: the request's key */
-    const char *results_pointer; /* json: RFC 6901 pointer to the results ("": the root) */
-    const char *health_path;     /* NULL: the protocol's own */
-    const char *labels;          /* comma-separated; NULL: the protocol's default; "": any */
-    size_t max_result;           /* bytes of one result's compact JSON */
+    const char *oip_input;          /* oip: the input tensor's name */
+    enum codec_oip_shape oip_shape; /* oip: the input tensor's shape */
+    const char *oip_output;         /* oip: the output tensor's name; NULL or "": the first */
+    const char *request_field;      /* json: the request's key */
+    const char *results_pointer;    /* json: RFC 6901 pointer to the results ("": the root) */
+    const char *health_path;        /* NULL: the protocol's own */
+    const char *labels;             /* comma-separated; NULL: the protocol's default; "": any */
+    size_t max_result;              /* bytes of one result's compact JSON */
 } codec_config;
 
 typedef struct codec {

@@ -180,6 +180,15 @@ static const opt_entry proxy_opts[] = {
      .def = "text",
      .arg = "NAME",
      .help = "oip: the input tensor's name (default %D)"},
+    {.name = "oip-input-shape",
+     .type = OPT_CHOICE,
+     OPT_FIELD(proxy_config, codec.oip_shape),
+     .choices = codec_oip_shapes,
+     .def = "n",
+     .arg = "SHAPE",
+     .help = "oip: the input tensor's shape for a batch of n texts, %C (default %D): n is "
+             "[n], for a model without a batch dimension (Triton: max_batch_size 0); n,1 is "
+             "[n, 1], Triton's for a model with max_batch_size > 0 and dims [1]"},
     {.name = "oip-output",
      .type = OPT_STR,
      OPT_FIELD(proxy_config, codec.oip_output),

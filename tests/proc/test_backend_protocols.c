@@ -15,7 +15,8 @@
  *                there readmits an ejected backend, failing keeps it out;
  *   readiness    /readyz follows that path too;
  *   refused_text one client's text the backend refuses (a 4xx for the
- *                whole batch) fails that client only: the batch is split.
+ *                whole batch) fails that client only: the batch is split;
+ *   oip_column_shape  --oip-input-shape n,1 (oip only).
  *
  * The scripted backend is tests/support/fakebe, answering POSTs with
  * crafted bodies in the protocol's shape, and GETs of the protocol's health
@@ -671,6 +672,23 @@ static void test_refused_text(void **state)
     assert_true(tproc_stop_clean(&f->proxy, 5));
 }
 
+/* --oip-input-shape n,1: Triton's shape for a model with a batch
+ * dimension of its own; classifyd takes it, and the results are the same. */
+static void test_oip_column_shape(void **state)
+{
+    fix *f = *state;
+    start_classifyd(f, NULL);
+    int be = f->be.port;
+    start_proxy(f, &be, 1, (const char *[]){"--oip-input-shape", "n,1", NULL});
+    thttp_resp r;
+    const char *body = "{\"sequences\": [\"def f(): pass\", \"hello there\", \"x = [1, 2]\"]}";
+    assert_true(thttp_request(f->proxy.port, "POST", "/proxy_classify", NULL, body, &r, 10));
+    if (r.status != 200 || strcmp(r.body, "{\"results\":[\"code\",\"not code\",\"code\"]}") != 0)
+        fail_msg("with [n, 1]: %d %s", r.status, r.body);
+    thttp_resp_free(&r);
+    assert_true(tproc_stop_clean(&f->proxy, 5));
+}
+
 /* /readyz follows the protocol's health path: a backend that answers, but
  * fails there (a model not ready, a wrong model URL), makes the proxy not
  * ready; a clean answer to a batch, or a 200 there, makes it ready. */
@@ -757,6 +775,7 @@ int main(void)
         PTEST(test_refused_text, oip),
         PTEST(test_refused_text, tei),
         PTEST(test_refused_text, json),
+        PTEST(test_oip_column_shape, oip),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

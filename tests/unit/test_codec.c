@@ -89,6 +89,16 @@ static void test_request_bodies(void **state)
     expect_request(&cfg, 0,
                    "{\"inputs\":[{\"name\":\"in\\\"put\",\"shape\":[0],\"datatype\":\"BYTES\","
                    "\"data\":[]}]}");
+    /* Triton's shape for a model with max_batch_size > 0: [n, 1], data flat. */
+    cfg = config(CODEC_OIP);
+    cfg.oip_shape = CODEC_OIP_N_1;
+    cfg.oip_output = "a very long output name, longer than the fixed text's spare room "
+                     "in the buffer, to check the buffer's bound";
+    expect_request(&cfg, NTEXTS,
+                   "{\"inputs\":[{\"name\":\"text\",\"shape\":[3,1],\"datatype\":\"BYTES\","
+                   "\"data\":[" TEXTS_JSON "]}],\"outputs\":[{\"name\":\"a very long output name, "
+                   "longer than the fixed text's spare room in the buffer, to check the buffer's "
+                   "bound\"}]}");
 
     cfg = config(CODEC_TEI);
     expect_request(&cfg, NTEXTS, "{\"inputs\":[" TEI_TEXTS_JSON "]}");
