@@ -29,10 +29,9 @@ static bool split_labels(codec *c, const char *list, char *err, size_t errlen)
         if (len == 0 || !utf8_length(p, len, NULL))
             return errbuf_set(err, errlen, "--labels: '%s' has a label that is empty or not UTF-8",
                               list);
-        json_t *s = json_stringn(p, len);
-        size_t jlen;
-        char *text = s ? wire_dump_value(s, SIZE_MAX / 8, &jlen) : NULL;
-        json_decref(s);
+        /* The label as the JSON string a result of it is. */
+        char *text = malloc(wire_string_bound(len));
+        size_t jlen = text ? (size_t)(wire_put_string(text, p, len) - text) : 0;
         c->labels[c->nlabels] = strndup(p, len);
         c->label_results[c->nlabels] = text ? result_new(text, jlen) : NULL;
         free(text);

@@ -477,13 +477,14 @@ static void split(disp *d, dbatch *bt)
 {
     release(d, bt, false);
     for (size_t i = 0; i < bt->n; i++) {
+        /* Its entry as the scheduler chose it: sb keeps every member the
+         * batch started with (send_attempt drops from batch only). */
         job *jb = bt->batch[i];
-        sched_batch one = {.n = 1, .longest = jb->len};
-        one.e[0] = (sched_entry){
-            .owner = jb, .len = jb->len, .client = jb->client, .enqueued = jb->enqueued};
-        for (size_t k = 0; k < bt->sb.n; k++)
-            if (bt->sb.e[k].owner == jb)
-                one.e[0] = bt->sb.e[k];
+        size_t k = 0;
+        while (k < bt->sb.n && bt->sb.e[k].owner != jb)
+            k++;
+        BP_ASSERT(k < bt->sb.n);
+        sched_batch one = {.n = 1, .longest = jb->len, .e = {bt->sb.e[k]}};
         dbatch *alone = batch_new(d, &one);
         if (!alone) {
             jobs_fail(d->work, jb, 502, "out of memory sending a refused batch's texts alone");

@@ -72,12 +72,6 @@ void upstream_request(upstream *u, const char *method, const char *path, const c
                     on_answer, u);
 }
 
-void upstream_post(upstream *u, const char *body, size_t len, double timeout, upstream_cb cb,
-                   void *arg)
-{
-    upstream_request(u, "POST", NULL, body, len, timeout, cb, arg);
-}
-
 static void on_probe_answer(void *arg, int status, const char *body, size_t len, const char *error)
 {
     upstream *u = arg;

@@ -42,10 +42,6 @@ void upstream_free(upstream *u);
 void upstream_request(upstream *u, const char *method, const char *path, const char *body,
                       size_t len, double timeout, upstream_cb cb, void *arg);
 
-/* upstream_request(b, "POST", NULL, body, len, ...): a batch to the URL. */
-void upstream_post(upstream *u, const char *body, size_t len, double timeout, upstream_cb cb,
-                   void *arg);
-
 /* Monotonic time of the last answer of any kind from the backend (a 429 or
  * 500 still shows it is reachable), or -1 if none yet. */
 double upstream_last_contact(const upstream *u);

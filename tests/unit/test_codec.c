@@ -561,6 +561,16 @@ static void test_parse_tei_bad(void **state)
     codec_fini(&c);
 }
 
+/* A json codec reading its results at `pointer` refuses body (n texts),
+ * saying needle. */
+static void expect_bad_at(const char *pointer, const char *body, size_t n, const char *needle)
+{
+    codec c;
+    setup(&c, CODEC_JSON, NULL, NULL, pointer);
+    expect_bad(&c, body, n, needle);
+    codec_fini(&c);
+}
+
 static void test_parse_json_bad(void **state)
 {
     (void)state;
@@ -574,23 +584,13 @@ static void test_parse_json_bad(void **state)
     codec_fini(&c);
 
     /* Array indexes: digits only, no leading zero, within the array. */
-    setup(&c, CODEC_JSON, NULL, NULL, "/a/01");
-    expect_bad(&c, "{\"a\": [[\"x\"], [\"y\"]]}", 1, "no list at /a/01");
-    codec_fini(&c);
-    setup(&c, CODEC_JSON, NULL, NULL, "/a/2");
-    expect_bad(&c, "{\"a\": [[\"x\"], [\"y\"]]}", 1, "no list at /a/2");
-    codec_fini(&c);
-    setup(&c, CODEC_JSON, NULL, NULL, "/a/-");
-    expect_bad(&c, "{\"a\": [[\"x\"], [\"y\"]]}", 1, "no list at /a/-");
-    codec_fini(&c);
+    expect_bad_at("/a/01", "{\"a\": [[\"x\"], [\"y\"]]}", 1, "no list at /a/01");
+    expect_bad_at("/a/2", "{\"a\": [[\"x\"], [\"y\"]]}", 1, "no list at /a/2");
+    expect_bad_at("/a/-", "{\"a\": [[\"x\"], [\"y\"]]}", 1, "no list at /a/-");
 
-    setup(&c, CODEC_JSON, NULL, NULL, "/results");
-    expect_bad(&c, "{\"result\": [\"x\"]}", 1, "answer has no 'results' list");
-    codec_fini(&c);
+    expect_bad_at("/results", "{\"result\": [\"x\"]}", 1, "answer has no 'results' list");
 
-    setup(&c, CODEC_JSON, NULL, NULL, "");
-    expect_bad(&c, "{\"results\": [\"x\"]}", 1, "answer is not a list");
-    codec_fini(&c);
+    expect_bad_at("", "{\"results\": [\"x\"]}", 1, "answer is not a list");
 
     /* Labels of one's own; a non-string is not one. */
     setup(&c, CODEC_JSON, "yes,no", NULL, "");

@@ -359,7 +359,7 @@ static const char ANS_LIE[] = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n[\"li
 static void post(fix *f, res *r, double timeout, double limit)
 {
     r->f = f;
-    upstream_post(f->b, "{\"sequences\": [\"x\"]}", 20, timeout, on_res, r);
+    upstream_request(f->b, "POST", NULL, "{\"sequences\": [\"x\"]}", 20, timeout, on_res, r);
     assert_false(r->done); /* never from inside the call */
     assert_true(run_until(f->base, &r->done, limit));
 }
@@ -446,7 +446,7 @@ static void send_next_after_stray(res *r)
     while (ioctl(sc->fd, TIOCOUTQ, &unacked) == 0 && unacked > 0 && mono_now() < end)
         usleep(1000);
     assert_int_equal(unacked, 0);
-    upstream_post(r->f->b, "{\"sequences\": [\"x\"]}", 20, 5, on_res, next_res);
+    upstream_request(r->f->b, "POST", NULL, "{\"sequences\": [\"x\"]}", 20, 5, on_res, next_res);
 }
 
 static void test_stray_answer_waiting_at_the_next_send_is_not_taken(void **state)
