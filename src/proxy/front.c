@@ -465,7 +465,7 @@ static void client_usage(void *arg, int client, double *seconds, size_t *queued,
 
 static metrics_gauges gauges(front *f)
 {
-    double last = disp_last_healthy(f->pool);
+    double last = disp_last_contact(f->pool);
     const cost_model *cm = sched_costs(f->queue, -1); /* pooled over the backends */
     return (metrics_gauges){.cost_a = cm->a,
                             .cost_lin = cm->lin,

@@ -709,6 +709,14 @@ static void test_readiness(void **state)
     if (r.status != 503 || !strstr(r.body, "answered 200"))
         fail_msg("/readyz with a failing %s: %d %s", pr->health, r.status, r.body);
     thttp_resp_free(&r);
+    /* ... while /stats still shows the contact: the probes were answered. */
+    assert_true(thttp_request(port, "GET", "/stats", NULL, NULL, &r, 5));
+    json_t *stats = json_loads(r.body, 0, NULL);
+    double age = json_number_value(json_object_get(stats, "backend_last_contact_age_seconds"));
+    json_decref(stats);
+    thttp_resp_free(&r);
+    if (age < 0 || age > 10)
+        fail_msg("backend_last_contact_age_seconds %.3f with the probes answered (503)", age);
     /* A batch answered cleanly: ready. */
     ask(port, "ready now", &r);
     expect_result(&r, "ready now", pr->ok_result);
